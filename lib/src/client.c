@@ -1,0 +1,100 @@
+/* The connect path: server name (SNI), host-name verification, TCP connect. */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int tlskit_conn_set_servername(tlskit_conn *c, const char *name)
+{
+    tk_err_clear(&c->err);
+    if (c->state != TK_NEW) {
+        tk_err_set(&c->err, TLSKIT_E_INVALID, "server name must be set before connecting");
+        return -1;
+    }
+    char *copy = NULL;
+    if (name && !(copy = strdup(name))) {
+        tk_err_set(&c->err, TLSKIT_E_NOMEM, "out of memory");
+        return -1;
+    }
+    free(c->servername);
+    c->servername = copy;
+    return 0;
+}
+
+static int is_ip_literal(const char *name)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
+
+/* Client-role settings: SNI (never for an IP literal, RFC 6066 section 3) and the name
+ * check against DNS or IP SANs. */
+int tk_client_setup(tlskit_conn *c)
+{
+    SSL *ssl = c->ssl;
+    const char *name = c->servername;
+    SSL_set_connect_state(ssl);
+    if (!c->cfg->verify_cert) {
+        SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+    }
+    if (name && !is_ip_literal(name) && SSL_set_tlsext_host_name(ssl, name) != 1) {
+        tk_err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);
+        return -1;
+    }
+    if (c->cfg->verify_cert && c->cfg->verify_name) {
+        if (!name || !*name) {
+            tk_err_set(&c->err, TLSKIT_E_INVALID,
+                       "no server name to verify the certificate against: set one, or "
+                       "call tlskit_config_insecure_noverifyname()");
+            return -1;
+        }
+        X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+        int ok;
+        if (is_ip_literal(name)) {
+            ok = X509_VERIFY_PARAM_set1_ip_asc(param, name);
+        } else {
+            SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            ok = SSL_set1_host(ssl, name);
+        }
+        if (ok != 1) {
+            tk_err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tlskit_conn_connect(tlskit_conn *c, const char *host, const char *port)
+{
+    tk_err_clear(&c->err);
+    if (!host || !port) {
+        tk_err_set(&c->err, TLSKIT_E_INVALID, "host and port are required");
+        return -1;
+    }
+    if (c->state != TK_NEW) {
+        tk_err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
+        return -1;
+    }
+    if (!c->servername && !(c->servername = strdup(host))) {
+        tk_err_set(&c->err, TLSKIT_E_NOMEM, "out of memory");
+        return -1;
+    }
+    int fd = tk_connect(c->cfg, &c->err, host, port, c->peer, sizeof(c->peer));
+    if (fd < 0)
+        return -1;
+    if (tk_conn_setup(c, fd, 1, 0) != 0) {
+        close(fd);
+        c->fd = -1;
+        c->own_fd = 0;
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,541 @@
+/* tlskit_config: settings -> one SSL_CTX (TLS_method) used for both roles; the
+ * per-role verification settings are applied to each SSL in conn.c. */
+#include "internal.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+/* TLS 1.2: forward-secret AEAD suites only (what scanners grade A). TLS 1.3 suites are
+ * all AEAD and keep OpenSSL's default order. */
+#define TK_DEFAULT_CIPHERS                                                  \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"            \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"            \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+tlskit_config *tlskit_config_new(void)
+{
+    tlskit_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        return NULL;
+    ERR_clear_error();
+    cfg->ctx = SSL_CTX_new(TLS_method());
+    if (!cfg->ctx) {
+        ERR_clear_error();
+        free(cfg);
+        return NULL;
+    }
+    if (pthread_mutex_init(&cfg->mu, NULL) != 0) {
+        SSL_CTX_free(cfg->ctx);
+        free(cfg);
+        return NULL;
+    }
+    atomic_init(&cfg->refs, 1);
+    cfg->verify_cert = 1;
+    cfg->verify_name = 1;
+    cfg->nodelay = 1;
+    SSL_CTX *ctx = cfg->ctx;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_cipher_list(ctx, TK_DEFAULT_CIPHERS);
+    /* Needed for session resumption when clients are verified. */
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"tlskit", 6);
+    return cfg;
+}
+
+tlskit_config *tk_config_ref(tlskit_config *cfg)
+{
+    atomic_fetch_add(&cfg->refs, 1);
+    return cfg;
+}
+
+void tlskit_config_free(tlskit_config *cfg)
+{
+    if (!cfg || atomic_fetch_sub(&cfg->refs, 1) != 1)
+        return;
+    SSL_CTX_free(cfg->ctx);
+    pthread_mutex_destroy(&cfg->mu);
+    free(cfg);
+}
+
+const char *tlskit_config_error(const tlskit_config *cfg)
+{
+    return cfg ? cfg->err.msg : "no config";
+}
+
+int tlskit_config_error_code(const tlskit_config *cfg)
+{
+    return cfg ? cfg->err.code : TLSKIT_E_INVALID;
+}
+
+struct ssl_ctx_st *tlskit_config_ssl_ctx(tlskit_config *cfg)
+{
+    return cfg->ctx;
+}
+
+int tk_config_prepare(tlskit_config *cfg, struct tk_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&cfg->mu);
+    if (!cfg->ca_set && !cfg->system_ca_loaded) {
+        ERR_clear_error();
+        if (SSL_CTX_set_default_verify_paths(cfg->ctx) != 1) {
+            tk_err_set_ssl(err, TLSKIT_E_CONFIG, NULL, "loading the system trust store");
+            rc = -1;
+        } else {
+            cfg->system_ca_loaded = 1;
+        }
+    }
+    pthread_mutex_unlock(&cfg->mu);
+    return rc;
+}
+
+/* ---- certificates and keys ---- */
+
+/* PEM passphrase callback: encrypted keys are refused rather than prompting on a tty
+ * (a library must never read the terminal). */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* Parse every PEM certificate in buf. Returns the count, or -1 (err set). */
+static int parse_certs(struct tk_err *err, const char *label, const void *buf, size_t len,
+                       X509 **leaf, STACK_OF(X509) **chain)
+{
+    int count = 0;
+    if (len > INT32_MAX) {
+        tk_err_set(err, TLSKIT_E_FILE, "%s: too large", label);
+        return -1;
+    }
+    BIO *bio = BIO_new_mem_buf(buf, (int)len);
+    if (!bio) {
+        tk_err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
+        return -1;
+    }
+    for (;;) {
+        ERR_clear_error();
+        X509 *x = PEM_read_bio_X509(bio, NULL, no_password, NULL);
+        if (!x) {
+            unsigned long e = ERR_peek_last_error();
+            if (count > 0 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+                ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+                ERR_clear_error();
+                break;
+            }
+            if (count == 0 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+                ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+                ERR_clear_error();
+                tk_err_set(err, TLSKIT_E_FILE, "%s: no PEM certificate found", label);
+            } else {
+                tk_err_set_ssl(err, TLSKIT_E_FILE, "malformed certificate",
+                               "%s: cannot parse certificate", label);
+            }
+            goto fail;
+        }
+        if (count == 0 && leaf) {
+            *leaf = x;
+        } else if (chain) {
+            if (!*chain)
+                *chain = sk_X509_new_null();
+            if (!*chain || !sk_X509_push(*chain, x)) {
+                X509_free(x);
+                tk_err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
+                goto fail;
+            }
+        } else {
+            X509_free(x);
+        }
+        count++;
+    }
+    BIO_free(bio);
+    return count;
+fail:
+    BIO_free(bio);
+    return -1;
+}
+
+static EVP_PKEY *parse_key(struct tk_err *err, const char *label, const void *buf, size_t len)
+{
+    if (len > INT32_MAX) {
+        tk_err_set(err, TLSKIT_E_FILE, "%s: too large", label);
+        return NULL;
+    }
+    BIO *bio = BIO_new_mem_buf(buf, (int)len);
+    if (!bio) {
+        tk_err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
+        return NULL;
+    }
+    ERR_clear_error();
+    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
+    BIO_free(bio);
+    if (!pkey) {
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+            ERR_clear_error();
+            tk_err_set(err, TLSKIT_E_FILE, "%s: no PEM private key found", label);
+        } else if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+                   ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ) {
+            ERR_clear_error();
+            tk_err_set(err, TLSKIT_E_FILE,
+                       "%s: the private key is encrypted (passphrase-protected keys are "
+                       "not supported)", label);
+        } else {
+            tk_err_set_ssl(err, TLSKIT_E_FILE, "malformed private key",
+                           "%s: cannot parse private key", label);
+        }
+    }
+    return pkey;
+}
+
+static const char *key_type(const EVP_PKEY *pkey)
+{
+    switch (EVP_PKEY_get_base_id(pkey)) {
+    case EVP_PKEY_RSA: return "RSA";
+    case EVP_PKEY_EC: return "EC";
+    case EVP_PKEY_ED25519: return "Ed25519";
+    case EVP_PKEY_ED448: return "Ed448";
+    default: return "key";
+    }
+}
+
+static int use_keypair(tlskit_config *cfg, const char *cert_label, const void *cert,
+                       size_t cert_len, const char *key_label, const void *key,
+                       size_t key_len)
+{
+    X509 *leaf = NULL;
+    STACK_OF(X509) *chain = NULL;
+    EVP_PKEY *pkey = NULL;
+    int rc = -1;
+
+    if (parse_certs(&cfg->err, cert_label, cert, cert_len, &leaf, &chain) < 0)
+        goto done;
+    if (!(pkey = parse_key(&cfg->err, key_label, key, key_len)))
+        goto done;
+    ERR_clear_error();
+    if (X509_check_private_key(leaf, pkey) != 1) {
+        ERR_clear_error();
+        tk_err_set(&cfg->err, TLSKIT_E_CONFIG,
+                   "%s: private key does not match the certificate in %s", key_label,
+                   cert_label);
+        goto done;
+    }
+    ERR_clear_error();
+    if (SSL_CTX_use_cert_and_key(cfg->ctx, leaf, pkey, chain, 1) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        int reason = ERR_GET_REASON(e);
+        if (reason == SSL_R_EE_KEY_TOO_SMALL || reason == SSL_R_CA_KEY_TOO_SMALL ||
+            reason == SSL_R_CA_MD_TOO_WEAK) {
+            char why[256];
+            tk_ssl_errors(why, sizeof(why));
+            tk_err_set(&cfg->err, TLSKIT_E_CONFIG,
+                       "%s: %s: too weak for security level %d (%s, %d bits)", cert_label,
+                       why, SSL_CTX_get_security_level(cfg->ctx), key_type(pkey),
+                       EVP_PKEY_get_bits(pkey));
+        } else {
+            tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "%s: cannot use certificate",
+                           cert_label);
+        }
+        goto done;
+    }
+    cfg->has_keypair = 1;
+    rc = 0;
+done:
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+int tlskit_config_set_keypair_file(tlskit_config *cfg, const char *cert_file,
+                                   const char *key_file)
+{
+    char *cert = NULL, *key = NULL;
+    size_t cert_len = 0, key_len = 0;
+    int rc = -1;
+
+    tk_err_clear(&cfg->err);
+    if (!cert_file || !key_file) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key files are required");
+        return -1;
+    }
+    if (tk_read_file(&cfg->err, cert_file, &cert, &cert_len) == 0 &&
+        tk_read_file(&cfg->err, key_file, &key, &key_len) == 0)
+        rc = use_keypair(cfg, cert_file, cert, cert_len, key_file, key, key_len);
+    free(cert);
+    if (key) {
+        OPENSSL_cleanse(key, key_len);
+        free(key);
+    }
+    return rc;
+}
+
+int tlskit_config_set_keypair_mem(tlskit_config *cfg, const void *cert, size_t cert_len,
+                                  const void *key, size_t key_len)
+{
+    tk_err_clear(&cfg->err);
+    if (!cert || !key) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key are required");
+        return -1;
+    }
+    return use_keypair(cfg, "certificate (memory)", cert, cert_len, "private key (memory)",
+                       key, key_len);
+}
+
+static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t len)
+{
+    STACK_OF(X509) *certs = NULL;
+    int n = parse_certs(&cfg->err, label, buf, len, NULL, &certs);
+    if (n < 0)
+        return -1;
+    X509_STORE *store = SSL_CTX_get_cert_store(cfg->ctx);
+    for (int i = 0; i < sk_X509_num(certs); i++) {
+        ERR_clear_error();
+        if (X509_STORE_add_cert(store, sk_X509_value(certs, i)) != 1) {
+            unsigned long e = ERR_peek_last_error();
+            if (ERR_GET_REASON(e) == X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+                ERR_clear_error();
+                continue;
+            }
+            tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "%s: cannot add CA", label);
+            sk_X509_pop_free(certs, X509_free);
+            return -1;
+        }
+    }
+    sk_X509_pop_free(certs, X509_free);
+    cfg->ca_set = 1;
+    return 0;
+}
+
+int tlskit_config_set_ca_file(tlskit_config *cfg, const char *ca_file)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    tk_err_clear(&cfg->err);
+    if (!ca_file) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "CA file name is required");
+        return -1;
+    }
+    if (tk_read_file(&cfg->err, ca_file, &buf, &len) != 0)
+        return -1;
+    int rc = add_ca(cfg, ca_file, buf, len);
+    free(buf);
+    return rc;
+}
+
+int tlskit_config_set_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
+{
+    tk_err_clear(&cfg->err);
+    if (!ca) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "CA data is required");
+        return -1;
+    }
+    return add_ca(cfg, "CA (memory)", ca, len);
+}
+
+int tlskit_config_set_ca_dir(tlskit_config *cfg, const char *ca_dir)
+{
+    struct stat st;
+    tk_err_clear(&cfg->err);
+    if (!ca_dir) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "CA directory name is required");
+        return -1;
+    }
+    if (stat(ca_dir, &st) != 0) {
+        tk_err_set_errno(&cfg->err, TLSKIT_E_FILE, errno, "%s", ca_dir);
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        tk_err_set_errno(&cfg->err, TLSKIT_E_FILE, ENOTDIR, "%s", ca_dir);
+        return -1;
+    }
+    ERR_clear_error();
+    if (SSL_CTX_load_verify_dir(cfg->ctx, ca_dir) != 1) {
+        tk_err_set_ssl(&cfg->err, TLSKIT_E_FILE, NULL, "%s: cannot use as CA directory",
+                       ca_dir);
+        return -1;
+    }
+    cfg->ca_set = 1;
+    return 0;
+}
+
+int tlskit_config_use_system_ca(tlskit_config *cfg)
+{
+    tk_err_clear(&cfg->err);
+    ERR_clear_error();
+    if (SSL_CTX_set_default_verify_paths(cfg->ctx) != 1) {
+        tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "loading the system trust store");
+        return -1;
+    }
+    cfg->system_ca_loaded = 1;
+    return 0;
+}
+
+void tlskit_config_insecure_noverifycert(tlskit_config *cfg)
+{
+    cfg->verify_cert = 0;
+}
+
+void tlskit_config_insecure_noverifyname(tlskit_config *cfg)
+{
+    cfg->verify_name = 0;
+}
+
+int tlskit_config_set_verify_client(tlskit_config *cfg, int mode)
+{
+    tk_err_clear(&cfg->err);
+    if (mode != TLSKIT_VERIFY_CLIENT_NONE && mode != TLSKIT_VERIFY_CLIENT_OPTIONAL &&
+        mode != TLSKIT_VERIFY_CLIENT_REQUIRED) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "invalid client verification mode %d", mode);
+        return -1;
+    }
+    cfg->verify_client = mode;
+    return 0;
+}
+
+/* ---- protocol, ciphers, groups ---- */
+
+int tlskit_protocol_parse(const char *text)
+{
+    if (!text)
+        return -1;
+    if (!strncasecmp(text, "TLSv", 4))
+        text += 4;
+    else if (!strncasecmp(text, "TLS", 3))
+        text += 3;
+    if (!strcmp(text, "1.2") || !strcmp(text, "1_2"))
+        return TLSKIT_TLS1_2;
+    if (!strcmp(text, "1.3") || !strcmp(text, "1_3"))
+        return TLSKIT_TLS1_3;
+    return -1;
+}
+
+static const char *proto_name(int v)
+{
+    return v == TLSKIT_TLS1_2 ? "TLS 1.2" : v == TLSKIT_TLS1_3 ? "TLS 1.3" : "?";
+}
+
+int tlskit_config_set_protocols(tlskit_config *cfg, int min_version, int max_version)
+{
+    tk_err_clear(&cfg->err);
+    if (min_version == 0)
+        min_version = TLSKIT_TLS1_2;
+    if (max_version == 0)
+        max_version = TLSKIT_TLS1_3;
+    if ((min_version != TLSKIT_TLS1_2 && min_version != TLSKIT_TLS1_3) ||
+        (max_version != TLSKIT_TLS1_2 && max_version != TLSKIT_TLS1_3)) {
+        tk_err_set(&cfg->err, TLSKIT_E_CONFIG,
+                   "unsupported protocol version 0x%04x: only TLS 1.2 and TLS 1.3 are offered",
+                   (min_version != TLSKIT_TLS1_2 && min_version != TLSKIT_TLS1_3)
+                       ? (unsigned)min_version
+                       : (unsigned)max_version);
+        return -1;
+    }
+    if (min_version > max_version) {
+        tk_err_set(&cfg->err, TLSKIT_E_CONFIG,
+                   "empty protocol range: minimum %s is above maximum %s",
+                   proto_name(min_version), proto_name(max_version));
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(cfg->ctx, min_version);
+    SSL_CTX_set_max_proto_version(cfg->ctx, max_version);
+    return 0;
+}
+
+int tlskit_config_set_ciphers(tlskit_config *cfg, const char *tls12_ciphers)
+{
+    tk_err_clear(&cfg->err);
+    ERR_clear_error();
+    if (!tls12_ciphers || SSL_CTX_set_cipher_list(cfg->ctx, tls12_ciphers) != 1) {
+        tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "no usable cipher",
+                       "cipher list \"%s\"", tls12_ciphers ? tls12_ciphers : "(null)");
+        return -1;
+    }
+    return 0;
+}
+
+int tlskit_config_set_ciphersuites(tlskit_config *cfg, const char *tls13_suites)
+{
+    tk_err_clear(&cfg->err);
+    ERR_clear_error();
+    if (!tls13_suites || !*tls13_suites ||
+        SSL_CTX_set_ciphersuites(cfg->ctx, tls13_suites) != 1) {
+        tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "no usable cipher suite",
+                       "TLS 1.3 cipher suites \"%s\"", tls13_suites ? tls13_suites : "(null)");
+        return -1;
+    }
+    return 0;
+}
+
+int tlskit_config_set_groups(tlskit_config *cfg, const char *groups)
+{
+    tk_err_clear(&cfg->err);
+    ERR_clear_error();
+    if (!groups || SSL_CTX_set1_groups_list(cfg->ctx, groups) != 1) {
+        tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "unknown or unusable group",
+                       "groups \"%s\"", groups ? groups : "(null)");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- deadlines and socket options ---- */
+
+int tlskit_config_set_timeout(tlskit_config *cfg, int which, int64_t ms)
+{
+    tk_err_clear(&cfg->err);
+    if (which < TLSKIT_TIMEOUT_CONNECT || which > TLSKIT_TIMEOUT_IDLE) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "unknown timeout %d", which);
+        return -1;
+    }
+    if (ms < 0) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "negative timeout %lld ms", (long long)ms);
+        return -1;
+    }
+    cfg->timeouts[which] = ms;
+    return 0;
+}
+
+int tlskit_config_set_buffer_sizes(tlskit_config *cfg, int rcvbuf, int sndbuf)
+{
+    tk_err_clear(&cfg->err);
+    if (rcvbuf < 0 || sndbuf < 0) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "negative socket buffer size");
+        return -1;
+    }
+    cfg->rcvbuf = rcvbuf;
+    cfg->sndbuf = sndbuf;
+    return 0;
+}
+
+void tlskit_config_set_nodelay(tlskit_config *cfg, int on)
+{
+    cfg->nodelay = on != 0;
+}
+
+int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_s, int interval_s,
+                                int count)
+{
+    tk_err_clear(&cfg->err);
+    if (idle_s < 0 || interval_s < 0 || count < 0) {
+        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "negative keepalive setting");
+        return -1;
+    }
+    cfg->keepalive = on != 0;
+    cfg->ka_idle = idle_s;
+    cfg->ka_interval = interval_s;
+    cfg->ka_count = count;
+    return 0;
+}

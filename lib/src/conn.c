@@ -1,0 +1,476 @@
+/* tlskit_conn: handshake, read, write, shutdown, close; blocking and non-blocking.
+ * Every OpenSSL call goes through conn_run(), which owns the WANT contract, the
+ * deadlines and the translation of failures into the connection's error. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Longest wait to hand close_notify to a peer when no WRITE deadline is set. */
+#define TK_CLOSE_NOTIFY_MS 5000
+
+enum tk_op { OP_HANDSHAKE, OP_READ, OP_WRITE, OP_SHUTDOWN };
+
+static const char *op_text(enum tk_op op)
+{
+    switch (op) {
+    case OP_HANDSHAKE: return "handshake with";
+    case OP_READ: return "read from";
+    case OP_WRITE: return "write to";
+    default: return "close_notify to";
+    }
+}
+
+tlskit_conn *tlskit_conn_new(tlskit_config *cfg)
+{
+    if (!cfg)
+        return NULL;
+    tlskit_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->cfg = tk_config_ref(cfg);
+    c->fd = -1;
+    snprintf(c->peer, sizeof(c->peer), "(not connected)");
+    return c;
+}
+
+void tlskit_conn_free(tlskit_conn *c)
+{
+    if (!c)
+        return;
+    SSL_free(c->ssl);
+    if (c->own_fd && c->fd >= 0)
+        close(c->fd);
+    tk_info_free(c);
+    free(c->servername);
+    tlskit_config_free(c->cfg);
+    free(c);
+}
+
+const char *tlskit_conn_error(const tlskit_conn *c)
+{
+    return c ? c->err.msg : "no connection";
+}
+
+int tlskit_conn_error_code(const tlskit_conn *c)
+{
+    return c ? c->err.code : TLSKIT_E_INVALID;
+}
+
+int tlskit_conn_fd(const tlskit_conn *c)
+{
+    return c ? c->fd : -1;
+}
+
+int tlskit_conn_set_nonblocking(tlskit_conn *c, int on)
+{
+    tk_err_clear(&c->err);
+    c->nonblocking = on != 0;
+    return 0;
+}
+
+static void setup_server(tlskit_conn *c)
+{
+    int mode = SSL_VERIFY_NONE;
+    if (c->cfg->verify_client == TLSKIT_VERIFY_CLIENT_OPTIONAL)
+        mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
+    else if (c->cfg->verify_client == TLSKIT_VERIFY_CLIENT_REQUIRED)
+        mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE;
+    SSL_set_verify(c->ssl, mode, NULL);
+    SSL_set_accept_state(c->ssl);
+}
+
+int tk_conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
+{
+    c->fd = fd;
+    c->own_fd = own_fd;
+    c->is_server = is_server;
+    c->last_activity = tk_now_ms();
+    if (tk_config_prepare(c->cfg, &c->err) != 0)
+        return -1;
+    if (is_server && !c->cfg->has_keypair) {
+        tk_err_set(&c->err, TLSKIT_E_CONFIG, "server role needs a certificate and key");
+        return -1;
+    }
+    ERR_clear_error();
+    c->ssl = SSL_new(c->cfg->ctx);
+    BIO *bio = tk_bio_new(c);
+    if (!c->ssl || !bio) {
+        BIO_free(bio);
+        tk_err_set_ssl(&c->err, TLSKIT_E_NOMEM, "out of memory", "new TLS session");
+        return -1;
+    }
+    SSL_set_bio(c->ssl, bio, bio);
+    if (is_server)
+        setup_server(c);
+    else if (tk_client_setup(c) != 0)
+        return -1;
+    c->state = TK_READY;
+    return 0;
+}
+
+static int wrap(tlskit_conn *c, int fd, int is_server)
+{
+    tk_err_clear(&c->err);
+    if (c->state != TK_NEW) {
+        tk_err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) {
+        tk_err_set_errno(&c->err, TLSKIT_E_INVALID, errno, "wrap fd %d", fd);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+        tk_format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+    else if (errno == ENOTSOCK) {
+        tk_err_set_errno(&c->err, TLSKIT_E_INVALID, errno, "wrap fd %d", fd);
+        return -1;
+    } else {
+        snprintf(c->peer, sizeof(c->peer), "fd %d", fd);
+    }
+    c->nonblocking = (flags & O_NONBLOCK) != 0;
+    return tk_conn_setup(c, fd, 0, is_server);
+}
+
+int tlskit_conn_wrap_client(tlskit_conn *c, int fd, const char *servername)
+{
+    if (servername && tlskit_conn_set_servername(c, servername) != 0)
+        return -1;
+    return wrap(c, fd, 0);
+}
+
+int tlskit_conn_wrap_server(tlskit_conn *c, int fd)
+{
+    return wrap(c, fd, 1);
+}
+
+/* ---- failures ---- */
+
+static int is_cert_alert(int reason)
+{
+    switch (reason) {
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Translate a failed SSL_* call (ssl_error from SSL_get_error) into c->err. */
+static void conn_fail(tlskit_conn *c, enum tk_op op, int ssl_error)
+{
+    const char *what = op_text(op);
+    unsigned long e = ERR_peek_error();
+    int reason = ERR_GET_REASON(e);
+
+    c->dead = 1;
+    if (ssl_error == SSL_ERROR_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        long vr = SSL_get_verify_result(c->ssl);
+        ERR_clear_error();
+        tk_info_verify_text(c);
+        tk_err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: certificate verify failed: %s", what,
+                   c->peer, X509_verify_cert_error_string(vr));
+        return;
+    }
+    if (ssl_error == SSL_ERROR_SSL && reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        ERR_clear_error();
+        tk_err_set(&c->err, TLSKIT_E_VERIFY,
+                   "%s %s: certificate verify failed: the client sent no certificate", what,
+                   c->peer);
+        return;
+    }
+    if (ssl_error == SSL_ERROR_SSL && is_cert_alert(reason)) {
+        char buf[256];
+        tk_ssl_errors(buf, sizeof(buf));
+        tk_err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: the peer rejected our certificate: %s",
+                   what, c->peer, buf);
+        return;
+    }
+    if ((ssl_error == SSL_ERROR_SSL && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
+        (ssl_error == SSL_ERROR_SYSCALL && c->io_errno == 0)) {
+        ERR_clear_error();
+        if (c->hs_done)
+            tk_err_set(&c->err, TLSKIT_E_TRUNCATED,
+                       "%s %s: connection truncated: the peer closed without close_notify",
+                       what, c->peer);
+        else
+            tk_err_set(&c->err, TLSKIT_E_CLOSED,
+                       "%s %s: the peer closed the connection during the handshake", what,
+                       c->peer);
+        return;
+    }
+    if (c->io_errno != 0) {
+        ERR_clear_error();
+        tk_err_set_errno(&c->err, TLSKIT_E_IO, c->io_errno, "%s %s", what, c->peer);
+        return;
+    }
+    if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+        ERR_clear_error();
+        tk_err_set(&c->err, TLSKIT_E_CLOSED, "%s %s: the peer sent close_notify", what,
+                   c->peer);
+        return;
+    }
+    tk_err_set_ssl(&c->err, TLSKIT_E_PROTOCOL, "TLS protocol error", "%s %s", what, c->peer);
+}
+
+static int conn_timeout(tlskit_conn *c, enum tk_op op, int64_t deadline)
+{
+    (void)deadline;
+    c->dead = 1;
+    if (op == OP_HANDSHAKE)
+        tk_err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: handshake timed out after %.3f s",
+                   op_text(op), c->peer,
+                   (double)c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE] / 1000.0);
+    else
+        tk_err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out", op_text(op), c->peer);
+    return -1;
+}
+
+/* The deadline that bounds one waiting step of op, fixed at the start of the call. */
+static int64_t op_deadline(tlskit_conn *c, enum tk_op op, int64_t call_start)
+{
+    const int64_t *t = c->cfg->timeouts;
+    int64_t d = 0;
+    if (op == OP_HANDSHAKE || !c->hs_done)
+        return c->hs_deadline;
+    if (op == OP_READ && t[TLSKIT_TIMEOUT_READ])
+        d = call_start + t[TLSKIT_TIMEOUT_READ];
+    if ((op == OP_WRITE || op == OP_SHUTDOWN) && t[TLSKIT_TIMEOUT_WRITE])
+        d = call_start + t[TLSKIT_TIMEOUT_WRITE];
+    else if (op == OP_SHUTDOWN)
+        d = call_start + TK_CLOSE_NOTIFY_MS; /* never hang on a peer that does not read */
+    if (t[TLSKIT_TIMEOUT_IDLE])
+        d = tk_deadline_min(d, c->last_activity + t[TLSKIT_TIMEOUT_IDLE]);
+    return d;
+}
+
+static int check_usable(tlskit_conn *c)
+{
+    if (c->state == TK_NEW) {
+        tk_err_set(&c->err, TLSKIT_E_INVALID, "connection is not connected");
+        return -1;
+    }
+    if (c->state == TK_CLOSED) {
+        tk_err_set(&c->err, TLSKIT_E_CLOSED, "connection is closed");
+        return -1;
+    }
+    if (c->dead)
+        return -1; /* keep the error that made it unusable */
+    return 0;
+}
+
+/* Run one operation. Returns > 0 / 1 on success (bytes for I/O), 0 for a clean EOF on
+ * read, -1 on failure, or WANT on a non-blocking connection. */
+static ssize_t conn_run(tlskit_conn *c, enum tk_op op, void *buf, size_t len)
+{
+    int64_t start = tk_now_ms();
+    if (op == OP_HANDSHAKE && !c->hs_deadline && c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE])
+        c->hs_deadline = start + c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE];
+    int64_t deadline = op_deadline(c, op, start);
+
+    for (;;) {
+        int r;
+        size_t n = 0;
+        ERR_clear_error();
+        c->io_errno = 0;
+        switch (op) {
+        case OP_HANDSHAKE: r = SSL_do_handshake(c->ssl); break;
+        case OP_READ: r = SSL_read_ex(c->ssl, buf, len, &n); break;
+        case OP_WRITE: r = SSL_write_ex(c->ssl, buf, len, &n); break;
+        default: r = SSL_shutdown(c->ssl); if (r == 0) r = 1; break;
+        }
+        if (r > 0)
+            return op == OP_READ || op == OP_WRITE ? (ssize_t)n : 1;
+
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_ZERO_RETURN && op == OP_READ) {
+            c->got_close_notify = 1;
+            return 0;
+        }
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            conn_fail(c, op, e);
+            return -1;
+        }
+        if (deadline && tk_now_ms() >= deadline)
+            return conn_timeout(c, op, deadline);
+        short ev = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        if (c->nonblocking)
+            return e == SSL_ERROR_WANT_READ ? TLSKIT_WANT_READ : TLSKIT_WANT_WRITE;
+        /* The idle deadline moves with traffic: recompute before each wait. */
+        if (op != OP_HANDSHAKE && c->hs_done)
+            deadline = op_deadline(c, op, start);
+        int w = tk_wait_fd(c->fd, ev, deadline);
+        if (w == 0)
+            return conn_timeout(c, op, deadline);
+        if (w < 0) {
+            c->dead = 1;
+            tk_err_set_errno(&c->err, TLSKIT_E_IO, errno, "%s %s: poll", op_text(op), c->peer);
+            return -1;
+        }
+    }
+}
+
+static int ensure_handshake(tlskit_conn *c)
+{
+    if (c->hs_done)
+        return 0;
+    ssize_t r = conn_run(c, OP_HANDSHAKE, NULL, 0);
+    if (r == 1) {
+        c->hs_done = 1;
+        c->state = TK_OPEN;
+        tk_info_collect(c);
+        return 0;
+    }
+    if (r == -1 && c->ssl)
+        tk_info_verify_text(c);
+    return (int)r;
+}
+
+int tlskit_conn_handshake(tlskit_conn *c)
+{
+    tk_err_clear(&c->err);
+    if (check_usable(c) != 0)
+        return -1;
+    return ensure_handshake(c);
+}
+
+ssize_t tlskit_conn_read(tlskit_conn *c, void *buf, size_t len)
+{
+    tk_err_clear(&c->err);
+    if (check_usable(c) != 0)
+        return -1;
+    if (c->got_close_notify)
+        return 0;
+    int h = ensure_handshake(c);
+    if (h != 0)
+        return h;
+    if (len == 0)
+        return 0;
+    ssize_t r = conn_run(c, OP_READ, buf, len);
+    if (r > 0)
+        c->bytes_in += (uint64_t)r;
+    return r;
+}
+
+ssize_t tlskit_conn_write(tlskit_conn *c, const void *buf, size_t len)
+{
+    tk_err_clear(&c->err);
+    if (check_usable(c) != 0)
+        return -1;
+    if (c->sent_shutdown) {
+        tk_err_set(&c->err, TLSKIT_E_CLOSED, "write to %s: already sent close_notify", c->peer);
+        return -1;
+    }
+    int h = ensure_handshake(c);
+    if (h != 0)
+        return h;
+    if (len == 0)
+        return 0;
+    ssize_t r = conn_run(c, OP_WRITE, (void *)(uintptr_t)buf, len);
+    if (r > 0)
+        c->bytes_out += (uint64_t)r;
+    return r;
+}
+
+int tlskit_conn_write_all(tlskit_conn *c, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    int64_t deadline = tk_deadline_in(c->cfg->timeouts[TLSKIT_TIMEOUT_WRITE]);
+    while (len > 0) {
+        ssize_t n = tlskit_conn_write(c, p, len);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n != TLSKIT_WANT_READ && n != TLSKIT_WANT_WRITE)
+            return -1;
+        int w = tk_wait_fd(c->fd, tlskit_want_events(n), deadline);
+        if (w == 0)
+            return conn_timeout(c, OP_WRITE, deadline);
+        if (w < 0) {
+            tk_err_set_errno(&c->err, TLSKIT_E_IO, errno, "write to %s: poll", c->peer);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tlskit_conn_shutdown(tlskit_conn *c)
+{
+    tk_err_clear(&c->err);
+    if (check_usable(c) != 0)
+        return -1;
+    if (c->sent_shutdown || !c->hs_done) {
+        c->sent_shutdown = 1;
+        return 0;
+    }
+    ssize_t r = conn_run(c, OP_SHUTDOWN, NULL, 0);
+    if (r == 1) {
+        c->sent_shutdown = 1;
+        return 0;
+    }
+    return (int)r;
+}
+
+int tlskit_conn_close(tlskit_conn *c)
+{
+    int rc = 0;
+    if (!c)
+        return -1;
+    tk_err_clear(&c->err);
+    if (c->state == TK_CLOSED)
+        return 0;
+    if (c->state == TK_OPEN && !c->dead && !c->sent_shutdown) {
+        /* Bounded: a peer that never reads must not hold close() forever. */
+        int nb = c->nonblocking;
+        c->nonblocking = 0;
+        ssize_t r = conn_run(c, OP_SHUTDOWN, NULL, 0);
+        c->nonblocking = nb;
+        if (r == 1)
+            c->sent_shutdown = 1;
+        else
+            rc = -1;
+    }
+    if (c->fd >= 0) {
+        if (c->own_fd) {
+            close(c->fd);
+        }
+        c->fd = c->own_fd ? -1 : c->fd;
+    }
+    c->state = TK_CLOSED;
+    return rc;
+}
+
+int tlskit_conn_timeout_ms(const tlskit_conn *c)
+{
+    int64_t d = 0;
+    if (!c || c->state == TK_NEW || c->state == TK_CLOSED)
+        return -1;
+    if (!c->hs_done)
+        d = c->hs_deadline;
+    else if (c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE])
+        d = c->last_activity + c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE];
+    if (!d)
+        return -1;
+    int64_t left = d - tk_now_ms();
+    if (left < 0)
+        left = 0;
+    return left > INT32_MAX ? INT32_MAX : (int)left;
+}

@@ -1,0 +1,215 @@
+/* Connection and peer-certificate details. Peer details are collected once, when the
+ * handshake completes, so the getters are cheap and take a const connection. */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *name_text(const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *out = NULL;
+    if (!b)
+        return NULL;
+    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+        char *data;
+        long n = BIO_get_mem_data(b, &data);
+        if (n >= 0 && (out = malloc((size_t)n + 1))) {
+            memcpy(out, data, (size_t)n);
+            out[n] = '\0';
+        }
+    }
+    BIO_free(b);
+    return out;
+}
+
+static void append(char *buf, size_t len, size_t *used, const char *prefix, const char *s)
+{
+    if (*used >= len - 1)
+        return;
+    int n = snprintf(buf + *used, len - *used, "%s%s%s", *used ? ", " : "", prefix, s);
+    if (n > 0)
+        *used = *used + (size_t)n < len ? *used + (size_t)n : len - 1;
+}
+
+static char *sans_text(const X509 *x)
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    char buf[2048] = "";
+    size_t used = 0;
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        char tmp[INET6_ADDRSTRLEN + 1];
+        if (g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI) {
+            const ASN1_IA5STRING *s = g->d.ia5;
+            char val[256];
+            int n = s->length < (int)sizeof(val) - 1 ? s->length : (int)sizeof(val) - 1;
+            memcpy(val, s->data, (size_t)n);
+            val[n] = '\0';
+            append(buf, sizeof(buf), &used,
+                   g->type == GEN_DNS ? "DNS:" : g->type == GEN_EMAIL ? "email:" : "URI:", val);
+        } else if (g->type == GEN_IPADD) {
+            const ASN1_OCTET_STRING *ip = g->d.ip;
+            if (ip->length == 4 && inet_ntop(AF_INET, ip->data, tmp, sizeof(tmp)))
+                append(buf, sizeof(buf), &used, "IP:", tmp);
+            else if (ip->length == 16 && inet_ntop(AF_INET6, ip->data, tmp, sizeof(tmp)))
+                append(buf, sizeof(buf), &used, "IP:", tmp);
+        }
+    }
+    GENERAL_NAMES_free(names);
+    return strdup(buf);
+}
+
+static time_t asn1_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return timegm(&tm);
+}
+
+void tk_info_free(tlskit_conn *c)
+{
+    free(c->info.subject);
+    free(c->info.issuer);
+    free(c->info.sans);
+    memset(&c->info, 0, sizeof(c->info));
+}
+
+void tk_info_verify_text(tlskit_conn *c)
+{
+    const char *text;
+    const X509 *peer = SSL_get0_peer_certificate(c->ssl);
+    long vr = SSL_get_verify_result(c->ssl);
+    if (!c->is_server && !c->cfg->verify_cert)
+        text = peer ? "not verified (insecure)" : "no certificate";
+    else if (c->is_server && c->cfg->verify_client == TLSKIT_VERIFY_CLIENT_NONE)
+        text = "not requested";
+    else if (!peer && vr == X509_V_OK)
+        text = "no certificate";
+    else if (vr == X509_V_OK)
+        text = "ok";
+    else
+        text = X509_verify_cert_error_string(vr);
+    snprintf(c->verify_text, sizeof(c->verify_text), "%s", text);
+}
+
+void tk_info_collect(tlskit_conn *c)
+{
+    tk_info_free(c);
+    tk_info_verify_text(c);
+    X509 *x = SSL_get0_peer_certificate(c->ssl);
+    if (!x)
+        return;
+    c->info.subject = name_text(X509_get_subject_name(x));
+    c->info.issuer = name_text(X509_get_issuer_name(x));
+    c->info.sans = sans_text(x);
+    c->info.notbefore = asn1_time(X509_get0_notBefore(x));
+    c->info.notafter = asn1_time(X509_get0_notAfter(x));
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1 && mdlen == 32) {
+        char *p = c->info.fingerprint;
+        p += sprintf(p, "SHA256:");
+        for (unsigned int i = 0; i < mdlen; i++)
+            p += sprintf(p, i ? ":%02X" : "%02X", md[i]);
+    }
+    ERR_clear_error();
+}
+
+const char *tlskit_conn_peer_addr(const tlskit_conn *c)
+{
+    return c->peer;
+}
+
+int tlskit_conn_handshake_done(const tlskit_conn *c)
+{
+    return c->hs_done;
+}
+
+const char *tlskit_conn_protocol(const tlskit_conn *c)
+{
+    return c->hs_done ? SSL_get_version(c->ssl) : NULL;
+}
+
+const char *tlskit_conn_cipher(const tlskit_conn *c)
+{
+    return c->hs_done ? SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)) : NULL;
+}
+
+const char *tlskit_conn_group(const tlskit_conn *c)
+{
+    if (!c->hs_done)
+        return NULL;
+    int nid = SSL_get_negotiated_group(c->ssl);
+    if (nid <= 0)
+        return NULL;
+    const char *name = SSL_group_to_name(c->ssl, nid);
+    return name ? name : OBJ_nid2sn(nid);
+}
+
+const char *tlskit_conn_servername(const tlskit_conn *c)
+{
+    if (!c->is_server)
+        return c->servername;
+    return c->ssl ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+}
+
+int tlskit_conn_session_reused(const tlskit_conn *c)
+{
+    return c->hs_done && SSL_session_reused(c->ssl);
+}
+
+uint64_t tlskit_conn_bytes_read(const tlskit_conn *c)
+{
+    return c->bytes_in;
+}
+
+uint64_t tlskit_conn_bytes_written(const tlskit_conn *c)
+{
+    return c->bytes_out;
+}
+
+int tlskit_conn_peer_cert_provided(const tlskit_conn *c)
+{
+    return c->ssl && SSL_get0_peer_certificate(c->ssl) != NULL;
+}
+
+const char *tlskit_conn_peer_cert_subject(const tlskit_conn *c)
+{
+    return c->info.subject;
+}
+
+const char *tlskit_conn_peer_cert_issuer(const tlskit_conn *c)
+{
+    return c->info.issuer;
+}
+
+const char *tlskit_conn_peer_cert_sans(const tlskit_conn *c)
+{
+    return c->info.sans;
+}
+
+const char *tlskit_conn_peer_cert_fingerprint(const tlskit_conn *c)
+{
+    return c->info.fingerprint[0] ? c->info.fingerprint : NULL;
+}
+
+time_t tlskit_conn_peer_cert_notbefore(const tlskit_conn *c)
+{
+    return c->info.notbefore;
+}
+
+time_t tlskit_conn_peer_cert_notafter(const tlskit_conn *c)
+{
+    return c->info.notafter;
+}
+
+const char *tlskit_conn_verify_result(const tlskit_conn *c)
+{
+    return c->verify_text[0] ? c->verify_text : NULL;
+}

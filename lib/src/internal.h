@@ -1,0 +1,124 @@
+/* Internal declarations of libtlskit: struct bodies and helpers shared between the
+ * library's files. Never installed, never included by apps or tests. */
+#ifndef TLSKIT_INTERNAL_H
+#define TLSKIT_INTERNAL_H
+
+#include "tlskit/tlskit.h"
+
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#define TK_ERRLEN 512
+#define TK_ADDRLEN 64 /* "[ffff:...:ffff]:65535" fits */
+#define TK_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* One error slot per object: a class and a message. */
+struct tk_err {
+    int code;
+    char msg[TK_ERRLEN];
+};
+
+void tk_err_clear(struct tk_err *err);
+/* Sets code and message. */
+void tk_err_set(struct tk_err *err, int code, const char *fmt, ...) TK_PRINTF(3, 4);
+/* Same, with ": strerror(errnum)" appended. */
+void tk_err_set_errno(struct tk_err *err, int code, int errnum, const char *fmt, ...)
+    TK_PRINTF(4, 5);
+/* Same, with ": " and the drained OpenSSL error queue appended (or `fallback` when the
+ * queue is empty). */
+void tk_err_set_ssl(struct tk_err *err, int code, const char *fallback, const char *fmt, ...)
+    TK_PRINTF(4, 5);
+/* Drain OpenSSL's error queue of this thread into buf as "reason; reason". Returns the
+ * first error's packed code (0 when the queue was empty). */
+unsigned long tk_ssl_errors(char *buf, size_t len);
+
+/* Monotonic clock in milliseconds. */
+int64_t tk_now_ms(void);
+/* Wait for events on fd until the absolute deadline (0: none). 1 ready, 0 deadline
+ * reached, -1 error (errno set). Retries on EINTR. */
+int tk_wait_fd(int fd, short events, int64_t deadline);
+/* Earliest of two absolute deadlines where 0 means none. */
+int64_t tk_deadline_min(int64_t a, int64_t b);
+/* Absolute deadline for a relative timeout in ms starting now (0 for none). */
+int64_t tk_deadline_in(int64_t ms);
+
+/* Read a whole (small) file into a NUL-terminated heap buffer; errors name the path. */
+int tk_read_file(struct tk_err *err, const char *path, char **out, size_t *outlen);
+
+struct tlskit_config {
+    atomic_int refs;
+    pthread_mutex_t mu;        /* guards the lazy loading of the system trust store */
+    SSL_CTX *ctx;
+    struct tk_err err;
+    int verify_cert;           /* client role: verify the server's chain */
+    int verify_name;           /* client role: check the host name */
+    int verify_client;         /* server role: TLSKIT_VERIFY_CLIENT_* */
+    int ca_set;                /* a CA was configured explicitly */
+    int system_ca_loaded;
+    int has_keypair;
+    int64_t timeouts[5];       /* TLSKIT_TIMEOUT_*, ms, 0 none */
+    int rcvbuf, sndbuf;
+    int nodelay;
+    int keepalive, ka_idle, ka_interval, ka_count;
+};
+
+tlskit_config *tk_config_ref(tlskit_config *cfg);
+/* Make the config ready for a connection (loads the default trust store when no CA was
+ * set). Thread-safe. */
+int tk_config_prepare(tlskit_config *cfg, struct tk_err *err);
+
+/* Socket helpers (socket.c). */
+void tk_socket_apply_options(const tlskit_config *cfg, int fd);
+void tk_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+int tk_connect(tlskit_config *cfg, struct tk_err *err, const char *host, const char *port,
+               char *peer, size_t peerlen);
+
+enum tk_state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
+
+struct tk_peer_info {
+    char *subject, *issuer, *sans;
+    char fingerprint[7 + 32 * 3];
+    time_t notbefore, notafter;
+};
+
+struct tlskit_conn {
+    tlskit_config *cfg;
+    SSL *ssl;
+    int fd;
+    int own_fd;
+    int is_server;
+    int nonblocking;
+    enum tk_state state;
+    int hs_done;
+    int dead;                  /* a fatal error happened: further I/O fails */
+    int sent_shutdown;
+    int got_close_notify;
+    char *servername;          /* client role: SNI / name to verify */
+    char peer[TK_ADDRLEN];
+    int64_t hs_deadline;       /* absolute, 0 none; fixed at the first handshake step */
+    int64_t last_activity;     /* for the idle deadline */
+    uint64_t bytes_in, bytes_out;
+    int io_errno;              /* last socket error seen by the BIO */
+    int io_eof;                /* the BIO saw EOF */
+    char verify_text[128];
+    struct tk_peer_info info;
+    struct tk_err err;
+};
+
+/* The BIO over a connection's socket: recv/send with MSG_DONTWAIT | MSG_NOSIGNAL, so the
+ * library never blocks inside OpenSSL and never raises SIGPIPE (bio.c). */
+BIO *tk_bio_new(tlskit_conn *conn);
+
+/* Attach an SSL object for the role to a connection with an fd (conn.c). */
+int tk_conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);
+/* Client-role settings of a new SSL (client.c). */
+int tk_client_setup(tlskit_conn *conn);
+/* Fill conn->info after the handshake (info.c). */
+void tk_info_collect(tlskit_conn *conn);
+void tk_info_free(tlskit_conn *conn);
+void tk_info_verify_text(tlskit_conn *conn);
+
+#endif

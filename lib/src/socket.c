@@ -1,0 +1,161 @@
+/* Sockets: options, address text, connect with one deadline over every address. */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+void tk_socket_apply_options(const tlskit_config *cfg, int fd)
+{
+    /* Best effort: a refused option must not fail a connection (e.g. TCP_NODELAY on a
+     * unix socketpair in tests). */
+    int one = 1;
+    if (cfg->nodelay)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (cfg->rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cfg->rcvbuf, sizeof(cfg->rcvbuf));
+    if (cfg->sndbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cfg->sndbuf, sizeof(cfg->sndbuf));
+    if (cfg->keepalive) {
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        if (cfg->ka_idle > 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cfg->ka_idle, sizeof(cfg->ka_idle));
+        if (cfg->ka_interval > 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cfg->ka_interval,
+                       sizeof(cfg->ka_interval));
+        if (cfg->ka_count > 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cfg->ka_count, sizeof(cfg->ka_count));
+    }
+}
+
+void tk_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX) {
+        snprintf(buf, len, "unix socket");
+    } else {
+        snprintf(buf, len, "address family %d", sa->sa_family);
+    }
+}
+
+/* One non-blocking connect attempt until deadline. Returns fd, or -1 with *why = errno
+ * (ETIMEDOUT when the deadline passed). */
+static int connect_one(const tlskit_config *cfg, const struct addrinfo *ai, int64_t deadline,
+                       int *why)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+    if (fd < 0) {
+        *why = errno;
+        return -1;
+    }
+    tk_socket_apply_options(cfg, fd);
+    int r;
+    do {
+        r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    } while (r != 0 && errno == EINTR);
+    if (r != 0 && errno != EINPROGRESS) {
+        *why = errno;
+        close(fd);
+        return -1;
+    }
+    if (r != 0) {
+        int w = tk_wait_fd(fd, POLLOUT, deadline);
+        if (w <= 0) {
+            *why = w == 0 ? ETIMEDOUT : errno;
+            close(fd);
+            return -1;
+        }
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+            soerr = errno;
+        if (soerr != 0) {
+            *why = soerr;
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+int tk_connect(tlskit_config *cfg, struct tk_err *err, const char *host, const char *port,
+               char *peer, size_t peerlen)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g == EAI_NONAME || g == EAI_SERVICE) {
+        /* a service name such as "https" */
+        hints.ai_flags = 0;
+        g = getaddrinfo(host, port, &hints, &res);
+    }
+    if (g != 0) {
+        if (g == EAI_SYSTEM)
+            tk_err_set_errno(err, TLSKIT_E_RESOLVE, errno, "resolve %s port %s", host, port);
+        else
+            tk_err_set(err, TLSKIT_E_RESOLVE, "resolve %s port %s: %s", host, port,
+                       gai_strerror(g));
+        return -1;
+    }
+
+    int64_t deadline = tk_deadline_in(cfg->timeouts[TLSKIT_TIMEOUT_CONNECT]);
+    char tried[TK_ERRLEN] = "";
+    size_t used = 0;
+    int fd = -1, timed_out = 0;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (deadline && tk_now_ms() >= deadline) {
+            timed_out = 1;
+            break;
+        }
+        int why = 0;
+        char addr[TK_ADDRLEN];
+        tk_format_addr(ai->ai_addr, addr, sizeof(addr));
+        fd = connect_one(cfg, ai, deadline, &why);
+        if (fd >= 0) {
+            snprintf(peer, peerlen, "%s", addr);
+            break;
+        }
+        if (why == ETIMEDOUT && deadline && tk_now_ms() >= deadline)
+            timed_out = 1;
+        char ebuf[96];
+        int n = snprintf(tried + used, sizeof(tried) - used, "%s%s: %s", used ? "; " : "",
+                         addr, why == ETIMEDOUT && timed_out
+                                   ? "timed out"
+                                   : strerror_r(why, ebuf, sizeof(ebuf)));
+        if (n > 0 && (size_t)n < sizeof(tried) - used)
+            used += (size_t)n;
+        if (timed_out)
+            break;
+    }
+    freeaddrinfo(res);
+    if (fd >= 0)
+        return fd;
+    if (timed_out)
+        tk_err_set(err, TLSKIT_E_TIMEOUT, "connect to %s port %s: timed out after %.3f s (%s)",
+                   host, port, (double)cfg->timeouts[TLSKIT_TIMEOUT_CONNECT] / 1000.0,
+                   used ? tried : "no address tried");
+    else
+        tk_err_set(err, TLSKIT_E_CONNECT, "connect to %s port %s: %s", host, port,
+                   used ? tried : "no address");
+    return -1;
+}
