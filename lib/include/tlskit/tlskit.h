@@ -13,7 +13,8 @@
  *   - After a failure, tlskit_*_error(obj) gives a message owned by the object
  *     ("handshake with 127.0.0.1:4433: certificate verify failed: certificate has expired")
  *     and tlskit_*_error_code(obj) its class (TLSKIT_E_*). Both stay valid until the
- *     next call on that object. Each call clears the previous error first.
+ *     next call on that object. Each call clears the previous error first; with no error
+ *     the message is "" (never NULL) and the class TLSKIT_E_NONE.
  *   - Setters copy their input. Getters return pointers owned by the object, valid until
  *     the object changes or is freed. _free(NULL) is a no-op.
  *   - The library never prints, never exits, never installs signal handlers and never
@@ -200,8 +201,11 @@ TLSKIT_API int tlskit_conn_set_servername(tlskit_conn *conn, const char *name);
 TLSKIT_API int tlskit_conn_connect(tlskit_conn *conn, const char *host, const char *port);
 
 /* Wrap an already-connected socket (what Python's wrap_socket does). The caller keeps
- * ownership of fd: tlskit_conn_free() does not close it. The connection is non-blocking
- * when fd has O_NONBLOCK set. servername may be NULL (no SNI, no name check). */
+ * ownership of fd: neither tlskit_conn_close() nor tlskit_conn_free() closes it, and its
+ * flags are never changed. The connection starts non-blocking when fd has O_NONBLOCK set.
+ * servername is sent as SNI and verified; NULL is accepted only when host-name checks
+ * were turned off with tlskit_config_insecure_noverifyname() (TLSKIT_E_INVALID
+ * otherwise). */
 TLSKIT_API int tlskit_conn_wrap_client(tlskit_conn *conn, int fd, const char *servername);
 TLSKIT_API int tlskit_conn_wrap_server(tlskit_conn *conn, int fd);
 
@@ -211,8 +215,10 @@ TLSKIT_API int tlskit_conn_set_nonblocking(tlskit_conn *conn, int on);
 
 /* Run the handshake. 0 when complete (further calls return 0 at once), -1 on failure,
  * WANT on a non-blocking connection. Honours the HANDSHAKE deadline as a total.
- * Errors: TLSKIT_E_VERIFY, TLSKIT_E_PROTOCOL, TLSKIT_E_TIMEOUT, TLSKIT_E_IO,
- * TLSKIT_E_TRUNCATED (peer closed during the handshake). */
+ * Errors: TLSKIT_E_VERIFY (our check of the peer failed, or the peer rejected our
+ * certificate), TLSKIT_E_PROTOCOL, TLSKIT_E_TIMEOUT, TLSKIT_E_IO (e.g. reset),
+ * TLSKIT_E_CLOSED (the peer closed the connection during the handshake).
+ * After a failure the connection is unusable: further calls fail with the same error. */
 TLSKIT_API int tlskit_conn_handshake(tlskit_conn *conn);
 
 /* Read up to len bytes: > 0 bytes read; 0 when the peer closed cleanly (close_notify);
@@ -230,7 +236,8 @@ TLSKIT_API int tlskit_conn_write_all(tlskit_conn *conn, const void *buf, size_t 
  * (TLS half-close). 0, -1, or WANT. */
 TLSKIT_API int tlskit_conn_shutdown(tlskit_conn *conn);
 /* Send close_notify if not yet sent, then close the socket (if the library owns it).
- * Never waits for the peer's close_notify. 0 or -1 (the socket is closed either way). */
+ * Never waits for the peer's close_notify; waits for the socket to take our close_notify
+ * at most the WRITE deadline, or 5 s when none is set. 0 or -1 (closed either way). */
 TLSKIT_API int tlskit_conn_close(tlskit_conn *conn);
 
 /* The socket, or -1. Still owned by the connection. */
