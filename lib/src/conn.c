@@ -64,6 +64,16 @@ int tlskit_conn_error_code(const tlskit_conn *c)
     return c ? c->err.code : TLSKIT_E_INVALID;
 }
 
+void tlskit_conn_set_userdata(tlskit_conn *c, void *data)
+{
+    c->userdata = data;
+}
+
+void *tlskit_conn_userdata(const tlskit_conn *c)
+{
+    return c->userdata;
+}
+
 int tlskit_conn_fd(const tlskit_conn *c)
 {
     return c ? c->fd : -1;

@@ -76,6 +76,25 @@ void tk_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 int tk_connect(tlskit_config *cfg, struct tk_err *err, const char *host, const char *port,
                char *peer, size_t peerlen);
 
+#define TK_MAX_LISTEN 16
+
+struct tlskit_listener {
+    tlskit_config *cfg;
+    int fds[TK_MAX_LISTEN];
+    size_t nfds;
+    int port;
+    atomic_int closed;
+    char addrs[TK_MAX_LISTEN * (TK_ADDRLEN + 2)];
+    int reuseport;
+    struct tk_err err;
+};
+
+int tk_listener_listen(tlskit_listener *l, const char *host, const char *port, int backlog,
+                       int reuseport);
+/* A server-role connection over an accepted socket (closed on failure). */
+tlskit_conn *tk_conn_accepted(tlskit_config *cfg, int fd, const struct sockaddr *sa,
+                              struct tk_err *err);
+
 enum tk_state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
 
 struct tk_peer_info {
@@ -105,6 +124,8 @@ struct tlskit_conn {
     int io_eof;                /* the BIO saw EOF */
     char verify_text[128];
     struct tk_peer_info info;
+    void *userdata;
+    struct tk_econn *eng;      /* engine state, NULL outside the engine (engine.c) */
     struct tk_err err;
 };
 

@@ -9,20 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define TK_MAX_LISTEN 16
-
-struct tlskit_listener {
-    tlskit_config *cfg;
-    int fds[TK_MAX_LISTEN];
-    size_t nfds;
-    int port;
-    atomic_int closed;
-    char addrs[TK_MAX_LISTEN * (TK_ADDRLEN + 2)];
-    struct tk_err err;
-};
 
 tlskit_listener *tlskit_listener_new(tlskit_config *cfg)
 {
@@ -101,25 +90,78 @@ static int get_port(int fd)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-/* Bind + listen on one address. Returns fd or -1 with err set; *eaddrinuse for retry. */
-static int listen_one(tlskit_listener *l, struct addrinfo *ai, int backlog, int *eaddrinuse)
+struct tk_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int optional; /* failing to bind it is not an error (::1 for "localhost") */
+};
+
+static int addr_port(const struct tk_addr *a)
 {
+    const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+    if (sa->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+}
+
+/* Append the passive TCP addresses of host:port (host NULL: all) to addrs. */
+static int resolve_passive(tlskit_listener *l, const char *host, const char *port,
+                           struct tk_addr *addrs, size_t *n, int optional)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g != 0) {
+        if (optional)
+            return 0;
+        tk_err_set(&l->err, g == EAI_SERVICE ? TLSKIT_E_INVALID : TLSKIT_E_RESOLVE,
+                   "listen on %s port %s: %s", host ? host : "*", port,
+                   g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+        return -1;
+    }
+    for (const struct addrinfo *ai = res; ai && *n < TK_MAX_LISTEN; ai = ai->ai_next) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(addrs[0].ss))
+            continue;
+        memcpy(&addrs[*n].ss, ai->ai_addr, ai->ai_addrlen);
+        addrs[*n].len = ai->ai_addrlen;
+        addrs[*n].optional = optional;
+        (*n)++;
+    }
+    freeaddrinfo(res);
+    if (*n == 0) {
+        tk_err_set(&l->err, TLSKIT_E_LISTEN, "listen on %s port %s: no IPv4 or IPv6 address",
+                   host ? host : "*", port);
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind + listen on one address. Returns fd or -1 with err set; *eaddrinuse for retry. */
+static int listen_one(tlskit_listener *l, const struct tk_addr *a, int backlog,
+                      int *eaddrinuse)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
     char addr[TK_ADDRLEN];
     int one = 1;
-    tk_format_addr(ai->ai_addr, addr, sizeof(addr));
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    tk_format_addr(sa, addr, sizeof(addr));
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         tk_err_set_errno(&l->err, TLSKIT_E_LISTEN, errno, "listen on %s: socket", addr);
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ai->ai_family == AF_INET6)
+    if (l->reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (sa->sa_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     /* Buffer sizes must be set before listen() to apply to accepted sockets' windows. */
     if (l->cfg->rcvbuf > 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &l->cfg->rcvbuf, sizeof(l->cfg->rcvbuf));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+    if (bind(fd, sa, a->len) != 0 || listen(fd, backlog) != 0) {
         int e = errno;
         *eaddrinuse = e == EADDRINUSE;
         tk_err_set_errno(&l->err, TLSKIT_E_LISTEN, e, "listen on %s", addr);
@@ -132,6 +174,13 @@ static int listen_one(tlskit_listener *l, struct addrinfo *ai, int backlog, int 
 int tlskit_listener_listen(tlskit_listener *l, const char *host, const char *port,
                            int backlog)
 {
+    return tk_listener_listen(l, host, port, backlog, 0);
+}
+
+int tk_listener_listen(tlskit_listener *l, const char *host, const char *port, int backlog,
+                       int reuseport)
+{
+    l->reuseport = reuseport;
     tk_err_clear(&l->err);
     if (l->nfds) {
         tk_err_set(&l->err, TLSKIT_E_INVALID, "listener is already listening");
@@ -151,38 +200,31 @@ int tlskit_listener_listen(tlskit_listener *l, const char *host, const char *por
     if (backlog <= 0)
         backlog = 511;
 
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    int g = getaddrinfo(host, port, &hints, &res);
-    if (g != 0) {
-        tk_err_set(&l->err, g == EAI_SERVICE ? TLSKIT_E_INVALID : TLSKIT_E_RESOLVE,
-                   "listen on %s port %s: %s", host ? host : "*", port,
-                   g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+    struct tk_addr addrs[TK_MAX_LISTEN];
+    size_t naddrs = 0;
+    if (host && !strcasecmp(host, "localhost")) {
+        /* Both loopbacks, whatever /etc/hosts says: clients may resolve either. */
+        if (resolve_passive(l, "127.0.0.1", port, addrs, &naddrs, 0) != 0 ||
+            resolve_passive(l, "::1", port, addrs, &naddrs, 1) != 0)
+            return -1;
+    } else if (resolve_passive(l, host, port, addrs, &naddrs, 0) != 0) {
         return -1;
     }
 
     /* With port 0 the first address picks the port and the others reuse it; if that port
-     * is taken on another address family, start over with a new one. */
-    int tries = 0, wanted = 0;
-    {
-        struct addrinfo *ai = res;
-        if (ai->ai_family == AF_INET)
-            wanted = ntohs(((struct sockaddr_in *)(void *)ai->ai_addr)->sin_port);
-        else if (ai->ai_family == AF_INET6)
-            wanted = ntohs(((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_port);
-    }
+     * is taken on another address, start over with a new one. */
+    int tries = 0, wanted = addr_port(&addrs[0]);
     int rc = -1;
     for (;;) {
         int port_now = wanted, inuse = 0, failed = 0;
-        for (struct addrinfo *ai = res; ai && l->nfds < TK_MAX_LISTEN; ai = ai->ai_next) {
-            if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-                continue;
-            set_port(ai->ai_addr, port_now);
-            int fd = listen_one(l, ai, backlog, &inuse);
+        for (size_t i = 0; i < naddrs; i++) {
+            set_port((struct sockaddr *)&addrs[i].ss, port_now);
+            int fd = listen_one(l, &addrs[i], backlog, &inuse);
             if (fd < 0) {
+                if (addrs[i].optional && !inuse) {
+                    tk_err_clear(&l->err); /* e.g. ::1 on a host without IPv6 */
+                    continue;
+                }
                 failed = 1;
                 break;
             }
@@ -203,11 +245,8 @@ int tlskit_listener_listen(tlskit_listener *l, const char *host, const char *por
         }
         if (!(wanted == 0 && inuse && ++tries < 8))
             break;
-        for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
-            set_port(ai->ai_addr, 0);
         tk_err_clear(&l->err);
     }
-    freeaddrinfo(res);
     if (rc == 0) {
         size_t used = 0;
         for (size_t i = 0; i < l->nfds; i++) {
@@ -288,23 +327,32 @@ int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms
                                  e, "accept on %s", addr);
                 return -1;
             }
-            tk_socket_apply_options(l->cfg, fd);
-            tlskit_conn *c = tlskit_conn_new(l->cfg);
-            if (!c) {
-                close(fd);
-                tk_err_set(&l->err, TLSKIT_E_NOMEM, "accept: out of memory");
+            tlskit_conn *c = tk_conn_accepted(l->cfg, fd, (struct sockaddr *)&ss, &l->err);
+            if (!c)
                 return -1;
-            }
-            tk_format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
-            if (tk_conn_setup(c, fd, 1, 1) != 0) {
-                tk_err_set(&l->err, c->err.code, "accept: %s", c->err.msg);
-                tlskit_conn_free(c);
-                return -1;
-            }
             *out = c;
             return 0;
         }
     }
+}
+
+tlskit_conn *tk_conn_accepted(tlskit_config *cfg, int fd, const struct sockaddr *sa,
+                              struct tk_err *err)
+{
+    tk_socket_apply_options(cfg, fd);
+    tlskit_conn *c = tlskit_conn_new(cfg);
+    if (!c) {
+        close(fd);
+        tk_err_set(err, TLSKIT_E_NOMEM, "accept: out of memory");
+        return NULL;
+    }
+    tk_format_addr(sa, c->peer, sizeof(c->peer));
+    if (tk_conn_setup(c, fd, 1, 1) != 0) {
+        tk_err_set(err, c->err.code, "accept: %s", c->err.msg);
+        tlskit_conn_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 void tlskit_listener_close(tlskit_listener *l)

@@ -69,7 +69,8 @@ TLSKIT_API const char *tlskit_version(void);
     XX(PROTOCOL, 10, "TLS protocol error")                                          \
     XX(TRUNCATED, 11, "peer closed without close_notify")                           \
     XX(CLOSED, 12, "connection closed")                                             \
-    XX(IO, 13, "socket I/O error")
+    XX(IO, 13, "socket I/O error")                                                 \
+    XX(LIMIT, 14, "resource limit reached")
 
 enum tlskit_error_code {
 #define TLSKIT_XX_(name, val, desc) TLSKIT_E_##name = val,
@@ -311,6 +312,100 @@ TLSKIT_API int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int
 TLSKIT_API void tlskit_listener_close(tlskit_listener *l);
 
 /* ---------------------------------------------------------------------------------------
+ * Server engine: event-driven (epoll), multi-threaded, with limits and deadlines
+ *
+ * N worker threads (default: one per core), each with its own SO_REUSEPORT listening
+ * sockets and epoll loop, so the kernel spreads new connections over the workers. The
+ * application gives callbacks and writes through the engine, which buffers output and
+ * applies backpressure (it stops reading from a connection whose output is not drained).
+ * Every callback runs on the worker thread that owns the connection; a connection is
+ * only ever touched by that thread.
+ * Deadlines come from the config: HANDSHAKE (total), IDLE (no byte either way) and WRITE
+ * (output pending but the peer took nothing for this long: a write stall).
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct tlskit_engine tlskit_engine;
+
+struct tlskit_engine_handlers {
+    /* The handshake completed; connection details are available. */
+    void (*on_open)(tlskit_conn *conn, void *arg);
+    /* Decrypted bytes arrived. The buffer is valid during the call only. */
+    void (*on_data)(tlskit_conn *conn, const void *data, size_t len, void *arg);
+    /* The output buffer, after holding data, is empty again. May be NULL. */
+    void (*on_drain)(tlskit_conn *conn, void *arg);
+    /* The connection ended (also when the handshake failed, then without on_open):
+     * code is TLSKIT_E_NONE for a clean close, else the error class; reason is text
+     * ("closed by peer", "handshake with ...: ...", "idle timeout", ...). The connection is
+     * freed after the callback returns. */
+    void (*on_close)(tlskit_conn *conn, int code, const char *reason, void *arg);
+    void *arg;
+};
+
+struct tlskit_engine_stats {
+    uint64_t open;               /* connections open now (accepted, not yet closed) */
+    uint64_t accepted;           /* accepted since start */
+    uint64_t handshakes_ok;
+    uint64_t handshakes_failed;  /* sum of handshake_errors[] */
+    uint64_t handshake_errors[16]; /* by error class: index TLSKIT_E_* */
+    uint64_t bytes_in, bytes_out;  /* plaintext */
+    uint64_t handshake_timeouts, idle_timeouts, write_stalls;
+    uint64_t buffer_limit_closes;  /* output buffer cap reached */
+    uint64_t limit_rejections;     /* closed at once: max connections reached */
+    uint64_t accept_errors;        /* e.g. EMFILE; accepting pauses briefly, then resumes */
+};
+
+/* A new engine serving with cfg (a reference is taken). NULL only when out of memory. */
+TLSKIT_API tlskit_engine *tlskit_engine_new(tlskit_config *cfg,
+                                            const struct tlskit_engine_handlers *handlers);
+/* Stops (as tlskit_engine_stop with no drain) if running, then frees. */
+TLSKIT_API void tlskit_engine_free(tlskit_engine *e);
+TLSKIT_API const char *tlskit_engine_error(const tlskit_engine *e);
+TLSKIT_API int tlskit_engine_error_code(const tlskit_engine *e);
+
+/* Settings, before tlskit_engine_listen(). workers <= 0: one per online core.
+ * max_conns: beyond it new connections are closed at once and counted (default 10000;
+ * 0 = no limit). write_limit: output bytes buffered per connection before it is closed
+ * (default 4 MiB). Backpressure starts at a quarter of it. drain_ms: how long
+ * tlskit_engine_stop() lets open connections finish (default 5000). */
+TLSKIT_API int tlskit_engine_set_workers(tlskit_engine *e, int workers);
+TLSKIT_API int tlskit_engine_set_max_conns(tlskit_engine *e, int max_conns);
+TLSKIT_API int tlskit_engine_set_write_limit(tlskit_engine *e, size_t bytes);
+TLSKIT_API int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms);
+
+/* Bind the listening sockets (as tlskit_listener_listen: "localhost" means both
+ * families; port "0" picks one free port for all). */
+TLSKIT_API int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port,
+                                    int backlog);
+TLSKIT_API int tlskit_engine_port(const tlskit_engine *e);
+TLSKIT_API const char *tlskit_engine_addrs(const tlskit_engine *e);
+
+/* Start the worker threads; returns at once. */
+TLSKIT_API int tlskit_engine_start(tlskit_engine *e);
+/* Graceful stop: stop accepting, let open connections go on for up to the drain timeout,
+ * then flush what they were sent, send close_notify and close them; join the workers.
+ * Safe from any thread but a worker (not from a signal handler). */
+TLSKIT_API int tlskit_engine_stop(tlskit_engine *e);
+/* Serve new connections with cfg from now on; open ones keep their config. A reference
+ * is taken. Fails (keeping the old config) if cfg has no certificate and key. */
+TLSKIT_API int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg);
+/* A consistent-enough snapshot of the counters (each is exact; they are read one by
+ * one). Safe from any thread. */
+TLSKIT_API void tlskit_engine_stats(tlskit_engine *e, struct tlskit_engine_stats *out);
+
+/* From a callback (on the connection's worker thread): queue bytes for sending. 0, or -1
+ * when the connection is closing or the write limit was reached (it will then be closed
+ * with that reason). */
+TLSKIT_API int tlskit_engine_write(tlskit_conn *conn, const void *data, size_t len);
+/* From a callback: close after the queued output is sent (close_notify included). */
+TLSKIT_API void tlskit_engine_close(tlskit_conn *conn);
+/* Bytes queued and not yet taken by the socket. */
+TLSKIT_API size_t tlskit_engine_pending(const tlskit_conn *conn);
+
+/* Per-connection application pointer (any connection, engine or not). */
+TLSKIT_API void tlskit_conn_set_userdata(tlskit_conn *conn, void *data);
+TLSKIT_API void *tlskit_conn_userdata(const tlskit_conn *conn);
+
+/* ---------------------------------------------------------------------------------------
  * Generic error access: tlskit_error(obj) / tlskit_error_code(obj) for any object.
  * ------------------------------------------------------------------------------------- */
 #if !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
@@ -320,14 +415,18 @@ TLSKIT_API void tlskit_listener_close(tlskit_listener *l);
              tlskit_conn *: tlskit_conn_error,                       \
              const tlskit_conn *: tlskit_conn_error,                 \
              tlskit_listener *: tlskit_listener_error,               \
-             const tlskit_listener *: tlskit_listener_error)(obj)
+             const tlskit_listener *: tlskit_listener_error,         \
+             tlskit_engine *: tlskit_engine_error,                   \
+             const tlskit_engine *: tlskit_engine_error)(obj)
 #define tlskit_error_code(obj)                                       \
     _Generic((obj), tlskit_config *: tlskit_config_error_code,       \
              const tlskit_config *: tlskit_config_error_code,        \
              tlskit_conn *: tlskit_conn_error_code,                  \
              const tlskit_conn *: tlskit_conn_error_code,            \
              tlskit_listener *: tlskit_listener_error_code,          \
-             const tlskit_listener *: tlskit_listener_error_code)(obj)
+             const tlskit_listener *: tlskit_listener_error_code,    \
+             tlskit_engine *: tlskit_engine_error_code,              \
+             const tlskit_engine *: tlskit_engine_error_code)(obj)
 #endif
 
 #ifdef __cplusplus
