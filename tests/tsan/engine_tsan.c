@@ -1,0 +1,170 @@
+/* The engine under ThreadSanitizer. Not a Criterion test: TSan aborts under Criterion's
+ * forking runner, so this is a plain program run by ctest in a TSan build
+ * (-DTLSKIT_TSAN=ON). It exercises everything that crosses threads: several workers,
+ * clients on several threads, counters read while serving, a reload under load, and a
+ * graceful stop with clients mid-stream. Exit 0 when every echo matched; TSan makes the
+ * process fail on any report (halt_on_error / exitcode). */
+#include <tlskit/tlskit.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLIENT_THREADS 4
+#define CONNS_PER_THREAD 8
+#define ROUNDS 20
+
+static const char *certs;
+static char port[16];
+static atomic_int failures;
+static atomic_int stop_stats;
+
+static void path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", certs, name);
+}
+
+static void on_data(tlskit_conn *c, const void *d, size_t n, void *arg)
+{
+    (void)arg;
+    tlskit_engine_write(c, d, n);
+}
+
+static void on_close(tlskit_conn *c, int code, const char *reason, void *arg)
+{
+    (void)c;
+    (void)code;
+    (void)reason;
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static tlskit_config *client_config(void)
+{
+    char ca[512];
+    path(ca, sizeof(ca), "ca.crt");
+    tlskit_config *cfg = tlskit_config_new();
+    if (!cfg || tlskit_config_set_ca_file(cfg, ca) != 0) {
+        fprintf(stderr, "client config: %s\n", cfg ? tlskit_config_error(cfg) : "oom");
+        exit(1);
+    }
+    tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, 20000);
+    tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_READ, 20000);
+    return cfg;
+}
+
+static void *client_thread(void *arg)
+{
+    tlskit_config *cfg = arg;
+    tlskit_conn *conns[CONNS_PER_THREAD];
+    for (int i = 0; i < CONNS_PER_THREAD; i++) {
+        conns[i] = tlskit_conn_new(cfg);
+        if (tlskit_conn_connect(conns[i], "localhost", port) != 0 ||
+            tlskit_conn_handshake(conns[i]) != 0) {
+            fprintf(stderr, "client: %s\n", tlskit_conn_error(conns[i]));
+            atomic_fetch_add(&failures, 1);
+        }
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < CONNS_PER_THREAD; i++) {
+            char msg[64], got[64];
+            int len = snprintf(msg, sizeof(msg), "round %d conn %d %p", r, i, (void *)conns[i]);
+            size_t have = 0;
+            if (tlskit_conn_write_all(conns[i], msg, (size_t)len) != 0) {
+                atomic_fetch_add(&failures, 1);
+                continue;
+            }
+            while (have < (size_t)len) {
+                ssize_t n = tlskit_conn_read(conns[i], got + have, (size_t)len - have);
+                if (n <= 0)
+                    break;
+                have += (size_t)n;
+            }
+            if (have != (size_t)len || memcmp(msg, got, have) != 0) {
+                fprintf(stderr, "echo mismatch: %s\n", tlskit_conn_error(conns[i]));
+                atomic_fetch_add(&failures, 1);
+            }
+        }
+    }
+    for (int i = 0; i < CONNS_PER_THREAD; i++) {
+        tlskit_conn_close(conns[i]);
+        tlskit_conn_free(conns[i]);
+    }
+    return NULL;
+}
+
+static void *stats_thread(void *arg)
+{
+    tlskit_engine *e = arg;
+    while (!atomic_load(&stop_stats)) {
+        struct tlskit_engine_stats st;
+        tlskit_engine_stats(e, &st);
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    certs = getenv("TLSKIT_TEST_CERTS");
+    if (!certs) {
+        fprintf(stderr, "engine_tsan: TLSKIT_TEST_CERTS is not set\n");
+        return 1;
+    }
+    char crt[512], key[512];
+    path(crt, sizeof(crt), "server.crt");
+    path(key, sizeof(key), "server.key");
+    tlskit_config *scfg = tlskit_config_new();
+    if (tlskit_config_set_keypair_file(scfg, crt, key) != 0) {
+        fprintf(stderr, "server config: %s\n", tlskit_config_error(scfg));
+        return 1;
+    }
+    atomic_int closes;
+    atomic_init(&closes, 0);
+    struct tlskit_engine_handlers h = {.on_data = on_data, .on_close = on_close, .arg = &closes};
+    tlskit_engine *e = tlskit_engine_new(scfg, &h);
+    tlskit_engine_set_workers(e, 3);
+    if (tlskit_engine_listen(e, "127.0.0.1", "0", 0) != 0 || tlskit_engine_start(e) != 0) {
+        fprintf(stderr, "engine: %s\n", tlskit_engine_error(e));
+        return 1;
+    }
+    snprintf(port, sizeof(port), "%d", tlskit_engine_port(e));
+
+    tlskit_config *ccfg = client_config();
+    pthread_t clients[CLIENT_THREADS], stats;
+    pthread_create(&stats, NULL, stats_thread, e);
+    for (int i = 0; i < CLIENT_THREADS; i++)
+        pthread_create(&clients[i], NULL, client_thread, ccfg);
+
+    /* Reload while clients connect: new material from the same files. */
+    tlskit_config *next = tlskit_config_new();
+    if (tlskit_config_set_keypair_file(next, crt, key) != 0 || tlskit_engine_reload(e, next)) {
+        fprintf(stderr, "reload failed\n");
+        atomic_fetch_add(&failures, 1);
+    }
+    tlskit_config_free(next);
+
+    for (int i = 0; i < CLIENT_THREADS; i++)
+        pthread_join(clients[i], NULL);
+    atomic_store(&stop_stats, 1);
+    pthread_join(stats, NULL);
+
+    struct tlskit_engine_stats st;
+    tlskit_engine_stop(e);
+    tlskit_engine_stats(e, &st);
+    tlskit_engine_free(e);
+    tlskit_config_free(scfg);
+    tlskit_config_free(ccfg);
+
+    int expected = CLIENT_THREADS * CONNS_PER_THREAD;
+    printf("engine_tsan: accepted %llu, handshakes ok %llu, closes %d, failures %d\n",
+           (unsigned long long)st.accepted, (unsigned long long)st.handshakes_ok,
+           atomic_load(&closes), atomic_load(&failures));
+    if (atomic_load(&failures) || st.handshakes_ok != (uint64_t)expected ||
+        atomic_load(&closes) != expected || st.open != 0) {
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    printf("1 passed, 0 failed\n");
+    return 0;
+}
