@@ -98,3 +98,36 @@ int tlskit_conn_connect(tlskit_conn *c, const char *host, const char *port)
     }
     return 0;
 }
+
+tlskit_session *tlskit_conn_get_session(tlskit_conn *c)
+{
+    if (!c || !c->ssl)
+        return NULL;
+    return (tlskit_session *)(void *)SSL_get1_session(c->ssl);
+}
+
+int tlskit_session_resumable(const tlskit_session *sess)
+{
+    return sess && SSL_SESSION_is_resumable((const SSL_SESSION *)(const void *)sess);
+}
+
+void tlskit_session_free(tlskit_session *sess)
+{
+    SSL_SESSION_free((SSL_SESSION *)(void *)sess);
+}
+
+int tlskit_conn_set_session(tlskit_conn *c, tlskit_session *sess)
+{
+    tk_err_clear(&c->err);
+    if (c->state != TK_READY || c->is_server || c->hs_done) {
+        tk_err_set(&c->err, TLSKIT_E_INVALID,
+                   "a session can only be set on a client connection before its handshake");
+        return -1;
+    }
+    ERR_clear_error();
+    if (SSL_set_session(c->ssl, (SSL_SESSION *)(void *)sess) != 1) {
+        tk_err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "set session");
+        return -1;
+    }
+    return 0;
+}

@@ -248,6 +248,24 @@ TLSKIT_API int tlskit_conn_fd(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_timeout_ms(const tlskit_conn *conn);
 
 /* ---------------------------------------------------------------------------------------
+ * Session resumption (client role)
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct tlskit_session tlskit_session;
+
+/* The connection's session for resuming later, or NULL when there is none yet. With
+ * TLS 1.3 the server sends its tickets after the handshake: read some data first (e.g.
+ * the reply to a request). The caller owns the reference: tlskit_session_free(). */
+TLSKIT_API tlskit_session *tlskit_conn_get_session(tlskit_conn *conn);
+/* 1 when the session can be used to resume. */
+TLSKIT_API int tlskit_session_resumable(const tlskit_session *sess);
+TLSKIT_API void tlskit_session_free(tlskit_session *sess);
+/* Offer sess for resumption; call after tlskit_conn_connect()/wrap and before the
+ * handshake. The server may still decide on a full handshake (see
+ * tlskit_conn_session_reused()). The connection takes its own reference. */
+TLSKIT_API int tlskit_conn_set_session(tlskit_conn *conn, tlskit_session *sess);
+
+/* ---------------------------------------------------------------------------------------
  * Connection and peer details (valid after the handshake unless said otherwise)
  * ------------------------------------------------------------------------------------- */
 

@@ -1,0 +1,551 @@
+/* The server engine in-process: many connections, deadlines, backpressure and the write
+ * cap, connection limits, graceful stop, reload, counters. */
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+TK_SUITE(engine);
+
+/* ---- an echo engine with recorded closes ---- */
+
+struct closes {
+    pthread_mutex_t mu;
+    int n;
+    int codes[64];
+    char reasons[64][256];
+    size_t flood;     /* on_open writes this many bytes (to test the write cap) */
+};
+
+static void echo_data(tlskit_conn *c, const void *d, size_t n, void *arg)
+{
+    (void)arg;
+    tlskit_engine_write(c, d, n);
+}
+
+static void flood_open(tlskit_conn *c, void *arg)
+{
+    struct closes *cl = arg;
+    static unsigned char chunk[65536];
+    for (size_t sent = 0; sent < cl->flood; sent += sizeof(chunk))
+        if (tlskit_engine_write(c, chunk, sizeof(chunk)) != 0)
+            break;
+}
+
+static void record_close(tlskit_conn *c, int code, const char *reason, void *arg)
+{
+    (void)c;
+    struct closes *cl = arg;
+    pthread_mutex_lock(&cl->mu);
+    if (cl->n < 64) {
+        cl->codes[cl->n] = code;
+        snprintf(cl->reasons[cl->n], sizeof(cl->reasons[0]), "%s", reason);
+    }
+    cl->n++;
+    pthread_mutex_unlock(&cl->mu);
+}
+
+static int closes_count(struct closes *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+    int n = cl->n;
+    pthread_mutex_unlock(&cl->mu);
+    return n;
+}
+
+/* Wait until pred(arg) or the generous bound; returns the last pred value. */
+static int wait_until(int (*pred)(void *), void *arg, int timeout_ms)
+{
+    int64_t end = tk_now_ms() + timeout_ms;
+    int v;
+    while (!(v = pred(arg)) && tk_now_ms() < end)
+        poll(NULL, 0, 10);
+    return v;
+}
+
+struct eng {
+    tlskit_config *cfg;
+    tlskit_engine *e;
+    struct closes cl;
+    char port[16];
+};
+
+static void eng_start(struct eng *g, const char *cert, int workers, int64_t hs_ms,
+                      int64_t idle_ms, int64_t write_ms, void (*on_open)(tlskit_conn *, void *))
+{
+    memset(g, 0, sizeof(*g));
+    pthread_mutex_init(&g->cl.mu, NULL);
+    g->cfg = tk_server_config(cert);
+    if (hs_ms)
+        tlskit_config_set_timeout(g->cfg, TLSKIT_TIMEOUT_HANDSHAKE, hs_ms);
+    if (idle_ms)
+        tlskit_config_set_timeout(g->cfg, TLSKIT_TIMEOUT_IDLE, idle_ms);
+    if (write_ms)
+        tlskit_config_set_timeout(g->cfg, TLSKIT_TIMEOUT_WRITE, write_ms);
+    struct tlskit_engine_handlers h = {
+        .on_open = on_open, .on_data = echo_data, .on_close = record_close, .arg = &g->cl};
+    g->e = tlskit_engine_new(g->cfg, &h);
+    cr_assert_not_null(g->e);
+    cr_assert_eq(tlskit_engine_set_workers(g->e, workers), 0);
+}
+
+static void eng_listen(struct eng *g)
+{
+    cr_assert_eq(tlskit_engine_listen(g->e, "127.0.0.1", "0", 0), 0, "%s",
+                 tlskit_engine_error(g->e));
+    snprintf(g->port, sizeof(g->port), "%d", tlskit_engine_port(g->e));
+    cr_assert_eq(tlskit_engine_start(g->e), 0, "%s", tlskit_engine_error(g->e));
+}
+
+static void eng_free(struct eng *g)
+{
+    cr_assert_eq(tlskit_engine_stop(g->e), 0);
+    struct tlskit_engine_stats st;
+    tlskit_engine_stats(g->e, &st);
+    cr_expect_eq(st.open, 0, "connections still open after stop: %llu",
+                 (unsigned long long)st.open);
+    tlskit_engine_free(g->e);
+    tlskit_config_free(g->cfg);
+    pthread_mutex_destroy(&g->cl.mu);
+}
+
+static tlskit_conn *client(tlskit_config *ccfg, const char *port)
+{
+    tlskit_conn *c = tlskit_conn_new(ccfg);
+    cr_assert_not_null(c);
+    cr_assert_eq(tlskit_conn_connect(c, "127.0.0.1", port), 0, "%s", tlskit_conn_error(c));
+    return c;
+}
+
+static void echo_once(tlskit_conn *c, const char *msg)
+{
+    size_t len = strlen(msg);
+    char got[256];
+    cr_assert_eq(tlskit_conn_write_all(c, msg, len), 0, "%s", tlskit_conn_error(c));
+    tk_conn_read_exact(c, got, len);
+    cr_assert(memcmp(got, msg, len) == 0, "echo mismatch");
+}
+
+static void drop(tlskit_conn *c)
+{
+    tlskit_conn_close(c);
+    tlskit_conn_free(c);
+}
+
+/* ---- many connections at once ---- */
+
+TK_TEST(engine, thousand_concurrent_connections_each_echoed)
+{
+    enum { N = 1000 };
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rlim_t need = 2 * N + 64;
+    if (rl.rlim_cur < need) {
+        cr_assert_geq(rl.rlim_max, need, "hard fd limit %llu is below %llu",
+                      (unsigned long long)rl.rlim_max, (unsigned long long)need);
+        rl.rlim_cur = need;
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    struct eng g;
+    eng_start(&g, "server", 2, 30000, 0, 0, NULL);
+    eng_listen(&g);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_config_set_timeout(ccfg, TLSKIT_TIMEOUT_HANDSHAKE, 30000);
+    tlskit_config_set_timeout(ccfg, TLSKIT_TIMEOUT_READ, 30000);
+    tlskit_conn **cs = calloc(N, sizeof(*cs));
+    for (int i = 0; i < N; i++) {
+        cs[i] = client(ccfg, g.port);
+        cr_assert_eq(tlskit_conn_handshake(cs[i]), 0, "conn %d: %s", i,
+                     tlskit_conn_error(cs[i]));
+    }
+    struct tlskit_engine_stats st;
+    tlskit_engine_stats(g.e, &st);
+    cr_assert_geq(st.open, N - 0, "open %llu", (unsigned long long)st.open);
+    /* All held open at once; now each one echoes its own message. */
+    for (int i = 0; i < N; i++) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "connection %d says hello", i);
+        echo_once(cs[i], msg);
+    }
+    tlskit_engine_stats(g.e, &st);
+    cr_assert_eq(st.open, N);
+    cr_assert_eq(st.handshakes_ok, N);
+    for (int i = 0; i < N; i++)
+        drop(cs[i]);
+    free(cs);
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
+/* ---- deadlines ---- */
+
+static int first_close_seen(void *arg)
+{
+    return closes_count(arg) >= 1;
+}
+
+TK_TEST(engine, slowloris_and_idle_clients_cut_at_handshake_deadline_while_serving)
+{
+    struct eng g;
+    eng_start(&g, "server", 2, 600, 0, 0, NULL);
+    eng_listen(&g);
+    int port = atoi(g.port);
+    /* One client sends nothing; one sends a plausible ClientHello start a byte at a time. */
+    int idle = tk_tcp_connect("127.0.0.1", port);
+    int slow = tk_tcp_connect("127.0.0.1", port);
+    const unsigned char hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc,
+                                   0x03, 0x03, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_conn *real = client(ccfg, g.port);
+    int64_t start = tk_now_ms();
+    size_t i = 0;
+    int slow_closed = 0;
+    /* Meanwhile a real client is served. */
+    echo_once(real, "served while others stall");
+    while (!slow_closed && tk_now_ms() - start < 20000) {
+        if (i < sizeof(hello) && send(slow, &hello[i], 1, MSG_NOSIGNAL) == 1)
+            i++;
+        struct pollfd p = {.fd = slow, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            /* Readable: EOF or reset, i.e. the server ended it (it has nothing to say
+             * to an unfinished ClientHello but goodbye). */
+            char b[64];
+            cr_assert_leq(recv(slow, b, sizeof(b), 0), 0, "server answered a partial hello");
+            slow_closed = 1;
+        }
+    }
+    int64_t took = tk_now_ms() - start;
+    cr_assert(slow_closed, "slowloris client was not cut off within 20 s");
+    cr_assert_geq(took, 500, "cut off before the deadline (%lld ms)", (long long)took);
+    char b[8];
+    struct pollfd p = {.fd = idle, .events = POLLIN};
+    cr_assert_eq(poll(&p, 1, 20000), 1, "idle client not closed");
+    cr_assert_leq(recv(idle, b, sizeof(b), 0), 0);
+    echo_once(real, "and still served after");
+    struct tlskit_engine_stats st;
+    tlskit_engine_stats(g.e, &st);
+    cr_assert_geq(st.handshake_timeouts, 2, "handshake_timeouts %llu",
+                  (unsigned long long)st.handshake_timeouts);
+    cr_assert_geq(st.handshake_errors[TLSKIT_E_TIMEOUT], 2);
+    cr_assert(wait_until(first_close_seen, &g.cl, 5000));
+    pthread_mutex_lock(&g.cl.mu);
+    int timeouts = 0;
+    for (int k = 0; k < g.cl.n && k < 64; k++)
+        if (g.cl.codes[k] == TLSKIT_E_TIMEOUT && tk_contains(g.cl.reasons[k], "timed out"))
+            timeouts++;
+    pthread_mutex_unlock(&g.cl.mu);
+    cr_assert_geq(timeouts, 2, "close reasons do not say timed out");
+    close(idle);
+    close(slow);
+    drop(real);
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
+TK_TEST(engine, idle_deadline_closes_quiet_connection)
+{
+    struct eng g;
+    eng_start(&g, "server", 1, 0, 400, 0, NULL);
+    eng_listen(&g);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_config_set_timeout(ccfg, TLSKIT_TIMEOUT_READ, 20000);
+    tlskit_conn *c = client(ccfg, g.port);
+    echo_once(c, "one");
+    char b[16];
+    ssize_t n = tlskit_conn_read(c, b, sizeof(b)); /* waits until the server ends it */
+    cr_assert_leq(n, 0);
+    struct tlskit_engine_stats st;
+    tlskit_engine_stats(g.e, &st);
+    cr_assert_eq(st.idle_timeouts, 1);
+    drop(c);
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
+/* A peer that sends but never reads: backpressure stops the server reading, so its
+ * buffer stays bounded, and the write-stall deadline ends the connection. */
+TK_TEST(engine, peer_that_never_reads_is_closed_with_memory_bounded)
+{
+    struct eng g;
+    eng_start(&g, "server", 1, 0, 0, 500, NULL);
+    cr_assert_eq(tlskit_engine_set_write_limit(g.e, 256 * 1024), 0);
+    eng_listen(&g);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_conn *c = client(ccfg, g.port);
+    cr_assert_eq(tlskit_conn_handshake(c), 0, "%s", tlskit_conn_error(c));
+    cr_assert_eq(tlskit_conn_set_nonblocking(c, 1), 0);
+    static unsigned char chunk[16384];
+    size_t sent = 0;
+    int64_t start = tk_now_ms();
+    /* Write until the connection ends (never reading). */
+    for (;;) {
+        ssize_t n = tlskit_conn_write(c, chunk, sizeof(chunk));
+        if (n > 0) {
+            sent += (size_t)n;
+            continue;
+        }
+        if (n == -1)
+            break;
+        struct pollfd p = {.fd = tlskit_conn_fd(c), .events = tlskit_want_events(n)};
+        poll(&p, 1, 100);
+        if (closes_count(&g.cl) >= 1 || tk_now_ms() - start > 30000)
+            break;
+    }
+    cr_assert(wait_until(first_close_seen, &g.cl, 20000), "server never closed the stalled peer");
+    struct tlskit_engine_stats st;
+    tlskit_engine_stats(g.e, &st);
+    cr_assert_eq(st.write_stalls, 1, "write_stalls %llu (sent %zu)",
+                 (unsigned long long)st.write_stalls, sent);
+    /* Bounded: the server took in at most what its kernel buffers, TLS records and the
+     * write limit hold, far below what an unbounded echo would accept. */
+    cr_assert_lt(st.bytes_in, 32u << 20, "server read %llu bytes", (unsigned long long)st.bytes_in);
+    cr_assert_eq(g.cl.codes[0], TLSKIT_E_TIMEOUT);
+    cr_assert(tk_contains(g.cl.reasons[0], "stalled"), "%s", g.cl.reasons[0]);
+    drop(c);
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
+TK_TEST(engine, output_over_the_write_limit_closes_with_limit_error)
+{
+    struct eng g;
+    eng_start(&g, "server", 1, 0, 0, 0, flood_open);
+    g.cl.flood = 8u << 20; /* the app queues 8 MiB to a peer that reads nothing */
+    cr_assert_eq(tlskit_engine_set_write_limit(g.e, 1u << 20), 0);
+    eng_listen(&g);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_conn *c = client(ccfg, g.port);
+    cr_assert_eq(tlskit_conn_handshake(c), 0, "%s", tlskit_conn_error(c));
+    cr_assert(wait_until(first_close_seen, &g.cl, 20000));
+    cr_assert_eq(g.cl.codes[0], TLSKIT_E_LIMIT, "%s", g.cl.reasons[0]);
+    cr_assert(tk_contains(g.cl.reasons[0], "limit"), "%s", g.cl.reasons[0]);
+    struct tlskit_engine_stats st;
+    tlskit_engine_stats(g.e, &st);
+    cr_assert_eq(st.buffer_limit_closes, 1);
+    drop(c);
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
+/* ---- limits ---- */
+
+TK_TEST(engine, connections_beyond_max_are_closed_at_once_and_counted)
+{
+    struct eng g;
+    eng_start(&g, "server", 1, 10000, 0, 0, NULL);
+    cr_assert_eq(tlskit_engine_set_max_conns(g.e, 3), 0);
+    eng_listen(&g);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_conn *cs[3];
+    for (int i = 0; i < 3; i++) {
+        cs[i] = client(ccfg, g.port);
+        echo_once(cs[i], "within the limit");
+    }
+    tlskit_conn *extra = client(ccfg, g.port);
+    cr_assert_eq(tlskit_conn_handshake(extra), -1, "a fourth connection was served");
+    struct tlskit_engine_stats st;
+    tlskit_engine_stats(g.e, &st);
+    cr_assert_eq(st.limit_rejections, 1);
+    drop(extra);
+    drop(cs[0]);
+    /* A slot freed: a new client is served again. */
+    int64_t end = tk_now_ms() + 20000;
+    for (;;) {
+        tlskit_engine_stats(g.e, &st);
+        if (st.open == 2 || tk_now_ms() > end)
+            break;
+        poll(NULL, 0, 10);
+    }
+    tlskit_conn *again = client(ccfg, g.port);
+    echo_once(again, "served once a slot is free");
+    drop(again);
+    drop(cs[1]);
+    drop(cs[2]);
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
+/* ---- graceful stop ---- */
+
+struct streamer {
+    const char *port;
+    tlskit_config *ccfg;
+    atomic_int phase;    /* 1: first half sent, main may stop; 2: stop returned */
+    size_t sent, got;
+    int ok;
+    char err[256];
+};
+
+static void *stream_client(void *arg)
+{
+    struct streamer *s = arg;
+    enum { TOTAL = 256 * 1024, STEP = 4096 };
+    static _Thread_local unsigned char out[TOTAL], in[TOTAL];
+    tk_fill_pattern(out, TOTAL, 7);
+    tlskit_conn *c = tlskit_conn_new(s->ccfg);
+    if (tlskit_conn_connect(c, "127.0.0.1", s->port) != 0 || tlskit_conn_handshake(c) != 0) {
+        snprintf(s->err, sizeof(s->err), "%s", tlskit_conn_error(c));
+        atomic_store(&s->phase, 1);
+        tlskit_conn_free(c);
+        return NULL;
+    }
+    /* Stream the first half, with echoes flowing back as we go. */
+    while (s->sent < TOTAL / 2) {
+        if (tlskit_conn_write_all(c, out + s->sent, STEP) != 0)
+            break;
+        s->sent += STEP;
+        if (s->got < s->sent) {
+            ssize_t n = tlskit_conn_read(c, in + s->got, s->sent - s->got);
+            if (n > 0)
+                s->got += (size_t)n;
+        }
+    }
+    atomic_store(&s->phase, 1);
+    /* The stop has been called: send nothing more, read until the server closes. */
+    for (;;) {
+        ssize_t n = tlskit_conn_read(c, in + s->got, TOTAL - s->got);
+        if (n <= 0) {
+            s->ok = n == 0; /* close_notify, not truncation */
+            if (n < 0)
+                snprintf(s->err, sizeof(s->err), "%s", tlskit_conn_error(c));
+            break;
+        }
+        s->got += (size_t)n;
+    }
+    if (s->got != s->sent || memcmp(in, out, s->got) != 0)
+        s->ok = 0;
+    tlskit_conn_free(c);
+    return NULL;
+}
+
+TK_TEST(engine, graceful_stop_echoes_every_byte_sent_before_it)
+{
+    struct eng g;
+    eng_start(&g, "server", 2, 0, 0, 0, NULL);
+    cr_assert_eq(tlskit_engine_set_drain_timeout(g.e, 300), 0);
+    eng_listen(&g);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_config_set_timeout(ccfg, TLSKIT_TIMEOUT_READ, 20000);
+    enum { K = 4 };
+    struct streamer s[K];
+    pthread_t t[K];
+    for (int i = 0; i < K; i++) {
+        memset(&s[i], 0, sizeof(s[i]));
+        s[i].port = g.port;
+        s[i].ccfg = ccfg;
+        t[i] = tk_thread_start(stream_client, &s[i]);
+    }
+    for (int i = 0; i < K; i++)
+        while (atomic_load(&s[i].phase) < 1)
+            poll(NULL, 0, 5);
+    cr_assert_eq(tlskit_engine_stop(g.e), 0);
+    for (int i = 0; i < K; i++) {
+        tk_thread_join(t[i]);
+        cr_assert(s[i].ok, "client %d: sent %zu, got back %zu (%s)", i, s[i].sent, s[i].got,
+                  s[i].err);
+    }
+    cr_assert_eq(closes_count(&g.cl), K);
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
+/* ---- reload ---- */
+
+TK_TEST(engine, reload_serves_new_certificate_to_new_connections_only)
+{
+    struct eng g;
+    eng_start(&g, "server", 2, 0, 0, 0, NULL);
+    eng_listen(&g);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_conn *old = client(ccfg, g.port);
+    echo_once(old, "before reload");
+    char fp_old[128];
+    snprintf(fp_old, sizeof(fp_old), "%s", tk_str(tlskit_conn_peer_cert_fingerprint(old)));
+
+    tlskit_config *next = tk_server_config("rsa");
+    cr_assert_eq(tlskit_engine_reload(g.e, next), 0, "%s", tlskit_engine_error(g.e));
+    tlskit_config_free(next);
+    /* A config without a keypair is refused and the current one kept. */
+    tlskit_config *empty = tlskit_config_new();
+    cr_assert_eq(tlskit_engine_reload(g.e, empty), -1);
+    cr_assert_eq(tlskit_engine_error_code(g.e), TLSKIT_E_CONFIG);
+    tlskit_config_free(empty);
+
+    tlskit_conn *fresh = client(ccfg, g.port);
+    echo_once(fresh, "after reload");
+    cr_assert_str_neq(tk_str(tlskit_conn_peer_cert_fingerprint(fresh)), fp_old,
+                      "new connection still got the old certificate");
+    echo_once(old, "old connection keeps going");
+    drop(old);
+    drop(fresh);
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
+/* ---- counters ---- */
+
+TK_TEST(engine, counters_count_bytes_and_failed_handshakes_by_class)
+{
+    struct eng g;
+    eng_start(&g, "server", 1, 5000, 0, 0, NULL);
+    eng_listen(&g);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_conn *c = client(ccfg, g.port);
+    echo_once(c, "12345");
+    drop(c);
+    int fd = tk_tcp_connect("127.0.0.1", atoi(g.port));
+    const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    cr_assert_eq(send(fd, http, sizeof(http) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(http) - 1);
+    char b[256];
+    while (recv(fd, b, sizeof(b), 0) > 0) {
+    }
+    close(fd);
+    int64_t end = tk_now_ms() + 20000;
+    struct tlskit_engine_stats st;
+    do {
+        tlskit_engine_stats(g.e, &st);
+        if (st.open == 0 && st.handshakes_failed == 1)
+            break;
+        poll(NULL, 0, 10);
+    } while (tk_now_ms() < end);
+    cr_assert_eq(st.accepted, 2);
+    cr_assert_eq(st.handshakes_ok, 1);
+    cr_assert_eq(st.handshakes_failed, 1);
+    cr_assert_eq(st.handshake_errors[TLSKIT_E_PROTOCOL], 1);
+    cr_assert_eq(st.bytes_in, 5);
+    cr_assert_eq(st.bytes_out, 5);
+    cr_assert_eq(st.open, 0);
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
+TK_TEST(engine, settings_are_validated)
+{
+    tlskit_config *cfg = tk_server_config("server");
+    struct tlskit_engine_handlers h = {0};
+    tlskit_engine *e = tlskit_engine_new(cfg, &h);
+    cr_assert_eq(tlskit_engine_set_max_conns(e, -1), -1);
+    cr_assert_eq(tlskit_engine_error_code(e), TLSKIT_E_INVALID);
+    cr_assert_eq(tlskit_engine_set_write_limit(e, 10), -1);
+    cr_assert_eq(tlskit_engine_set_drain_timeout(e, -5), -1);
+    cr_assert_eq(tlskit_engine_start(e), -1, "started without listening");
+    int fd = -1, port = 0;
+    fd = tk_tcp_bound("127.0.0.1", 16, &port);
+    char p[16];
+    snprintf(p, sizeof(p), "%d", port);
+    cr_assert_eq(tlskit_engine_listen(e, "127.0.0.1", p, 0), -1);
+    cr_assert_eq(tlskit_engine_error_code(e), TLSKIT_E_LISTEN);
+    cr_assert(tk_contains(tlskit_engine_error(e), "Address already in use"), "%s",
+              tlskit_engine_error(e));
+    close(fd);
+    tlskit_engine_free(e);
+    tlskit_config_free(cfg);
+}
