@@ -18,6 +18,16 @@
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"            \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
+static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    (void)x509;
+    (void)pkey;
+    tlskit_conn *c = SSL_get_app_data(ssl);
+    if (c)
+        c->cert_requested = 1;
+    return 0;
+}
+
 tlskit_config *tlskit_config_new(void)
 {
     tlskit_config *cfg = calloc(1, sizeof(*cfg));
@@ -46,6 +56,9 @@ tlskit_config *tlskit_config_new(void)
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_cipher_list(ctx, TK_DEFAULT_CIPHERS);
+    /* Called only when a server asks a client that has no certificate for one: noted so
+     * the failure that follows is reported as a verification problem. */
+    SSL_CTX_set_client_cert_cb(ctx, no_client_cert);
     /* Needed for session resumption when clients are verified. */
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"tlskit", 6);
     return cfg;

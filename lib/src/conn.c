@@ -118,6 +118,7 @@ int tk_conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
         return -1;
     }
     SSL_set_bio(c->ssl, bio, bio);
+    SSL_set_app_data(c->ssl, c);
     if (is_server)
         setup_server(c);
     else if (tk_client_setup(c) != 0)
@@ -205,6 +206,15 @@ static void conn_fail(tlskit_conn *c, enum tk_op op, int ssl_error)
                    c->peer);
         return;
     }
+    if (ssl_error == SSL_ERROR_SSL && c->cert_requested && !c->is_server &&
+        (reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE || is_cert_alert(reason))) {
+        char buf[256];
+        tk_ssl_errors(buf, sizeof(buf));
+        tk_err_set(&c->err, TLSKIT_E_VERIFY,
+                   "%s %s: the server requires a client certificate and none is configured "
+                   "(%s)", what, c->peer, buf);
+        return;
+    }
     if (ssl_error == SSL_ERROR_SSL && is_cert_alert(reason)) {
         char buf[256];
         tk_ssl_errors(buf, sizeof(buf));
@@ -242,7 +252,10 @@ static void conn_fail(tlskit_conn *c, enum tk_op op, int ssl_error)
 static int conn_timeout(tlskit_conn *c, enum tk_op op, int64_t deadline)
 {
     (void)deadline;
-    c->dead = 1;
+    /* A read that waited in vain leaves the TLS state intact (the connection may be used
+     * again, or closed with close_notify); a stalled handshake or write does not. */
+    if (op != OP_READ)
+        c->dead = 1;
     if (op == OP_HANDSHAKE)
         tk_err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: handshake timed out after %.3f s",
                    op_text(op), c->peer,

@@ -154,8 +154,8 @@ const char *tlskit_conn_group(const tlskit_conn *c)
 
 const char *tlskit_conn_servername(const tlskit_conn *c)
 {
-    if (!c->is_server)
-        return c->servername;
+    if (!c->is_server) /* an IP address is verified but never sent as SNI */
+        return c->ssl ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
     return c->ssl ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
 }
 

@@ -115,6 +115,7 @@ struct tlskit_conn {
     int dead;                  /* a fatal error happened: further I/O fails */
     int sent_shutdown;
     int got_close_notify;
+    int cert_requested;        /* client: the server asked for a certificate we lack */
     char *servername;          /* client role: SNI / name to verify */
     char peer[TK_ADDRLEN];
     int64_t hs_deadline;       /* absolute, 0 none; fixed at the first handshake step */
