@@ -1,0 +1,65 @@
+/*
+ * cli: the small pieces tlsserver and tlsclient share — program name and message
+ * output, strict number parsing, exit codes. Public tlskit API only; no library internals.
+ */
+#ifndef TLSKIT_APPS_CLI_H
+#define TLSKIT_APPS_CLI_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+/* Exit codes (DESIGN.md, "Command-line contract"). tlsserver uses the first three. */
+enum cli_exit {
+    CLI_EXIT_OK = 0,        /* success */
+    CLI_EXIT_ERROR = 1,     /* any other error (config files, start-up, local I/O) */
+    CLI_EXIT_USAGE = 2,     /* bad option or value */
+    CLI_EXIT_CONNECT = 3,   /* could not connect: DNS, refused, unreachable */
+    CLI_EXIT_TIMEOUT = 4,   /* a deadline expired, in any phase */
+    CLI_EXIT_VERIFY = 5,    /* certificate verification failed (either side) */
+    CLI_EXIT_HANDSHAKE = 6, /* TLS handshake failed for another reason */
+    CLI_EXIT_BROKEN = 7,    /* connection broke after the handshake */
+};
+
+/* Program name used as the prefix of every message ("tlsserver"). */
+extern const char *cli_prog;
+
+/* Remember the program name and make sure fds 0, 1 and 2 are open (on /dev/null if
+ * not), so a socket never lands on a standard descriptor. */
+void cli_init(const char *prog);
+
+/* "PROG: MESSAGE\n" on stderr in one write(2), so lines from several threads never
+ * interleave. Control characters (peer-supplied text may hold them) become '?'. */
+void cli_msg(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* Usage error: "PROG: MESSAGE", then the synopsis and a pointer to --help, on stderr.
+ * Returns CLI_EXIT_USAGE for `return cli_usage_error(...)`. */
+int cli_usage_error(const char *synopsis, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* "-V": "PROG VERSION" and the library's version line, on stdout. */
+void cli_print_version(void);
+
+/* Decimal seconds with an optional fraction ("10", "0.5", "2.250") to milliseconds,
+ * rounding sub-millisecond remainders up so a non-zero value never becomes 0.
+ * No sign, exponent or spaces; at most CLI_SECONDS_MAX. 0 or -1. */
+#define CLI_SECONDS_MAX 2147483L /* INT32_MAX ms, what poll(2) can wait */
+int cli_parse_seconds(const char *text, int64_t *ms);
+
+/* Plain decimal integer in [min, max]; no sign, spaces or trailing text. 0 or -1. */
+int cli_parse_ulong(const char *text, unsigned long min, unsigned long max,
+                    unsigned long *out);
+
+/* Write all of buf to fd, retrying on EINTR and waiting on EAGAIN. 0, or -1 with errno.
+ * With nosigpipe set, a write to a closed pipe fails with EPIPE instead of raising
+ * SIGPIPE, without changing the process's SIGPIPE disposition. */
+int cli_write_all(int fd, const void *buf, size_t len, int nosigpipe);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t cli_now_ms(void);
+
+#endif /* TLSKIT_APPS_CLI_H */

@@ -1,0 +1,837 @@
+/* Worker threads of the load generator. Each worker owns its slots (connections) and an
+ * edge-triggered epoll set; a slot is only ever touched by its worker, so nothing here
+ * takes a lock on the hot path. Counters are relaxed atomics the main thread samples.
+ *
+ * One slot's life, by mode:
+ *   handshake  connect, handshake, [request, response], close_notify, read to the end,
+ *              and again (each lap is one measured handshake)
+ *   rr         connect, handshake, then request/response for ever (latency per exchange)
+ *   bulk       connect, handshake, then N bytes each way at once (echo) or GETs until N
+ *              body bytes came (HTTP)
+ *   idle       connect, handshake, [one request], then hold; on verify, one more request
+ *
+ * The client reads to the server's close (after sending its own close_notify) rather
+ * than dropping the socket: that consumes the TLS 1.3 tickets (needed for --resume) and
+ * gives the server the ordinary clean close it would get from a browser. */
+#include "load.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 20          /* timeouts, retries, idle set-up */
+#define RETRY_MS 20         /* after a failed connection, before the next try */
+#define DRAIN_MS 2000       /* waiting for the server's close after our close_notify */
+#define BULK_CHUNK 65536
+#define HDR_MAX 2048
+#define IDLE_TRIES 3        /* idle: attempts per slot before giving up on it */
+
+enum st {
+    ST_FREE = 0,   /* no connection (maybe waiting for retry_at) */
+    ST_CONNECTING, /* TCP connect in progress */
+    ST_HANDSHAKE,
+    ST_SEND,       /* writing a request */
+    ST_RECV,       /* reading its response */
+    ST_BULK,       /* echo bulk: writing and reading at once */
+    ST_SHUTDOWN,   /* sending close_notify */
+    ST_DRAIN,      /* reading until the server closes */
+    ST_IDLE,       /* idle: held */
+    ST_DEAD,       /* idle: gone for good (counted) */
+};
+
+struct slot {
+    struct worker *w;
+    int fd;
+    tlskit_conn *tc;
+    enum st st;
+    int64_t t0_ns;       /* connect started (handshake latency) */
+    int64_t treq_ns;     /* request started (request latency) */
+    int64_t deadline;    /* ms, 0 none */
+    int64_t retry_at;    /* ms, 0 none */
+    int tries;
+    int verifying;       /* idle: this exchange is the verify round */
+    int initial_done;    /* idle: the first exchange is over */
+    /* the current request */
+    size_t woff;
+    /* the current response */
+    uint64_t need;       /* echo: bytes still expected */
+    int in_body, until_close, server_close;
+    uint64_t body_left;
+    size_t hlen;
+    char hdr[HDR_MAX];
+    /* bulk */
+    uint64_t sent, got, body_got;
+    size_t wpend;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void add(atomic_uint_fast64_t *a, uint64_t n)
+{
+    atomic_fetch_add_explicit(a, n, memory_order_relaxed);
+}
+
+static int is_want(ssize_t r)
+{
+    return r == TLSKIT_WANT_READ || r == TLSKIT_WANT_WRITE;
+}
+
+static int measuring(const struct worker *w)
+{
+    return atomic_load_explicit(&w->ctl->measuring, memory_order_relaxed);
+}
+
+static int stopping(const struct worker *w)
+{
+    return atomic_load_explicit(&w->ctl->stop, memory_order_relaxed);
+}
+
+static void note_error(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note_error(struct worker *w, const char *fmt, ...)
+{
+    add(&w->ctr.errors, 1);
+    pthread_mutex_lock(&w->info_mu);
+    if (!w->first_error[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->first_error, sizeof(w->first_error), fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&w->info_mu);
+}
+
+static const char *state_name(enum st st)
+{
+    static const char *const names[] = {"free", "connect", "handshake", "request",
+                                        "response", "bulk transfer", "close_notify",
+                                        "close", "idle", "dead"};
+    return names[st];
+}
+
+/* ---- starting and ending connections ---- */
+
+static void slot_step(struct slot *s, uint32_t ev);
+
+static void release(struct slot *s)
+{
+    if (s->tc)
+        tlskit_conn_free(s->tc); /* wrapped: does not close our fd */
+    s->tc = NULL;
+    if (s->fd >= 0)
+        close(s->fd); /* also leaves the epoll set */
+    s->fd = -1;
+    s->deadline = 0;
+}
+
+static void keep_session(struct slot *s)
+{
+    struct worker *w = s->w;
+    tlskit_session *sess = tlskit_conn_get_session(s->tc);
+    if (sess && tlskit_session_resumable(sess)) {
+        tlskit_session_free(w->session);
+        w->session = sess;
+    } else {
+        tlskit_session_free(sess);
+    }
+}
+
+static void slot_start(struct slot *s);
+
+/* The connection is over (cleanly or not); what next depends on the mode. */
+static void slot_end(struct slot *s, int ok)
+{
+    struct worker *w = s->w;
+    const struct bench_params *p = w->p;
+    if (ok && p->resume && s->tc)
+        keep_session(s);
+    release(s);
+    s->st = ST_FREE;
+    if (stopping(w))
+        return;
+    if (p->mode == MODE_IDLE) {
+        s->st = ST_DEAD;
+        return;
+    }
+    if (p->mode == MODE_BULK && s->got >= p->bulk_bytes && s->body_got >= p->bulk_bytes) {
+        add(&w->ctr.done, 1);
+        return;
+    }
+    if (ok)
+        slot_start(s);
+    else
+        s->retry_at = w->now_ms + RETRY_MS;
+}
+
+static void slot_fail(struct slot *s, const char *what)
+{
+    struct worker *w = s->w;
+    if (stopping(w)) { /* the server may be going away under us: not an error */
+        release(s);
+        s->st = ST_FREE;
+        return;
+    }
+    const char *why = s->tc ? tlskit_conn_error(s->tc) : "";
+    if (s->tc && !*why)
+        why = "failed";
+    if (what)
+        note_error(w, "%s", what);
+    else
+        note_error(w, "%s: %s", state_name(s->st), why);
+    if (w->p->mode == MODE_IDLE) {
+        if (s->verifying) {
+            add(&w->ctr.verify_failed, 1);
+        } else if (s->initial_done) {
+            add(&w->ctr.dropped, 1);
+        } else {
+            w->setting_up--;
+            if (++s->tries < IDLE_TRIES) {
+                release(s);
+                s->st = ST_FREE;
+                s->retry_at = w->now_ms + RETRY_MS;
+                return;
+            }
+            add(&w->ctr.gave_up, 1);
+        }
+    }
+    slot_end(s, 0);
+}
+
+static int begin_tls(struct slot *s)
+{
+    struct worker *w = s->w;
+    s->tc = tlskit_conn_new(w->p->cfg);
+    if (!s->tc) {
+        slot_fail(s, "out of memory");
+        return -1;
+    }
+    if (tlskit_conn_wrap_client(s->tc, s->fd, w->p->servername) != 0) {
+        slot_fail(s, NULL);
+        return -1;
+    }
+    if (w->p->resume && w->session && tlskit_conn_set_session(s->tc, w->session) != 0) {
+        slot_fail(s, NULL);
+        return -1;
+    }
+    s->st = ST_HANDSHAKE;
+    return 0;
+}
+
+static void slot_start(struct slot *s)
+{
+    struct worker *w = s->w;
+    const struct bench_params *p = w->p;
+    s->retry_at = 0;
+    s->t0_ns = now_ns();
+    s->deadline = w->now_ms + p->op_timeout_ms;
+    s->sent = s->got = s->body_got = 0;
+    s->wpend = 0;
+    s->tc = NULL;
+    if (p->mode == MODE_IDLE)
+        w->setting_up++;
+    s->fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->fd < 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "socket: %s", strerror(errno));
+        s->st = ST_CONNECTING;
+        slot_fail(s, msg);
+        return;
+    }
+    int one = 1;
+    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.ptr = s};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "epoll_ctl: %s", strerror(errno));
+        s->st = ST_CONNECTING;
+        slot_fail(s, msg);
+        return;
+    }
+    s->st = ST_CONNECTING;
+    if (connect(s->fd, (const struct sockaddr *)&p->addr, p->addrlen) != 0) {
+        if (errno != EINPROGRESS) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "connect: %s", strerror(errno));
+            slot_fail(s, msg);
+        }
+        return; /* epoll reports the end of the connect */
+    }
+    if (begin_tls(s) == 0)
+        slot_step(s, 0);
+}
+
+/* ---- requests and responses ---- */
+
+static void begin_request(struct slot *s)
+{
+    struct worker *w = s->w;
+    const struct bench_params *p = w->p;
+    s->st = ST_SEND;
+    s->woff = 0;
+    s->treq_ns = now_ns();
+    s->deadline = w->now_ms + p->op_timeout_ms;
+    s->need = p->http_req ? 0 : (p->request ? p->request : 1);
+    s->in_body = s->until_close = s->server_close = 0;
+    s->body_left = 0;
+    s->hlen = 0;
+}
+
+static int has_request(const struct bench_params *p)
+{
+    return p->http_req || p->request > 0;
+}
+
+static void handshake_done(struct slot *s)
+{
+    struct worker *w = s->w;
+    const struct bench_params *p = w->p;
+    int64_t t = now_ns();
+    add(&w->ctr.handshakes, 1);
+    if (tlskit_conn_session_reused(s->tc))
+        add(&w->ctr.resumed, 1);
+    if (p->mode == MODE_HANDSHAKE && measuring(w))
+        hist_add(&w->lat, (uint64_t)(t - s->t0_ns));
+    if (!w->proto[0]) {
+        pthread_mutex_lock(&w->info_mu);
+        snprintf(w->proto, sizeof(w->proto), "%s", tlskit_conn_protocol(s->tc));
+        snprintf(w->cipher, sizeof(w->cipher), "%s", tlskit_conn_cipher(s->tc));
+        const char *g = tlskit_conn_group(s->tc);
+        snprintf(w->group, sizeof(w->group), "%s", g ? g : "-");
+        pthread_mutex_unlock(&w->info_mu);
+    }
+    switch (p->mode) {
+    case MODE_HANDSHAKE:
+        if (has_request(p))
+            begin_request(s);
+        else
+            s->st = ST_SHUTDOWN;
+        break;
+    case MODE_RR:
+        if (s->tries == 0) {
+            s->tries = 1; /* counted once: the first set-up of this slot */
+            add(&w->ctr.ready, 1);
+        }
+        begin_request(s);
+        break;
+    case MODE_BULK:
+        s->deadline = w->now_ms + p->op_timeout_ms;
+        if (p->http_req)
+            begin_request(s);
+        else
+            s->st = ST_BULK;
+        break;
+    case MODE_IDLE:
+        if (has_request(p)) {
+            begin_request(s);
+        } else {
+            s->initial_done = 1;
+            w->setting_up--;
+            add(&w->ctr.ready, 1);
+            s->st = ST_IDLE;
+            s->deadline = 0;
+        }
+        break;
+    }
+}
+
+static void response_done(struct slot *s)
+{
+    struct worker *w = s->w;
+    const struct bench_params *p = w->p;
+    add(&w->ctr.requests, 1);
+    if (p->mode == MODE_RR && measuring(w))
+        hist_add(&w->lat, (uint64_t)(now_ns() - s->treq_ns));
+    switch (p->mode) {
+    case MODE_HANDSHAKE:
+        s->st = ST_SHUTDOWN;
+        break;
+    case MODE_RR:
+        if (s->server_close)
+            s->st = ST_SHUTDOWN; /* then a new connection */
+        else
+            begin_request(s);
+        break;
+    case MODE_BULK:
+        if (s->body_got >= p->bulk_bytes) {
+            s->got = s->body_got;
+            s->st = ST_SHUTDOWN;
+        } else if (s->server_close) {
+            s->st = ST_SHUTDOWN;
+        } else {
+            begin_request(s);
+        }
+        break;
+    case MODE_IDLE:
+        if (s->server_close) {
+            slot_fail(s, "idle: the server closed the connection after a response");
+            return;
+        }
+        if (s->verifying) {
+            s->verifying = 0;
+            add(&w->ctr.verified, 1);
+        } else {
+            s->initial_done = 1;
+            w->setting_up--;
+            add(&w->ctr.ready, 1);
+        }
+        s->st = ST_IDLE;
+        s->deadline = 0;
+        break;
+    }
+}
+
+static char *scratch(struct slot *s)
+{
+    return s->w->scratch;
+}
+
+#define PROTO_ERR(s, ...) snprintf(scratch(s), sizeof((s)->w->scratch), __VA_ARGS__)
+
+/* Parse the response head in s->hdr[0..end). 0, or -1 with the reason in scratch. */
+static int parse_head(struct slot *s, size_t end)
+{
+    char *h = s->hdr;
+    h[end - 2] = '\0';
+    if (strncmp(h, "HTTP/1.", 7) != 0 || !h[7] || h[8] != ' ') {
+        PROTO_ERR(s, "response: not HTTP/1.x");
+        return -1;
+    }
+    int code = atoi(h + 9);
+    if (code != 200) {
+        char *eol = strstr(h, "\r\n");
+        if (eol)
+            *eol = '\0';
+        PROTO_ERR(s, "response: \"%.80s\"", h);
+        return -1;
+    }
+    int http10 = h[7] == '0';
+    int have_len = 0, keepalive = 0;
+    for (char *line = strstr(h, "\r\n"); line; line = strstr(line, "\r\n")) {
+        line += 2;
+        if (strncasecmp(line, "content-length:", 15) == 0) {
+            s->body_left = strtoull(line + 15, NULL, 10);
+            have_len = 1;
+        } else if (strncasecmp(line, "connection:", 11) == 0) {
+            char *eol = strstr(line, "\r\n");
+            size_t n = eol ? (size_t)(eol - line) : strlen(line);
+            char val[64];
+            snprintf(val, sizeof(val), "%.*s", (int)(n < 63 ? n : 63), line + 11);
+            if (strcasestr(val, "close"))
+                s->server_close = 1;
+            if (strcasestr(val, "keep-alive"))
+                keepalive = 1;
+        } else if (strncasecmp(line, "transfer-encoding:", 18) == 0) {
+            PROTO_ERR(s, "response: chunked transfer coding is not supported");
+            return -1;
+        }
+    }
+    if (http10 && !keepalive)
+        s->server_close = 1;
+    if (!have_len) {
+        s->until_close = 1;
+        s->server_close = 1;
+    }
+    s->in_body = 1;
+    return 0;
+}
+
+static void body_bytes(struct slot *s, uint64_t n)
+{
+    s->body_got += n;
+    if (!s->until_close)
+        s->body_left -= n;
+}
+
+/* Feed response bytes. 1 when the response is complete, 0 for more, -1 on error (the
+ * reason in scratch). */
+static int consume(struct slot *s, const unsigned char *d, size_t n)
+{
+    const struct bench_params *p = s->w->p;
+    if (!p->http_req) {
+        if (n > s->need) {
+            PROTO_ERR(s, "echo: %zu bytes more than sent", (size_t)(n - s->need));
+            return -1;
+        }
+        s->need -= n;
+        return s->need == 0;
+    }
+    while (n > 0) {
+        if (!s->in_body) {
+            size_t room = sizeof(s->hdr) - 1 - s->hlen;
+            size_t take = n < room ? n : room;
+            size_t from = s->hlen > 3 ? s->hlen - 3 : 0;
+            memcpy(s->hdr + s->hlen, d, take);
+            s->hlen += take;
+            s->hdr[s->hlen] = '\0';
+            char *e = strstr(s->hdr + from, "\r\n\r\n");
+            if (!e) {
+                if (s->hlen == sizeof(s->hdr) - 1) {
+                    PROTO_ERR(s, "response: header larger than %d bytes", HDR_MAX);
+                    return -1;
+                }
+                d += take;
+                n -= take;
+                continue;
+            }
+            size_t end = (size_t)(e - s->hdr) + 4;
+            size_t extra = s->hlen - end; /* body bytes that came with the head */
+            if (parse_head(s, end) != 0)
+                return -1;
+            d += take;
+            n -= take;
+            if (extra > 0) {
+                if (!s->until_close && extra > s->body_left) {
+                    PROTO_ERR(s, "response: more data than Content-Length");
+                    return -1;
+                }
+                body_bytes(s, extra);
+            }
+        } else {
+            if (!s->until_close && n > s->body_left) {
+                PROTO_ERR(s, "response: more data than Content-Length");
+                return -1;
+            }
+            body_bytes(s, n);
+            n = 0;
+        }
+    }
+    return s->in_body && !s->until_close && s->body_left == 0;
+}
+
+/* ---- the state machine ---- */
+
+static int step_connecting(struct slot *s, uint32_t ev)
+{
+    if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        return 0;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "connect: %s", strerror(err));
+        slot_fail(s, msg);
+        return 0;
+    }
+    /* A stale event (the fd number was reused) must not pass for a finished connect. */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getpeername(s->fd, (struct sockaddr *)&ss, &sl) != 0)
+        return 0;
+    return begin_tls(s) == 0;
+}
+
+static int step_send(struct slot *s)
+{
+    struct worker *w = s->w;
+    const struct bench_params *p = w->p;
+    const unsigned char *buf;
+    size_t len;
+    if (p->http_req) {
+        buf = (const unsigned char *)p->http_req;
+        len = p->http_req_len;
+    } else {
+        buf = p->reqbuf;
+        len = p->request ? p->request : 1;
+    }
+    while (s->woff < len) {
+        ssize_t n = tlskit_conn_write(s->tc, buf + s->woff, len - s->woff);
+        if (n > 0) {
+            s->woff += (size_t)n;
+            add(&w->ctr.bytes_out, (uint64_t)n);
+            continue;
+        }
+        if (!is_want(n))
+            slot_fail(s, NULL);
+        return 0;
+    }
+    s->st = ST_RECV;
+    return 1;
+}
+
+static int step_recv(struct slot *s)
+{
+    struct worker *w = s->w;
+    for (;;) {
+        ssize_t n = tlskit_conn_read(s->tc, w->rbuf, sizeof(w->rbuf));
+        if (n > 0) {
+            add(&w->ctr.bytes_in, (uint64_t)n);
+            if (w->p->mode == MODE_BULK)
+                s->deadline = w->now_ms + w->p->op_timeout_ms;
+            int r = consume(s, w->rbuf, (size_t)n);
+            if (r < 0) {
+                slot_fail(s, w->scratch);
+                return 0;
+            }
+            if (r == 1) {
+                response_done(s);
+                return 1;
+            }
+            continue;
+        }
+        if (is_want(n))
+            return 0;
+        if (s->in_body && s->until_close) { /* HTTP/1.0: the body ends with the connection */
+            s->server_close = 1;
+            response_done(s);
+            if (s->st == ST_SHUTDOWN) /* the server already closed: nothing to say */
+                slot_end(s, 1);
+            return 0;
+        }
+        slot_fail(s, n == 0 ? "response: the server closed the connection" : NULL);
+        return 0;
+    }
+}
+
+static int step_bulk(struct slot *s)
+{
+    struct worker *w = s->w;
+    const struct bench_params *p = w->p;
+    for (;;) {
+        int progress = 0;
+        if (s->sent < p->bulk_bytes) {
+            size_t len = s->wpend;
+            if (!len) {
+                uint64_t left = p->bulk_bytes - s->sent;
+                len = left < BULK_CHUNK ? (size_t)left : BULK_CHUNK;
+            }
+            ssize_t n = tlskit_conn_write(s->tc, p->reqbuf, len);
+            if (n > 0) {
+                s->sent += (uint64_t)n;
+                add(&w->ctr.bytes_out, (uint64_t)n);
+                s->wpend = 0;
+                progress = 1;
+            } else if (is_want(n)) {
+                s->wpend = len;
+            } else {
+                slot_fail(s, NULL);
+                return 0;
+            }
+        }
+        ssize_t n = tlskit_conn_read(s->tc, w->rbuf, sizeof(w->rbuf));
+        if (n > 0) {
+            s->got += (uint64_t)n;
+            add(&w->ctr.bytes_in, (uint64_t)n);
+            progress = 1;
+        } else if (!is_want(n)) {
+            slot_fail(s, n == 0 ? "bulk: the server closed the connection early" : NULL);
+            return 0;
+        }
+        if (s->got >= p->bulk_bytes) {
+            s->body_got = s->got;
+            s->st = ST_SHUTDOWN;
+            return 1;
+        }
+        if (!progress)
+            return 0;
+        s->deadline = w->now_ms + p->op_timeout_ms;
+    }
+}
+
+static void slot_step(struct slot *s, uint32_t ev)
+{
+    struct worker *w = s->w;
+    for (;;) {
+        switch (s->st) {
+        case ST_FREE:
+        case ST_DEAD:
+            return;
+        case ST_CONNECTING:
+            if (!step_connecting(s, ev))
+                return;
+            break;
+        case ST_HANDSHAKE: {
+            int r = tlskit_conn_handshake(s->tc);
+            if (is_want(r))
+                return;
+            if (r != 0) {
+                slot_fail(s, NULL);
+                return;
+            }
+            handshake_done(s);
+            break;
+        }
+        case ST_SEND:
+            if (!step_send(s))
+                return;
+            break;
+        case ST_RECV:
+            if (!step_recv(s))
+                return;
+            break;
+        case ST_BULK:
+            if (!step_bulk(s))
+                return;
+            break;
+        case ST_SHUTDOWN: {
+            int r = tlskit_conn_shutdown(s->tc);
+            if (is_want(r))
+                return;
+            if (r != 0) { /* e.g. reset: the exchange itself went fine */
+                slot_end(s, 1);
+                return;
+            }
+            s->st = ST_DRAIN;
+            s->deadline = w->now_ms + DRAIN_MS;
+            break;
+        }
+        case ST_DRAIN: {
+            ssize_t n = tlskit_conn_read(s->tc, w->rbuf, sizeof(w->rbuf));
+            if (n > 0)
+                break;
+            if (is_want(n))
+                return;
+            slot_end(s, 1); /* close_notify, or the server just closed */
+            return;
+        }
+        case ST_IDLE: {
+            ssize_t n = tlskit_conn_read(s->tc, w->rbuf, sizeof(w->rbuf));
+            if (n > 0)
+                break; /* unexpected, but harmless */
+            if (is_want(n))
+                return;
+            slot_fail(s, n == 0 ? "idle: the server closed the connection" : NULL);
+            return;
+        }
+        }
+    }
+}
+
+/* ---- the loop ---- */
+
+static void tick(struct worker *w)
+{
+    const struct bench_params *p = w->p;
+    int64_t now = w->now_ms;
+    if (p->mode == MODE_IDLE && atomic_load(&w->ctl->verify) && !w->verify_started) {
+        w->verify_started = 1;
+        for (int i = 0; i < w->nslots; i++) {
+            struct slot *s = &w->slots[i];
+            if (s->st == ST_IDLE) {
+                s->verifying = 1;
+                begin_request(s);
+                slot_step(s, 0);
+            }
+        }
+    }
+    for (int i = 0; i < w->nslots; i++) {
+        struct slot *s = &w->slots[i];
+        if (s->deadline && now >= s->deadline && s->st != ST_FREE && s->st != ST_DEAD) {
+            if (s->st == ST_DRAIN) { /* the exchange went fine; the server is just slow to close */
+                slot_end(s, 1);
+            } else {
+                char msg[96];
+                snprintf(msg, sizeof(msg), "%s: timed out after %.1f s", state_name(s->st),
+                         (double)p->op_timeout_ms / 1000.0);
+                slot_fail(s, msg);
+            }
+        }
+        if (s->st == ST_FREE && s->retry_at && now >= s->retry_at) {
+            if (p->mode != MODE_IDLE || w->setting_up < p->inflight)
+                slot_start(s);
+        }
+    }
+    if (p->mode == MODE_IDLE) {
+        while (w->started < w->nslots && w->setting_up < p->inflight && !stopping(w))
+            slot_start(&w->slots[w->started++]);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct epoll_event evs[256];
+    w->now_ms = now_ns() / 1000000;
+    if (w->p->mode == MODE_IDLE) {
+        tick(w);
+    } else {
+        for (int i = 0; i < w->nslots; i++)
+            slot_start(&w->slots[i]);
+    }
+    int64_t next_tick = w->now_ms + TICK_MS;
+    while (!stopping(w)) {
+        int n = epoll_wait(w->epfd, evs, 256, TICK_MS);
+        w->now_ms = now_ns() / 1000000;
+        for (int i = 0; i < n; i++)
+            slot_step(evs[i].data.ptr, evs[i].events);
+        if (w->now_ms >= next_tick) {
+            tick(w);
+            next_tick = w->now_ms + TICK_MS;
+        }
+    }
+    /* Leave politely but without waiting: close_notify if the socket takes it. */
+    for (int i = 0; i < w->nslots; i++) {
+        struct slot *s = &w->slots[i];
+        if (s->tc && tlskit_conn_handshake_done(s->tc))
+            (void)tlskit_conn_shutdown(s->tc);
+        release(s);
+    }
+    return NULL;
+}
+
+int worker_init(struct worker *w, const struct bench_params *p, struct bench_ctl *ctl, int id,
+                int nslots)
+{
+    w->p = p;
+    w->ctl = ctl;
+    w->id = id;
+    w->nslots = nslots;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->epfd < 0) {
+        fprintf(stderr, "tlsbench: epoll_create1: %s\n", strerror(errno));
+        return -1;
+    }
+    w->slots = calloc((size_t)nslots, sizeof(*w->slots));
+    if (!w->slots) {
+        fprintf(stderr, "tlsbench: out of memory\n");
+        return -1;
+    }
+    for (int i = 0; i < nslots; i++) {
+        w->slots[i].w = w;
+        w->slots[i].fd = -1;
+    }
+    pthread_mutex_init(&w->info_mu, NULL);
+    return 0;
+}
+
+int worker_start(struct worker *w)
+{
+    int err = pthread_create(&w->thread, NULL, worker_main, w);
+    if (err) {
+        fprintf(stderr, "tlsbench: starting a thread: %s\n", strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
+void worker_join(struct worker *w)
+{
+    pthread_join(w->thread, NULL);
+}
+
+void worker_destroy(struct worker *w)
+{
+    if (w->slots)
+        for (int i = 0; i < w->nslots; i++)
+            release(&w->slots[i]);
+    free(w->slots);
+    tlskit_session_free(w->session);
+    if (w->epfd >= 0)
+        close(w->epfd);
+    pthread_mutex_destroy(&w->info_mu);
+}

@@ -1,0 +1,485 @@
+/*
+ * tlsclient: connect to a TLS server and relay stdin to it and its data to stdout, like
+ * `ncat --ssl`. Public tlskit API only.
+ *
+ * One thread does everything: an SSL object must not be read and written from two
+ * threads at once. After a blocking connect + handshake (bounded by --timeout), the
+ * connection is switched to non-blocking and a poll() loop moves data both ways. At EOF
+ * on stdin we send close_notify and keep reading until the server closes.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tlskit/tlskit.h>
+
+#include "cli.h"
+
+#define SYNOPSIS "[options] HOST PORT"
+#define RELAY_BUF 16384
+
+struct options {
+    const char *host, *port;
+    const char *ca, *capath, *servername, *cert, *key;
+    int insecure;
+    int64_t timeout_ms;
+    int tls_min, tls_max;
+    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+};
+
+static void usage(void)
+{
+    printf(
+        "Usage: tlsclient [options] HOST PORT\n"
+        "Connect to a TLS server, send it stdin and copy what it sends to stdout.\n"
+        "At the end of stdin, send close_notify and wait for the server to close.\n"
+        "\n"
+        "Options:\n"
+        "  --ca FILE            trust the CA certificates in FILE (PEM) instead of the\n"
+        "                       system trust store\n"
+        "  --capath DIR         trust the CA certificates in DIR (hashed, c_rehash\n"
+        "                       style) instead of the system trust store\n"
+        "  --servername NAME    name to send as SNI and to check the certificate\n"
+        "                       against (default: HOST)\n"
+        "  --insecure           do NOT verify the server's certificate or name\n"
+        "                       (anyone on the path can impersonate the server)\n"
+        "  --cert FILE          client certificate chain, PEM (needs --key)\n"
+        "  --key FILE           client private key, PEM (needs --cert)\n"
+        "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
+        "                       handshake (default: 30; fractions allowed; 0 = none)\n"
+        "  --tls-min VERSION    lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
+        "  --tls-max VERSION    highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
+        "  -v, --verbose        after the handshake, describe the connection and the\n"
+        "                       server's certificate on stderr\n"
+        "  -q, --quiet          print errors only (also silences the --insecure warning)\n"
+        "  -h, --help           show this help and exit\n"
+        "  -V, --version        show the version and exit\n"
+        "\n"
+        "Exit status:\n"
+        "  0  the server closed the connection cleanly\n"
+        "  1  other error (e.g. a missing or bad --ca, --cert or --key file)\n"
+        "  2  usage error\n"
+        "  3  could not connect (name resolution, refused, unreachable)\n"
+        "  4  timed out\n"
+        "  5  certificate verification failed (the server's, or the server\n"
+        "     rejected ours)\n"
+        "  6  TLS handshake failed for another reason\n"
+        "  7  connection broke after the handshake (reset, truncation)\n");
+}
+
+/* ---- options ------------------------------------------------------------------------ */
+
+enum {
+    OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
+    OPT_TLS_MIN, OPT_TLS_MAX,
+};
+
+static const struct option long_options[] = {
+    {"ca", required_argument, NULL, OPT_CA},
+    {"capath", required_argument, NULL, OPT_CAPATH},
+    {"servername", required_argument, NULL, OPT_SERVERNAME},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"tls-min", required_argument, NULL, OPT_TLS_MIN},
+    {"tls-max", required_argument, NULL, OPT_TLS_MAX},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The option getopt_long() just stopped at, as the user typed it ("--ca", "-x"). */
+static void bad_option_name(char *out, size_t len, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (strncmp(arg, "--", 2) == 0)
+        snprintf(out, len, "%.*s", (int)strcspn(arg, "="), arg);
+    else
+        snprintf(out, len, "-%c", optopt > 0 && optopt < 256 ? optopt : '?');
+}
+
+/* -1 to go on; otherwise the exit code (0 after --help or --version). */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    unsigned long num;
+    int c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":vqhV", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_CA:
+            o->ca = optarg;
+            break;
+        case OPT_CAPATH:
+            o->capath = optarg;
+            break;
+        case OPT_SERVERNAME:
+            if (*optarg == '\0')
+                return cli_usage_error(SYNOPSIS, "--servername: the name is empty");
+            o->servername = optarg;
+            break;
+        case OPT_INSECURE:
+            o->insecure = 1;
+            break;
+        case OPT_CERT:
+            o->cert = optarg;
+            break;
+        case OPT_KEY:
+            o->key = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
+                return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of "
+                                       "seconds (e.g. 30 or 0.5, at most %ld)", optarg,
+                                       CLI_SECONDS_MAX);
+            break;
+        case OPT_TLS_MIN:
+        case OPT_TLS_MAX: {
+            int v = tlskit_protocol_parse(optarg);
+            if (v < 0)
+                return cli_usage_error(SYNOPSIS, "%s: '%s' is not a TLS version (1.2 or 1.3)",
+                                       c == OPT_TLS_MIN ? "--tls-min" : "--tls-max", optarg);
+            *(c == OPT_TLS_MIN ? &o->tls_min : &o->tls_max) = v;
+            break;
+        }
+        case 'v':
+            o->verbosity = 2;
+            break;
+        case 'q':
+            o->verbosity = 0;
+            break;
+        case 'h':
+            usage();
+            return CLI_EXIT_OK;
+        case 'V':
+            cli_print_version();
+            return CLI_EXIT_OK;
+        case ':': {
+            char name[64];
+            bad_option_name(name, sizeof(name), argv);
+            return cli_usage_error(SYNOPSIS, "option '%s' needs a value", name);
+        }
+        default: {
+            char name[64];
+            bad_option_name(name, sizeof(name), argv);
+            if (optopt != 0 && strncmp(name, "--", 2) == 0) /* "--help=x" */
+                return cli_usage_error(SYNOPSIS, "option '%s' takes no value", name);
+            return cli_usage_error(SYNOPSIS, "unknown option '%s'", name);
+        }
+        }
+    }
+    if (argc - optind < 2)
+        return cli_usage_error(SYNOPSIS, "missing %s", argc - optind == 0 ? "HOST and PORT"
+                                                                          : "PORT");
+    if (argc - optind > 2)
+        return cli_usage_error(SYNOPSIS, "unexpected argument '%s'", argv[optind + 2]);
+    o->host = argv[optind];
+    o->port = argv[optind + 1];
+    if (*o->host == '\0')
+        return cli_usage_error(SYNOPSIS, "HOST is empty");
+    if (cli_parse_ulong(o->port, 1, 65535, &num) < 0)
+        return cli_usage_error(SYNOPSIS, "'%s' is not a port number (1 to 65535)", o->port);
+    if ((o->cert == NULL) != (o->key == NULL))
+        return cli_usage_error(SYNOPSIS, "%s", o->cert != NULL ? "--cert needs --key FILE"
+                                                               : "--key needs --cert FILE");
+    if (o->tls_min > o->tls_max)
+        return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
+    return -1;
+}
+
+/* ---- errors and exit codes ------------------------------------------------------------ */
+
+static int exit_code(int code, int after_handshake)
+{
+    switch (code) {
+    case TLSKIT_E_RESOLVE:
+    case TLSKIT_E_CONNECT:
+        return CLI_EXIT_CONNECT;
+    case TLSKIT_E_TIMEOUT:
+        return CLI_EXIT_TIMEOUT;
+    case TLSKIT_E_VERIFY:
+        return CLI_EXIT_VERIFY;
+    case TLSKIT_E_PROTOCOL:
+    case TLSKIT_E_IO:
+    case TLSKIT_E_TRUNCATED:
+    case TLSKIT_E_CLOSED:
+        return after_handshake ? CLI_EXIT_BROKEN : CLI_EXIT_HANDSHAKE;
+    default:
+        return CLI_EXIT_ERROR;
+    }
+}
+
+static int conn_failed(const tlskit_conn *c, int after_handshake)
+{
+    const char *why = tlskit_conn_error(c);
+    cli_msg("%s", why != NULL && *why != '\0' ? why : "unknown error");
+    return exit_code(tlskit_conn_error_code(c), after_handshake);
+}
+
+/* ---- verbose summary ---------------------------------------------------------------- */
+
+static const char *or_none(const char *s)
+{
+    return s != NULL && *s != '\0' ? s : "(none)";
+}
+
+static void format_time(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    if (t == 0 || gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC",
+                                                        &tm) == 0)
+        snprintf(buf, len, "(unknown)");
+}
+
+static void print_summary(const tlskit_conn *c)
+{
+    cli_msg("connected to %s", or_none(tlskit_conn_peer_addr(c)));
+    cli_msg("protocol: %s, cipher: %s, group: %s", or_none(tlskit_conn_protocol(c)),
+            or_none(tlskit_conn_cipher(c)), or_none(tlskit_conn_group(c)));
+    cli_msg("server name (SNI): %s", or_none(tlskit_conn_servername(c)));
+    if (tlskit_conn_peer_cert_provided(c)) {
+        char from[64], until[64];
+        format_time(tlskit_conn_peer_cert_notbefore(c), from, sizeof(from));
+        format_time(tlskit_conn_peer_cert_notafter(c), until, sizeof(until));
+        cli_msg("server certificate:");
+        cli_msg("  subject: %s", or_none(tlskit_conn_peer_cert_subject(c)));
+        cli_msg("  issuer: %s", or_none(tlskit_conn_peer_cert_issuer(c)));
+        cli_msg("  subject alt names: %s", or_none(tlskit_conn_peer_cert_sans(c)));
+        cli_msg("  valid: %s to %s", from, until);
+        cli_msg("  fingerprint: %s", or_none(tlskit_conn_peer_cert_fingerprint(c)));
+    } else {
+        cli_msg("server certificate: (none)");
+    }
+    cli_msg("verify result: %s", or_none(tlskit_conn_verify_result(c)));
+}
+
+/* ---- the relay ---------------------------------------------------------------------- */
+
+struct relay {
+    tlskit_conn *conn;
+    unsigned char in[RELAY_BUF]; /* from stdin, being written to the server */
+    size_t in_len, in_off;
+    unsigned char out[RELAY_BUF]; /* from the server, to stdout */
+    int stdin_open;
+    int shutdown_sent;
+    short read_events;  /* what the last read waits for */
+    short write_events; /* what a pending write or close_notify waits for */
+};
+
+#define RELAY_GO_ON (-1)
+
+/* Copy to stdout. A closed stdout (EPIPE) ends us quietly with 1. */
+static int to_stdout(const void *buf, size_t len)
+{
+    if (cli_write_all(STDOUT_FILENO, buf, len, 1) == 0)
+        return RELAY_GO_ON;
+    if (errno != EPIPE)
+        cli_msg("stdout: %s", strerror(errno));
+    return CLI_EXIT_ERROR;
+}
+
+/* Read from the server until it would block: OpenSSL may hold decrypted records that
+ * poll() cannot see, so one read per wake-up is not enough. */
+static int pump_in(struct relay *r, int *clean_eof)
+{
+    for (;;) {
+        ssize_t n = tlskit_conn_read(r->conn, r->out, sizeof(r->out));
+        if (n > 0) {
+            int rc = to_stdout(r->out, (size_t)n);
+            if (rc != RELAY_GO_ON)
+                return rc;
+            continue;
+        }
+        if (n == 0) {
+            *clean_eof = 1;
+            return CLI_EXIT_OK;
+        }
+        if (n == TLSKIT_WANT_READ || n == TLSKIT_WANT_WRITE) {
+            r->read_events = tlskit_want_events(n);
+            return RELAY_GO_ON;
+        }
+        return conn_failed(r->conn, 1);
+    }
+}
+
+/* A write or close_notify failed. The server may have closed first, with close_notify or
+ * an alert we have not read yet (a TLS 1.3 server rejecting our certificate does that
+ * after our handshake is done): if a read explains it, report that instead. */
+static int write_failed(struct relay *r)
+{
+    char why[512];
+    int code = tlskit_conn_error_code(r->conn);
+    const char *msg = tlskit_conn_error(r->conn);
+    snprintf(why, sizeof(why), "%s", msg != NULL ? msg : "");
+
+    int eof = 0;
+    int rc = pump_in(r, &eof); /* reports a read error itself */
+    if (rc != RELAY_GO_ON)
+        return rc;
+    cli_msg("%s", *why != '\0' ? why : "unknown error");
+    return exit_code(code, 1);
+}
+
+/* Send what is pending from stdin, then close_notify once stdin is done. */
+static int pump_out(struct relay *r)
+{
+    r->write_events = 0;
+    while (r->in_off < r->in_len) {
+        /* After WANT, OpenSSL needs the very same buffer and length again: in_off only
+         * moves on success, so the retry below passes exactly that. */
+        ssize_t n = tlskit_conn_write(r->conn, r->in + r->in_off, r->in_len - r->in_off);
+        if (n > 0) {
+            r->in_off += (size_t)n;
+        } else if (n == TLSKIT_WANT_READ || n == TLSKIT_WANT_WRITE) {
+            r->write_events = tlskit_want_events(n);
+            return RELAY_GO_ON;
+        } else {
+            return write_failed(r);
+        }
+    }
+    r->in_off = r->in_len = 0;
+    if (!r->stdin_open && !r->shutdown_sent) {
+        int n = tlskit_conn_shutdown(r->conn);
+        if (n == 0)
+            r->shutdown_sent = 1;
+        else if (n == TLSKIT_WANT_READ || n == TLSKIT_WANT_WRITE)
+            r->write_events = tlskit_want_events(n);
+        else
+            return write_failed(r);
+    }
+    return RELAY_GO_ON;
+}
+
+static int read_stdin(struct relay *r)
+{
+    ssize_t n = read(STDIN_FILENO, r->in, sizeof(r->in));
+    if (n > 0) {
+        r->in_len = (size_t)n;
+        r->in_off = 0;
+    } else if (n == 0 || errno == EBADF) {
+        r->stdin_open = 0;
+    } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+        cli_msg("stdin: %s", strerror(errno));
+        return CLI_EXIT_ERROR;
+    }
+    return RELAY_GO_ON;
+}
+
+static int relay(tlskit_conn *c)
+{
+    static struct relay r; /* 32 KiB of buffers: keep them off the stack */
+    int eof = 0, rc;
+
+    r.conn = c;
+    r.stdin_open = 1;
+    if (tlskit_conn_set_nonblocking(c, 1) < 0)
+        return conn_failed(c, 1);
+
+    for (;;) {
+        if ((rc = pump_in(&r, &eof)) != RELAY_GO_ON || eof)
+            return rc;
+        if ((rc = pump_out(&r)) != RELAY_GO_ON)
+            return rc;
+
+        struct pollfd p[2] = {
+            {.fd = tlskit_conn_fd(c), .events = (short)(r.read_events | r.write_events)},
+            {.fd = STDIN_FILENO, .events = POLLIN},
+        };
+        nfds_t n = r.stdin_open && r.in_len == 0 ? 2 : 1;
+        if (poll(p, n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            cli_msg("poll: %s", strerror(errno));
+            return CLI_EXIT_ERROR;
+        }
+        if (n == 2 && p[1].revents != 0) {
+            if (p[1].revents & POLLNVAL)
+                r.stdin_open = 0;
+            else if ((rc = read_stdin(&r)) != RELAY_GO_ON)
+                return rc;
+        }
+    }
+}
+
+/* ---- main --------------------------------------------------------------------------- */
+
+static tlskit_config *configure(const struct options *o)
+{
+    tlskit_config *cfg = tlskit_config_new();
+    if (cfg == NULL) {
+        cli_msg("out of memory");
+        return NULL;
+    }
+    if ((o->ca != NULL && tlskit_config_set_ca_file(cfg, o->ca) < 0) ||
+        (o->capath != NULL && tlskit_config_set_ca_dir(cfg, o->capath) < 0) ||
+        (o->cert != NULL && tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) ||
+        tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
+        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
+        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0) {
+        cli_msg("%s", tlskit_config_error(cfg));
+        tlskit_config_free(cfg);
+        return NULL;
+    }
+    if (o->insecure) {
+        tlskit_config_insecure_noverifycert(cfg);
+        tlskit_config_insecure_noverifyname(cfg);
+    }
+    return cfg;
+}
+
+static int run(const struct options *o, tlskit_conn *c)
+{
+    if (o->servername != NULL && tlskit_conn_set_servername(c, o->servername) < 0)
+        return conn_failed(c, 0);
+    if (tlskit_conn_connect(c, o->host, o->port) < 0)
+        return conn_failed(c, 0);
+    if (tlskit_conn_handshake(c) < 0)
+        return conn_failed(c, 0);
+    if (o->verbosity > 1)
+        print_summary(c);
+
+    int rc = relay(c);
+    /* Our close_notify if not sent yet (the server closed first, or stdout failed); the
+     * library skips it on a connection that already broke. */
+    (void)tlskit_conn_close(c);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {
+        .timeout_ms = 30 * 1000,
+        .tls_min = TLSKIT_TLS1_2,
+        .tls_max = TLSKIT_TLS1_3,
+        .verbosity = 1,
+    };
+    int rc;
+
+    cli_init("tlsclient");
+    rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (o.insecure && o.verbosity > 0)
+        cli_msg("warning: --insecure: the server's certificate is NOT verified; anyone on "
+                "the path can impersonate it");
+
+    tlskit_config *cfg = configure(&o);
+    if (cfg == NULL)
+        return CLI_EXIT_ERROR;
+    tlskit_conn *c = tlskit_conn_new(cfg);
+    tlskit_config_free(cfg); /* the connection holds its own reference */
+    if (c == NULL) {
+        cli_msg("out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    rc = run(&o, c);
+    tlskit_conn_free(c);
+    return rc;
+}

@@ -1,0 +1,367 @@
+/*
+ * The classic models: a thread per connection (--model thread), or one connection at a
+ * time (--model iterative: the same worker, but the next client is accepted only when
+ * the current one has finished).
+ *
+ * The main thread waits in poll() on the listening sockets and the self-pipe that the
+ * signal handler and finishing workers write to, so signals and --exit-after take effect
+ * at once without busy waiting.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "server.h"
+
+#define GRACE_MS 2000          /* how long active connections may finish on shutdown */
+#define ACCEPT_BACKOFF_MS 100  /* pause after a failed accept (EMFILE) instead of spinning */
+#define ACCEPT_BATCH 64        /* connections accepted per wake-up before polling again */
+#define WORKER_STACK (512 * 1024)
+#define IO_BUF 16384
+
+struct pool;
+
+struct worker {
+    struct worker *next; /* main thread only */
+    struct pool *pool;
+    tlskit_conn *conn;
+    pthread_t tid;
+    /* Under pool->lock: the socket, for shutdown(2) when the grace period ends (-1 once
+     * the worker is about to close it, so a reused fd number is never hit); whether that
+     * shutdown happened; whether the worker has finished. */
+    int fd;
+    int forced;
+    int done;
+    unsigned char buf[IO_BUF];
+};
+
+struct pool {
+    struct server *srv;
+    tlskit_listener *listener;
+    pthread_mutex_t lock;
+    struct worker *workers; /* main thread only */
+    size_t nworkers;
+    int accept_failing;     /* an accept error was logged and has not cleared yet */
+};
+
+static int conn_out(void *ctx, const void *data, size_t len)
+{
+    struct worker *w = ctx;
+    if (tlskit_conn_write_all(w->conn, data, len) < 0)
+        return -1;
+    atomic_fetch_add(&w->pool->srv->ctr.bytes_out, len);
+    return 0;
+}
+
+/* Serve until the client's close_notify or the session asks to close (1), or an error
+ * (0). */
+static int converse(struct worker *w)
+{
+    struct server *s = w->pool->srv;
+    struct session ss = {0};
+    int ok = 0;
+    for (;;) {
+        ssize_t n = tlskit_conn_read(w->conn, w->buf, sizeof(w->buf));
+        if (n == 0) {
+            ok = 1;
+            break;
+        }
+        if (n < 0)
+            break;
+        atomic_fetch_add(&s->ctr.bytes_in, (unsigned long long)n);
+        int r = session_data(s, &ss, (const char *)w->buf, (size_t)n, conn_out, w);
+        if (r != 0) {
+            ok = r > 0;
+            break;
+        }
+    }
+    session_end(&ss);
+    return ok;
+}
+
+static void *serve(void *arg)
+{
+    struct worker *w = arg;
+    struct pool *p = w->pool;
+    struct server *s = p->srv;
+    tlskit_conn *c = w->conn;
+    int ok = 0;
+
+    if (tlskit_conn_handshake(c) == 0) {
+        atomic_fetch_add(&s->ctr.handshakes_ok, 1);
+        server_log_handshake(s, c);
+        ok = converse(w);
+    } else {
+        atomic_fetch_add(&s->ctr.handshakes_failed, 1);
+    }
+    pthread_mutex_lock(&p->lock);
+    int forced = w->forced;
+    pthread_mutex_unlock(&p->lock);
+    if (ok)
+        server_log_end(s, c, TLSKIT_E_NONE, NULL);
+    else if (forced) /* our own shutdown(2) made the library see a bare EOF */
+        server_log_end(s, c, TLSKIT_E_CLOSED, "closed by tlsserver on shutdown");
+    else
+        server_log_end(s, c, tlskit_conn_error_code(c), tlskit_conn_error(c));
+
+    /* Send our close_notify while the grace-period shutdown(2) can still reach the
+     * socket; then unregister the fd before the library closes it. */
+    if (ok)
+        (void)tlskit_conn_shutdown(c);
+    pthread_mutex_lock(&p->lock);
+    w->fd = -1;
+    pthread_mutex_unlock(&p->lock);
+    (void)tlskit_conn_close(c);
+    tlskit_conn_free(c);
+    w->conn = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    w->done = 1;
+    pthread_mutex_unlock(&p->lock);
+    wake_main();
+    return NULL;
+}
+
+/* Join the workers that have finished. */
+static void reap(struct pool *p)
+{
+    struct worker *finished = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    for (struct worker **pp = &p->workers; *pp != NULL;) {
+        struct worker *w = *pp;
+        if (w->done) {
+            *pp = w->next;
+            w->next = finished;
+            finished = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+
+    while (finished != NULL) {
+        struct worker *w = finished;
+        finished = w->next;
+        pthread_join(w->tid, NULL);
+        free(w);
+        p->nworkers--;
+        atomic_fetch_add(&p->srv->ended, 1);
+    }
+}
+
+static void start_worker(struct pool *p, tlskit_conn *c)
+{
+    struct server *s = p->srv;
+    const char *peer = tlskit_conn_peer_addr(c);
+    struct worker *w = NULL;
+    int err = 0;
+
+    atomic_fetch_add(&s->ctr.accepted, 1);
+    if (p->nworkers >= s->opt.max_conns) {
+        atomic_fetch_add(&s->ctr.rejected, 1);
+        if (s->opt.verbosity > 0)
+            cli_msg("conn %s rejected: too many connections (--max-conns %lu)", peer,
+                    s->opt.max_conns);
+        goto reject;
+    }
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        cli_msg("conn %s rejected: out of memory", peer);
+        goto reject;
+    }
+    w->pool = p;
+    w->conn = c;
+    w->fd = tlskit_conn_fd(c);
+    if (s->opt.verbosity > 1)
+        cli_msg("conn %s accepted", peer);
+
+    /* Workers never see signals: the handler's work is the main thread's. */
+    pthread_attr_t attr;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    err = pthread_create(&w->tid, &attr, serve, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        cli_msg("conn %s rejected: cannot start a thread: %s", peer, strerror(err));
+        free(w);
+        goto reject;
+    }
+    w->next = p->workers;
+    p->workers = w;
+    p->nworkers++;
+    return;
+
+reject:
+    tlskit_conn_free(c);
+    atomic_fetch_add(&s->ended, 1);
+}
+
+static void accept_ready(struct pool *p)
+{
+    struct server *s = p->srv;
+    int batch = s->opt.model == MODEL_ITERATIVE ? 1 : ACCEPT_BATCH;
+    for (int i = 0; i < batch; i++) {
+        tlskit_conn *c = NULL;
+        if (tlskit_listener_accept(p->listener, &c, 0) < 0) {
+            if (tlskit_listener_error_code(p->listener) == TLSKIT_E_TIMEOUT)
+                return; /* nothing (more) pending */
+            /* EMFILE and friends: the client stays queued, so the socket stays readable.
+             * Log once per streak and pause instead of spinning. */
+            atomic_fetch_add(&s->ctr.accept_errors, 1);
+            if (!p->accept_failing)
+                cli_msg("%s (retrying every %d ms)", tlskit_listener_error(p->listener),
+                        ACCEPT_BACKOFF_MS);
+            p->accept_failing = 1;
+            struct pollfd pf = {.fd = s->wake[0], .events = POLLIN};
+            (void)poll(&pf, 1, ACCEPT_BACKOFF_MS); /* a signal still cuts this short */
+            return;
+        }
+        if (p->accept_failing) {
+            cli_msg("accepting connections again");
+            p->accept_failing = 0;
+        }
+        start_worker(p, c);
+    }
+}
+
+static void reload(struct pool *p)
+{
+    struct server *s = p->srv;
+    tlskit_config *cfg = server_reload_config(s);
+    if (!cfg)
+        return;
+    if (tlskit_listener_set_config(p->listener, cfg) < 0) {
+        cli_msg("reload: %s", tlskit_listener_error(p->listener));
+        tlskit_config_free(cfg);
+        return;
+    }
+    tlskit_config_free(s->cfg);
+    s->cfg = cfg;
+    cli_msg("reload: new connections use %s", s->opt.cert);
+}
+
+static int run(struct pool *p)
+{
+    struct server *s = p->srv;
+    size_t nl = 0;
+    const int *lfds = tlskit_listener_fds(p->listener, &nl);
+    struct pollfd *pfds = calloc(nl + 1, sizeof(*pfds));
+    int rc = CLI_EXIT_OK;
+
+    if (pfds == NULL) {
+        cli_msg("out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    pfds[0].fd = s->wake[0];
+    pfds[0].events = POLLIN;
+    for (;;) {
+        reap(p);
+        if (server_should_stop(s))
+            break;
+        if (g_reload) {
+            g_reload = 0;
+            reload(p);
+        }
+        if (g_dump) {
+            g_dump = 0;
+            server_print_counters(s, NULL);
+        }
+        /* Iterative: the next client waits in the backlog until this one is done. */
+        int listening = s->opt.model != MODEL_ITERATIVE || p->nworkers == 0;
+        for (size_t i = 0; i < nl; i++) {
+            pfds[i + 1].fd = lfds[i];
+            pfds[i + 1].events = listening ? POLLIN : 0;
+        }
+        if (poll(pfds, nl + 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            cli_msg("poll: %s", strerror(errno));
+            rc = CLI_EXIT_ERROR;
+            break;
+        }
+        if (pfds[0].revents != 0)
+            server_drain_wake(s);
+        for (size_t i = 1; i <= nl; i++) {
+            if (pfds[i].revents != 0) {
+                accept_ready(p); /* accepts from whichever listener is ready */
+                break;
+            }
+        }
+    }
+    free(pfds);
+    return rc;
+}
+
+/* Stop accepting, give active connections GRACE_MS (cut short by another signal), then
+ * shut their sockets down so every worker returns, and join them all. */
+static void stop(struct pool *p)
+{
+    struct server *s = p->srv;
+    sig_atomic_t signals = g_stop_signals;
+    int64_t deadline = cli_now_ms() + GRACE_MS;
+
+    tlskit_listener_close(p->listener);
+    for (;;) {
+        reap(p);
+        int64_t left = deadline - cli_now_ms();
+        if (p->nworkers == 0 || left <= 0 || g_stop_signals != signals)
+            break;
+        struct pollfd pf = {.fd = s->wake[0], .events = POLLIN};
+        if (poll(&pf, 1, (int)left) > 0)
+            server_drain_wake(s);
+    }
+    if (p->nworkers == 0)
+        return;
+
+    if (s->opt.verbosity > 0)
+        cli_msg("closing %zu active connection%s", p->nworkers, p->nworkers == 1 ? "" : "s");
+    pthread_mutex_lock(&p->lock);
+    for (struct worker *w = p->workers; w != NULL; w = w->next)
+        if (w->fd >= 0) {
+            w->forced = 1;
+            (void)shutdown(w->fd, SHUT_RDWR);
+        }
+    pthread_mutex_unlock(&p->lock);
+    while (p->workers != NULL) {
+        struct worker *w = p->workers;
+        p->workers = w->next;
+        pthread_join(w->tid, NULL);
+        free(w);
+        p->nworkers--;
+        atomic_fetch_add(&s->ended, 1);
+    }
+}
+
+int serve_threads(struct server *s)
+{
+    struct pool p = {.srv = s, .lock = PTHREAD_MUTEX_INITIALIZER};
+    int rc;
+
+    p.listener = tlskit_listener_new(s->cfg);
+    if (p.listener == NULL) {
+        cli_msg("out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    if (tlskit_listener_listen(p.listener, s->opt.bind, s->opt.port, 0) < 0) {
+        cli_msg("%s", tlskit_listener_error(p.listener));
+        tlskit_listener_free(p.listener);
+        return CLI_EXIT_ERROR;
+    }
+    server_listening(tlskit_listener_addrs(p.listener));
+    rc = run(&p);
+    stop(&p);
+    server_print_counters(s, NULL);
+    tlskit_listener_free(p.listener);
+    return rc;
+}
