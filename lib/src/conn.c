@@ -102,7 +102,7 @@ int tk_conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
     c->fd = fd;
     c->own_fd = own_fd;
     c->is_server = is_server;
-    c->last_activity = tk_now_ms();
+    c->last_activity = c->created_ms = tk_now_ms();
     if (tk_config_prepare(c->cfg, &c->err) != 0)
         return -1;
     if (is_server && !c->cfg->has_keypair) {

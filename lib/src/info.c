@@ -131,6 +131,11 @@ int tlskit_conn_handshake_done(const tlskit_conn *c)
     return c->hs_done;
 }
 
+int64_t tlskit_conn_age_ms(const tlskit_conn *c)
+{
+    return c->created_ms ? tk_now_ms() - c->created_ms : 0;
+}
+
 const char *tlskit_conn_protocol(const tlskit_conn *c)
 {
     return c->hs_done ? SSL_get_version(c->ssl) : NULL;

@@ -120,6 +120,7 @@ struct tlskit_conn {
     char peer[TK_ADDRLEN];
     int64_t hs_deadline;       /* absolute, 0 none; fixed at the first handshake step */
     int64_t last_activity;     /* for the idle deadline */
+    int64_t created_ms;        /* connected or accepted */
     uint64_t bytes_in, bytes_out;
     int io_errno;              /* last socket error seen by the BIO */
     int io_eof;                /* the BIO saw EOF */

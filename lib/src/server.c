@@ -355,6 +355,20 @@ tlskit_conn *tk_conn_accepted(tlskit_config *cfg, int fd, const struct sockaddr 
     return c;
 }
 
+int tlskit_listener_set_config(tlskit_listener *l, tlskit_config *cfg)
+{
+    tk_err_clear(&l->err);
+    if (!cfg || !cfg->has_keypair) {
+        tk_err_set(&l->err, TLSKIT_E_CONFIG,
+                   "the new configuration has no certificate and key; keeping the old one");
+        return -1;
+    }
+    tlskit_config *old = l->cfg;
+    l->cfg = tk_config_ref(cfg);
+    tlskit_config_free(old);
+    return 0;
+}
+
 void tlskit_listener_close(tlskit_listener *l)
 {
     if (!l)

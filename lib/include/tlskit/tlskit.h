@@ -272,6 +272,8 @@ TLSKIT_API int tlskit_conn_set_session(tlskit_conn *conn, tlskit_session *sess);
 /* "127.0.0.1:4433" / "[::1]:4433", valid once connected or accepted. */
 TLSKIT_API const char *tlskit_conn_peer_addr(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_handshake_done(const tlskit_conn *conn);
+/* Milliseconds since the connection was connected or accepted (0 before). */
+TLSKIT_API int64_t tlskit_conn_age_ms(const tlskit_conn *conn);
 TLSKIT_API const char *tlskit_conn_protocol(const tlskit_conn *conn);   /* "TLSv1.3" */
 TLSKIT_API const char *tlskit_conn_cipher(const tlskit_conn *conn);     /* "TLS_AES_..." */
 TLSKIT_API const char *tlskit_conn_group(const tlskit_conn *conn);      /* "X25519" */
@@ -326,6 +328,10 @@ TLSKIT_API const int *tlskit_listener_fds(const tlskit_listener *l, size_t *coun
  * from the thread that serves it), owned by the caller. Errors: TLSKIT_E_TIMEOUT,
  * TLSKIT_E_IO (e.g. EMFILE: out of file descriptors; the pending client stays queued). */
 TLSKIT_API int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms);
+/* Serve connections accepted from now on with cfg (a reference is taken); connections
+ * already accepted keep theirs. For certificate reload. Call from the accepting thread.
+ * Fails with TLSKIT_E_CONFIG (keeping the old config) when cfg has no certificate. */
+TLSKIT_API int tlskit_listener_set_config(tlskit_listener *l, tlskit_config *cfg);
 /* Close the listening sockets; a thread blocked in accept returns TLSKIT_E_CLOSED. */
 TLSKIT_API void tlskit_listener_close(tlskit_listener *l);
 
