@@ -109,7 +109,7 @@ static void eng_free(struct eng *g)
 {
     cr_assert_eq(tlskit_engine_stop(g->e), 0);
     struct tlskit_engine_stats st;
-    tlskit_engine_stats(g->e, &st);
+    tlskit_engine_get_stats(g->e, &st);
     cr_expect_eq(st.open, 0, "connections still open after stop: %llu",
                  (unsigned long long)st.open);
     tlskit_engine_free(g->e);
@@ -177,7 +177,7 @@ static void thousand_body(void)
                      tlskit_conn_error(cs[i]));
     }
     struct tlskit_engine_stats st;
-    tlskit_engine_stats(g.e, &st);
+    tlskit_engine_get_stats(g.e, &st);
     cr_assert_geq(st.open, N - 0, "open %llu", (unsigned long long)st.open);
     /* All held open at once; now each one echoes its own message. */
     for (int i = 0; i < N; i++) {
@@ -185,7 +185,7 @@ static void thousand_body(void)
         snprintf(msg, sizeof(msg), "connection %d says hello", i);
         echo_once(cs[i], msg);
     }
-    tlskit_engine_stats(g.e, &st);
+    tlskit_engine_get_stats(g.e, &st);
     cr_assert_eq(st.open, N);
     cr_assert_eq(st.handshakes_ok, N);
     for (int i = 0; i < N; i++)
@@ -241,7 +241,7 @@ TK_TEST(engine, slowloris_and_idle_clients_cut_at_handshake_deadline_while_servi
     cr_assert_leq(recv(idle, b, sizeof(b), 0), 0);
     echo_once(real, "and still served after");
     struct tlskit_engine_stats st;
-    tlskit_engine_stats(g.e, &st);
+    tlskit_engine_get_stats(g.e, &st);
     cr_assert_geq(st.handshake_timeouts, 2, "handshake_timeouts %llu",
                   (unsigned long long)st.handshake_timeouts);
     cr_assert_geq(st.handshake_errors[TLSKIT_E_TIMEOUT], 2);
@@ -273,7 +273,7 @@ TK_TEST(engine, idle_deadline_closes_quiet_connection)
     ssize_t n = tlskit_conn_read(c, b, sizeof(b)); /* waits until the server ends it */
     cr_assert_leq(n, 0);
     struct tlskit_engine_stats st;
-    tlskit_engine_stats(g.e, &st);
+    tlskit_engine_get_stats(g.e, &st);
     cr_assert_eq(st.idle_timeouts, 1);
     drop(c);
     tlskit_config_free(ccfg);
@@ -311,7 +311,7 @@ TK_TEST(engine, peer_that_never_reads_is_closed_with_memory_bounded)
     }
     cr_assert(wait_until(first_close_seen, &g.cl, 20000), "server never closed the stalled peer");
     struct tlskit_engine_stats st;
-    tlskit_engine_stats(g.e, &st);
+    tlskit_engine_get_stats(g.e, &st);
     cr_assert_eq(st.write_stalls, 1, "write_stalls %llu (sent %zu)",
                  (unsigned long long)st.write_stalls, sent);
     /* Bounded: the server took in at most what its kernel buffers, TLS records and the
@@ -338,7 +338,7 @@ TK_TEST(engine, output_over_the_write_limit_closes_with_limit_error)
     cr_assert_eq(g.cl.codes[0], TLSKIT_E_LIMIT, "%s", g.cl.reasons[0]);
     cr_assert(tk_contains(g.cl.reasons[0], "limit"), "%s", g.cl.reasons[0]);
     struct tlskit_engine_stats st;
-    tlskit_engine_stats(g.e, &st);
+    tlskit_engine_get_stats(g.e, &st);
     cr_assert_eq(st.buffer_limit_closes, 1);
     drop(c);
     tlskit_config_free(ccfg);
@@ -362,14 +362,14 @@ TK_TEST(engine, connections_beyond_max_are_closed_at_once_and_counted)
     tlskit_conn *extra = client(ccfg, g.port);
     cr_assert_eq(tlskit_conn_handshake(extra), -1, "a fourth connection was served");
     struct tlskit_engine_stats st;
-    tlskit_engine_stats(g.e, &st);
+    tlskit_engine_get_stats(g.e, &st);
     cr_assert_eq(st.limit_rejections, 1);
     drop(extra);
     drop(cs[0]);
     /* A slot freed: a new client is served again. */
     int64_t end = tk_now_ms() + 20000;
     for (;;) {
-        tlskit_engine_stats(g.e, &st);
+        tlskit_engine_get_stats(g.e, &st);
         if (st.open == 2 || tk_now_ms() > end)
             break;
         poll(NULL, 0, 10);
@@ -521,7 +521,7 @@ TK_TEST(engine, counters_count_bytes_and_failed_handshakes_by_class)
     int64_t end = tk_now_ms() + 20000;
     struct tlskit_engine_stats st;
     do {
-        tlskit_engine_stats(g.e, &st);
+        tlskit_engine_get_stats(g.e, &st);
         if (st.open == 0 && st.handshakes_failed == 1)
             break;
         poll(NULL, 0, 10);

@@ -55,10 +55,10 @@ static int64_t clock_cost(void)
     return best;
 }
 
-#define TIMED(acc, ...)                           \
+#define TIMED(acc, stmt)                          \
     do {                                          \
         int64_t t0_ = cpu_ns();                   \
-        __VA_ARGS__;                              \
+        stmt;                                     \
         (acc)->ns += cpu_ns() - t0_;              \
         (acc)->segments++;                        \
     } while (0)
@@ -99,17 +99,70 @@ struct pair {
     SSL *s, *c;
 };
 
+/* Server-side work lives in these functions, never inlined, so that an instruction
+ * profile can count the server alone: valgrind --tool=callgrind
+ * --toggle-collect='server_*' tlsbench-floor ... */
+#define SERVER_FN __attribute__((noinline))
+
+static SERVER_FN SSL *server_new(SSL_CTX *sctx, BIO **client_bio)
+{
+    BIO *sb = NULL;
+    SSL *s = SSL_new(sctx);
+    if (s && BIO_new_bio_pair(&sb, PAIR_BUF, client_bio, PAIR_BUF) == 1) {
+        SSL_set_bio(s, sb, sb);
+        SSL_set_accept_state(s);
+    }
+    return s;
+}
+
+static SERVER_FN int server_handshake_step(SSL *s)
+{
+    return SSL_do_handshake(s);
+}
+
+/* Read the client's close_notify, answer it, free the connection. */
+static SERVER_FN void server_close(SSL *s)
+{
+    char buf[64];
+    size_t n;
+    (void)SSL_read_ex(s, buf, sizeof(buf), &n);
+    (void)SSL_shutdown(s);
+    SSL_free(s);
+}
+
+static SERVER_FN uint64_t server_write_batch(SSL *s, const unsigned char *buf, size_t record,
+                                             uint64_t left)
+{
+    uint64_t done = 0;
+    for (int i = 0; i < BATCH && done < left; i++) {
+        size_t n;
+        if (SSL_write_ex(s, buf, record, &n) != 1)
+            return 0;
+        done += n;
+    }
+    return done;
+}
+
+static SERVER_FN uint64_t server_read_batch(SSL *s, unsigned char *buf, size_t record)
+{
+    uint64_t done = 0;
+    for (int i = 0; i < BATCH; i++) {
+        size_t got = 0, n;
+        while (got < record) {
+            if (SSL_read_ex(s, buf, record - got, &n) != 1)
+                return 0;
+            got += n;
+        }
+        done += got;
+    }
+    return done;
+}
+
 static void pair_new(struct pair *p, SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *sess,
                      struct acc *acc)
 {
-    BIO *sb = NULL, *cb = NULL;
-    TIMED(acc, {
-        p->s = SSL_new(sctx);
-        if (p->s && BIO_new_bio_pair(&sb, PAIR_BUF, &cb, PAIR_BUF) == 1) {
-            SSL_set_bio(p->s, sb, sb);
-            SSL_set_accept_state(p->s);
-        }
-    });
+    BIO *cb = NULL;
+    TIMED(acc, p->s = server_new(sctx, &cb));
     if (!p->s || !cb)
         die_ssl("SSL_new");
     p->c = SSL_new(cctx);
@@ -144,7 +197,7 @@ static void handshake(struct pair *p, struct acc *acc)
         }
         if (!sdone) {
             int r;
-            TIMED(acc, r = SSL_do_handshake(p->s));
+            TIMED(acc, r = server_handshake_step(p->s));
             if (r == 1)
                 sdone = 1;
             else if (!want(p->s, r))
@@ -166,13 +219,7 @@ static void client_read_pending(SSL *c)
 static void close_pair(struct pair *p, struct acc *acc)
 {
     SSL_shutdown(p->c); /* close_notify to the server */
-    TIMED(acc, {
-        char buf[64];
-        size_t n;
-        (void)SSL_read_ex(p->s, buf, sizeof(buf), &n); /* sees close_notify */
-        (void)SSL_shutdown(p->s);
-        SSL_free(p->s);
-    });
+    TIMED(acc, server_close(p->s));
     SSL_free(p->c);
     ERR_clear_error();
 }
@@ -230,14 +277,11 @@ static double run_encrypt(struct pair *p, uint64_t bytes, size_t record, int64_t
     unsigned char *buf = calloc(1, record);
     uint64_t done = 0;
     while (done < bytes) {
-        TIMED(&acc, {
-            for (int i = 0; i < BATCH && done < bytes; i++) {
-                size_t n;
-                if (SSL_write_ex(p->s, buf, record, &n) != 1)
-                    die_ssl("server write");
-                done += n;
-            }
-        });
+        uint64_t n;
+        TIMED(&acc, n = server_write_batch(p->s, buf, record, bytes - done));
+        if (n == 0)
+            die_ssl("server write");
+        done += n;
         drain_raw(p->c);
     }
     free(buf);
@@ -256,17 +300,11 @@ static double run_decrypt(struct pair *p, uint64_t bytes, size_t record, int64_t
             if (SSL_write_ex(p->c, buf, record, &n) != 1)
                 die_ssl("client write");
         }
-        TIMED(&acc, {
-            for (int i = 0; i < BATCH; i++) {
-                size_t got = 0, n;
-                while (got < record) {
-                    if (SSL_read_ex(p->s, buf, record - got, &n) != 1)
-                        die_ssl("server read");
-                    got += n;
-                }
-                done += got;
-            }
-        });
+        uint64_t n;
+        TIMED(&acc, n = server_read_batch(p->s, buf, record));
+        if (n == 0)
+            die_ssl("server read");
+        done += n;
     }
     free(buf);
     return (double)(acc.ns - acc.segments * cc) / 1e9;
@@ -283,8 +321,11 @@ static void usage(void)
            "  --bytes N        bytes to encrypt and to decrypt, in MiB (default 1024)\n"
            "  --record BYTES   record size (default 16384)\n"
            "  --tls12          TLS 1.2 instead of 1.3\n"
+           "  --only KIND      only 'full', 'resumed' or 'bulk' (e.g. for an instruction\n"
+           "                   profile of the server side: valgrind --tool=callgrind\n"
+           "                   --toggle-collect='server_*' %s --only full)\n"
            "  --json           JSON on stdout\n"
-           "  -h, --help       this help\n", prog);
+           "  -h, --help       this help\n", prog, prog);
 }
 
 int main(int argc, char **argv)
@@ -294,11 +335,13 @@ int main(int argc, char **argv)
     unsigned long long mib = 1024;
     size_t record = 16384;
     int json = 0, tls12 = 0;
+    const char *only = "";
     static const struct option lo[] = {
         {"cert", required_argument, NULL, 'C'}, {"key", required_argument, NULL, 'K'},
         {"count", required_argument, NULL, 'n'}, {"bytes", required_argument, NULL, 'b'},
         {"record", required_argument, NULL, 'r'}, {"tls12", no_argument, NULL, '2'},
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+        {"only", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "n:h", lo, NULL)) != -1) {
@@ -310,11 +353,15 @@ int main(int argc, char **argv)
         case 'r': record = (size_t)strtoul(optarg, NULL, 10); break;
         case '2': tls12 = 1; break;
         case 'j': json = 1; break;
+        case 'o': only = optarg; break;
         case 'h': usage(); return 0;
         default: fprintf(stderr, "Try '%s --help'.\n", prog); return 2;
         }
     }
-    if (optind != argc || count < 1 || mib < 1 || record < 1 || record > 16384) {
+    int do_full = !*only || !strcmp(only, "full"), do_res = !*only || !strcmp(only, "resumed");
+    int do_bulk = !*only || !strcmp(only, "bulk");
+    if (optind != argc || count < 1 || mib < 1 || record < 1 || record > 16384 ||
+        !(do_full || do_res || do_bulk)) {
         fprintf(stderr, "%s: bad arguments (count >= 1, bytes >= 1 MiB, record 1..16384)\n",
                 prog);
         return 2;
@@ -322,22 +369,28 @@ int main(int argc, char **argv)
     SSL_CTX *sctx = server_ctx(cert, key), *cctx = client_ctx(tls12);
     int64_t cc = clock_cost();
     char desc[128] = "";
-    long resumed_full, resumed;
-    double full_s = run_handshakes(sctx, cctx, count, 0, cc, &resumed_full, desc, sizeof(desc));
-    double res_s = run_handshakes(sctx, cctx, count, 1, cc, &resumed, NULL, 0);
-
-    struct acc none = {0, 0};
-    struct pair p;
-    pair_new(&p, sctx, cctx, NULL, &none);
-    handshake(&p, &none);
-    client_read_pending(p.c);
+    long resumed_full = 0, resumed = count;
+    double full = 0, res = 0, enc = 0, dec = 0;
+    if (do_full)
+        full = (double)count / run_handshakes(sctx, cctx, count, 0, cc, &resumed_full, desc,
+                                              sizeof(desc));
+    if (do_res)
+        res = (double)count / run_handshakes(sctx, cctx, count, 1, cc, &resumed,
+                                             desc[0] ? NULL : desc, sizeof(desc));
     uint64_t bytes = (uint64_t)mib << 20;
-    double enc_s = run_encrypt(&p, bytes, record, cc);
-    double dec_s = run_decrypt(&p, bytes, record, cc);
-    close_pair(&p, &none);
-
-    double full = (double)count / full_s, res = (double)count / res_s;
-    double enc = (double)bytes / enc_s, dec = (double)bytes / dec_s;
+    if (do_bulk) {
+        struct acc none = {0, 0};
+        struct pair p;
+        pair_new(&p, sctx, cctx, NULL, &none);
+        handshake(&p, &none);
+        client_read_pending(p.c);
+        if (!desc[0])
+            snprintf(desc, sizeof(desc), "%s %s", SSL_get_version(p.c),
+                     SSL_CIPHER_get_name(SSL_get_current_cipher(p.c)));
+        enc = (double)bytes / run_encrypt(&p, bytes, record, cc);
+        dec = (double)bytes / run_decrypt(&p, bytes, record, cc);
+        close_pair(&p, &none);
+    }
     if (json) {
         printf("{\"tool\":\"tlsbench-floor\",\"tls\":\"%s\",\"handshakes\":%ld,"
                "\"full_handshakes_per_cpu_s\":%.1f,\"resumed_handshakes_per_cpu_s\":%.1f,"

@@ -49,6 +49,8 @@ enum st {
 
 struct slot {
     struct worker *w;
+    uint32_t index;      /* in w->slots */
+    uint32_t gen;        /* bumped per connection: tells stale epoll events apart */
     int fd;
     tlskit_conn *tc;
     enum st st;
@@ -56,7 +58,8 @@ struct slot {
     int64_t treq_ns;     /* request started (request latency) */
     int64_t deadline;    /* ms, 0 none */
     int64_t retry_at;    /* ms, 0 none */
-    int tries;
+    int tries;           /* idle: set-up attempts */
+    int was_ready;       /* rr: counted in ctr.ready once */
     int verifying;       /* idle: this exchange is the verify round */
     int initial_done;    /* idle: the first exchange is over */
     /* the current request */
@@ -237,7 +240,7 @@ static void slot_start(struct slot *s)
     s->retry_at = 0;
     s->t0_ns = now_ns();
     s->deadline = w->now_ms + p->op_timeout_ms;
-    s->sent = s->got = s->body_got = 0;
+    s->sent = s->got = 0; /* body_got counts over reconnects (bulk from a closing server) */
     s->wpend = 0;
     s->tc = NULL;
     if (p->mode == MODE_IDLE)
@@ -252,8 +255,9 @@ static void slot_start(struct slot *s)
     }
     int one = 1;
     setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    s->gen++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                             .data.ptr = s};
+                             .data.u64 = (uint64_t)s->gen << 32 | s->index};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "epoll_ctl: %s", strerror(errno));
@@ -321,8 +325,8 @@ static void handshake_done(struct slot *s)
             s->st = ST_SHUTDOWN;
         break;
     case MODE_RR:
-        if (s->tries == 0) {
-            s->tries = 1; /* counted once: the first set-up of this slot */
+        if (!s->was_ready) {
+            s->was_ready = 1;
             add(&w->ctr.ready, 1);
         }
         begin_request(s);
@@ -528,11 +532,6 @@ static int step_connecting(struct slot *s, uint32_t ev)
         slot_fail(s, msg);
         return 0;
     }
-    /* A stale event (the fd number was reused) must not pass for a finished connect. */
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (getpeername(s->fd, (struct sockaddr *)&ss, &sl) != 0)
-        return 0;
     return begin_tls(s) == 0;
 }
 
@@ -767,8 +766,14 @@ static void *worker_main(void *arg)
     while (!stopping(w)) {
         int n = epoll_wait(w->epfd, evs, 256, TICK_MS);
         w->now_ms = now_ns() / 1000000;
-        for (int i = 0; i < n; i++)
-            slot_step(evs[i].data.ptr, evs[i].events);
+        for (int i = 0; i < n; i++) {
+            struct slot *s = &w->slots[(uint32_t)evs[i].data.u64];
+            /* An event for a connection this slot has already closed (the batch was
+             * fetched before) must not drive the new one: e.g. pass for a finished
+             * connect. */
+            if ((uint32_t)(evs[i].data.u64 >> 32) == s->gen)
+                slot_step(s, evs[i].events);
+        }
         if (w->now_ms >= next_tick) {
             tick(w);
             next_tick = w->now_ms + TICK_MS;
@@ -803,6 +808,7 @@ int worker_init(struct worker *w, const struct bench_params *p, struct bench_ctl
     }
     for (int i = 0; i < nslots; i++) {
         w->slots[i].w = w;
+        w->slots[i].index = (uint32_t)i;
         w->slots[i].fd = -1;
     }
     pthread_mutex_init(&w->info_mu, NULL);

@@ -668,9 +668,10 @@ static void report_table(const struct run *r, double el, double rate, double per
     } else {
         printf("  %-17s %llu  %.1f/s", o->mode == MODE_RR ? "responses" : "handshakes",
                (unsigned long long)ops, rate);
-        if (hs)
-            printf("   (handshakes %llu, resumed %.1f%%)", (unsigned long long)hs,
-                   100.0 * (double)res / (double)hs);
+        if (o->mode == MODE_RR && hs)
+            printf("   (new connections %llu)", (unsigned long long)hs);
+        if (hs && (o->resume || res))
+            printf("   (resumed %.1f%%)", 100.0 * (double)res / (double)hs);
         printf("\n");
     }
     printf("  errors            %llu\n", (unsigned long long)(b->errors - a->errors));

@@ -91,7 +91,7 @@ int serve_events(struct server *s)
         if (g_dump) {
             g_dump = 0;
             struct tlskit_engine_stats st;
-            tlskit_engine_stats(e, &st);
+            tlskit_engine_get_stats(e, &st);
             server_print_counters(s, &st);
         }
         struct pollfd p = {.fd = s->wake[0], .events = POLLIN};
@@ -106,7 +106,7 @@ int serve_events(struct server *s)
         cli_msg("stopping: no new connections; open ones get up to 2 s to finish");
     tlskit_engine_stop(e);
     struct tlskit_engine_stats st;
-    tlskit_engine_stats(e, &st);
+    tlskit_engine_get_stats(e, &st);
     server_print_counters(s, &st);
     tlskit_engine_free(e);
     return rc;

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static BIO_METHOD *tk_method;
-static pthread_once_t tk_method_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *tlskit__method;
+static pthread_once_t tlskit__method_once = PTHREAD_ONCE_INIT;
 
 static int bio_write(BIO *b, const char *buf, int len)
 {
@@ -18,7 +18,7 @@ static int bio_write(BIO *b, const char *buf, int len)
     for (;;) {
         ssize_t n = send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n >= 0) {
-            c->last_activity = tk_now_ms();
+            c->last_activity = tlskit__now_ms();
             return (int)n;
         }
         if (errno == EINTR)
@@ -39,7 +39,7 @@ static int bio_read(BIO *b, char *buf, int len)
     for (;;) {
         ssize_t n = recv(c->fd, buf, (size_t)len, MSG_DONTWAIT);
         if (n > 0) {
-            c->last_activity = tk_now_ms();
+            c->last_activity = tlskit__now_ms();
             return (int)n;
         }
         if (n == 0) {
@@ -99,15 +99,15 @@ static void method_init(void)
     BIO_meth_set_puts(m, bio_puts);
     BIO_meth_set_ctrl(m, bio_ctrl);
     BIO_meth_set_create(m, bio_create);
-    tk_method = m;
+    tlskit__method = m;
 }
 
-BIO *tk_bio_new(tlskit_conn *conn)
+BIO *tlskit__bio_new(tlskit_conn *conn)
 {
-    pthread_once(&tk_method_once, method_init);
-    if (!tk_method)
+    pthread_once(&tlskit__method_once, method_init);
+    if (!tlskit__method)
         return NULL;
-    BIO *b = BIO_new(tk_method);
+    BIO *b = BIO_new(tlskit__method);
     if (b)
         BIO_set_data(b, conn);
     return b;

@@ -10,14 +10,14 @@
 
 int tlskit_conn_set_servername(tlskit_conn *c, const char *name)
 {
-    tk_err_clear(&c->err);
+    tlskit__err_clear(&c->err);
     if (c->state != TK_NEW) {
-        tk_err_set(&c->err, TLSKIT_E_INVALID, "server name must be set before connecting");
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "server name must be set before connecting");
         return -1;
     }
     char *copy = NULL;
     if (name && !(copy = strdup(name))) {
-        tk_err_set(&c->err, TLSKIT_E_NOMEM, "out of memory");
+        tlskit__err_set(&c->err, TLSKIT_E_NOMEM, "out of memory");
         return -1;
     }
     free(c->servername);
@@ -33,7 +33,7 @@ static int is_ip_literal(const char *name)
 
 /* Client-role settings: SNI (never for an IP literal, RFC 6066 section 3) and the name
  * check against DNS or IP SANs. */
-int tk_client_setup(tlskit_conn *c)
+int tlskit__client_setup(tlskit_conn *c)
 {
     SSL *ssl = c->ssl;
     const char *name = c->servername;
@@ -44,12 +44,12 @@ int tk_client_setup(tlskit_conn *c)
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
     }
     if (name && !is_ip_literal(name) && SSL_set_tlsext_host_name(ssl, name) != 1) {
-        tk_err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);
+        tlskit__err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);
         return -1;
     }
     if (c->cfg->verify_cert && c->cfg->verify_name) {
         if (!name || !*name) {
-            tk_err_set(&c->err, TLSKIT_E_INVALID,
+            tlskit__err_set(&c->err, TLSKIT_E_INVALID,
                        "no server name to verify the certificate against: set one, or "
                        "call tlskit_config_insecure_noverifyname()");
             return -1;
@@ -63,7 +63,7 @@ int tk_client_setup(tlskit_conn *c)
             ok = SSL_set1_host(ssl, name);
         }
         if (ok != 1) {
-            tk_err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);
+            tlskit__err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);
             return -1;
         }
     }
@@ -72,23 +72,25 @@ int tk_client_setup(tlskit_conn *c)
 
 int tlskit_conn_connect(tlskit_conn *c, const char *host, const char *port)
 {
-    tk_err_clear(&c->err);
-    if (!host || !port) {
-        tk_err_set(&c->err, TLSKIT_E_INVALID, "host and port are required");
+    tlskit__err_clear(&c->err);
+    if (!host || !*host) {
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connect: a host is required");
         return -1;
     }
+    if (tlskit__check_port(&c->err, "connect", port) != 0)
+        return -1;
     if (c->state != TK_NEW) {
-        tk_err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
         return -1;
     }
     if (!c->servername && !(c->servername = strdup(host))) {
-        tk_err_set(&c->err, TLSKIT_E_NOMEM, "out of memory");
+        tlskit__err_set(&c->err, TLSKIT_E_NOMEM, "out of memory");
         return -1;
     }
-    int fd = tk_connect(c->cfg, &c->err, host, port, c->peer, sizeof(c->peer));
+    int fd = tlskit__connect(c->cfg, &c->err, host, port, c->peer, sizeof(c->peer));
     if (fd < 0)
         return -1;
-    if (tk_conn_setup(c, fd, 1, 0) != 0) {
+    if (tlskit__conn_setup(c, fd, 1, 0) != 0) {
         close(fd);
         c->fd = -1;
         c->own_fd = 0;
@@ -118,15 +120,15 @@ void tlskit_session_free(tlskit_session *sess)
 
 int tlskit_conn_set_session(tlskit_conn *c, tlskit_session *sess)
 {
-    tk_err_clear(&c->err);
+    tlskit__err_clear(&c->err);
     if (c->state != TK_READY || c->is_server || c->hs_done) {
-        tk_err_set(&c->err, TLSKIT_E_INVALID,
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID,
                    "a session can only be set on a client connection before its handshake");
         return -1;
     }
     ERR_clear_error();
     if (SSL_set_session(c->ssl, (SSL_SESSION *)(void *)sess) != 1) {
-        tk_err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "set session");
+        tlskit__err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "set session");
         return -1;
     }
     return 0;

@@ -64,7 +64,7 @@ tlskit_config *tlskit_config_new(void)
     return cfg;
 }
 
-tlskit_config *tk_config_ref(tlskit_config *cfg)
+tlskit_config *tlskit__config_ref(tlskit_config *cfg)
 {
     atomic_fetch_add(&cfg->refs, 1);
     return cfg;
@@ -94,14 +94,14 @@ struct ssl_ctx_st *tlskit_config_ssl_ctx(tlskit_config *cfg)
     return cfg->ctx;
 }
 
-int tk_config_prepare(tlskit_config *cfg, struct tk_err *err)
+int tlskit__config_prepare(tlskit_config *cfg, struct tlskit__err *err)
 {
     int rc = 0;
     pthread_mutex_lock(&cfg->mu);
     if (!cfg->ca_set && !cfg->system_ca_loaded) {
         ERR_clear_error();
         if (SSL_CTX_set_default_verify_paths(cfg->ctx) != 1) {
-            tk_err_set_ssl(err, TLSKIT_E_CONFIG, NULL, "loading the system trust store");
+            tlskit__err_set_ssl(err, TLSKIT_E_CONFIG, NULL, "loading the system trust store");
             rc = -1;
         } else {
             cfg->system_ca_loaded = 1;
@@ -125,17 +125,17 @@ static int no_password(char *buf, int size, int rwflag, void *u)
 }
 
 /* Parse every PEM certificate in buf. Returns the count, or -1 (err set). */
-static int parse_certs(struct tk_err *err, const char *label, const void *buf, size_t len,
+static int parse_certs(struct tlskit__err *err, const char *label, const void *buf, size_t len,
                        X509 **leaf, STACK_OF(X509) **chain)
 {
     int count = 0;
     if (len > INT32_MAX) {
-        tk_err_set(err, TLSKIT_E_FILE, "%s: too large", label);
+        tlskit__err_set(err, TLSKIT_E_FILE, "%s: too large", label);
         return -1;
     }
     BIO *bio = BIO_new_mem_buf(buf, (int)len);
     if (!bio) {
-        tk_err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
+        tlskit__err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
         return -1;
     }
     for (;;) {
@@ -151,9 +151,9 @@ static int parse_certs(struct tk_err *err, const char *label, const void *buf, s
             if (count == 0 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
                 ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
                 ERR_clear_error();
-                tk_err_set(err, TLSKIT_E_FILE, "%s: no PEM certificate found", label);
+                tlskit__err_set(err, TLSKIT_E_FILE, "%s: no PEM certificate found", label);
             } else {
-                tk_err_set_ssl(err, TLSKIT_E_FILE, "malformed certificate",
+                tlskit__err_set_ssl(err, TLSKIT_E_FILE, "malformed certificate",
                                "%s: cannot parse certificate", label);
             }
             goto fail;
@@ -165,7 +165,7 @@ static int parse_certs(struct tk_err *err, const char *label, const void *buf, s
                 *chain = sk_X509_new_null();
             if (!*chain || !sk_X509_push(*chain, x)) {
                 X509_free(x);
-                tk_err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
+                tlskit__err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
                 goto fail;
             }
         } else {
@@ -180,15 +180,15 @@ fail:
     return -1;
 }
 
-static EVP_PKEY *parse_key(struct tk_err *err, const char *label, const void *buf, size_t len)
+static EVP_PKEY *parse_key(struct tlskit__err *err, const char *label, const void *buf, size_t len)
 {
     if (len > INT32_MAX) {
-        tk_err_set(err, TLSKIT_E_FILE, "%s: too large", label);
+        tlskit__err_set(err, TLSKIT_E_FILE, "%s: too large", label);
         return NULL;
     }
     BIO *bio = BIO_new_mem_buf(buf, (int)len);
     if (!bio) {
-        tk_err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
+        tlskit__err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
         return NULL;
     }
     ERR_clear_error();
@@ -198,15 +198,15 @@ static EVP_PKEY *parse_key(struct tk_err *err, const char *label, const void *bu
         unsigned long e = ERR_peek_last_error();
         if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
             ERR_clear_error();
-            tk_err_set(err, TLSKIT_E_FILE, "%s: no PEM private key found", label);
+            tlskit__err_set(err, TLSKIT_E_FILE, "%s: no PEM private key found", label);
         } else if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
                    ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ) {
             ERR_clear_error();
-            tk_err_set(err, TLSKIT_E_FILE,
+            tlskit__err_set(err, TLSKIT_E_FILE,
                        "%s: the private key is encrypted (passphrase-protected keys are "
                        "not supported)", label);
         } else {
-            tk_err_set_ssl(err, TLSKIT_E_FILE, "malformed private key",
+            tlskit__err_set_ssl(err, TLSKIT_E_FILE, "malformed private key",
                            "%s: cannot parse private key", label);
         }
     }
@@ -240,7 +240,7 @@ static int use_keypair(tlskit_config *cfg, const char *cert_label, const void *c
     ERR_clear_error();
     if (X509_check_private_key(leaf, pkey) != 1) {
         ERR_clear_error();
-        tk_err_set(&cfg->err, TLSKIT_E_CONFIG,
+        tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG,
                    "%s: private key does not match the certificate in %s", key_label,
                    cert_label);
         goto done;
@@ -252,13 +252,13 @@ static int use_keypair(tlskit_config *cfg, const char *cert_label, const void *c
         if (reason == SSL_R_EE_KEY_TOO_SMALL || reason == SSL_R_CA_KEY_TOO_SMALL ||
             reason == SSL_R_CA_MD_TOO_WEAK) {
             char why[256];
-            tk_ssl_errors(why, sizeof(why));
-            tk_err_set(&cfg->err, TLSKIT_E_CONFIG,
+            tlskit__ssl_errors(why, sizeof(why));
+            tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG,
                        "%s: %s: too weak for security level %d (%s, %d bits)", cert_label,
                        why, SSL_CTX_get_security_level(cfg->ctx), key_type(pkey),
                        EVP_PKEY_get_bits(pkey));
         } else {
-            tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "%s: cannot use certificate",
+            tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "%s: cannot use certificate",
                            cert_label);
         }
         goto done;
@@ -279,13 +279,13 @@ int tlskit_config_set_keypair_file(tlskit_config *cfg, const char *cert_file,
     size_t cert_len = 0, key_len = 0;
     int rc = -1;
 
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (!cert_file || !key_file) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key files are required");
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key files are required");
         return -1;
     }
-    if (tk_read_file(&cfg->err, cert_file, &cert, &cert_len) == 0 &&
-        tk_read_file(&cfg->err, key_file, &key, &key_len) == 0)
+    if (tlskit__read_file(&cfg->err, cert_file, &cert, &cert_len) == 0 &&
+        tlskit__read_file(&cfg->err, key_file, &key, &key_len) == 0)
         rc = use_keypair(cfg, cert_file, cert, cert_len, key_file, key, key_len);
     free(cert);
     if (key) {
@@ -298,9 +298,9 @@ int tlskit_config_set_keypair_file(tlskit_config *cfg, const char *cert_file,
 int tlskit_config_set_keypair_mem(tlskit_config *cfg, const void *cert, size_t cert_len,
                                   const void *key, size_t key_len)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (!cert || !key) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key are required");
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key are required");
         return -1;
     }
     return use_keypair(cfg, "certificate (memory)", cert, cert_len, "private key (memory)",
@@ -311,8 +311,10 @@ static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t
 {
     STACK_OF(X509) *certs = NULL;
     int n = parse_certs(&cfg->err, label, buf, len, NULL, &certs);
-    if (n < 0)
+    if (n < 0) {
+        sk_X509_pop_free(certs, X509_free); /* the ones parsed before the bad one */
         return -1;
+    }
     X509_STORE *store = SSL_CTX_get_cert_store(cfg->ctx);
     for (int i = 0; i < sk_X509_num(certs); i++) {
         ERR_clear_error();
@@ -322,7 +324,7 @@ static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t
                 ERR_clear_error();
                 continue;
             }
-            tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "%s: cannot add CA", label);
+            tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "%s: cannot add CA", label);
             sk_X509_pop_free(certs, X509_free);
             return -1;
         }
@@ -336,12 +338,12 @@ int tlskit_config_set_ca_file(tlskit_config *cfg, const char *ca_file)
 {
     char *buf = NULL;
     size_t len = 0;
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (!ca_file) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "CA file name is required");
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA file name is required");
         return -1;
     }
-    if (tk_read_file(&cfg->err, ca_file, &buf, &len) != 0)
+    if (tlskit__read_file(&cfg->err, ca_file, &buf, &len) != 0)
         return -1;
     int rc = add_ca(cfg, ca_file, buf, len);
     free(buf);
@@ -350,9 +352,9 @@ int tlskit_config_set_ca_file(tlskit_config *cfg, const char *ca_file)
 
 int tlskit_config_set_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (!ca) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "CA data is required");
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA data is required");
         return -1;
     }
     return add_ca(cfg, "CA (memory)", ca, len);
@@ -361,22 +363,22 @@ int tlskit_config_set_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
 int tlskit_config_set_ca_dir(tlskit_config *cfg, const char *ca_dir)
 {
     struct stat st;
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (!ca_dir) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "CA directory name is required");
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA directory name is required");
         return -1;
     }
     if (stat(ca_dir, &st) != 0) {
-        tk_err_set_errno(&cfg->err, TLSKIT_E_FILE, errno, "%s", ca_dir);
+        tlskit__err_set_errno(&cfg->err, TLSKIT_E_FILE, errno, "%s", ca_dir);
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        tk_err_set_errno(&cfg->err, TLSKIT_E_FILE, ENOTDIR, "%s", ca_dir);
+        tlskit__err_set_errno(&cfg->err, TLSKIT_E_FILE, ENOTDIR, "%s", ca_dir);
         return -1;
     }
     ERR_clear_error();
     if (SSL_CTX_load_verify_dir(cfg->ctx, ca_dir) != 1) {
-        tk_err_set_ssl(&cfg->err, TLSKIT_E_FILE, NULL, "%s: cannot use as CA directory",
+        tlskit__err_set_ssl(&cfg->err, TLSKIT_E_FILE, NULL, "%s: cannot use as CA directory",
                        ca_dir);
         return -1;
     }
@@ -386,10 +388,10 @@ int tlskit_config_set_ca_dir(tlskit_config *cfg, const char *ca_dir)
 
 int tlskit_config_use_system_ca(tlskit_config *cfg)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     ERR_clear_error();
     if (SSL_CTX_set_default_verify_paths(cfg->ctx) != 1) {
-        tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "loading the system trust store");
+        tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "loading the system trust store");
         return -1;
     }
     cfg->system_ca_loaded = 1;
@@ -408,10 +410,10 @@ void tlskit_config_insecure_noverifyname(tlskit_config *cfg)
 
 int tlskit_config_set_verify_client(tlskit_config *cfg, int mode)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (mode != TLSKIT_VERIFY_CLIENT_NONE && mode != TLSKIT_VERIFY_CLIENT_OPTIONAL &&
         mode != TLSKIT_VERIFY_CLIENT_REQUIRED) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "invalid client verification mode %d", mode);
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "invalid client verification mode %d", mode);
         return -1;
     }
     cfg->verify_client = mode;
@@ -442,14 +444,14 @@ static const char *proto_name(int v)
 
 int tlskit_config_set_protocols(tlskit_config *cfg, int min_version, int max_version)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (min_version == 0)
         min_version = TLSKIT_TLS1_2;
     if (max_version == 0)
         max_version = TLSKIT_TLS1_3;
     if ((min_version != TLSKIT_TLS1_2 && min_version != TLSKIT_TLS1_3) ||
         (max_version != TLSKIT_TLS1_2 && max_version != TLSKIT_TLS1_3)) {
-        tk_err_set(&cfg->err, TLSKIT_E_CONFIG,
+        tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG,
                    "unsupported protocol version 0x%04x: only TLS 1.2 and TLS 1.3 are offered",
                    (min_version != TLSKIT_TLS1_2 && min_version != TLSKIT_TLS1_3)
                        ? (unsigned)min_version
@@ -457,7 +459,7 @@ int tlskit_config_set_protocols(tlskit_config *cfg, int min_version, int max_ver
         return -1;
     }
     if (min_version > max_version) {
-        tk_err_set(&cfg->err, TLSKIT_E_CONFIG,
+        tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG,
                    "empty protocol range: minimum %s is above maximum %s",
                    proto_name(min_version), proto_name(max_version));
         return -1;
@@ -469,10 +471,10 @@ int tlskit_config_set_protocols(tlskit_config *cfg, int min_version, int max_ver
 
 int tlskit_config_set_ciphers(tlskit_config *cfg, const char *tls12_ciphers)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     ERR_clear_error();
     if (!tls12_ciphers || SSL_CTX_set_cipher_list(cfg->ctx, tls12_ciphers) != 1) {
-        tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "no usable cipher",
+        tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "no usable cipher",
                        "cipher list \"%s\"", tls12_ciphers ? tls12_ciphers : "(null)");
         return -1;
     }
@@ -481,11 +483,11 @@ int tlskit_config_set_ciphers(tlskit_config *cfg, const char *tls12_ciphers)
 
 int tlskit_config_set_ciphersuites(tlskit_config *cfg, const char *tls13_suites)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     ERR_clear_error();
     if (!tls13_suites || !*tls13_suites ||
         SSL_CTX_set_ciphersuites(cfg->ctx, tls13_suites) != 1) {
-        tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "no usable cipher suite",
+        tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "no usable cipher suite",
                        "TLS 1.3 cipher suites \"%s\"", tls13_suites ? tls13_suites : "(null)");
         return -1;
     }
@@ -494,10 +496,10 @@ int tlskit_config_set_ciphersuites(tlskit_config *cfg, const char *tls13_suites)
 
 int tlskit_config_set_groups(tlskit_config *cfg, const char *groups)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     ERR_clear_error();
     if (!groups || SSL_CTX_set1_groups_list(cfg->ctx, groups) != 1) {
-        tk_err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "unknown or unusable group",
+        tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "unknown or unusable group",
                        "groups \"%s\"", groups ? groups : "(null)");
         return -1;
     }
@@ -508,13 +510,13 @@ int tlskit_config_set_groups(tlskit_config *cfg, const char *groups)
 
 int tlskit_config_set_timeout(tlskit_config *cfg, int which, int64_t ms)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (which < TLSKIT_TIMEOUT_CONNECT || which > TLSKIT_TIMEOUT_IDLE) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "unknown timeout %d", which);
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "unknown timeout %d", which);
         return -1;
     }
     if (ms < 0) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "negative timeout %lld ms", (long long)ms);
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "negative timeout %lld ms", (long long)ms);
         return -1;
     }
     cfg->timeouts[which] = ms;
@@ -523,9 +525,9 @@ int tlskit_config_set_timeout(tlskit_config *cfg, int which, int64_t ms)
 
 int tlskit_config_set_buffer_sizes(tlskit_config *cfg, int rcvbuf, int sndbuf)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (rcvbuf < 0 || sndbuf < 0) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "negative socket buffer size");
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "negative socket buffer size");
         return -1;
     }
     cfg->rcvbuf = rcvbuf;
@@ -541,9 +543,9 @@ void tlskit_config_set_nodelay(tlskit_config *cfg, int on)
 int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_s, int interval_s,
                                 int count)
 {
-    tk_err_clear(&cfg->err);
+    tlskit__err_clear(&cfg->err);
     if (idle_s < 0 || interval_s < 0 || count < 0) {
-        tk_err_set(&cfg->err, TLSKIT_E_INVALID, "negative keepalive setting");
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "negative keepalive setting");
         return -1;
     }
     cfg->keepalive = on != 0;

@@ -16,9 +16,9 @@
 /* Longest wait to hand close_notify to a peer when no WRITE deadline is set. */
 #define TK_CLOSE_NOTIFY_MS 5000
 
-enum tk_op { OP_HANDSHAKE, OP_READ, OP_WRITE, OP_SHUTDOWN };
+enum tlskit__op { OP_HANDSHAKE, OP_READ, OP_WRITE, OP_SHUTDOWN };
 
-static const char *op_text(enum tk_op op)
+static const char *op_text(enum tlskit__op op)
 {
     switch (op) {
     case OP_HANDSHAKE: return "handshake with";
@@ -35,7 +35,7 @@ tlskit_conn *tlskit_conn_new(tlskit_config *cfg)
     tlskit_conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    c->cfg = tk_config_ref(cfg);
+    c->cfg = tlskit__config_ref(cfg);
     c->fd = -1;
     snprintf(c->peer, sizeof(c->peer), "(not connected)");
     return c;
@@ -48,7 +48,7 @@ void tlskit_conn_free(tlskit_conn *c)
     SSL_free(c->ssl);
     if (c->own_fd && c->fd >= 0)
         close(c->fd);
-    tk_info_free(c);
+    tlskit__info_free(c);
     free(c->servername);
     tlskit_config_free(c->cfg);
     free(c);
@@ -81,7 +81,7 @@ int tlskit_conn_fd(const tlskit_conn *c)
 
 int tlskit_conn_set_nonblocking(tlskit_conn *c, int on)
 {
-    tk_err_clear(&c->err);
+    tlskit__err_clear(&c->err);
     c->nonblocking = on != 0;
     return 0;
 }
@@ -97,31 +97,31 @@ static void setup_server(tlskit_conn *c)
     SSL_set_accept_state(c->ssl);
 }
 
-int tk_conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
+int tlskit__conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
 {
     c->fd = fd;
     c->own_fd = own_fd;
     c->is_server = is_server;
-    c->last_activity = c->created_ms = tk_now_ms();
-    if (tk_config_prepare(c->cfg, &c->err) != 0)
+    c->last_activity = c->created_ms = tlskit__now_ms();
+    if (tlskit__config_prepare(c->cfg, &c->err) != 0)
         return -1;
     if (is_server && !c->cfg->has_keypair) {
-        tk_err_set(&c->err, TLSKIT_E_CONFIG, "server role needs a certificate and key");
+        tlskit__err_set(&c->err, TLSKIT_E_CONFIG, "server role needs a certificate and key");
         return -1;
     }
     ERR_clear_error();
     c->ssl = SSL_new(c->cfg->ctx);
-    BIO *bio = tk_bio_new(c);
+    BIO *bio = tlskit__bio_new(c);
     if (!c->ssl || !bio) {
         BIO_free(bio);
-        tk_err_set_ssl(&c->err, TLSKIT_E_NOMEM, "out of memory", "new TLS session");
+        tlskit__err_set_ssl(&c->err, TLSKIT_E_NOMEM, "out of memory", "new TLS session");
         return -1;
     }
     SSL_set_bio(c->ssl, bio, bio);
     SSL_set_app_data(c->ssl, c);
     if (is_server)
         setup_server(c);
-    else if (tk_client_setup(c) != 0)
+    else if (tlskit__client_setup(c) != 0)
         return -1;
     c->state = TK_READY;
     return 0;
@@ -129,28 +129,28 @@ int tk_conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
 
 static int wrap(tlskit_conn *c, int fd, int is_server)
 {
-    tk_err_clear(&c->err);
+    tlskit__err_clear(&c->err);
     if (c->state != TK_NEW) {
-        tk_err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
         return -1;
     }
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) {
-        tk_err_set_errno(&c->err, TLSKIT_E_INVALID, errno, "wrap fd %d", fd);
+        tlskit__err_set_errno(&c->err, TLSKIT_E_INVALID, errno, "wrap fd %d", fd);
         return -1;
     }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-        tk_format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+        tlskit__format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
     else if (errno == ENOTSOCK) {
-        tk_err_set_errno(&c->err, TLSKIT_E_INVALID, errno, "wrap fd %d", fd);
+        tlskit__err_set_errno(&c->err, TLSKIT_E_INVALID, errno, "wrap fd %d", fd);
         return -1;
     } else {
         snprintf(c->peer, sizeof(c->peer), "fd %d", fd);
     }
     c->nonblocking = (flags & O_NONBLOCK) != 0;
-    return tk_conn_setup(c, fd, 0, is_server);
+    return tlskit__conn_setup(c, fd, 0, is_server);
 }
 
 int tlskit_conn_wrap_client(tlskit_conn *c, int fd, const char *servername)
@@ -184,7 +184,7 @@ static int is_cert_alert(int reason)
 }
 
 /* Translate a failed SSL_* call (ssl_error from SSL_get_error) into c->err. */
-static void conn_fail(tlskit_conn *c, enum tk_op op, int ssl_error)
+static void conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
 {
     const char *what = op_text(op);
     unsigned long e = ERR_peek_error();
@@ -194,14 +194,14 @@ static void conn_fail(tlskit_conn *c, enum tk_op op, int ssl_error)
     if (ssl_error == SSL_ERROR_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
         long vr = SSL_get_verify_result(c->ssl);
         ERR_clear_error();
-        tk_info_verify_text(c);
-        tk_err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: certificate verify failed: %s", what,
+        tlskit__info_verify_text(c);
+        tlskit__err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: certificate verify failed: %s", what,
                    c->peer, X509_verify_cert_error_string(vr));
         return;
     }
     if (ssl_error == SSL_ERROR_SSL && reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
         ERR_clear_error();
-        tk_err_set(&c->err, TLSKIT_E_VERIFY,
+        tlskit__err_set(&c->err, TLSKIT_E_VERIFY,
                    "%s %s: certificate verify failed: the client sent no certificate", what,
                    c->peer);
         return;
@@ -209,16 +209,16 @@ static void conn_fail(tlskit_conn *c, enum tk_op op, int ssl_error)
     if (ssl_error == SSL_ERROR_SSL && c->cert_requested && !c->is_server &&
         (reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE || is_cert_alert(reason))) {
         char buf[256];
-        tk_ssl_errors(buf, sizeof(buf));
-        tk_err_set(&c->err, TLSKIT_E_VERIFY,
+        tlskit__ssl_errors(buf, sizeof(buf));
+        tlskit__err_set(&c->err, TLSKIT_E_VERIFY,
                    "%s %s: the server requires a client certificate and none is configured "
                    "(%s)", what, c->peer, buf);
         return;
     }
     if (ssl_error == SSL_ERROR_SSL && is_cert_alert(reason)) {
         char buf[256];
-        tk_ssl_errors(buf, sizeof(buf));
-        tk_err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: the peer rejected our certificate: %s",
+        tlskit__ssl_errors(buf, sizeof(buf));
+        tlskit__err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: the peer rejected our certificate: %s",
                    what, c->peer, buf);
         return;
     }
@@ -226,30 +226,30 @@ static void conn_fail(tlskit_conn *c, enum tk_op op, int ssl_error)
         (ssl_error == SSL_ERROR_SYSCALL && c->io_errno == 0)) {
         ERR_clear_error();
         if (c->hs_done)
-            tk_err_set(&c->err, TLSKIT_E_TRUNCATED,
+            tlskit__err_set(&c->err, TLSKIT_E_TRUNCATED,
                        "%s %s: connection truncated: the peer closed without close_notify",
                        what, c->peer);
         else
-            tk_err_set(&c->err, TLSKIT_E_CLOSED,
+            tlskit__err_set(&c->err, TLSKIT_E_CLOSED,
                        "%s %s: the peer closed the connection during the handshake", what,
                        c->peer);
         return;
     }
     if (c->io_errno != 0) {
         ERR_clear_error();
-        tk_err_set_errno(&c->err, TLSKIT_E_IO, c->io_errno, "%s %s", what, c->peer);
+        tlskit__err_set_errno(&c->err, TLSKIT_E_IO, c->io_errno, "%s %s", what, c->peer);
         return;
     }
     if (ssl_error == SSL_ERROR_ZERO_RETURN) {
         ERR_clear_error();
-        tk_err_set(&c->err, TLSKIT_E_CLOSED, "%s %s: the peer sent close_notify", what,
+        tlskit__err_set(&c->err, TLSKIT_E_CLOSED, "%s %s: the peer sent close_notify", what,
                    c->peer);
         return;
     }
-    tk_err_set_ssl(&c->err, TLSKIT_E_PROTOCOL, "TLS protocol error", "%s %s", what, c->peer);
+    tlskit__err_set_ssl(&c->err, TLSKIT_E_PROTOCOL, "TLS protocol error", "%s %s", what, c->peer);
 }
 
-static int conn_timeout(tlskit_conn *c, enum tk_op op, int64_t deadline)
+static int conn_timeout(tlskit_conn *c, enum tlskit__op op, int64_t deadline)
 {
     (void)deadline;
     /* A read that waited in vain leaves the TLS state intact (the connection may be used
@@ -257,16 +257,16 @@ static int conn_timeout(tlskit_conn *c, enum tk_op op, int64_t deadline)
     if (op != OP_READ)
         c->dead = 1;
     if (op == OP_HANDSHAKE)
-        tk_err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: handshake timed out after %.3f s",
+        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: handshake timed out after %.3f s",
                    op_text(op), c->peer,
                    (double)c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE] / 1000.0);
     else
-        tk_err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out", op_text(op), c->peer);
+        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out", op_text(op), c->peer);
     return -1;
 }
 
 /* The deadline that bounds one waiting step of op, fixed at the start of the call. */
-static int64_t op_deadline(tlskit_conn *c, enum tk_op op, int64_t call_start)
+static int64_t op_deadline(tlskit_conn *c, enum tlskit__op op, int64_t call_start)
 {
     const int64_t *t = c->cfg->timeouts;
     int64_t d = 0;
@@ -279,30 +279,33 @@ static int64_t op_deadline(tlskit_conn *c, enum tk_op op, int64_t call_start)
     else if (op == OP_SHUTDOWN)
         d = call_start + TK_CLOSE_NOTIFY_MS; /* never hang on a peer that does not read */
     if (t[TLSKIT_TIMEOUT_IDLE])
-        d = tk_deadline_min(d, c->last_activity + t[TLSKIT_TIMEOUT_IDLE]);
+        d = tlskit__deadline_min(d, c->last_activity + t[TLSKIT_TIMEOUT_IDLE]);
     return d;
 }
 
+/* Start of an I/O call: a connection that failed keeps (and repeats) its error; else
+ * the previous error is cleared. */
 static int check_usable(tlskit_conn *c)
 {
+    if (c->dead && c->state != TK_CLOSED)
+        return -1; /* keep the error that made it unusable */
+    tlskit__err_clear(&c->err);
     if (c->state == TK_NEW) {
-        tk_err_set(&c->err, TLSKIT_E_INVALID, "connection is not connected");
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connection is not connected");
         return -1;
     }
     if (c->state == TK_CLOSED) {
-        tk_err_set(&c->err, TLSKIT_E_CLOSED, "connection is closed");
+        tlskit__err_set(&c->err, TLSKIT_E_CLOSED, "connection is closed");
         return -1;
     }
-    if (c->dead)
-        return -1; /* keep the error that made it unusable */
     return 0;
 }
 
 /* Run one operation. Returns > 0 / 1 on success (bytes for I/O), 0 for a clean EOF on
  * read, -1 on failure, or WANT on a non-blocking connection. */
-static ssize_t conn_run(tlskit_conn *c, enum tk_op op, void *buf, size_t len)
+static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t len)
 {
-    int64_t start = tk_now_ms();
+    int64_t start = tlskit__now_ms();
     if (op == OP_HANDSHAKE && !c->hs_deadline && c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE])
         c->hs_deadline = start + c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE];
     int64_t deadline = op_deadline(c, op, start);
@@ -330,7 +333,7 @@ static ssize_t conn_run(tlskit_conn *c, enum tk_op op, void *buf, size_t len)
             conn_fail(c, op, e);
             return -1;
         }
-        if (deadline && tk_now_ms() >= deadline)
+        if (deadline && tlskit__now_ms() >= deadline)
             return conn_timeout(c, op, deadline);
         short ev = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
         if (c->nonblocking)
@@ -338,12 +341,12 @@ static ssize_t conn_run(tlskit_conn *c, enum tk_op op, void *buf, size_t len)
         /* The idle deadline moves with traffic: recompute before each wait. */
         if (op != OP_HANDSHAKE && c->hs_done)
             deadline = op_deadline(c, op, start);
-        int w = tk_wait_fd(c->fd, ev, deadline);
+        int w = tlskit__wait_fd(c->fd, ev, deadline);
         if (w == 0)
             return conn_timeout(c, op, deadline);
         if (w < 0) {
             c->dead = 1;
-            tk_err_set_errno(&c->err, TLSKIT_E_IO, errno, "%s %s: poll", op_text(op), c->peer);
+            tlskit__err_set_errno(&c->err, TLSKIT_E_IO, errno, "%s %s: poll", op_text(op), c->peer);
             return -1;
         }
     }
@@ -357,17 +360,16 @@ static int ensure_handshake(tlskit_conn *c)
     if (r == 1) {
         c->hs_done = 1;
         c->state = TK_OPEN;
-        tk_info_collect(c);
+        tlskit__info_collect(c);
         return 0;
     }
     if (r == -1 && c->ssl)
-        tk_info_verify_text(c);
+        tlskit__info_verify_text(c);
     return (int)r;
 }
 
 int tlskit_conn_handshake(tlskit_conn *c)
 {
-    tk_err_clear(&c->err);
     if (check_usable(c) != 0)
         return -1;
     return ensure_handshake(c);
@@ -375,7 +377,6 @@ int tlskit_conn_handshake(tlskit_conn *c)
 
 ssize_t tlskit_conn_read(tlskit_conn *c, void *buf, size_t len)
 {
-    tk_err_clear(&c->err);
     if (check_usable(c) != 0)
         return -1;
     if (c->got_close_notify)
@@ -393,11 +394,10 @@ ssize_t tlskit_conn_read(tlskit_conn *c, void *buf, size_t len)
 
 ssize_t tlskit_conn_write(tlskit_conn *c, const void *buf, size_t len)
 {
-    tk_err_clear(&c->err);
     if (check_usable(c) != 0)
         return -1;
     if (c->sent_shutdown) {
-        tk_err_set(&c->err, TLSKIT_E_CLOSED, "write to %s: already sent close_notify", c->peer);
+        tlskit__err_set(&c->err, TLSKIT_E_CLOSED, "write to %s: already sent close_notify", c->peer);
         return -1;
     }
     int h = ensure_handshake(c);
@@ -414,7 +414,7 @@ ssize_t tlskit_conn_write(tlskit_conn *c, const void *buf, size_t len)
 int tlskit_conn_write_all(tlskit_conn *c, const void *buf, size_t len)
 {
     const unsigned char *p = buf;
-    int64_t deadline = tk_deadline_in(c->cfg->timeouts[TLSKIT_TIMEOUT_WRITE]);
+    int64_t deadline = tlskit__deadline_in(c->cfg->timeouts[TLSKIT_TIMEOUT_WRITE]);
     while (len > 0) {
         ssize_t n = tlskit_conn_write(c, p, len);
         if (n > 0) {
@@ -424,11 +424,11 @@ int tlskit_conn_write_all(tlskit_conn *c, const void *buf, size_t len)
         }
         if (n != TLSKIT_WANT_READ && n != TLSKIT_WANT_WRITE)
             return -1;
-        int w = tk_wait_fd(c->fd, tlskit_want_events(n), deadline);
+        int w = tlskit__wait_fd(c->fd, tlskit_want_events(n), deadline);
         if (w == 0)
             return conn_timeout(c, OP_WRITE, deadline);
         if (w < 0) {
-            tk_err_set_errno(&c->err, TLSKIT_E_IO, errno, "write to %s: poll", c->peer);
+            tlskit__err_set_errno(&c->err, TLSKIT_E_IO, errno, "write to %s: poll", c->peer);
             return -1;
         }
     }
@@ -437,7 +437,6 @@ int tlskit_conn_write_all(tlskit_conn *c, const void *buf, size_t len)
 
 int tlskit_conn_shutdown(tlskit_conn *c)
 {
-    tk_err_clear(&c->err);
     if (check_usable(c) != 0)
         return -1;
     if (c->sent_shutdown || !c->hs_done) {
@@ -457,7 +456,7 @@ int tlskit_conn_close(tlskit_conn *c)
     int rc = 0;
     if (!c)
         return -1;
-    tk_err_clear(&c->err);
+    tlskit__err_clear(&c->err);
     if (c->state == TK_CLOSED)
         return 0;
     if (c->state == TK_OPEN && !c->dead && !c->sent_shutdown) {
@@ -492,7 +491,7 @@ int tlskit_conn_timeout_ms(const tlskit_conn *c)
         d = c->last_activity + c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE];
     if (!d)
         return -1;
-    int64_t left = d - tk_now_ms();
+    int64_t left = d - tlskit__now_ms();
     if (left < 0)
         left = 0;
     return left > INT32_MAX ? INT32_MAX : (int)left;

@@ -22,38 +22,38 @@
 #define TK_ACCEPT_PAUSE_MS 100
 #define TK_FINAL_FLUSH_MS 1000
 
-enum tk_kind { KIND_CONN = 1, KIND_LISTEN, KIND_WAKE };
+enum tlskit__kind { KIND_CONN = 1, KIND_LISTEN, KIND_WAKE };
 
-struct tk_evsrc {
-    enum tk_kind kind;
+struct tlskit__evsrc {
+    enum tlskit__kind kind;
     int fd;
 };
 
-struct tk_counters {
+struct tlskit__counters {
     atomic_uint_fast64_t accepted, hs_ok, hs_err[16], bytes_in, bytes_out, hs_timeouts,
         idle_timeouts, write_stalls, buffer_closes, limit_rejections, accept_errors;
 };
 
-struct tk_worker {
+struct tlskit__worker {
     tlskit_engine *e;
     pthread_t thread;
     int started;
     int epfd;
-    struct tk_evsrc wake;
+    struct tlskit__evsrc wake;
     tlskit_listener *l;
-    struct tk_evsrc lsrc[TK_MAX_LISTEN];
+    struct tlskit__evsrc lsrc[TK_MAX_LISTEN];
     int listening;             /* listen fds are in epoll */
     int64_t listen_resume_at;  /* after EMFILE: when to accept again (0: not paused) */
     tlskit_conn *conns;        /* doubly linked list of this worker's connections */
     size_t nconns;
     int final_pass_done;
     unsigned char rbuf[TK_READ_CHUNK];
-    struct tk_counters ctr;
+    struct tlskit__counters ctr;
 };
 
-struct tk_econn {
-    struct tk_evsrc src;       /* first: epoll data points here */
-    struct tk_worker *w;
+struct tlskit__econn {
+    struct tlskit__evsrc src;       /* first: epoll data points here */
+    struct tlskit__worker *w;
     tlskit_conn *conn;         /* back pointer */
     tlskit_conn *prev, *next;
     unsigned char *out;
@@ -77,14 +77,14 @@ struct tlskit_engine {
     int max_conns;
     size_t write_limit;
     int64_t drain_ms;
-    struct tk_worker *workers;
+    struct tlskit__worker *workers;
     atomic_int open;
     atomic_int stopping;
     atomic_llong drain_deadline;
     int running;
     int port;
     char addrs[TK_MAX_LISTEN * (TK_ADDRLEN + 2)];
-    struct tk_err err;
+    struct tlskit__err err;
 };
 
 static void end_conn(tlskit_conn *c, int code, const char *fmt, ...) TK_PRINTF(3, 4);
@@ -100,7 +100,7 @@ tlskit_engine *tlskit_engine_new(tlskit_config *cfg, const struct tlskit_engine_
         free(e);
         return NULL;
     }
-    e->cfg = tk_config_ref(cfg);
+    e->cfg = tlskit__config_ref(cfg);
     e->h = *h;
     e->max_conns = 10000;
     e->write_limit = 4u << 20;
@@ -124,9 +124,9 @@ int tlskit_engine_error_code(const tlskit_engine *e)
 
 static int settable(tlskit_engine *e)
 {
-    tk_err_clear(&e->err);
+    tlskit__err_clear(&e->err);
     if (e->workers) {
-        tk_err_set(&e->err, TLSKIT_E_INVALID, "engine settings must be made before listening");
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "engine settings must be made before listening");
         return 0;
     }
     return 1;
@@ -137,7 +137,7 @@ int tlskit_engine_set_workers(tlskit_engine *e, int workers)
     if (!settable(e))
         return -1;
     if (workers > 1024) {
-        tk_err_set(&e->err, TLSKIT_E_INVALID, "too many workers (%d, at most 1024)", workers);
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "too many workers (%d, at most 1024)", workers);
         return -1;
     }
     e->nworkers = workers;
@@ -149,7 +149,7 @@ int tlskit_engine_set_max_conns(tlskit_engine *e, int max_conns)
     if (!settable(e))
         return -1;
     if (max_conns < 0) {
-        tk_err_set(&e->err, TLSKIT_E_INVALID, "negative connection limit");
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "negative connection limit");
         return -1;
     }
     e->max_conns = max_conns;
@@ -161,7 +161,7 @@ int tlskit_engine_set_write_limit(tlskit_engine *e, size_t bytes)
     if (!settable(e))
         return -1;
     if (bytes < 16384) {
-        tk_err_set(&e->err, TLSKIT_E_INVALID, "write limit below 16384 bytes");
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "write limit below 16384 bytes");
         return -1;
     }
     e->write_limit = bytes;
@@ -173,7 +173,7 @@ int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms)
     if (!settable(e))
         return -1;
     if (ms < 0) {
-        tk_err_set(&e->err, TLSKIT_E_INVALID, "negative drain timeout");
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "negative drain timeout");
         return -1;
     }
     e->drain_ms = ms;
@@ -193,23 +193,23 @@ const char *tlskit_engine_addrs(const tlskit_engine *e)
 static tlskit_config *current_config(tlskit_engine *e)
 {
     pthread_mutex_lock(&e->mu);
-    tlskit_config *cfg = tk_config_ref(e->cfg);
+    tlskit_config *cfg = tlskit__config_ref(e->cfg);
     pthread_mutex_unlock(&e->mu);
     return cfg;
 }
 
 int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg)
 {
-    tk_err_clear(&e->err);
+    tlskit__err_clear(&e->err);
     if (!cfg || !cfg->has_keypair) {
-        tk_err_set(&e->err, TLSKIT_E_CONFIG,
+        tlskit__err_set(&e->err, TLSKIT_E_CONFIG,
                    "reload: the new configuration has no certificate and key; keeping the "
                    "old one");
         return -1;
     }
     pthread_mutex_lock(&e->mu);
     tlskit_config *old = e->cfg;
-    e->cfg = tk_config_ref(cfg);
+    e->cfg = tlskit__config_ref(cfg);
     pthread_mutex_unlock(&e->mu);
     tlskit_config_free(old);
     return 0;
@@ -217,7 +217,7 @@ int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg)
 
 /* ---- workers: setup ---- */
 
-static void worker_cleanup(struct tk_worker *w)
+static void worker_cleanup(struct tlskit__worker *w)
 {
     if (w->epfd >= 0)
         close(w->epfd);
@@ -234,7 +234,7 @@ static int epoll_add(int epfd, int fd, uint32_t events, void *ptr)
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static void listen_enable(struct tk_worker *w, int on)
+static void listen_enable(struct tlskit__worker *w, int on)
 {
     size_t n = 0;
     const int *fds = tlskit_listener_fds(w->l, &n);
@@ -247,41 +247,42 @@ static void listen_enable(struct tk_worker *w, int on)
     w->listening = on;
 }
 
-static int worker_init(tlskit_engine *e, struct tk_worker *w, const char *host,
-                       const char *port, int backlog)
+static int worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *host,
+                       const char *port, int backlog, int first)
 {
     w->e = e;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->wake.kind = KIND_WAKE;
     w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->epfd < 0 || w->wake.fd < 0) {
-        tk_err_set_errno(&e->err, TLSKIT_E_IO, errno, "engine: epoll/eventfd");
+        tlskit__err_set_errno(&e->err, TLSKIT_E_IO, errno, "engine: epoll/eventfd");
         return -1;
     }
     if (epoll_add(w->epfd, w->wake.fd, EPOLLIN, &w->wake) != 0) {
-        tk_err_set_errno(&e->err, TLSKIT_E_IO, errno, "engine: epoll_ctl");
+        tlskit__err_set_errno(&e->err, TLSKIT_E_IO, errno, "engine: epoll_ctl");
         return -1;
     }
     if (!(w->l = tlskit_listener_new(e->cfg))) {
-        tk_err_set(&e->err, TLSKIT_E_NOMEM, "engine: out of memory");
+        tlskit__err_set(&e->err, TLSKIT_E_NOMEM, "engine: out of memory");
         return -1;
     }
-    if (tk_listener_listen(w->l, host, port, backlog, 1) != 0) {
-        tk_err_set(&e->err, tlskit_listener_error_code(w->l), "%s", tlskit_listener_error(w->l));
+    if (tlskit__listener_listen(w->l, host, port, backlog,
+                                first ? TLSKIT__REUSEPORT_FIRST : TLSKIT__REUSEPORT_JOIN) != 0) {
+        tlskit__err_set(&e->err, tlskit_listener_error_code(w->l), "%s", tlskit_listener_error(w->l));
         return -1;
     }
     size_t n = 0;
     const int *fds = tlskit_listener_fds(w->l, &n);
     for (size_t i = 0; i < n; i++)
-        w->lsrc[i] = (struct tk_evsrc){.kind = KIND_LISTEN, .fd = fds[i]};
+        w->lsrc[i] = (struct tlskit__evsrc){.kind = KIND_LISTEN, .fd = fds[i]};
     return 0;
 }
 
 int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port, int backlog)
 {
-    tk_err_clear(&e->err);
+    tlskit__err_clear(&e->err);
     if (e->workers) {
-        tk_err_set(&e->err, TLSKIT_E_INVALID, "engine is already listening");
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "engine is already listening");
         return -1;
     }
     int n = e->nworkers;
@@ -291,7 +292,7 @@ int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port, i
     }
     e->workers = calloc((size_t)n, sizeof(*e->workers));
     if (!e->workers) {
-        tk_err_set(&e->err, TLSKIT_E_NOMEM, "engine: out of memory");
+        tlskit__err_set(&e->err, TLSKIT_E_NOMEM, "engine: out of memory");
         return -1;
     }
     for (int i = 0; i < n; i++)
@@ -300,7 +301,7 @@ int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port, i
     /* Worker 0 picks the port (maybe "0"); the others join it with SO_REUSEPORT. */
     char portbuf[16];
     for (int i = 0; i < n; i++) {
-        if (worker_init(e, &e->workers[i], host, i == 0 ? port : portbuf, backlog) != 0) {
+        if (worker_init(e, &e->workers[i], host, i == 0 ? port : portbuf, backlog, i == 0) != 0) {
             for (int j = 0; j <= i; j++)
                 worker_cleanup(&e->workers[j]);
             free(e->workers);
@@ -319,7 +320,7 @@ int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port, i
 
 /* ---- connections ---- */
 
-static size_t pending(const struct tk_econn *ec)
+static size_t pending(const struct tlskit__econn *ec)
 {
     return ec->out_len - ec->out_off;
 }
@@ -338,7 +339,7 @@ static void count_add(atomic_uint_fast64_t *a, uint64_t n)
  * (never inside an application callback). */
 static void end_conn(tlskit_conn *c, int code, const char *fmt, ...)
 {
-    struct tk_econn *ec = c->eng;
+    struct tlskit__econn *ec = c->eng;
     if (ec->ended)
         return;
     ec->ended = 1;
@@ -351,8 +352,8 @@ static void end_conn(tlskit_conn *c, int code, const char *fmt, ...)
 
 static void reap(tlskit_conn *c)
 {
-    struct tk_econn *ec = c->eng;
-    struct tk_worker *w = ec->w;
+    struct tlskit__econn *ec = c->eng;
+    struct tlskit__worker *w = ec->w;
     tlskit_engine *e = w->e;
     if (ec->end_code == TLSKIT_E_NONE && c->hs_done && !c->dead && !c->sent_shutdown)
         tlskit_conn_shutdown(c); /* non-blocking: close_notify if the socket takes it */
@@ -375,10 +376,15 @@ static void reap(tlskit_conn *c)
 
 static void fail_conn(tlskit_conn *c)
 {
-    struct tk_econn *ec = c->eng;
+    struct tlskit__econn *ec = c->eng;
     if (!c->hs_done) {
         int code = c->err.code > 0 && c->err.code < 16 ? c->err.code : 0;
         count_add(&ec->w->ctr.hs_err[code], 1);
+        /* The deadline may be seen here (a byte arrived after it) or by the sweep. */
+        if (code == TLSKIT_E_TIMEOUT)
+            count_add(&ec->w->ctr.hs_timeouts, 1);
+    } else if (c->err.code == TLSKIT_E_TIMEOUT) {
+        count_add(&ec->w->ctr.idle_timeouts, 1);
     }
     end_conn(c, c->err.code ? c->err.code : TLSKIT_E_IO, "%s",
              c->err.msg[0] ? c->err.msg : "connection failed");
@@ -389,7 +395,7 @@ static void read_loop(tlskit_conn *c);
 /* Send queued output. Returns 0, or -1 when the connection failed (ended). */
 static int flush(tlskit_conn *c)
 {
-    struct tk_econn *ec = c->eng;
+    struct tlskit__econn *ec = c->eng;
     tlskit_engine *e = ec->w->e;
     int progressed = 0;
     while (pending(ec) > 0) {
@@ -406,7 +412,7 @@ static int flush(tlskit_conn *c)
         return -1;
     }
     if (progressed)
-        ec->stall_since = tk_now_ms();
+        ec->stall_since = tlskit__now_ms();
     if (pending(ec) == 0 && ec->out_len) {
         ec->out_off = ec->out_len = 0;
         if (ec->out_cap > TK_READ_CHUNK * 4) { /* give memory back after a burst */
@@ -429,7 +435,7 @@ static int flush(tlskit_conn *c)
 
 static int append_out(tlskit_conn *c, const unsigned char *p, size_t len)
 {
-    struct tk_econn *ec = c->eng;
+    struct tlskit__econn *ec = c->eng;
     tlskit_engine *e = ec->w->e;
     if (pending(ec) + len > e->write_limit) {
         count_add(&ec->w->ctr.buffer_closes, 1);
@@ -456,7 +462,7 @@ static int append_out(tlskit_conn *c, const unsigned char *p, size_t len)
         ec->out_cap = cap;
     }
     if (pending(ec) == 0)
-        ec->stall_since = tk_now_ms();
+        ec->stall_since = tlskit__now_ms();
     memcpy(ec->out + ec->out_len, p, len);
     ec->out_len += len;
     return 0;
@@ -464,7 +470,7 @@ static int append_out(tlskit_conn *c, const unsigned char *p, size_t len)
 
 int tlskit_engine_write(tlskit_conn *c, const void *data, size_t len)
 {
-    struct tk_econn *ec = c ? c->eng : NULL;
+    struct tlskit__econn *ec = c ? c->eng : NULL;
     if (!ec || ec->ended || ec->closing)
         return -1;
     const unsigned char *p = data;
@@ -504,8 +510,8 @@ void tlskit_engine_close(tlskit_conn *c)
 
 static void read_loop(tlskit_conn *c)
 {
-    struct tk_econn *ec = c->eng;
-    struct tk_worker *w = ec->w;
+    struct tlskit__econn *ec = c->eng;
+    struct tlskit__worker *w = ec->w;
     tlskit_engine *e = w->e;
     while (!ec->ended && !ec->paused && !ec->closing) {
         ssize_t n = tlskit_conn_read(c, w->rbuf, sizeof(w->rbuf));
@@ -533,8 +539,8 @@ static void read_loop(tlskit_conn *c)
 /* Everything a readiness event (or a sweep) may need to do for one connection. */
 static void progress(tlskit_conn *c)
 {
-    struct tk_econn *ec = c->eng;
-    struct tk_worker *w = ec->w;
+    struct tlskit__econn *ec = c->eng;
+    struct tlskit__worker *w = ec->w;
     tlskit_engine *e = w->e;
     if (!c->hs_done) {
         int r = tlskit_conn_handshake(c);
@@ -562,7 +568,7 @@ static void progress(tlskit_conn *c)
         end_conn(c, TLSKIT_E_NONE, "%s", ec->close_reason ? ec->close_reason : "closed by server");
 }
 
-static void accept_ready(struct tk_worker *w, int lfd)
+static void accept_ready(struct tlskit__worker *w, int lfd)
 {
     tlskit_engine *e = w->e;
     for (int i = 0; i < TK_ACCEPT_BATCH; i++) {
@@ -578,7 +584,7 @@ static void accept_ready(struct tk_worker *w, int lfd)
                  * backlog and are served once descriptors are free again. */
                 count_add(&w->ctr.accept_errors, 1);
                 listen_enable(w, 0);
-                w->listen_resume_at = tk_now_ms() + TK_ACCEPT_PAUSE_MS;
+                w->listen_resume_at = tlskit__now_ms() + TK_ACCEPT_PAUSE_MS;
             }
             return; /* EAGAIN: another worker took it, or none left */
         }
@@ -589,11 +595,11 @@ static void accept_ready(struct tk_worker *w, int lfd)
             continue;
         }
         tlskit_config *cfg = current_config(e);
-        struct tk_err err;
-        tk_err_clear(&err);
-        tlskit_conn *c = tk_conn_accepted(cfg, fd, (struct sockaddr *)&ss, &err);
+        struct tlskit__err err;
+        tlskit__err_clear(&err);
+        tlskit_conn *c = tlskit__conn_accepted(cfg, fd, (struct sockaddr *)&ss, &err);
         tlskit_config_free(cfg);
-        struct tk_econn *ec = c ? calloc(1, sizeof(*ec)) : NULL;
+        struct tlskit__econn *ec = c ? calloc(1, sizeof(*ec)) : NULL;
         if (!ec) {
             tlskit_conn_free(c);
             count_add(&w->ctr.accept_errors, 1);
@@ -603,8 +609,8 @@ static void accept_ready(struct tk_worker *w, int lfd)
         c->nonblocking = 1;
         SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
         if (c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE])
-            c->hs_deadline = tk_now_ms() + c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE];
-        ec->src = (struct tk_evsrc){.kind = KIND_CONN, .fd = c->fd};
+            c->hs_deadline = tlskit__now_ms() + c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE];
+        ec->src = (struct tlskit__evsrc){.kind = KIND_CONN, .fd = c->fd};
         ec->w = w;
         ec->conn = c;
         ec->next = w->conns;
@@ -626,7 +632,7 @@ static void accept_ready(struct tk_worker *w, int lfd)
 }
 
 /* Deadlines, accept pauses and the stop sequence. */
-static void sweep(struct tk_worker *w, int64_t now)
+static void sweep(struct tlskit__worker *w, int64_t now)
 {
     tlskit_engine *e = w->e;
     const int stopping = atomic_load(&e->stopping);
@@ -640,7 +646,7 @@ static void sweep(struct tk_worker *w, int64_t now)
         w->final_pass_done = 1;
     tlskit_conn *next;
     for (tlskit_conn *c = w->conns; c; c = next) {
-        struct tk_econn *ec = c->eng;
+        struct tlskit__econn *ec = c->eng;
         const int64_t *t = c->cfg->timeouts;
         next = ec->next;
         if (!c->hs_done && c->hs_deadline && now >= c->hs_deadline) {
@@ -683,19 +689,19 @@ static void sweep(struct tk_worker *w, int64_t now)
 
 static void *worker_main(void *arg)
 {
-    struct tk_worker *w = arg;
+    struct tlskit__worker *w = arg;
     tlskit_engine *e = w->e;
     struct epoll_event evs[256];
-    int64_t next_sweep = tk_now_ms() + TK_SWEEP_MS;
+    int64_t next_sweep = tlskit__now_ms() + TK_SWEEP_MS;
     listen_enable(w, 1);
     for (;;) {
-        int64_t now = tk_now_ms();
+        int64_t now = tlskit__now_ms();
         int timeout = next_sweep > now ? (int)(next_sweep - now) : 0;
         int n = epoll_wait(w->epfd, evs, 256, timeout);
         if (n < 0 && errno != EINTR)
             break;
         for (int i = 0; i < n; i++) {
-            struct tk_evsrc *src = evs[i].data.ptr;
+            struct tlskit__evsrc *src = evs[i].data.ptr;
             if (src->kind == KIND_WAKE) {
                 uint64_t v;
                 while (read(w->wake.fd, &v, sizeof(v)) > 0) {
@@ -710,13 +716,13 @@ static void *worker_main(void *arg)
                 if (w->listening)
                     accept_ready(w, src->fd);
             } else {
-                tlskit_conn *c = ((struct tk_econn *)(void *)src)->conn;
+                tlskit_conn *c = ((struct tlskit__econn *)(void *)src)->conn;
                 progress(c);
                 if (c->eng->ended)
                     reap(c);
             }
         }
-        now = tk_now_ms();
+        now = tlskit__now_ms();
         if (now >= next_sweep) {
             sweep(w, now);
             next_sweep = now + TK_SWEEP_MS;
@@ -731,13 +737,13 @@ static void *worker_main(void *arg)
 
 int tlskit_engine_start(tlskit_engine *e)
 {
-    tk_err_clear(&e->err);
+    tlskit__err_clear(&e->err);
     if (!e->workers) {
-        tk_err_set(&e->err, TLSKIT_E_INVALID, "engine: call tlskit_engine_listen() first");
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "engine: call tlskit_engine_listen() first");
         return -1;
     }
     if (e->running) {
-        tk_err_set(&e->err, TLSKIT_E_INVALID, "engine is already running");
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "engine is already running");
         return -1;
     }
     /* Workers block every signal, so process signals reach the application's threads. */
@@ -748,7 +754,7 @@ int tlskit_engine_start(tlskit_engine *e)
     for (int i = 0; i < e->nworkers; i++) {
         int err = pthread_create(&e->workers[i].thread, NULL, worker_main, &e->workers[i]);
         if (err) {
-            tk_err_set_errno(&e->err, TLSKIT_E_NOMEM, err, "engine: starting worker %d", i);
+            tlskit__err_set_errno(&e->err, TLSKIT_E_NOMEM, err, "engine: starting worker %d", i);
             rc = -1;
             break;
         }
@@ -764,7 +770,7 @@ int tlskit_engine_start(tlskit_engine *e)
 static void join_workers(tlskit_engine *e)
 {
     for (int i = 0; i < e->nworkers; i++) {
-        struct tk_worker *w = &e->workers[i];
+        struct tlskit__worker *w = &e->workers[i];
         if (w->started) {
             pthread_join(w->thread, NULL);
             w->started = 0;
@@ -774,7 +780,7 @@ static void join_workers(tlskit_engine *e)
 
 static void stop_workers(tlskit_engine *e, int64_t drain_ms)
 {
-    atomic_store(&e->drain_deadline, tk_now_ms() + drain_ms);
+    atomic_store(&e->drain_deadline, tlskit__now_ms() + drain_ms);
     atomic_store(&e->stopping, 1);
     for (int i = 0; i < e->nworkers; i++) {
         uint64_t one = 1;
@@ -787,19 +793,19 @@ static void stop_workers(tlskit_engine *e, int64_t drain_ms)
 
 int tlskit_engine_stop(tlskit_engine *e)
 {
-    tk_err_clear(&e->err);
+    tlskit__err_clear(&e->err);
     if (!e->running)
         return 0;
     stop_workers(e, e->drain_ms);
     return 0;
 }
 
-void tlskit_engine_stats(tlskit_engine *e, struct tlskit_engine_stats *out)
+void tlskit_engine_get_stats(tlskit_engine *e, struct tlskit_engine_stats *out)
 {
     memset(out, 0, sizeof(*out));
     out->open = (uint64_t)atomic_load(&e->open);
     for (int i = 0; i < e->nworkers; i++) {
-        struct tk_counters *k = &e->workers[i].ctr;
+        struct tlskit__counters *k = &e->workers[i].ctr;
 #define TK_LOAD(x) atomic_load_explicit(&k->x, memory_order_relaxed)
         out->accepted += TK_LOAD(accepted);
         out->handshakes_ok += TK_LOAD(hs_ok);
@@ -827,7 +833,7 @@ void tlskit_engine_free(tlskit_engine *e)
     if (e->running)
         stop_workers(e, 0);
     for (int i = 0; i < e->nworkers; i++) {
-        struct tk_worker *w = &e->workers[i];
+        struct tlskit__worker *w = &e->workers[i];
         while (w->conns) { /* never started, or stopped: close what is left */
             tlskit_conn *c = w->conns;
             end_conn(c, TLSKIT_E_NONE, "engine freed");

@@ -63,19 +63,19 @@ const char *tlskit_version(void)
     return version_buf;
 }
 
-void tk_err_clear(struct tk_err *err)
+void tlskit__err_clear(struct tlskit__err *err)
 {
     err->code = TLSKIT_E_NONE;
     err->msg[0] = '\0';
 }
 
-static void err_vset(struct tk_err *err, int code, const char *fmt, va_list ap)
+static void err_vset(struct tlskit__err *err, int code, const char *fmt, va_list ap)
 {
     err->code = code;
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }
 
-void tk_err_set(struct tk_err *err, int code, const char *fmt, ...)
+void tlskit__err_set(struct tlskit__err *err, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -83,7 +83,7 @@ void tk_err_set(struct tk_err *err, int code, const char *fmt, ...)
     va_end(ap);
 }
 
-static void err_append(struct tk_err *err, const char *text)
+static void err_append(struct tlskit__err *err, const char *text)
 {
     size_t used = strlen(err->msg);
     size_t room = sizeof(err->msg) - used;
@@ -97,7 +97,7 @@ static void err_append(struct tk_err *err, const char *text)
     }
 }
 
-void tk_err_set_errno(struct tk_err *err, int code, int errnum, const char *fmt, ...)
+void tlskit__err_set_errno(struct tlskit__err *err, int code, int errnum, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -107,7 +107,7 @@ void tk_err_set_errno(struct tk_err *err, int code, int errnum, const char *fmt,
     err_append(err, strerror_r(errnum, buf, sizeof(buf)));
 }
 
-unsigned long tk_ssl_errors(char *buf, size_t len)
+unsigned long tlskit__ssl_errors(char *buf, size_t len)
 {
     unsigned long first = 0, e;
     size_t used = 0;
@@ -136,26 +136,26 @@ unsigned long tk_ssl_errors(char *buf, size_t len)
     return first;
 }
 
-void tk_err_set_ssl(struct tk_err *err, int code, const char *fallback, const char *fmt, ...)
+void tlskit__err_set_ssl(struct tlskit__err *err, int code, const char *fallback, const char *fmt, ...)
 {
     char buf[TK_ERRLEN];
     va_list ap;
     va_start(ap, fmt);
     err_vset(err, code, fmt, ap);
     va_end(ap);
-    if (!tk_ssl_errors(buf, sizeof(buf)) || !buf[0])
+    if (!tlskit__ssl_errors(buf, sizeof(buf)) || !buf[0])
         snprintf(buf, sizeof(buf), "%s", fallback ? fallback : "unknown TLS error");
     err_append(err, buf);
 }
 
-int64_t tk_now_ms(void)
+int64_t tlskit__now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t tk_deadline_min(int64_t a, int64_t b)
+int64_t tlskit__deadline_min(int64_t a, int64_t b)
 {
     if (!a)
         return b;
@@ -164,17 +164,17 @@ int64_t tk_deadline_min(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-int64_t tk_deadline_in(int64_t ms)
+int64_t tlskit__deadline_in(int64_t ms)
 {
-    return ms > 0 ? tk_now_ms() + ms : 0;
+    return ms > 0 ? tlskit__now_ms() + ms : 0;
 }
 
-int tk_wait_fd(int fd, short events, int64_t deadline)
+int tlskit__wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
         int timeout = -1;
         if (deadline) {
-            int64_t left = deadline - tk_now_ms();
+            int64_t left = deadline - tlskit__now_ms();
             if (left <= 0)
                 return 0;
             timeout = left > 86400000 ? 86400000 : (int)left;
@@ -184,7 +184,7 @@ int tk_wait_fd(int fd, short events, int64_t deadline)
         if (r > 0)
             return 1; /* POLLERR/POLLHUP too: the next I/O call reports the reason */
         if (r == 0) {
-            if (deadline && tk_now_ms() >= deadline)
+            if (deadline && tlskit__now_ms() >= deadline)
                 return 0;
             continue;
         }
@@ -195,26 +195,26 @@ int tk_wait_fd(int fd, short events, int64_t deadline)
 
 #define TK_MAX_FILE (16 * 1024 * 1024)
 
-int tk_read_file(struct tk_err *err, const char *path, char **out, size_t *outlen)
+int tlskit__read_file(struct tlskit__err *err, const char *path, char **out, size_t *outlen)
 {
     struct stat st;
     char *buf = NULL;
     size_t used = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        tk_err_set_errno(err, TLSKIT_E_FILE, errno, "%s", path);
+        tlskit__err_set_errno(err, TLSKIT_E_FILE, errno, "%s", path);
         return -1;
     }
     if (fstat(fd, &st) != 0) {
-        tk_err_set_errno(err, TLSKIT_E_FILE, errno, "%s", path);
+        tlskit__err_set_errno(err, TLSKIT_E_FILE, errno, "%s", path);
         goto fail;
     }
     if (S_ISDIR(st.st_mode)) {
-        tk_err_set_errno(err, TLSKIT_E_FILE, EISDIR, "%s", path);
+        tlskit__err_set_errno(err, TLSKIT_E_FILE, EISDIR, "%s", path);
         goto fail;
     }
     if (st.st_size > TK_MAX_FILE) {
-        tk_err_set(err, TLSKIT_E_FILE, "%s: file too large (%lld bytes)", path,
+        tlskit__err_set(err, TLSKIT_E_FILE, "%s: file too large (%lld bytes)", path,
                    (long long)st.st_size);
         goto fail;
     }
@@ -223,18 +223,18 @@ int tk_read_file(struct tk_err *err, const char *path, char **out, size_t *outle
         cap = 4096;
     buf = malloc(cap);
     if (!buf) {
-        tk_err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", path);
+        tlskit__err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", path);
         goto fail;
     }
     for (;;) {
         if (used == cap - 1) {
             if (cap > TK_MAX_FILE) {
-                tk_err_set(err, TLSKIT_E_FILE, "%s: file too large", path);
+                tlskit__err_set(err, TLSKIT_E_FILE, "%s: file too large", path);
                 goto fail;
             }
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
-                tk_err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", path);
+                tlskit__err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", path);
                 goto fail;
             }
             buf = nb;
@@ -246,7 +246,7 @@ int tk_read_file(struct tk_err *err, const char *path, char **out, size_t *outle
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            tk_err_set_errno(err, TLSKIT_E_FILE, errno, "%s", path);
+            tlskit__err_set_errno(err, TLSKIT_E_FILE, errno, "%s", path);
             goto fail;
         }
         used += (size_t)n;

@@ -36,6 +36,22 @@ static void append(char *buf, size_t len, size_t *used, const char *prefix, cons
         *used = *used + (size_t)n < len ? *used + (size_t)n : len - 1;
 }
 
+/* A name from a certificate as printable text: bytes outside 0x21..0x7e, and the ',' and
+ * '\\' that would make one name read as two, become \xNN. So "evil\0.localhost" cannot
+ * show as "evil". */
+static void escape_name(const unsigned char *in, int len, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (int i = 0; i < len && o + 5 < outlen; i++) {
+        unsigned char ch = in[i];
+        if (ch > 0x20 && ch < 0x7f && ch != ',' && ch != '\\')
+            out[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02X", ch);
+    }
+    out[o] = '\0';
+}
+
 static char *sans_text(const X509 *x)
 {
     GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
@@ -47,9 +63,7 @@ static char *sans_text(const X509 *x)
         if (g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI) {
             const ASN1_IA5STRING *s = g->d.ia5;
             char val[256];
-            int n = s->length < (int)sizeof(val) - 1 ? s->length : (int)sizeof(val) - 1;
-            memcpy(val, s->data, (size_t)n);
-            val[n] = '\0';
+            escape_name(s->data, s->length, val, sizeof(val));
             append(buf, sizeof(buf), &used,
                    g->type == GEN_DNS ? "DNS:" : g->type == GEN_EMAIL ? "email:" : "URI:", val);
         } else if (g->type == GEN_IPADD) {
@@ -72,7 +86,7 @@ static time_t asn1_time(const ASN1_TIME *t)
     return timegm(&tm);
 }
 
-void tk_info_free(tlskit_conn *c)
+void tlskit__info_free(tlskit_conn *c)
 {
     free(c->info.subject);
     free(c->info.issuer);
@@ -80,7 +94,7 @@ void tk_info_free(tlskit_conn *c)
     memset(&c->info, 0, sizeof(c->info));
 }
 
-void tk_info_verify_text(tlskit_conn *c)
+void tlskit__info_verify_text(tlskit_conn *c)
 {
     const char *text;
     const X509 *peer = SSL_get0_peer_certificate(c->ssl);
@@ -98,10 +112,10 @@ void tk_info_verify_text(tlskit_conn *c)
     snprintf(c->verify_text, sizeof(c->verify_text), "%s", text);
 }
 
-void tk_info_collect(tlskit_conn *c)
+void tlskit__info_collect(tlskit_conn *c)
 {
-    tk_info_free(c);
-    tk_info_verify_text(c);
+    tlskit__info_free(c);
+    tlskit__info_verify_text(c);
     X509 *x = SSL_get0_peer_certificate(c->ssl);
     if (!x)
         return;
@@ -133,7 +147,7 @@ int tlskit_conn_handshake_done(const tlskit_conn *c)
 
 int64_t tlskit_conn_age_ms(const tlskit_conn *c)
 {
-    return c->created_ms ? tk_now_ms() - c->created_ms : 0;
+    return c->created_ms ? tlskit__now_ms() - c->created_ms : 0;
 }
 
 const char *tlskit_conn_protocol(const tlskit_conn *c)

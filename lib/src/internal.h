@@ -16,43 +16,43 @@
 #define TK_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* One error slot per object: a class and a message. */
-struct tk_err {
+struct tlskit__err {
     int code;
     char msg[TK_ERRLEN];
 };
 
-void tk_err_clear(struct tk_err *err);
+void tlskit__err_clear(struct tlskit__err *err);
 /* Sets code and message. */
-void tk_err_set(struct tk_err *err, int code, const char *fmt, ...) TK_PRINTF(3, 4);
+void tlskit__err_set(struct tlskit__err *err, int code, const char *fmt, ...) TK_PRINTF(3, 4);
 /* Same, with ": strerror(errnum)" appended. */
-void tk_err_set_errno(struct tk_err *err, int code, int errnum, const char *fmt, ...)
+void tlskit__err_set_errno(struct tlskit__err *err, int code, int errnum, const char *fmt, ...)
     TK_PRINTF(4, 5);
 /* Same, with ": " and the drained OpenSSL error queue appended (or `fallback` when the
  * queue is empty). */
-void tk_err_set_ssl(struct tk_err *err, int code, const char *fallback, const char *fmt, ...)
+void tlskit__err_set_ssl(struct tlskit__err *err, int code, const char *fallback, const char *fmt, ...)
     TK_PRINTF(4, 5);
 /* Drain OpenSSL's error queue of this thread into buf as "reason; reason". Returns the
  * first error's packed code (0 when the queue was empty). */
-unsigned long tk_ssl_errors(char *buf, size_t len);
+unsigned long tlskit__ssl_errors(char *buf, size_t len);
 
 /* Monotonic clock in milliseconds. */
-int64_t tk_now_ms(void);
+int64_t tlskit__now_ms(void);
 /* Wait for events on fd until the absolute deadline (0: none). 1 ready, 0 deadline
  * reached, -1 error (errno set). Retries on EINTR. */
-int tk_wait_fd(int fd, short events, int64_t deadline);
+int tlskit__wait_fd(int fd, short events, int64_t deadline);
 /* Earliest of two absolute deadlines where 0 means none. */
-int64_t tk_deadline_min(int64_t a, int64_t b);
+int64_t tlskit__deadline_min(int64_t a, int64_t b);
 /* Absolute deadline for a relative timeout in ms starting now (0 for none). */
-int64_t tk_deadline_in(int64_t ms);
+int64_t tlskit__deadline_in(int64_t ms);
 
 /* Read a whole (small) file into a NUL-terminated heap buffer; errors name the path. */
-int tk_read_file(struct tk_err *err, const char *path, char **out, size_t *outlen);
+int tlskit__read_file(struct tlskit__err *err, const char *path, char **out, size_t *outlen);
 
 struct tlskit_config {
     atomic_int refs;
     pthread_mutex_t mu;        /* guards the lazy loading of the system trust store */
     SSL_CTX *ctx;
-    struct tk_err err;
+    struct tlskit__err err;
     int verify_cert;           /* client role: verify the server's chain */
     int verify_name;           /* client role: check the host name */
     int verify_client;         /* server role: TLSKIT_VERIFY_CLIENT_* */
@@ -65,15 +65,15 @@ struct tlskit_config {
     int keepalive, ka_idle, ka_interval, ka_count;
 };
 
-tlskit_config *tk_config_ref(tlskit_config *cfg);
+tlskit_config *tlskit__config_ref(tlskit_config *cfg);
 /* Make the config ready for a connection (loads the default trust store when no CA was
  * set). Thread-safe. */
-int tk_config_prepare(tlskit_config *cfg, struct tk_err *err);
+int tlskit__config_prepare(tlskit_config *cfg, struct tlskit__err *err);
 
 /* Socket helpers (socket.c). */
-void tk_socket_apply_options(const tlskit_config *cfg, int fd);
-void tk_format_addr(const struct sockaddr *sa, char *buf, size_t len);
-int tk_connect(tlskit_config *cfg, struct tk_err *err, const char *host, const char *port,
+void tlskit__socket_apply_options(const tlskit_config *cfg, int fd);
+void tlskit__format_addr(const struct sockaddr *sa, char *buf, size_t len);
+int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host, const char *port,
                char *peer, size_t peerlen);
 
 #define TK_MAX_LISTEN 16
@@ -86,18 +86,24 @@ struct tlskit_listener {
     atomic_int closed;
     char addrs[TK_MAX_LISTEN * (TK_ADDRLEN + 2)];
     int reuseport;
-    struct tk_err err;
+    struct tlskit__err err;
 };
 
-int tk_listener_listen(tlskit_listener *l, const char *host, const char *port, int backlog,
+/* reuseport: 0 none; JOIN: join the SO_REUSEPORT group on that port; FIRST: first
+ * socket of a group (checks that nobody else listens on the port). */
+#define TLSKIT__REUSEPORT_JOIN 1
+#define TLSKIT__REUSEPORT_FIRST 2
+/* A port is a decimal 0..65535 or a service name; errors name the operation. */
+int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port);
+int tlskit__listener_listen(tlskit_listener *l, const char *host, const char *port, int backlog,
                        int reuseport);
 /* A server-role connection over an accepted socket (closed on failure). */
-tlskit_conn *tk_conn_accepted(tlskit_config *cfg, int fd, const struct sockaddr *sa,
-                              struct tk_err *err);
+tlskit_conn *tlskit__conn_accepted(tlskit_config *cfg, int fd, const struct sockaddr *sa,
+                              struct tlskit__err *err);
 
-enum tk_state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
+enum tlskit__state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
 
-struct tk_peer_info {
+struct tlskit__peer_info {
     char *subject, *issuer, *sans;
     char fingerprint[7 + 32 * 3];
     time_t notbefore, notafter;
@@ -110,7 +116,7 @@ struct tlskit_conn {
     int own_fd;
     int is_server;
     int nonblocking;
-    enum tk_state state;
+    enum tlskit__state state;
     int hs_done;
     int dead;                  /* a fatal error happened: further I/O fails */
     int sent_shutdown;
@@ -125,23 +131,23 @@ struct tlskit_conn {
     int io_errno;              /* last socket error seen by the BIO */
     int io_eof;                /* the BIO saw EOF */
     char verify_text[128];
-    struct tk_peer_info info;
+    struct tlskit__peer_info info;
     void *userdata;
-    struct tk_econn *eng;      /* engine state, NULL outside the engine (engine.c) */
-    struct tk_err err;
+    struct tlskit__econn *eng;      /* engine state, NULL outside the engine (engine.c) */
+    struct tlskit__err err;
 };
 
 /* The BIO over a connection's socket: recv/send with MSG_DONTWAIT | MSG_NOSIGNAL, so the
  * library never blocks inside OpenSSL and never raises SIGPIPE (bio.c). */
-BIO *tk_bio_new(tlskit_conn *conn);
+BIO *tlskit__bio_new(tlskit_conn *conn);
 
 /* Attach an SSL object for the role to a connection with an fd (conn.c). */
-int tk_conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);
+int tlskit__conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);
 /* Client-role settings of a new SSL (client.c). */
-int tk_client_setup(tlskit_conn *conn);
+int tlskit__client_setup(tlskit_conn *conn);
 /* Fill conn->info after the handshake (info.c). */
-void tk_info_collect(tlskit_conn *conn);
-void tk_info_free(tlskit_conn *conn);
-void tk_info_verify_text(tlskit_conn *conn);
+void tlskit__info_collect(tlskit_conn *conn);
+void tlskit__info_free(tlskit_conn *conn);
+void tlskit__info_verify_text(tlskit_conn *conn);
 
 #endif

@@ -20,7 +20,7 @@ tlskit_listener *tlskit_listener_new(tlskit_config *cfg)
     tlskit_listener *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
-    l->cfg = tk_config_ref(cfg);
+    l->cfg = tlskit__config_ref(cfg);
     l->port = -1;
     atomic_init(&l->closed, 0);
     return l;
@@ -56,7 +56,7 @@ int tlskit_listener_error_code(const tlskit_listener *l)
 
 int tlskit_listener_port(const tlskit_listener *l)
 {
-    return l->nfds ? l->port : -1;
+    return l->nfds && !atomic_load(&l->closed) ? l->port : -1;
 }
 
 const char *tlskit_listener_addrs(const tlskit_listener *l)
@@ -90,13 +90,13 @@ static int get_port(int fd)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-struct tk_addr {
+struct tlskit__addr {
     struct sockaddr_storage ss;
     socklen_t len;
     int optional; /* failing to bind it is not an error (::1 for "localhost") */
 };
 
-static int addr_port(const struct tk_addr *a)
+static int addr_port(const struct tlskit__addr *a)
 {
     const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
     if (sa->sa_family == AF_INET)
@@ -106,7 +106,7 @@ static int addr_port(const struct tk_addr *a)
 
 /* Append the passive TCP addresses of host:port (host NULL: all) to addrs. */
 static int resolve_passive(tlskit_listener *l, const char *host, const char *port,
-                           struct tk_addr *addrs, size_t *n, int optional)
+                           struct tlskit__addr *addrs, size_t *n, int optional)
 {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
@@ -117,7 +117,7 @@ static int resolve_passive(tlskit_listener *l, const char *host, const char *por
     if (g != 0) {
         if (optional)
             return 0;
-        tk_err_set(&l->err, g == EAI_SERVICE ? TLSKIT_E_INVALID : TLSKIT_E_RESOLVE,
+        tlskit__err_set(&l->err, g == EAI_SERVICE ? TLSKIT_E_INVALID : TLSKIT_E_RESOLVE,
                    "listen on %s port %s: %s", host ? host : "*", port,
                    g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
         return -1;
@@ -133,7 +133,7 @@ static int resolve_passive(tlskit_listener *l, const char *host, const char *por
     }
     freeaddrinfo(res);
     if (*n == 0) {
-        tk_err_set(&l->err, TLSKIT_E_LISTEN, "listen on %s port %s: no IPv4 or IPv6 address",
+        tlskit__err_set(&l->err, TLSKIT_E_LISTEN, "listen on %s port %s: no IPv4 or IPv6 address",
                    host ? host : "*", port);
         return -1;
     }
@@ -141,16 +141,16 @@ static int resolve_passive(tlskit_listener *l, const char *host, const char *por
 }
 
 /* Bind + listen on one address. Returns fd or -1 with err set; *eaddrinuse for retry. */
-static int listen_one(tlskit_listener *l, const struct tk_addr *a, int backlog,
+static int listen_one(tlskit_listener *l, const struct tlskit__addr *a, int backlog,
                       int *eaddrinuse)
 {
     const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
     char addr[TK_ADDRLEN];
     int one = 1;
-    tk_format_addr(sa, addr, sizeof(addr));
+    tlskit__format_addr(sa, addr, sizeof(addr));
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        tk_err_set_errno(&l->err, TLSKIT_E_LISTEN, errno, "listen on %s: socket", addr);
+        tlskit__err_set_errno(&l->err, TLSKIT_E_LISTEN, errno, "listen on %s: socket", addr);
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -164,7 +164,7 @@ static int listen_one(tlskit_listener *l, const struct tk_addr *a, int backlog,
     if (bind(fd, sa, a->len) != 0 || listen(fd, backlog) != 0) {
         int e = errno;
         *eaddrinuse = e == EADDRINUSE;
-        tk_err_set_errno(&l->err, TLSKIT_E_LISTEN, e, "listen on %s", addr);
+        tlskit__err_set_errno(&l->err, TLSKIT_E_LISTEN, e, "listen on %s", addr);
         close(fd);
         return -1;
     }
@@ -174,33 +174,31 @@ static int listen_one(tlskit_listener *l, const struct tk_addr *a, int backlog,
 int tlskit_listener_listen(tlskit_listener *l, const char *host, const char *port,
                            int backlog)
 {
-    return tk_listener_listen(l, host, port, backlog, 0);
+    return tlskit__listener_listen(l, host, port, backlog, 0);
 }
 
-int tk_listener_listen(tlskit_listener *l, const char *host, const char *port, int backlog,
+int tlskit__listener_listen(tlskit_listener *l, const char *host, const char *port, int backlog,
                        int reuseport)
 {
     l->reuseport = reuseport;
-    tk_err_clear(&l->err);
+    tlskit__err_clear(&l->err);
     if (l->nfds) {
-        tk_err_set(&l->err, TLSKIT_E_INVALID, "listener is already listening");
+        tlskit__err_set(&l->err, TLSKIT_E_INVALID, "listener is already listening");
         return -1;
     }
     if (!l->cfg->has_keypair) {
-        tk_err_set(&l->err, TLSKIT_E_CONFIG,
+        tlskit__err_set(&l->err, TLSKIT_E_CONFIG,
                    "listen: the configuration has no certificate and key");
         return -1;
     }
-    if (!port) {
-        tk_err_set(&l->err, TLSKIT_E_INVALID, "listen: a port is required");
+    if (tlskit__check_port(&l->err, "listen", port) != 0)
         return -1;
-    }
     if (host && (!*host || !strcmp(host, "*")))
         host = NULL;
     if (backlog <= 0)
         backlog = 511;
 
-    struct tk_addr addrs[TK_MAX_LISTEN];
+    struct tlskit__addr addrs[TK_MAX_LISTEN];
     size_t naddrs = 0;
     if (host && !strcasecmp(host, "localhost")) {
         /* Both loopbacks, whatever /etc/hosts says: clients may resolve either. */
@@ -214,6 +212,24 @@ int tk_listener_listen(tlskit_listener *l, const char *host, const char *port, i
     /* With port 0 the first address picks the port and the others reuse it; if that port
      * is taken on another address, start over with a new one. */
     int tries = 0, wanted = addr_port(&addrs[0]);
+    /* SO_REUSEPORT would let us silently share a port another server already listens
+     * on: the first socket of a group checks with a plain bind first. */
+    if (reuseport == TLSKIT__REUSEPORT_FIRST && wanted != 0) {
+        for (size_t i = 0; i < naddrs; i++) {
+            int inuse = 0;
+            l->reuseport = 0;
+            int fd = listen_one(l, &addrs[i], backlog, &inuse);
+            l->reuseport = reuseport;
+            if (fd < 0) {
+                if (addrs[i].optional && !inuse) {
+                    tlskit__err_clear(&l->err);
+                    continue;
+                }
+                return -1;
+            }
+            close(fd);
+        }
+    }
     int rc = -1;
     for (;;) {
         int port_now = wanted, inuse = 0, failed = 0;
@@ -222,7 +238,7 @@ int tk_listener_listen(tlskit_listener *l, const char *host, const char *port, i
             int fd = listen_one(l, &addrs[i], backlog, &inuse);
             if (fd < 0) {
                 if (addrs[i].optional && !inuse) {
-                    tk_err_clear(&l->err); /* e.g. ::1 on a host without IPv6 */
+                    tlskit__err_clear(&l->err); /* e.g. ::1 on a host without IPv6 */
                     continue;
                 }
                 failed = 1;
@@ -239,13 +255,13 @@ int tk_listener_listen(tlskit_listener *l, const char *host, const char *port, i
         }
         close_fds(l);
         if (!failed) {
-            tk_err_set(&l->err, TLSKIT_E_LISTEN, "listen on %s port %s: no usable address",
+            tlskit__err_set(&l->err, TLSKIT_E_LISTEN, "listen on %s port %s: no usable address",
                        host ? host : "*", port);
             break;
         }
         if (!(wanted == 0 && inuse && ++tries < 8))
             break;
-        tk_err_clear(&l->err);
+        tlskit__err_clear(&l->err);
     }
     if (rc == 0) {
         size_t used = 0;
@@ -255,7 +271,7 @@ int tk_listener_listen(tlskit_listener *l, const char *host, const char *port, i
             char addr[TK_ADDRLEN];
             if (getsockname(l->fds[i], (struct sockaddr *)&ss, &sl) != 0)
                 continue;
-            tk_format_addr((struct sockaddr *)&ss, addr, sizeof(addr));
+            tlskit__format_addr((struct sockaddr *)&ss, addr, sizeof(addr));
             int n = snprintf(l->addrs + used, sizeof(l->addrs) - used, "%s%s",
                              used ? ", " : "", addr);
             if (n > 0)
@@ -268,36 +284,36 @@ int tk_listener_listen(tlskit_listener *l, const char *host, const char *port, i
 
 int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms)
 {
-    tk_err_clear(&l->err);
+    tlskit__err_clear(&l->err);
     *out = NULL;
     if (!l->nfds || atomic_load(&l->closed)) {
-        tk_err_set(&l->err, TLSKIT_E_CLOSED, "accept: the listener is not listening");
+        tlskit__err_set(&l->err, TLSKIT_E_CLOSED, "accept: the listener is not listening");
         return -1;
     }
-    int64_t deadline = timeout_ms >= 0 ? tk_now_ms() + timeout_ms : 0;
+    int64_t deadline = timeout_ms >= 0 ? tlskit__now_ms() + timeout_ms : 0;
     struct pollfd p[TK_MAX_LISTEN];
     for (;;) {
         int wait = -1;
         if (timeout_ms >= 0) {
-            int64_t left = deadline - tk_now_ms();
+            int64_t left = deadline - tlskit__now_ms();
             wait = left > 0 ? (int)(left > INT32_MAX ? INT32_MAX : left) : 0;
         }
         for (size_t i = 0; i < l->nfds; i++)
             p[i] = (struct pollfd){.fd = l->fds[i], .events = POLLIN};
         int r = poll(p, l->nfds, wait);
         if (atomic_load(&l->closed)) {
-            tk_err_set(&l->err, TLSKIT_E_CLOSED, "accept: the listener was closed");
+            tlskit__err_set(&l->err, TLSKIT_E_CLOSED, "accept: the listener was closed");
             return -1;
         }
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            tk_err_set_errno(&l->err, TLSKIT_E_IO, errno, "accept: poll");
+            tlskit__err_set_errno(&l->err, TLSKIT_E_IO, errno, "accept: poll");
             return -1;
         }
         if (r == 0) {
-            if (timeout_ms >= 0 && tk_now_ms() >= deadline) {
-                tk_err_set(&l->err, TLSKIT_E_TIMEOUT, "accept on %s: timed out after %.3f s",
+            if (timeout_ms >= 0 && tlskit__now_ms() >= deadline) {
+                tlskit__err_set(&l->err, TLSKIT_E_TIMEOUT, "accept on %s: timed out after %.3f s",
                            l->addrs, (double)timeout_ms / 1000.0);
                 return -1;
             }
@@ -319,15 +335,15 @@ int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms
                 struct sockaddr_storage ls;
                 socklen_t ll = sizeof(ls);
                 if (getsockname(l->fds[i], (struct sockaddr *)&ls, &ll) == 0)
-                    tk_format_addr((struct sockaddr *)&ls, addr, sizeof(addr));
+                    tlskit__format_addr((struct sockaddr *)&ls, addr, sizeof(addr));
                 else
                     snprintf(addr, sizeof(addr), "fd %d", l->fds[i]);
-                tk_err_set_errno(&l->err, atomic_load(&l->closed) ? TLSKIT_E_CLOSED
+                tlskit__err_set_errno(&l->err, atomic_load(&l->closed) ? TLSKIT_E_CLOSED
                                                                    : TLSKIT_E_IO,
                                  e, "accept on %s", addr);
                 return -1;
             }
-            tlskit_conn *c = tk_conn_accepted(l->cfg, fd, (struct sockaddr *)&ss, &l->err);
+            tlskit_conn *c = tlskit__conn_accepted(l->cfg, fd, (struct sockaddr *)&ss, &l->err);
             if (!c)
                 return -1;
             *out = c;
@@ -336,19 +352,19 @@ int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms
     }
 }
 
-tlskit_conn *tk_conn_accepted(tlskit_config *cfg, int fd, const struct sockaddr *sa,
-                              struct tk_err *err)
+tlskit_conn *tlskit__conn_accepted(tlskit_config *cfg, int fd, const struct sockaddr *sa,
+                              struct tlskit__err *err)
 {
-    tk_socket_apply_options(cfg, fd);
+    tlskit__socket_apply_options(cfg, fd);
     tlskit_conn *c = tlskit_conn_new(cfg);
     if (!c) {
         close(fd);
-        tk_err_set(err, TLSKIT_E_NOMEM, "accept: out of memory");
+        tlskit__err_set(err, TLSKIT_E_NOMEM, "accept: out of memory");
         return NULL;
     }
-    tk_format_addr(sa, c->peer, sizeof(c->peer));
-    if (tk_conn_setup(c, fd, 1, 1) != 0) {
-        tk_err_set(err, c->err.code, "accept: %s", c->err.msg);
+    tlskit__format_addr(sa, c->peer, sizeof(c->peer));
+    if (tlskit__conn_setup(c, fd, 1, 1) != 0) {
+        tlskit__err_set(err, c->err.code, "accept: %s", c->err.msg);
         tlskit_conn_free(c);
         return NULL;
     }
@@ -357,14 +373,14 @@ tlskit_conn *tk_conn_accepted(tlskit_config *cfg, int fd, const struct sockaddr 
 
 int tlskit_listener_set_config(tlskit_listener *l, tlskit_config *cfg)
 {
-    tk_err_clear(&l->err);
+    tlskit__err_clear(&l->err);
     if (!cfg || !cfg->has_keypair) {
-        tk_err_set(&l->err, TLSKIT_E_CONFIG,
+        tlskit__err_set(&l->err, TLSKIT_E_CONFIG,
                    "the new configuration has no certificate and key; keeping the old one");
         return -1;
     }
     tlskit_config *old = l->cfg;
-    l->cfg = tk_config_ref(cfg);
+    l->cfg = tlskit__config_ref(cfg);
     tlskit_config_free(old);
     return 0;
 }

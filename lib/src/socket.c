@@ -9,11 +9,12 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-void tk_socket_apply_options(const tlskit_config *cfg, int fd)
+void tlskit__socket_apply_options(const tlskit_config *cfg, int fd)
 {
     /* Best effort: a refused option must not fail a connection (e.g. TCP_NODELAY on a
      * unix socketpair in tests). */
@@ -36,7 +37,7 @@ void tk_socket_apply_options(const tlskit_config *cfg, int fd)
     }
 }
 
-void tk_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+void tlskit__format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN];
     if (sa->sa_family == AF_INET) {
@@ -65,7 +66,7 @@ static int connect_one(const tlskit_config *cfg, const struct addrinfo *ai, int6
         *why = errno;
         return -1;
     }
-    tk_socket_apply_options(cfg, fd);
+    tlskit__socket_apply_options(cfg, fd);
     int r;
     do {
         r = connect(fd, ai->ai_addr, ai->ai_addrlen);
@@ -76,7 +77,7 @@ static int connect_one(const tlskit_config *cfg, const struct addrinfo *ai, int6
         return -1;
     }
     if (r != 0) {
-        int w = tk_wait_fd(fd, POLLOUT, deadline);
+        int w = tlskit__wait_fd(fd, POLLOUT, deadline);
         if (w <= 0) {
             *why = w == 0 ? ETIMEDOUT : errno;
             close(fd);
@@ -95,7 +96,7 @@ static int connect_one(const tlskit_config *cfg, const struct addrinfo *ai, int6
     return fd;
 }
 
-int tk_connect(tlskit_config *cfg, struct tk_err *err, const char *host, const char *port,
+int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host, const char *port,
                char *peer, size_t peerlen)
 {
     struct addrinfo hints, *res = NULL;
@@ -111,31 +112,31 @@ int tk_connect(tlskit_config *cfg, struct tk_err *err, const char *host, const c
     }
     if (g != 0) {
         if (g == EAI_SYSTEM)
-            tk_err_set_errno(err, TLSKIT_E_RESOLVE, errno, "resolve %s port %s", host, port);
+            tlskit__err_set_errno(err, TLSKIT_E_RESOLVE, errno, "resolve %s port %s", host, port);
         else
-            tk_err_set(err, TLSKIT_E_RESOLVE, "resolve %s port %s: %s", host, port,
+            tlskit__err_set(err, TLSKIT_E_RESOLVE, "resolve %s port %s: %s", host, port,
                        gai_strerror(g));
         return -1;
     }
 
-    int64_t deadline = tk_deadline_in(cfg->timeouts[TLSKIT_TIMEOUT_CONNECT]);
+    int64_t deadline = tlskit__deadline_in(cfg->timeouts[TLSKIT_TIMEOUT_CONNECT]);
     char tried[TK_ERRLEN] = "";
     size_t used = 0;
     int fd = -1, timed_out = 0;
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (deadline && tk_now_ms() >= deadline) {
+        if (deadline && tlskit__now_ms() >= deadline) {
             timed_out = 1;
             break;
         }
         int why = 0;
         char addr[TK_ADDRLEN];
-        tk_format_addr(ai->ai_addr, addr, sizeof(addr));
+        tlskit__format_addr(ai->ai_addr, addr, sizeof(addr));
         fd = connect_one(cfg, ai, deadline, &why);
         if (fd >= 0) {
             snprintf(peer, peerlen, "%s", addr);
             break;
         }
-        if (why == ETIMEDOUT && deadline && tk_now_ms() >= deadline)
+        if (why == ETIMEDOUT && deadline && tlskit__now_ms() >= deadline)
             timed_out = 1;
         char ebuf[96];
         int n = snprintf(tried + used, sizeof(tried) - used, "%s%s: %s", used ? "; " : "",
@@ -151,11 +152,36 @@ int tk_connect(tlskit_config *cfg, struct tk_err *err, const char *host, const c
     if (fd >= 0)
         return fd;
     if (timed_out)
-        tk_err_set(err, TLSKIT_E_TIMEOUT, "connect to %s port %s: timed out after %.3f s (%s)",
+        tlskit__err_set(err, TLSKIT_E_TIMEOUT, "connect to %s port %s: timed out after %.3f s (%s)",
                    host, port, (double)cfg->timeouts[TLSKIT_TIMEOUT_CONNECT] / 1000.0,
                    used ? tried : "no address tried");
     else
-        tk_err_set(err, TLSKIT_E_CONNECT, "connect to %s port %s: %s", host, port,
+        tlskit__err_set(err, TLSKIT_E_CONNECT, "connect to %s port %s: %s", host, port,
                    used ? tried : "no address");
     return -1;
+}
+
+int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port)
+{
+    if (!port || !*port) {
+        tlskit__err_set(err, TLSKIT_E_INVALID, "%s: a port is required", op);
+        return -1;
+    }
+    size_t digits = strspn(port, "0123456789");
+    if (digits == strlen(port)) {
+        /* getaddrinfo() would silently truncate 99999 to 16 bits */
+        if (digits > 5 || atol(port) > 65535) {
+            tlskit__err_set(err, TLSKIT_E_INVALID, "%s: port %s is out of range (0 to 65535)",
+                            op, port);
+            return -1;
+        }
+        return 0;
+    }
+    for (const char *p = port; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_')) {
+            tlskit__err_set(err, TLSKIT_E_INVALID, "%s: invalid port \"%s\"", op, port);
+            return -1;
+        }
+    return 0; /* a service name, resolved by getaddrinfo() */
 }

@@ -99,7 +99,7 @@ static void *stats_thread(void *arg)
     tlskit_engine *e = arg;
     while (!atomic_load(&stop_stats)) {
         struct tlskit_engine_stats st;
-        tlskit_engine_stats(e, &st);
+        tlskit_engine_get_stats(e, &st);
     }
     return NULL;
 }
@@ -151,7 +151,7 @@ int main(void)
 
     struct tlskit_engine_stats st;
     tlskit_engine_stop(e);
-    tlskit_engine_stats(e, &st);
+    tlskit_engine_get_stats(e, &st);
     tlskit_engine_free(e);
     tlskit_config_free(scfg);
     tlskit_config_free(ccfg);

@@ -414,7 +414,7 @@ TLSKIT_API int tlskit_engine_stop(tlskit_engine *e);
 TLSKIT_API int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg);
 /* A consistent-enough snapshot of the counters (each is exact; they are read one by
  * one). Safe from any thread. */
-TLSKIT_API void tlskit_engine_stats(tlskit_engine *e, struct tlskit_engine_stats *out);
+TLSKIT_API void tlskit_engine_get_stats(tlskit_engine *e, struct tlskit_engine_stats *out);
 
 /* From a callback (on the connection's worker thread): queue bytes for sending. 0, or -1
  * when the connection is closing or the write limit was reached (it will then be closed

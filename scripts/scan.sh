@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# scan.sh - run testssl.sh against a local tlsserver and summarise its findings (issue:
+# hostile input). The long companion of the scan_sslscan and scan_nmap ctests: testssl.sh
+# takes minutes, so it is not part of ctest.
+#
+# Builds tlsserver (Release, no sanitizers) into build-scan/, starts it on 127.0.0.1 with
+# default settings, once with the ECDSA certificate and once with the RSA one, and runs
+#   testssl --quiet --color 0 --nodns none --warnings off --jsonfile ... 127.0.0.1:PORT
+# (no DNS, no phoning out for OCSP/CRLs: loopback only). Prints every finding of severity
+# LOW or above, and the counts by severity.
+#
+# Usage: scripts/scan.sh [--cert ecdsa|rsa]... [--keep]
+# Environment: BUILD_DIR (default build-scan/), JOBS, TESTSSL (default: testssl or
+#              testssl.sh from PATH; Debian package testssl.sh).
+# Exit status: 0 when no finding is MEDIUM, HIGH or CRITICAL; 1 otherwise or on error.
+# LOW findings are printed but do not fail (e.g. testssl flags any CBC or non-PFS
+# cipher as LOW; tlskit offers none, so LOW findings deserve a look).
+set -euo pipefail
+
+prog=scan.sh
+root=$(cd "$(dirname "$0")/.." && pwd -P)
+build=${BUILD_DIR:-$root/build-scan}
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+kinds=()
+keep=0
+while (($#)); do
+    case $1 in
+    --cert) [[ ${2-} == ecdsa || ${2-} == rsa ]] || { echo "$prog: --cert ecdsa|rsa" >&2; exit 2; }
+        kinds+=("$2"); shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "$prog: unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+((${#kinds[@]})) || kinds=(ecdsa rsa)
+
+testssl=${TESTSSL:-$(command -v testssl || command -v testssl.sh || true)}
+[[ -n $testssl ]] || { echo "$prog: testssl not found: install the Debian package testssl.sh" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "$prog: python3 not found (Debian package python3)" >&2; exit 1; }
+
+say() { printf '%s: %s\n' "$prog" "$*"; }
+say "building tlsserver (Release) into $build"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTLSKIT_SANITIZE=OFF \
+    -DTLSKIT_BUILD_TESTS=OFF -DTLSKIT_BUILD_APPS=ON >/dev/null
+cmake --build "$build" -j "$jobs" --target tlsserver >/dev/null
+server=$build/apps/tlsserver/tlsserver
+certs=$build/certs
+"$root/scripts/gen-certs.sh" --out "$certs" --negative --force -q
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tlskit-scan.XXXXXX")
+srv_pid=
+cleanup() {
+    [[ -n $srv_pid ]] && kill "$srv_pid" 2>/dev/null && wait "$srv_pid" 2>/dev/null
+    ((keep)) || rm -rf "$work"
+}
+trap cleanup EXIT
+
+worst=0
+for kind in "${kinds[@]}"; do
+    if [[ $kind == ecdsa ]]; then crt=server.crt key=server.key; else crt=rsa.crt key=rsa.key; fi
+    "$server" --bind 127.0.0.1 --port 0 -q --cert "$certs/$crt" --key "$certs/$key" \
+        >"$work/$kind.out" 2>"$work/$kind.err" &
+    srv_pid=$!
+    line=
+    for ((i = 0; i < 100; i++)); do
+        line=$(head -n 1 "$work/$kind.out" 2>/dev/null || true)
+        [[ $line == "tlsserver: listening on "* ]] && break
+        sleep 0.1
+    done
+    [[ $line == "tlsserver: listening on "* ]] || { cat "$work/$kind.err" >&2; exit 1; }
+    addr=${line#tlsserver: listening on }
+    addr=${addr%%,*}
+    say "testssl against tlsserver ($kind certificate) on $addr (takes a few minutes)"
+    rc=0
+    timeout 1800 "$testssl" --quiet --color 0 --nodns none --warnings off \
+        --jsonfile "$work/$kind.json" "$addr" >"$work/$kind.log" 2>&1 || rc=$?
+    kill -TERM "$srv_pid"
+    src=0
+    wait "$srv_pid" || src=$?
+    srv_pid=
+    if [[ ! -s $work/$kind.json ]]; then
+        echo "$prog: testssl produced no results (exit $rc):" >&2
+        tail -30 "$work/$kind.log" >&2
+        exit 1
+    fi
+    ((src == 0)) || { echo "$prog: tlsserver exited $src after the scan" >&2; worst=1; }
+    grep -q 'runtime error\|AddressSanitizer' "$work/$kind.err" && worst=1
+    python3 - "$work/$kind.json" "$kind" <<'EOF' || worst=1
+import collections, json, sys
+path, kind = sys.argv[1], sys.argv[2]
+order = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "WARN", "INFO", "OK", "DEBUG"]
+findings = json.load(open(path))
+if isinstance(findings, dict):  # --jsonfile-pretty layout
+    findings = [f for s in findings.get("scanResult", []) for v in s.values()
+                if isinstance(v, list) for f in v]
+count = collections.Counter(f.get("severity", "?") for f in findings)
+print("  %s: %s" % (kind, ", ".join("%s %d" % (s, count[s]) for s in order if count[s])))
+bad = 0
+for f in findings:
+    sev = f.get("severity", "?")
+    if sev in ("CRITICAL", "HIGH", "MEDIUM", "LOW", "WARN"):
+        print("    %-8s %-28s %s" % (sev, f.get("id", "?"), f.get("finding", "")))
+        bad |= sev in ("CRITICAL", "HIGH", "MEDIUM")
+# The headline results, whatever their severity.
+for f in findings:
+    if f.get("id") in ("overall_grade", "final_score", "SSLv2", "SSLv3", "TLS1", "TLS1_1",
+                       "TLS1_2", "TLS1_3", "cipher_order", "FS", "BREACH", "fallback_SCSV",
+                       "secure_renego", "secure_client_renego", "heartbleed", "ROBOT",
+                       "LUCKY13", "cert_keySize", "cert_signatureAlgorithm"):
+        print("    %-28s %-8s %s" % (f["id"], f.get("severity", "?"), f.get("finding", "")))
+sys.exit(1 if bad else 0)
+EOF
+done
+if ((worst)); then
+    say "FAIL: findings of MEDIUM severity or above (or the server misbehaved)"
+    ((keep)) && say "logs in $work"
+    exit 1
+fi
+say "PASS: no finding above LOW"
+((keep)) && say "logs in $work"
+exit 0

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# test.sh - build tlskit with sanitizers and warnings-as-errors, and run every test.
+#
+# Usage: scripts/test.sh [CTEST-ARGS...]
+#   e.g. scripts/test.sh -R package        only tests whose name matches "package"
+#        scripts/test.sh -j2 -L unit        two at a time, only the label "unit"
+# Environment:
+#   BUILD_DIR   build directory (default: build-test/ at the repository root)
+#   JOBS        parallel build jobs (default: nproc)
+#   TLSKIT_SKIP_SETUP=1   do not check/install Debian packages (see scripts/setup.sh)
+# Exit status: ctest's (0 when every test passed).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd -P)
+build=${BUILD_DIR:-$root/build-test}
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+banner() { printf '\n==> %s\n' "$*"; }
+
+banner "checking build dependencies (scripts/setup.sh)"
+"$root/scripts/setup.sh"
+
+banner "configuring $build (ASan+UBSan, -Werror, tests on)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTLSKIT_SANITIZE=ON -DTLSKIT_WERROR=ON -DTLSKIT_BUILD_TESTS=ON -DTLSKIT_BUILD_APPS=ON
+
+banner "building with $jobs jobs"
+cmake --build "$build" -j "$jobs"
+
+banner "running the tests: ctest --test-dir $build --output-on-failure $*"
+ctest --test-dir "$build" --output-on-failure "$@"

@@ -1,0 +1,109 @@
+/*
+ * tlsserver's option parser for fuzz_options.c. parse_args() is static in
+ * apps/tlsserver/tlsserver.c, so this file includes that source whole (its main renamed)
+ * and calls parse_args() directly: nothing is ever served, no signal handler installed.
+ * The serving models are not linked; stubs stand in.
+ */
+#include <stdlib.h>
+
+#define main fz_tlsserver_main
+int fz_tlsserver_main(int argc, char **argv);
+#include "tlsserver.c"
+#undef main
+
+#include "fuzz_common.h"
+#include "fuzz_options.h"
+
+int serve_threads(struct server *s)
+{
+    (void)s;
+    abort();
+}
+
+int serve_events(struct server *s)
+{
+    (void)s;
+    abort();
+}
+
+static int in_argv(const char *p, int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (p == argv[i])
+            return 1;
+    return 0;
+}
+
+/* A pointer option is its default, NULL where allowed, or the value of an argument
+ * (the whole argument, or what follows "=" in it). */
+static int from_args(const char *p, const char *def, int argc, char **argv)
+{
+    if (p == def || in_argv(p, argc, argv))
+        return 1;
+    for (int i = 0; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (eq && p == eq + 1)
+            return 1;
+    }
+    return 0;
+}
+
+int fz_tlsserver_parse(int argc, char **argv)
+{
+    /* The defaults of main() in tlsserver.c. */
+    struct options o = {
+        .bind = "localhost",
+        .port = "4433",
+        .cert = DEFAULT_CERT,
+        .key = DEFAULT_KEY,
+        .tls_min = TLSKIT_TLS1_2,
+        .tls_max = TLSKIT_TLS1_3,
+        .handshake_ms = 10 * 1000,
+        .idle_ms = 300 * 1000,
+        .write_ms = 30 * 1000,
+        .max_conns = 10000,
+        .body_size = 1024,
+        .model = MODEL_EVENT,
+        .mode = MODE_ECHO,
+        .verbosity = 1,
+    };
+    const char *bind0 = o.bind, *cert0 = o.cert, *key0 = o.key;
+
+    optind = 0; /* glibc: a full reset of getopt's state */
+    int rc = parse_args(argc, argv, &o);
+    FZ_CHECK(rc == -1 || rc == CLI_EXIT_OK || rc == CLI_EXIT_USAGE, "parse_args returned %d",
+             rc);
+    if (rc != -1)
+        return rc;
+    /* Accepted: everything main() goes on with must be valid. */
+    unsigned long port;
+    FZ_CHECK(memchr(o.port, '\0', sizeof(o.port)) != NULL &&
+                 cli_parse_ulong(o.port, 0, 65535, &port) == 0,
+             "port \"%.8s\"", o.port);
+    FZ_CHECK(o.tls_min == TLSKIT_TLS1_2 || o.tls_min == TLSKIT_TLS1_3, "tls_min %d", o.tls_min);
+    FZ_CHECK(o.tls_max == TLSKIT_TLS1_2 || o.tls_max == TLSKIT_TLS1_3, "tls_max %d", o.tls_max);
+    FZ_CHECK(o.tls_min <= o.tls_max, "tls_min above tls_max");
+    FZ_CHECK(o.verify_client >= TLSKIT_VERIFY_CLIENT_NONE &&
+                 o.verify_client <= TLSKIT_VERIFY_CLIENT_REQUIRED, "verify_client %d",
+             o.verify_client);
+    FZ_CHECK(o.verify_client == TLSKIT_VERIFY_CLIENT_NONE || o.ca != NULL,
+             "client verification without --ca");
+    FZ_CHECK(o.handshake_ms >= 0 && o.handshake_ms <= INT32_MAX && o.idle_ms >= 0 &&
+                 o.idle_ms <= INT32_MAX && o.write_ms >= 0 && o.write_ms <= INT32_MAX,
+             "timeouts %lld %lld %lld", (long long)o.handshake_ms, (long long)o.idle_ms,
+             (long long)o.write_ms);
+    FZ_CHECK(o.max_conns >= 1 && o.max_conns <= 1000000000, "max_conns %lu", o.max_conns);
+    FZ_CHECK(o.exit_after <= 1000000000, "exit_after %lu", o.exit_after);
+    FZ_CHECK(o.workers <= 1024, "workers %lu", o.workers);
+    FZ_CHECK(o.body_size <= 64ul << 20, "body_size %lu", o.body_size);
+    FZ_CHECK(o.model == MODEL_EVENT || o.model == MODEL_THREAD || o.model == MODEL_ITERATIVE,
+             "model %d", (int)o.model);
+    FZ_CHECK(o.mode == MODE_ECHO || o.mode == MODE_DISCARD || o.mode == MODE_HTTP, "mode %d",
+             (int)o.mode);
+    FZ_CHECK(o.verbosity >= 0 && o.verbosity <= 2, "verbosity %d", o.verbosity);
+    FZ_CHECK(o.bind && from_args(o.bind, bind0, argc, argv), "bind points elsewhere");
+    FZ_CHECK(o.cert && from_args(o.cert, cert0, argc, argv), "cert points elsewhere");
+    FZ_CHECK(o.key && from_args(o.key, key0, argc, argv), "key points elsewhere");
+    FZ_CHECK(!o.ca || from_args(o.ca, NULL, argc, argv), "ca points elsewhere");
+    return rc;
+}
