@@ -7,8 +7,12 @@
 # Environment:
 #   BUILD_DIR   build directory (default: build-test/ at the repository root)
 #   JOBS        parallel build jobs (default: nproc)
+#   TSAN_BUILD_DIR  ThreadSanitizer build directory (default: build-tsan/)
+#   TLSKIT_SKIP_TSAN=1    skip the ThreadSanitizer build (only when CTEST-ARGS are given)
 #   TLSKIT_SKIP_SETUP=1   do not check/install Debian packages (see scripts/setup.sh)
-# Exit status: ctest's (0 when every test passed).
+# Two builds: the whole suite under ASan+UBSan, then the engine's threads under
+# ThreadSanitizer (it cannot run inside Criterion, so it is a plain program there).
+# Exit status: 0 when every test of both passed.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -27,5 +31,15 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 banner "building with $jobs jobs"
 cmake --build "$build" -j "$jobs"
 
-banner "running the tests: ctest --test-dir $build --output-on-failure $*"
-ctest --test-dir "$build" --output-on-failure "$@"
+tsan=${TSAN_BUILD_DIR:-$root/build-tsan}
+if [ $# -eq 0 ] || [ "${TLSKIT_SKIP_TSAN:-0}" != 1 ]; then
+    banner "ThreadSanitizer build in $tsan (engine threads)"
+    cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLSKIT_TSAN=ON \
+        -DTLSKIT_WERROR=ON -DTLSKIT_BUILD_TESTS=ON
+    cmake --build "$tsan" -j "$jobs"
+    banner "running the ThreadSanitizer tests: ctest --test-dir $tsan"
+    ctest --test-dir "$tsan" --output-on-failure
+fi
+
+banner "running the tests: ctest --test-dir $build --output-on-failure -j2 $*"
+ctest --test-dir "$build" --output-on-failure -j2 "$@"

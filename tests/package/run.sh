@@ -229,9 +229,9 @@ else
 fi
 
 # ------------------------------------------------------------------ README examples
-step "the README examples: server.c and client.c talk over TLS"
+step "the README examples: client.c talks over TLS to server.c and engine_echo.c"
 if [[ -f $root/README.md ]]; then
-    for ex in client.c server.c; do
+    for ex in client.c server.c engine_echo.c; do
         check "README.md shows examples/$ex exactly" \
             diff -u "$here/examples/$ex" <(readme_block "example: tests/package/examples/$ex")
     done
@@ -239,8 +239,11 @@ fi
 if [[ -x $cbuild/example_server && -x $cbuild/example_client ]]; then
     certs=$work/certs
     if bash "$root/scripts/gen-certs.sh" --out "$certs" -q >"$work/certs.log" 2>&1; then
+        for example in example_server example_engine_echo; do
+        [[ -x $cbuild/$example ]] || { bad "$example not built"; continue; }
+        rm -f "$work/server.out"
         mkfifo "$work/server.out"
-        "$cbuild/example_server" 0 "$certs/server.crt" "$certs/server.key" \
+        "$cbuild/$example" 0 "$certs/server.crt" "$certs/server.key" \
             >"$work/server.out" 2>"$work/server.err" &
         server_pid=$!
         exec 3<"$work/server.out"
@@ -251,7 +254,7 @@ if [[ -x $cbuild/example_server && -x $cbuild/example_client ]]; then
         first=${first%%,*}
         port=${first##*:}
         if [[ $line == "listening on "* && $port =~ ^[0-9]+$ ]]; then
-            ok "example_server: $line"
+            ok "$example: $line"
             check -v "example_client gets its line echoed" \
                 bash -c 'timeout 30 "$1" localhost "$2" "$3" | tee /dev/stderr | grep -q "^hello over TLS$"' _ \
                 "$cbuild/example_client" "$port" "$certs/ca.crt"
@@ -259,16 +262,22 @@ if [[ -x $cbuild/example_server && -x $cbuild/example_client ]]; then
                 bash -c '! timeout 30 "$1" localhost "$2" "$3"' _ \
                 "$cbuild/example_client" "$port" "$certs/server.crt"
         else
-            bad "example_server did not print 'listening on ADDR:PORT' (got: '$line')"
+            bad "$example did not print 'listening on ADDR:PORT' (got: '$line')"
         fi
         exec 3<&-
         kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
+        status=0
+        wait "$server_pid" 2>/dev/null || status=$?
+        if [[ $example == example_engine_echo ]]; then
+            if [[ $status == 0 ]]; then ok "$example stops gracefully on SIGTERM (exit 0)"
+            else bad "$example exit status $status after SIGTERM"; fi
+        fi
         server_pid=
         if [[ -s $work/server.err ]]; then
-            printf '      example_server stderr:\n'
+            printf '      %s stderr:\n' "$example"
             indent "$work/server.err"
         fi
+        done
     else
         bad "scripts/gen-certs.sh --out $certs"
         indent "$work/certs.log"
