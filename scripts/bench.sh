@@ -71,7 +71,7 @@ if ((quick)); then
     bulk_bytes=128M idle_conns=1000 floor_n=200 floor_mib=64 h2_n=300
 else
     dur=${TLSBENCH_DURATION:-5} warm=${TLSBENCH_WARMUP:-1}
-    bulk_bytes=1G idle_conns=5000 floor_n=3000 floor_mib=2048 h2_n=3000
+    bulk_bytes=1G idle_conns=5000 floor_n=3000 floor_mib=2048 h2_n=1000
 fi
 big_body=1048576 small_body=128 hs_conns=32 rr_many=1000 check_conns=10000
 

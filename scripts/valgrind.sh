@@ -67,7 +67,7 @@ cleanup() {
 failures=0
 trap cleanup EXIT
 
-vg=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
+vg=(valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
     --errors-for-leak-kinds=definite,indirect --num-callers=30 --track-origins=yes)
 # Under valgrind everything is 20-50 times slower: generous deadlines, never fixed sleeps.
 client_timeout=60
@@ -157,6 +157,8 @@ expect_same() {
         failures=$((failures + 1))
         results+=("$3|-|-|FAIL|echoed bytes differ")
         printf '  %-44s FAIL (echoed bytes differ)\n' "$3"
+    else
+        results+=("$3|-|-|ok|")
     fi
 }
 
@@ -207,12 +209,14 @@ EOF
     stop_server "with a client connected"
     wait "$held" || true
     exec {hold}>&-
-    # The held client sees close_notify (0) or a broken connection (7); both are fine,
-    # what counts is valgrind's verdict on it.
+    # tlsserver --help promises close_notify to open connections on SIGTERM (exit 0 for
+    # the client); a truncation (7) is reported, but valgrind's verdict is what counts
+    # here (the event model sends close_notify; the thread model does not).
     held_rc=$(cat "$work/sigterm-open.$model.rc" 2>/dev/null || echo '?')
     if [[ $held_rc == 0 || $held_rc == 7 ]]; then
         record "$model-sigterm-open: tlsclient" "$held_rc" "$held_rc" \
-            "$logs/$model-sigterm-open.client.vg" "server stopped while connected"
+            "$logs/$model-sigterm-open.client.vg" "server stopped while connected: $(
+            [[ $held_rc == 0 ]] && echo "got close_notify" || echo "truncated, NO close_notify")"
     else
         record "$model-sigterm-open: tlsclient" "$held_rc" 0 "$logs/$model-sigterm-open.client.vg"
     fi
@@ -233,14 +237,17 @@ EOF
 
     # HTTP mode with curl (curl itself is not under valgrind).
     start_server "$model-http" "${common[@]}" --mode http
+    # Two GETs on one keep-alive connection: "200:1 200:0" (status:new connections).
     code=$(curl -sS --max-time 120 --cacert "$certs/ca.crt" \
-        --resolve "localhost:$srv_port:127.0.0.1" -o /dev/null -w '%{http_code}' \
-        "https://localhost:$srv_port/" "https://localhost:$srv_port/again" 2>&1 || true)
-    if [[ $code != 200200 ]]; then
+        --resolve "localhost:$srv_port:127.0.0.1" -w '%{http_code}:%{num_connects} ' \
+        -o /dev/null "https://localhost:$srv_port/" \
+        -o /dev/null "https://localhost:$srv_port/again" 2>&1 || true)
+    if [[ $code != "200:1 200:0 " ]]; then
         failures=$((failures + 1))
         results+=("$model-http: curl|-|-|FAIL|status $code")
-        printf '  %-44s FAIL (status %s)\n' "$model-http: curl GET x2" "$code"
+        printf '  %-44s FAIL (status:connects %s)\n' "$model-http: curl GET x2" "${code:0:200}"
     else
+        results+=("$model-http: curl|0|-|ok|")
         printf '  %-44s ok (200, 200 on one keep-alive connection)\n' "$model-http: curl GET x2"
     fi
     stop_server
@@ -263,11 +270,15 @@ record "client-refused: tlsclient" "$rc" 3 "$logs/client-refused.vg"
 stop_server
 
 total=${#results[@]}
-printf '\n%s: %d valgrind runs and checks, %d failed' "$prog" "$total" "$failures"
-if ((failures)); then
-    printf '; logs kept in %s\n' "$logs"
-    exit 1
-fi
-if ((keep)); then printf '; logs in %s\n' "$logs"; else printf '\n'; fi
+runs=0 dirty=0
+for r in "${results[@]}"; do
+    IFS='|' read -r _ _ errs _ _ <<<"$r"
+    [[ $errs == - ]] && continue
+    runs=$((runs + 1))
+    [[ $errs == 0 ]] || dirty=$((dirty + 1))
+done
+printf '\n%s: %d processes under valgrind, %d with errors; %d checks in all, %d failed\n' \
+    "$prog" "$runs" "$dirty" "$total" "$failures"
+if ((failures || keep)); then printf '%s: logs in %s\n' "$prog" "$logs"; fi
 printf '%d passed, %d failed\n' $((total - failures)) "$failures"
-exit 0
+((failures == 0))

@@ -28,6 +28,9 @@ static int bio_write(BIO *b, const char *buf, int len)
             return -1;
         }
         c->io_errno = errno;
+        if (errno == ECONNRESET) /* remembered: a later EOF is this reset, not a
+                                  * truncation (EPIPE alone may follow a clean close) */
+            c->io_reset = errno;
         return -1;
     }
 }
@@ -53,6 +56,9 @@ static int bio_read(BIO *b, char *buf, int len)
             return -1;
         }
         c->io_errno = errno;
+        if (errno == ECONNRESET) /* remembered: a later EOF is this reset, not a
+                                  * truncation (EPIPE alone may follow a clean close) */
+            c->io_reset = errno;
         return -1;
     }
 }

@@ -222,6 +222,13 @@ static void conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
                    what, c->peer, buf);
         return;
     }
+    if (c->io_reset && (c->io_errno == 0 || c->io_errno == c->io_reset || c->io_errno == EPIPE)) {
+        /* e.g. OpenSSL ignored a failed ticket write, then the read saw EOF: the peer
+         * reset the connection, it did not merely close it */
+        ERR_clear_error();
+        tlskit__err_set_errno(&c->err, TLSKIT_E_IO, c->io_reset, "%s %s", what, c->peer);
+        return;
+    }
     if ((ssl_error == SSL_ERROR_SSL && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
         (ssl_error == SSL_ERROR_SYSCALL && c->io_errno == 0)) {
         ERR_clear_error();
@@ -246,6 +253,15 @@ static void conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
                    c->peer);
         return;
     }
+    if (ssl_error == SSL_ERROR_SSL && !c->is_server && !c->hs_done &&
+        reason == SSL_R_WRONG_VERSION_NUMBER) {
+        char buf[256];
+        tlskit__ssl_errors(buf, sizeof(buf));
+        tlskit__err_set(&c->err, TLSKIT_E_PROTOCOL,
+                        "%s %s: %s (the server's answer is not TLS: a plaintext service, or "
+                        "TLS older than 1.0?)", what, c->peer, buf);
+        return;
+    }
     tlskit__err_set_ssl(&c->err, TLSKIT_E_PROTOCOL, "TLS protocol error", "%s %s", what, c->peer);
 }
 
@@ -257,7 +273,7 @@ static int conn_timeout(tlskit_conn *c, enum tlskit__op op, int64_t deadline)
     if (op != OP_READ)
         c->dead = 1;
     if (op == OP_HANDSHAKE)
-        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: handshake timed out after %.3f s",
+        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out after %.3f s",
                    op_text(op), c->peer,
                    (double)c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE] / 1000.0);
     else

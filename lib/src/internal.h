@@ -130,6 +130,7 @@ struct tlskit_conn {
     uint64_t bytes_in, bytes_out;
     int io_errno;              /* last socket error seen by the BIO */
     int io_eof;                /* the BIO saw EOF */
+    int io_reset;              /* ECONNRESET seen at any time on this connection */
     char verify_text[128];
     struct tlskit__peer_info info;
     void *userdata;

@@ -30,8 +30,9 @@
  * Which N: a clean run of a scenario makes 14,000 to 27,000 allocations, and one run per
  * N under ASan takes a few hundred ms, so by default N is chosen by allocation site (the
  * call stack: OpenSSL's file:line, the OpenSSL entry point and the library's frames):
- * the 1st, 2nd and last use of each site, ~1,000 to 1,700 runs per scenario. --all runs
- * every N (or --from/--to/--step) for a long exhaustive sweep.
+ * the 1st, 2nd and last use of each site (--uses 3, the default; --uses 1: the 1st
+ * only), 1,800 to 2,300 runs per scenario. --all runs every N (or --from/--to/--step)
+ * for a long exhaustive sweep.
  *
  * Outcomes: PASS (some call failed, with a message and a class, nothing leaked), absorbed
  * (the failure changed nothing visible), FAIL (crash, hang, leak, empty message or
@@ -50,8 +51,8 @@
  *               engine_stop, engine_free. Threads make its allocation order vary a
  *               little between runs; each N is still a valid test.
  *
- * Usage: alloc_failure --certs DIR [--scenario NAME]... [--all | --from N --to N --step K]
- *                      [--recheck] [--jobs J] [-v]
+ * Usage: alloc_failure --certs DIR [--scenario NAME]... [--uses 1|2|3 | --all |
+ *                      --from N --to N --step K] [--recheck] [--jobs J] [-v]
  * The last line is "N passed, M failed".
  */
 #include <dlfcn.h>
@@ -381,6 +382,7 @@ static char g_report[8192];
 static size_t g_report_len;
 static int g_verbose;
 static int g_recheck;
+static int g_uses = 3; /* --uses: which uses of each allocation site to fail */
 
 static void __attribute__((format(printf, 1, 2))) report(const char *fmt, ...)
 {
@@ -1359,6 +1361,9 @@ static int finish_job(struct job *j, const struct scenario *sc, struct tally *t)
             printf("FAIL %s N=%lu: killed by signal %d (%s)%s\n", sc->name, j->n,
                    WTERMSIG(status), strsignal(WTERMSIG(status)),
                    WTERMSIG(status) == SIGALRM ? ": hang" : ": crash");
+        else if (state[0] == '\0')
+            printf("FAIL %s N=%lu: exit %d before reporting (a sanitizer report on stderr "
+                   "above?)\n", sc->name, j->n, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         else
             printf("FAIL %s N=%lu: exit %d; first error: %s %s %s\n", sc->name, j->n,
                    WIFEXITED(status) ? WEXITSTATUS(status) : -1, call,
@@ -1380,8 +1385,8 @@ static const struct scenario *find_scenario(const char *name)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: alloc_failure --certs DIR [--scenario NAME]... [--all | --from N\n"
-               "                     --to N --step K] [--recheck] [--jobs J] [-v]\n"
+    fprintf(f, "Usage: alloc_failure --certs DIR [--scenario NAME]... [--uses 1|2|3 | --all\n"
+               "                     | --from N --to N --step K] [--recheck] [--jobs J] [-v]\n"
                "Scenarios:");
     for (size_t i = 0; i < NSCEN; i++)
         fprintf(f, " %s", g_scenarios[i].name);
@@ -1416,18 +1421,19 @@ static unsigned long *distinct_sites(unsigned long allocs, size_t *count)
     for (unsigned long i = 1; i <= allocs && i < g_sites_cap; i++)
         v[n++] = (struct site_seq){g_sites[i], i};
     qsort(v, n, sizeof(*v), cmp_site);
-    /* Of each site: the first, second and last use. The second catches loops (the
-     * probe for a next certificate after the first one parsed), the last a site used
-     * again later in another state (the client's copy of a server-side call). */
+    /* Of each site: the first, second (g_uses >= 2) and last (g_uses >= 3) use. The
+     * second catches loops (the probe for a next certificate after the first one
+     * parsed), the last a site used again later in another state (the client's copy of
+     * a server-side call). */
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
         if (i < n && v[i].site == v[start].site)
             continue;
         size_t len = i - start;
         ns[k++] = v[start].seq;
-        if (len >= 2)
+        if (len >= 2 && g_uses >= 2)
             ns[k++] = v[start + 1].seq;
-        if (len >= 3)
+        if (len >= 3 && g_uses >= 3)
             ns[k++] = v[i - 1].seq;
         start = i;
     }
@@ -1508,6 +1514,14 @@ int main(int argc, char **argv)
             all = 1;
         } else if (strcmp(a, "--recheck") == 0) {
             g_recheck = 1;
+        } else if (v && strcmp(a, "--uses") == 0) {
+            g_uses = atoi(v);
+            if (g_uses < 1 || g_uses > 3) {
+                fprintf(stderr, "alloc_failure: --uses 1 (first), 2 (first two) or 3 (and "
+                                "last)\n");
+                return 2;
+            }
+            i++;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -1595,7 +1609,9 @@ int main(int argc, char **argv)
         printf("%s: %lu allocations per clean run (%s %s); failing %s: %zu runs\n", sc->name,
                base.allocs, base.proto, base.cipher,
                all ? (step > 1 ? "every Nth" : "each one in turn")
-                   : "the 1st, 2nd and last use of each allocation site",
+               : g_uses == 1 ? "the 1st use of each allocation site"
+               : g_uses == 2 ? "the 1st and 2nd use of each allocation site"
+                             : "the 1st, 2nd and last use of each allocation site",
                count);
         fflush(stdout);
 
