@@ -19,7 +19,11 @@ prog=setup.sh
 #   libcriterion-dev  the unit test framework
 #   openssl           the CLI: scripts/gen-certs.sh, and the interop peer in tests
 #   curl              an independent HTTPS client for tlsserver's --mode http tests
-packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl)
+#   gnutls-bin        gnutls-cli / gnutls-serv: a second TLS stack in the interop matrix
+#   python3           Python's ssl module in the interop matrix, and its driver script
+#   sslscan, nmap     the scanner checks (no protocol below TLS 1.2, every cipher grade A)
+packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl
+          gnutls-bin python3 sslscan nmap)
 
 case ${1-} in
 --list) printf '%s\n' "${packages[@]}"; exit 0 ;;
