@@ -11,7 +11,7 @@
 # wall-clock rates are shown beside them.
 #
 # Usage: scripts/bench.sh [--quick] [--out DIR] [--repeat N] [--workers N]
-#                         [--build DIR] [--no-install] [-h]
+#                         [--build DIR] [--callgrind] [--no-install] [-h]
 #   --quick        everything in under two minutes (1 s windows, one repetition); a smoke
 #                  test that the script works, never a verdict on speed
 #   --out DIR      where results.json, results.txt, chart.png and raw/ go
@@ -358,10 +358,28 @@ else
 fi
 start_sserver s_server
 PORT[s_server]=$SRV_PORT PIDS[s_server]=$SRV_PIDS
+# One-worker twins for the scaling figure, measured in the same rotation (interleaved in
+# time, so a change in the machine's load cannot pass for scaling).
+w1_servers=""
+if ((workers > 1)); then
+    start_tlsserver tlskit_w1 1 http "$small_body"
+    PORT[tlskit_w1]=$SRV_PORT PIDS[tlskit_w1]=$SRV_PIDS
+    w1_servers="tlskit_w1"
+    if [[ -n $nginx_bin ]]; then
+        start_nginx nginx_w1 1
+        PORT[nginx_w1]=$SRV_PORT PIDS[nginx_w1]=$SRV_PIDS
+        w1_servers+=" nginx_w1"
+    fi
+fi
 
 hs=(-t "$cpus" -c "$hs_conns" -d "$dur" -w "$warm")
-progress "full handshakes"
-measure_hs full_hs "$servers s_server" handshake "${hs[@]}"
+progress "full handshakes ($workers workers${w1_servers:+, and 1})"
+measure_hs full_hs "$servers s_server $w1_servers" handshake "${hs[@]}"
+for s in $w1_servers; do
+    VAL["full_hs_w1|${s%_w1}"]=${VAL["full_hs|$s"]:-}
+    VAL["full_hs_w1_wall|${s%_w1}"]=${VAL["full_hs_wall|$s"]:-}
+    stop_pid "$(cut -d, -f1 <<<"${PIDS[$s]}")"
+done
 progress "resumed handshakes"
 measure_hs resumed_hs "$servers s_server" handshake --resume "${hs[@]}"
 
@@ -432,18 +450,6 @@ for ((rep = 1; rep <= repeat; rep++)); do
 done
 stop_pid "${PIDS[tlskit]}"
 stop_pid "${PIDS[s_server]}"
-[[ -n $nginx_bin ]] && stop_pid "$(cut -d, -f1 <<<"${PIDS[nginx]}")"
-
-# Scaling: full handshakes with one worker, against the runs above with $workers.
-progress "one worker (scaling)"
-start_tlsserver tlskit_w1 1 http "$small_body"
-PORT[tlskit]=$SRV_PORT PIDS[tlskit]=$SRV_PIDS
-if [[ -n $nginx_bin ]]; then
-    start_nginx nginx_w1 1
-    PORT[nginx]=$SRV_PORT PIDS[nginx]=$SRV_PIDS
-fi
-measure_hs full_hs_w1 "$servers" handshake "${hs[@]}"
-stop_pid "${PIDS[tlskit]}"
 [[ -n $nginx_bin ]] && stop_pid "$(cut -d, -f1 <<<"${PIDS[nginx]}")"
 
 # Memory per idle connection: fresh servers, warmed with a few connections, then
@@ -555,6 +561,11 @@ figures=(
 srv_cols=(tlskit nginx s_server floor)
 declare -A json_name=([tlskit]=tlskit [nginx]=nginx [s_server]=openssl_s_server [floor]=raw_openssl_floor)
 
+has_data() { # FIGURE: any value for any server
+    local s
+    for s in "${srv_cols[@]}"; do [[ -n ${VAL["$1|$s"]:-} ]] && return 0; done
+    return 1
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print ""; else printf "%.3f", a / b }'; }
 verdict() { # RATIO GOAL BETTER
     [[ -z $1 || -z $2 ]] && { echo ""; return; }
@@ -573,6 +584,7 @@ json_num() { [[ -n $1 ]] && printf '%s' "$1" || printf 'null'; }
     first=1
     for f in "${figures[@]}"; do
         IFS='|' read -r k label unit better goal goaltext <<<"$f"
+        has_data "$k" || continue
         ((first)) || printf ','
         first=0
         printf '{"name":"%s","label":"%s","unit":"%s","better":"%s",' "$k" "$label" "$unit" "$better"
@@ -634,6 +646,7 @@ spread() { # FIGURE SERVER -> "±N%" ((max-min)/2 over the median)
     printf '%-44s %14s %14s %14s %14s %8s  %s\n' figure tlskit nginx s_server raw-floor "tk/nginx" goal
     for f in "${figures[@]}"; do
         IFS='|' read -r k label unit better goal goaltext <<<"$f"
+        has_data "$k" || continue
         r=$(ratio "$(median "$k" tlskit)" "$(median "$k" nginx)")
         cells=()
         for s in "${srv_cols[@]}"; do

@@ -25,6 +25,9 @@
 #include "procstat.h"
 
 #define SYNOPSIS "MODE [options] HOST:PORT | https://HOST[:PORT]/PATH"
+#ifndef TLSBENCH_ALLOCATOR
+#define TLSBENCH_ALLOCATOR "libc"
+#endif
 #define MAX_PIDS 64
 #define MAX_REQUEST (1u << 20)
 
@@ -633,6 +636,7 @@ static void report_json(const struct run *r, double el, double rate, double per_
                                       (!o->verify || r->verified == (uint64_t)o->conns)
                                   ? "true" : "false");
     }
+    json_str("allocator", TLSBENCH_ALLOCATOR, 1);
     json_str("first_error", r->first_error, 0);
     printf("}\n");
 }

@@ -50,17 +50,24 @@ tlskit_config *tlskit_config_new(void)
     cfg->verify_name = 1;
     cfg->nodelay = 1;
     SSL_CTX *ctx = cfg->ctx;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_cipher_list(ctx, TK_DEFAULT_CIPHERS);
+    /* Send exactly the chain given with the key, never one rebuilt from the trust
+     * store at each handshake. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
+    /* The secure defaults must hold or the config must not exist: an allocation failure
+     * here would otherwise leave OpenSSL's wider defaults in place. */
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, TK_DEFAULT_CIPHERS) != 1 ||
+        SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"tlskit", 6) != 1) {
+        ERR_clear_error();
+        tlskit_config_free(cfg);
+        return NULL;
+    }
     /* Called only when a server asks a client that has no certificate for one: noted so
      * the failure that follows is reported as a verification problem. */
     SSL_CTX_set_client_cert_cb(ctx, no_client_cert);
-    /* Needed for session resumption when clients are verified. */
-    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"tlskit", 6);
     return cfg;
 }
 

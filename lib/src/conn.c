@@ -103,7 +103,11 @@ int tlskit__conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
     c->own_fd = own_fd;
     c->is_server = is_server;
     c->last_activity = c->created_ms = tlskit__now_ms();
-    if (tlskit__config_prepare(c->cfg, &c->err) != 0)
+    /* The trust store only matters to a role that verifies its peer: loading (and, for
+     * the chain, searching) the system store on every server handshake costs ~15%. */
+    int verifies = is_server ? c->cfg->verify_client != TLSKIT_VERIFY_CLIENT_NONE
+                             : c->cfg->verify_cert;
+    if (verifies && tlskit__config_prepare(c->cfg, &c->err) != 0)
         return -1;
     if (is_server && !c->cfg->has_keypair) {
         tlskit__err_set(&c->err, TLSKIT_E_CONFIG, "server role needs a certificate and key");

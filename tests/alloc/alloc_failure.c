@@ -52,7 +52,8 @@
  *               little between runs; each N is still a valid test.
  *
  * Usage: alloc_failure --certs DIR [--scenario NAME]... [--uses 1|2|3 | --all |
- *                      --from N --to N --step K] [--recheck] [--jobs J] [-v]
+ *                      --from N --to N --step K] [--recheck] [--dry-run] [--jobs J] [-v]
+ * --dry-run: only the clean runs, and how many N each scenario would take.
  * The last line is "N passed, M failed".
  */
 #include <dlfcn.h>
@@ -1386,7 +1387,8 @@ static const struct scenario *find_scenario(const char *name)
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: alloc_failure --certs DIR [--scenario NAME]... [--uses 1|2|3 | --all\n"
-               "                     | --from N --to N --step K] [--recheck] [--jobs J] [-v]\n"
+               "                     | --from N --to N --step K] [--recheck] [--dry-run] [--jobs J]\n"
+               "                     [-v]\n"
                "Scenarios:");
     for (size_t i = 0; i < NSCEN; i++)
         fprintf(f, " %s", g_scenarios[i].name);
@@ -1504,7 +1506,7 @@ int main(int argc, char **argv)
     const struct scenario *chosen[NSCEN];
     size_t nchosen = 0;
     unsigned long from = 1, to = 0, step = 1;
-    int jobs = 2, all = 0;
+    int jobs = 2, all = 0, dry = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1514,6 +1516,8 @@ int main(int argc, char **argv)
             all = 1;
         } else if (strcmp(a, "--recheck") == 0) {
             g_recheck = 1;
+        } else if (strcmp(a, "--dry-run") == 0) {
+            dry = 1;
         } else if (v && strcmp(a, "--uses") == 0) {
             g_uses = atoi(v);
             if (g_uses < 1 || g_uses > 3) {
@@ -1615,6 +1619,10 @@ int main(int argc, char **argv)
                count);
         fflush(stdout);
 
+        if (dry) {
+            __real_free(ns);
+            continue;
+        }
         unsigned long before_pass = t.passed, before_fail = t.failed, last = 0;
         int64_t t0 = now_ms();
         sweep(sc, &base, ns, count, until_done, jobs, &t, &last);
@@ -1632,6 +1640,8 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 
+    if (dry)
+        return setup_failed;
     if (t.nkinds) {
         printf("how injected failures were reported (first failing call, class, runs, "
                "sample message):\n");
