@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -193,4 +194,13 @@ int64_t cli_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cli_bad_option_name(char *out, size_t len, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (strncmp(arg, "--", 2) == 0)
+        snprintf(out, len, "%.*s", (int)strcspn(arg, "="), arg);
+    else
+        snprintf(out, len, "-%c", optopt > 0 && optopt < 256 ? optopt : '?');
 }

@@ -41,6 +41,9 @@ void cli_msg(const char *fmt, ...) CLI_PRINTF(1, 2);
  * Returns CLI_EXIT_USAGE for `return cli_usage_error(...)`. */
 int cli_usage_error(const char *synopsis, const char *fmt, ...) CLI_PRINTF(2, 3);
 
+/* The option getopt_long() just stopped at, as the user typed it ("--ca", "-x"). */
+void cli_bad_option_name(char *out, size_t len, char **argv);
+
 /* "-V": "PROG VERSION" and the library's version line, on stdout. */
 void cli_print_version(void);
 

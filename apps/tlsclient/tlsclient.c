@@ -95,15 +95,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* The option getopt_long() just stopped at, as the user typed it ("--ca", "-x"). */
-static void bad_option_name(char *out, size_t len, char **argv)
-{
-    const char *arg = optind > 0 ? argv[optind - 1] : "";
-    if (strncmp(arg, "--", 2) == 0)
-        snprintf(out, len, "%.*s", (int)strcspn(arg, "="), arg);
-    else
-        snprintf(out, len, "-%c", optopt > 0 && optopt < 256 ? optopt : '?');
-}
 
 /* -1 to go on; otherwise the exit code (0 after --help or --version). */
 static int parse_args(int argc, char **argv, struct options *o)
@@ -163,12 +154,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             return CLI_EXIT_OK;
         case ':': {
             char name[64];
-            bad_option_name(name, sizeof(name), argv);
+            cli_bad_option_name(name, sizeof(name), argv);
             return cli_usage_error(SYNOPSIS, "option '%s' needs a value", name);
         }
         default: {
             char name[64];
-            bad_option_name(name, sizeof(name), argv);
+            cli_bad_option_name(name, sizeof(name), argv);
             if (optopt != 0 && strncmp(name, "--", 2) == 0) /* "--help=x" */
                 return cli_usage_error(SYNOPSIS, "option '%s' takes no value", name);
             return cli_usage_error(SYNOPSIS, "unknown option '%s'", name);
