@@ -547,6 +547,10 @@ TK_TEST(engine, settings_are_validated)
     cr_assert_eq(tlskit_engine_set_write_limit(e, 10), -1);
     cr_assert_eq(tlskit_engine_set_drain_timeout(e, -5), -1);
     cr_assert_eq(tlskit_engine_start(e), -1, "started without listening");
+    cr_assert_eq(tlskit_engine_set_workers(e, 2), 0);
+    struct tlskit_engine_stats st; /* before listening: all zero, no crash */
+    tlskit_engine_get_stats(e, &st);
+    cr_assert_eq(st.accepted, 0);
     int fd = -1, port = 0;
     fd = tk_tcp_bound("127.0.0.1", 16, &port);
     char p[16];

@@ -805,7 +805,7 @@ void tlskit_engine_get_stats(tlskit_engine *e, struct tlskit_engine_stats *out)
 {
     memset(out, 0, sizeof(*out));
     out->open = (uint64_t)atomic_load(&e->open);
-    for (int i = 0; i < e->nworkers; i++) {
+    for (int i = 0; e->workers && i < e->nworkers; i++) {
         struct tlskit__counters *k = &e->workers[i].ctr;
 #define TK_LOAD(x) atomic_load_explicit(&k->x, memory_order_relaxed)
         out->accepted += TK_LOAD(accepted);
