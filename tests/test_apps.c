@@ -510,6 +510,8 @@ TK_TEST(apps, usage_errors)
         {1, {"--port"}},
         {1, {"--verify-client=sometimes"}},
         {1, {"--tls-min", "1.1"}},
+        {1, {"--tickets", "17"}},
+        {1, {"--tickets", "-1"}},
         {0, {"--bogus-flag", "localhost", "443"}},
         {0, {"localhost"}},
         {0, {"--timeout", "soon", "localhost", "443"}},

@@ -557,6 +557,26 @@ TK_TEST(config, socket_options_and_modes)
     tlskit_config_free(cfg);
 }
 
+TK_TEST(config, session_tickets_range)
+{
+    tlskit_config *cfg = tlskit_config_new();
+    SSL_CTX *ctx = tlskit_config_ssl_ctx(cfg);
+    cr_expect_eq(SSL_CTX_get_num_tickets(ctx), 1, "default tickets");
+    cr_expect_eq(SSL_CTX_get_read_ahead(ctx), 1, "read-ahead is off");
+    cr_expect_eq(tlskit_config_set_session_tickets(cfg, 0), 0);
+    cr_expect_eq(SSL_CTX_get_num_tickets(ctx), 0);
+    cr_expect(SSL_CTX_get_options(ctx) & SSL_OP_NO_TICKET, "0 tickets left TLS 1.2 tickets on");
+    cr_expect_eq(tlskit_config_set_session_tickets(cfg, 16), 0);
+    cr_expect_eq(SSL_CTX_get_num_tickets(ctx), 16);
+    cr_expect_not(SSL_CTX_get_options(ctx) & SSL_OP_NO_TICKET);
+    cr_expect_eq(tlskit_config_set_session_tickets(cfg, 17), -1, "17 tickets accepted");
+    cr_expect_eq(tlskit_config_error_code(cfg), TLSKIT_E_INVALID);
+    cr_expect(tk_contains(tlskit_config_error(cfg), "17"), "%s", tlskit_config_error(cfg));
+    cr_expect_eq(tlskit_config_set_session_tickets(cfg, -1), -1, "-1 tickets accepted");
+    cr_expect_eq(SSL_CTX_get_num_tickets(ctx), 16, "a refused value changed the setting");
+    tlskit_config_free(cfg);
+}
+
 /* ---- sharing ----------------------------------------------------------------------- */
 
 #define SHARE_THREADS 6

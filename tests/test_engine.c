@@ -467,6 +467,96 @@ TK_TEST(engine, graceful_stop_echoes_every_byte_sent_before_it)
     eng_free(&g);
 }
 
+/* ---- large responses ---- */
+
+enum { DL_TOTAL = (3 << 20) + 777 };
+static unsigned char g_dl[DL_TOTAL];
+
+/* The whole download queued at once in uneven pieces (a byte .. many records), then a
+ * close: the engine writes what the socket takes, buffers the rest, and must deliver
+ * every byte in order, the tail included, before its close_notify. */
+static void download_open(tlskit_conn *c, void *arg)
+{
+    (void)arg;
+    static const size_t pieces[] = {1, 16384, 16385, 300000, 7, 65536, 100001};
+    size_t off = 0;
+    for (size_t k = 0; off < DL_TOTAL; k++) {
+        size_t n = pieces[k % (sizeof pieces / sizeof pieces[0])];
+        if (n > DL_TOTAL - off)
+            n = DL_TOTAL - off;
+        if (tlskit_engine_write(c, g_dl + off, n) != 0)
+            return;
+        off += n;
+    }
+    tlskit_engine_close(c);
+}
+
+struct downloader {
+    const char *port;
+    tlskit_config *ccfg;
+    int slow;
+    size_t got;
+    int ok;
+    char err[512];
+};
+
+static void *download_client(void *arg)
+{
+    struct downloader *d = arg;
+    unsigned char *in = malloc(DL_TOTAL + 1);
+    tlskit_conn *c = tlskit_conn_new(d->ccfg);
+    if (!in || tlskit_conn_connect(c, "127.0.0.1", d->port) != 0 ||
+        tlskit_conn_handshake(c) != 0) {
+        snprintf(d->err, sizeof(d->err), "%s", tlskit_conn_error(c));
+        goto out;
+    }
+    for (;;) {
+        size_t room = DL_TOTAL + 1 - d->got;
+        if (d->slow && room > 5000)
+            room = 5000;
+        ssize_t n = tlskit_conn_read(c, in + d->got, room);
+        if (n <= 0) {
+            d->ok = n == 0 && d->got == DL_TOTAL && memcmp(in, g_dl, DL_TOTAL) == 0;
+            if (n < 0)
+                snprintf(d->err, sizeof(d->err), "%s", tlskit_conn_error(c));
+            break;
+        }
+        d->got += (size_t)n;
+        if (d->slow && (d->got & 7) == 0)
+            poll(NULL, 0, 1);
+    }
+out:
+    tlskit_conn_free(c);
+    free(in);
+    return NULL;
+}
+
+TK_TEST(engine, large_responses_arrive_whole_and_in_order)
+{
+    tk_fill_pattern(g_dl, DL_TOTAL, 99);
+    struct eng g;
+    eng_start(&g, "server", 2, 0, 0, 0, download_open);
+    cr_assert_eq(tlskit_engine_set_write_limit(g.e, 8u << 20), 0);
+    eng_listen(&g);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_config_set_timeout(ccfg, TLSKIT_TIMEOUT_READ, 20000);
+    cr_assert_eq(tlskit_config_set_buffer_sizes(ccfg, 16384, 0), 0); /* backpressure */
+    enum { K = 4 };
+    struct downloader d[K];
+    pthread_t t[K];
+    for (int i = 0; i < K; i++) {
+        d[i] = (struct downloader){.port = g.port, .ccfg = ccfg, .slow = i % 2};
+        t[i] = tk_thread_start(download_client, &d[i]);
+    }
+    for (int i = 0; i < K; i++) {
+        tk_thread_join(t[i]);
+        cr_expect(d[i].ok, "client %d (%s reader): got %zu of %d bytes, %s", i,
+                  d[i].slow ? "slow" : "fast", d[i].got, DL_TOTAL, d[i].err);
+    }
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
 /* ---- reload ---- */
 
 TK_TEST(engine, reload_serves_new_certificate_to_new_connections_only)

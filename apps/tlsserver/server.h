@@ -25,6 +25,7 @@ struct options {
     int64_t handshake_ms, idle_ms, write_ms;
     unsigned long exit_after; /* 0: run until a signal */
     unsigned long max_conns;
+    int tickets;                /* TLS 1.3 session tickets per full handshake */
     unsigned long workers;    /* event model; 0: one per core */
     unsigned long body_size;  /* http mode */
     enum model model;

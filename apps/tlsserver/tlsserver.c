@@ -19,6 +19,14 @@
 #define SYNOPSIS "[options]"
 #define DEFAULT_CERT "certs/server.crt"
 #define DEFAULT_KEY "certs/server.key"
+/* Every option's default (also used by the option-parser fuzz target). */
+#define DEFAULT_OPTIONS                                                                    \
+    {                                                                                      \
+        .bind = "localhost", .port = "4433", .cert = DEFAULT_CERT, .key = DEFAULT_KEY,     \
+        .tls_min = TLSKIT_TLS1_2, .tls_max = TLSKIT_TLS1_3, .handshake_ms = 10 * 1000,     \
+        .idle_ms = 300 * 1000, .write_ms = 30 * 1000, .max_conns = 10000, .tickets = 1,    \
+        .body_size = 1024, .model = MODEL_EVENT, .mode = MODE_ECHO, .verbosity = 1,        \
+    }
 
 volatile sig_atomic_t g_stop_signals, g_reload, g_dump;
 static int g_wake_fd = -1;
@@ -44,6 +52,9 @@ static void usage(void)
         "                            'optional' accepts them; needs --ca\n"
         "  --tls-min VERSION         lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
         "  --tls-max VERSION         highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
+        "  --tickets N               TLS 1.3 session tickets sent after each full\n"
+        "                            handshake, 0 to 16 (default: 1); 0 also turns\n"
+        "                            TLS 1.2 tickets off\n"
         "  --handshake-timeout SECS  limit for a whole handshake (default: 10;\n"
         "                            fractions allowed; 0 = none)\n"
         "  --idle-timeout SECS       close a connection idle this long (default: 300;\n"
@@ -88,7 +99,7 @@ static void usage(void)
 enum {
     OPT_BIND = 256, OPT_PORT, OPT_CERT, OPT_KEY, OPT_CA, OPT_VERIFY_CLIENT, OPT_TLS_MIN,
     OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
-    OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE,
+    OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
 };
 
 static const struct option long_options[] = {
@@ -109,6 +120,7 @@ static const struct option long_options[] = {
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"mode", required_argument, NULL, OPT_MODE},
     {"body-size", required_argument, NULL, OPT_BODY_SIZE},
+    {"tickets", required_argument, NULL, OPT_TICKETS},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -211,6 +223,12 @@ static int parse_args(int argc, char **argv, struct options *o)
                                        "%lu bytes", optarg, 64ul << 20);
             o->body_size = num;
             break;
+        case OPT_TICKETS:
+            if (cli_parse_ulong(optarg, 0, 16, &num) < 0)
+                return cli_usage_error(SYNOPSIS, "--tickets: '%s' is not a whole number from "
+                                       "0 to 16", optarg);
+            o->tickets = (int)num;
+            break;
         case OPT_EXIT_AFTER:
         case OPT_MAX_CONNS:
             if (cli_parse_ulong(optarg, 1, 1000000000, &num) < 0)
@@ -285,6 +303,7 @@ tlskit_config *server_config(const struct options *o, int startup)
     if ((o->ca != NULL && tlskit_config_set_ca_file(cfg, o->ca) < 0) ||
         tlskit_config_set_verify_client(cfg, o->verify_client) < 0 ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
+        tlskit_config_set_session_tickets(cfg, o->tickets) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->handshake_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_IDLE, o->idle_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_WRITE, o->write_ms) < 0) {
@@ -450,22 +469,7 @@ void server_print_counters(const struct server *s, const struct tlskit_engine_st
 int main(int argc, char **argv)
 {
     struct server s = {
-        .opt = {
-            .bind = "localhost",
-            .port = "4433",
-            .cert = DEFAULT_CERT,
-            .key = DEFAULT_KEY,
-            .tls_min = TLSKIT_TLS1_2,
-            .tls_max = TLSKIT_TLS1_3,
-            .handshake_ms = 10 * 1000,
-            .idle_ms = 300 * 1000,
-            .write_ms = 30 * 1000,
-            .max_conns = 10000,
-            .body_size = 1024,
-            .model = MODEL_EVENT,
-            .mode = MODE_ECHO,
-            .verbosity = 1,
-        },
+        .opt = DEFAULT_OPTIONS,
         .wake = {-1, -1},
     };
     int rc;

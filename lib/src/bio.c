@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 static BIO_METHOD *tlskit__method;
@@ -15,10 +17,12 @@ static int bio_write(BIO *b, const char *buf, int len)
 {
     tlskit_conn *c = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    const int more = c->msg_more ? MSG_MORE : 0;
     for (;;) {
-        ssize_t n = send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n = send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL | more);
         if (n >= 0) {
             c->last_activity = tlskit__now_ms();
+            c->corked = more != 0;
             return (int)n;
         }
         if (errno == EINTR)
@@ -33,6 +37,17 @@ static int bio_write(BIO *b, const char *buf, int len)
             c->io_reset = errno;
         return -1;
     }
+}
+
+void tlskit__bio_uncork(tlskit_conn *c)
+{
+    if (!c->corked)
+        return;
+    /* Switching TCP_CORK off pushes pending segments (with Nagle still applying when
+     * TCP_NODELAY is off). Harmless, and failing, on a socket that is not TCP. */
+    int zero = 0;
+    (void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+    c->corked = 0;
 }
 
 static int bio_read(BIO *b, char *buf, int len)

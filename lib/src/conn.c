@@ -329,6 +329,7 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
     if (op == OP_HANDSHAKE && !c->hs_deadline && c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE])
         c->hs_deadline = start + c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE];
     int64_t deadline = op_deadline(c, op, start);
+    size_t written = 0; /* OP_WRITE: bytes of buf already taken, record by record */
 
     for (;;) {
         int r;
@@ -338,11 +339,41 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
         switch (op) {
         case OP_HANDSHAKE: r = SSL_do_handshake(c->ssl); break;
         case OP_READ: r = SSL_read_ex(c->ssl, buf, len, &n); break;
-        case OP_WRITE: r = SSL_write_ex(c->ssl, buf, len, &n); break;
+        case OP_WRITE: {
+            /* One record per SSL_write; every record but the last of this call is
+             * sent with MSG_MORE (bio.c), so the kernel packs several into one segment:
+             * fewer packets and fewer wake-ups of the peer. Each send() still takes
+             * its bytes or says EAGAIN: nothing waits inside the library.
+             * A non-blocking write that stops after some records returns their count,
+             * and OpenSSL then needs the next call to carry at least the record it
+             * holds: only partial-write mode (the engine) promises that; other
+             * non-blocking writes stay one SSL_write, retried with the same arguments. */
+            size_t left = len - written, chunk = left > TK_RECORD ? TK_RECORD : left;
+            if (c->nonblocking && !(SSL_get_mode(c->ssl) & SSL_MODE_ENABLE_PARTIAL_WRITE))
+                chunk = left;
+            c->msg_more = left > chunk;
+            r = SSL_write_ex(c->ssl, (const unsigned char *)buf + written, chunk, &n);
+            c->msg_more = 0;
+            if (r > 0) {
+                written += n;
+                if (written < len)
+                    continue;
+                n = written;
+            } else if (written > 0 && c->nonblocking) {
+                int e = SSL_get_error(c->ssl, r);
+                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                    tlskit__bio_uncork(c);
+                    return (ssize_t)written; /* a partial write: the rest later */
+                }
+            }
+            break;
+        }
         default: r = SSL_shutdown(c->ssl); if (r == 0) r = 1; break;
         }
         if (r > 0)
             return op == OP_READ || op == OP_WRITE ? (ssize_t)n : 1;
+        if (op == OP_WRITE)
+            tlskit__bio_uncork(c);
 
         int e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_ZERO_RETURN && op == OP_READ) {

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #define TK_ERRLEN 512
+#define TK_RECORD 16384 /* plaintext bytes in a full TLS record */
 #define TK_ADDRLEN 64 /* "[ffff:...:ffff]:65535" fits */
 #define TK_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
@@ -131,6 +132,8 @@ struct tlskit_conn {
     int io_errno;              /* last socket error seen by the BIO */
     int io_eof;                /* the BIO saw EOF */
     int io_reset;              /* ECONNRESET seen at any time on this connection */
+    int msg_more;              /* the record being written is not the call's last */
+    int corked;                /* the last send() had MSG_MORE */
     char verify_text[128];
     struct tlskit__peer_info info;
     void *userdata;
@@ -141,6 +144,8 @@ struct tlskit_conn {
 /* The BIO over a connection's socket: recv/send with MSG_DONTWAIT | MSG_NOSIGNAL, so the
  * library never blocks inside OpenSSL and never raises SIGPIPE (bio.c). */
 BIO *tlskit__bio_new(tlskit_conn *conn);
+/* After a write that stopped early: push out what MSG_MORE may hold back (bio.c). */
+void tlskit__bio_uncork(tlskit_conn *conn);
 
 /* Attach an SSL object for the role to a connection with an fd (conn.c). */
 int tlskit__conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);

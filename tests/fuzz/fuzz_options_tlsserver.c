@@ -50,23 +50,7 @@ static int from_args(const char *p, const char *def, int argc, char **argv)
 
 int fz_tlsserver_parse(int argc, char **argv)
 {
-    /* The defaults of main() in tlsserver.c. */
-    struct options o = {
-        .bind = "localhost",
-        .port = "4433",
-        .cert = DEFAULT_CERT,
-        .key = DEFAULT_KEY,
-        .tls_min = TLSKIT_TLS1_2,
-        .tls_max = TLSKIT_TLS1_3,
-        .handshake_ms = 10 * 1000,
-        .idle_ms = 300 * 1000,
-        .write_ms = 30 * 1000,
-        .max_conns = 10000,
-        .body_size = 1024,
-        .model = MODEL_EVENT,
-        .mode = MODE_ECHO,
-        .verbosity = 1,
-    };
+    struct options o = DEFAULT_OPTIONS; /* main()'s defaults, from tlsserver.c */
     const char *bind0 = o.bind, *cert0 = o.cert, *key0 = o.key;
 
     optind = 0; /* glibc: a full reset of getopt's state */
@@ -96,6 +80,7 @@ int fz_tlsserver_parse(int argc, char **argv)
     FZ_CHECK(o.exit_after <= 1000000000, "exit_after %lu", o.exit_after);
     FZ_CHECK(o.workers <= 1024, "workers %lu", o.workers);
     FZ_CHECK(o.body_size <= 64ul << 20, "body_size %lu", o.body_size);
+    FZ_CHECK(o.tickets >= 0 && o.tickets <= 16, "tickets %d", o.tickets);
     FZ_CHECK(o.model == MODEL_EVENT || o.model == MODEL_THREAD || o.model == MODEL_ITERATIVE,
              "model %d", (int)o.model);
     FZ_CHECK(o.mode == MODE_ECHO || o.mode == MODE_DISCARD || o.mode == MODE_HTTP, "mode %d",

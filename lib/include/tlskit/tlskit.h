@@ -167,6 +167,11 @@ TLSKIT_API int tlskit_config_set_timeout(tlskit_config *cfg, int which, int64_t 
  * 0 keeps the kernel default buffer size. TCP_NODELAY is on by default. */
 TLSKIT_API int tlskit_config_set_buffer_sizes(tlskit_config *cfg, int rcvbuf, int sndbuf);
 TLSKIT_API void tlskit_config_set_nodelay(tlskit_config *cfg, int on);
+
+/* Server: session tickets sent after each full TLS 1.3 handshake (default 1, at most
+ * 16). 0 sends none, and turns TLS 1.2 tickets off too: clients then resume only from
+ * the server's session cache (TLS 1.2) or not at all (TLS 1.3). */
+TLSKIT_API int tlskit_config_set_session_tickets(tlskit_config *cfg, int count);
 /* TCP keepalive: idle seconds before probes, seconds between probes, probe count
  * (0 keeps the kernel default for that value). */
 TLSKIT_API int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_s,
