@@ -17,7 +17,7 @@ static int bio_write(BIO *b, const char *buf, int len)
 {
     tlskit_conn *c = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    const int more = c->msg_more ? MSG_MORE : 0;
+    const int more = c->msg_more || c->cork ? MSG_MORE : 0;
     for (;;) {
         ssize_t n = send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL | more);
         if (n >= 0) {

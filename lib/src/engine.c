@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define TK_SWEEP_MS 50
@@ -63,6 +64,7 @@ struct tlskit__econn {
     int closing;               /* close once the output is flushed */
     int paused;                /* backpressure: not reading */
     int in_callback;
+    int hs_waits;              /* handshake steps that waited for the peer */
     int ended;
     const char *close_reason;  /* for a clean close once the output is flushed */
     int end_code;
@@ -356,8 +358,17 @@ static void reap(tlskit_conn *c)
     struct tlskit__econn *ec = c->eng;
     struct tlskit__worker *w = ec->w;
     tlskit_engine *e = w->e;
-    if (ec->end_code == TLSKIT_E_NONE && c->hs_done && !c->dead && !c->sent_shutdown)
+    if (ec->end_code == TLSKIT_E_NONE && c->hs_done && !c->dead && !c->sent_shutdown) {
+        c->cork = 1;
         tlskit_conn_shutdown(c); /* non-blocking: close_notify if the socket takes it */
+        c->cork = 0;
+        /* The close_notify was held back (MSG_MORE): the FIN goes out with it, one
+         * segment. shutdown(), not close(): close() with unread input would reset the
+         * connection and drop what is held. */
+        if (c->corked && shutdown(c->fd, SHUT_WR) != 0)
+            tlskit__bio_uncork(c);
+        c->corked = 0;
+    }
     /* close() below removes the fd from epoll: no EPOLL_CTL_DEL (one syscall less). */
     if (ec->prev)
         ec->prev->eng->next = ec->next;
@@ -537,16 +548,34 @@ static void read_loop(tlskit_conn *c)
     }
 }
 
-/* Everything a readiness event (or a sweep) may need to do for one connection. */
+static void progress_body(tlskit_conn *c);
+
+/* Everything a readiness event (or a sweep) may need to do for one connection.
+ * The event that may end the handshake (our flight is out, the peer's Finished may be
+ * here) usually writes twice: the session ticket, then the answer to a request that came
+ * with the Finished. Its sends are held back (MSG_MORE) and pushed together at the end:
+ * one segment instead of two. */
 static void progress(tlskit_conn *c)
+{
+    struct tlskit__econn *ec = c->eng;
+    c->cork = !c->hs_done && ec->hs_waits > 0;
+    progress_body(c);
+    c->cork = 0;
+    tlskit__bio_uncork(c); /* even when ending: close() would not push it (and a close with
+                            * unread input resets the connection, dropping it) */
+}
+
+static void progress_body(tlskit_conn *c)
 {
     struct tlskit__econn *ec = c->eng;
     struct tlskit__worker *w = ec->w;
     tlskit_engine *e = w->e;
     if (!c->hs_done) {
         int r = tlskit_conn_handshake(c);
-        if (r == TLSKIT_WANT_READ || r == TLSKIT_WANT_WRITE)
+        if (r == TLSKIT_WANT_READ || r == TLSKIT_WANT_WRITE) {
+            ec->hs_waits++;
             return;
+        }
         if (r != 0) {
             fail_conn(c);
             return;

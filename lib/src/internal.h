@@ -134,6 +134,7 @@ struct tlskit_conn {
     int io_reset;              /* ECONNRESET seen at any time on this connection */
     int msg_more;              /* the record being written is not the call's last */
     int corked;                /* the last send() had MSG_MORE */
+    int cork;                  /* engine: send everything with MSG_MORE for now */
     char verify_text[128];
     struct tlskit__peer_info info;
     void *userdata;
