@@ -89,13 +89,14 @@ void tlskit_config_free(tlskit_config *cfg)
     if (!cfg || atomic_fetch_sub(&cfg->refs, 1) != 1)
         return;
     SSL_CTX_free(cfg->ctx);
+    tlskit__err_free(&cfg->err);
     pthread_mutex_destroy(&cfg->mu);
     free(cfg);
 }
 
 const char *tlskit_config_error(const tlskit_config *cfg)
 {
-    return cfg ? cfg->err.msg : "no config";
+    return cfg ? tlskit__err_text(&cfg->err) : "no config";
 }
 
 int tlskit_config_error_code(const tlskit_config *cfg)

@@ -50,13 +50,14 @@ void tlskit_conn_free(tlskit_conn *c)
         close(c->fd);
     tlskit__info_free(c);
     free(c->servername);
+    tlskit__err_free(&c->err);
     tlskit_config_free(c->cfg);
     free(c);
 }
 
 const char *tlskit_conn_error(const tlskit_conn *c)
 {
-    return c ? c->err.msg : "no connection";
+    return c ? tlskit__err_text(&c->err) : "no connection";
 }
 
 int tlskit_conn_error_code(const tlskit_conn *c)

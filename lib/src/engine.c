@@ -68,7 +68,7 @@ struct tlskit__econn {
     int ended;
     const char *close_reason;  /* for a clean close once the output is flushed */
     int end_code;
-    char end_reason[TK_ERRLEN];
+    char *end_reason;          /* allocated when the connection ends */
 };
 
 struct tlskit_engine {
@@ -116,7 +116,7 @@ tlskit_engine *tlskit_engine_new(tlskit_config *cfg, const struct tlskit_engine_
 
 const char *tlskit_engine_error(const tlskit_engine *e)
 {
-    return e ? e->err.msg : "no engine";
+    return e ? tlskit__err_text(&e->err) : "no engine";
 }
 
 int tlskit_engine_error_code(const tlskit_engine *e)
@@ -349,7 +349,8 @@ static void end_conn(tlskit_conn *c, int code, const char *fmt, ...)
     ec->end_code = code;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ec->end_reason, sizeof(ec->end_reason), fmt, ap);
+    if ((ec->end_reason = malloc(TK_ERRLEN)) != NULL)
+        vsnprintf(ec->end_reason, TK_ERRLEN, fmt, ap);
     va_end(ap);
 }
 
@@ -378,9 +379,12 @@ static void reap(tlskit_conn *c)
         ec->next->eng->prev = ec->prev;
     w->nconns--;
     if (e->h.on_close)
-        e->h.on_close(c, ec->end_code, ec->end_reason, e->h.arg);
+        e->h.on_close(c, ec->end_code,
+                      ec->end_reason ? ec->end_reason : "(out of memory: reason lost)",
+                      e->h.arg);
     atomic_fetch_sub(&e->open, 1);
     free(ec->out);
+    free(ec->end_reason);
     free(ec);
     c->eng = NULL;
     tlskit_conn_free(c);
@@ -399,7 +403,7 @@ static void fail_conn(tlskit_conn *c)
         count_add(&ec->w->ctr.idle_timeouts, 1);
     }
     end_conn(c, c->err.code ? c->err.code : TLSKIT_E_IO, "%s",
-             c->err.msg[0] ? c->err.msg : "connection failed");
+             c->err.msg && c->err.msg[0] ? c->err.msg : "connection failed");
 }
 
 static void read_loop(tlskit_conn *c);
@@ -625,9 +629,9 @@ static void accept_ready(struct tlskit__worker *w, int lfd)
             continue;
         }
         tlskit_config *cfg = current_config(e);
-        struct tlskit__err err;
-        tlskit__err_clear(&err);
+        struct tlskit__err err = {0};
         tlskit_conn *c = tlskit__conn_accepted(cfg, fd, (struct sockaddr *)&ss, &err);
+        tlskit__err_free(&err);
         tlskit_config_free(cfg);
         struct tlskit__econn *ec = c ? calloc(1, sizeof(*ec)) : NULL;
         if (!ec) {
@@ -873,6 +877,7 @@ void tlskit_engine_free(tlskit_engine *e)
     }
     free(e->workers);
     tlskit_config_free(e->cfg);
+    tlskit__err_free(&e->err);
     pthread_mutex_destroy(&e->mu);
     free(e);
 }

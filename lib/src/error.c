@@ -66,13 +66,29 @@ const char *tlskit_version(void)
 void tlskit__err_clear(struct tlskit__err *err)
 {
     err->code = TLSKIT_E_NONE;
-    err->msg[0] = '\0';
+    if (err->msg)
+        err->msg[0] = '\0';
+}
+
+void tlskit__err_free(struct tlskit__err *err)
+{
+    free(err->msg);
+    err->msg = NULL;
+}
+
+const char *tlskit__err_text(const struct tlskit__err *err)
+{
+    if (err->msg)
+        return err->msg;
+    return err->code ? "(out of memory: the error text was lost)" : "";
 }
 
 static void err_vset(struct tlskit__err *err, int code, const char *fmt, va_list ap)
 {
     err->code = code;
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    if (!err->msg && !(err->msg = malloc(TK_ERRLEN)))
+        return;
+    vsnprintf(err->msg, TK_ERRLEN, fmt, ap);
 }
 
 void tlskit__err_set(struct tlskit__err *err, int code, const char *fmt, ...)
@@ -85,8 +101,10 @@ void tlskit__err_set(struct tlskit__err *err, int code, const char *fmt, ...)
 
 static void err_append(struct tlskit__err *err, const char *text)
 {
+    if (!err->msg)
+        return;
     size_t used = strlen(err->msg);
-    size_t room = sizeof(err->msg) - used;
+    size_t room = TK_ERRLEN - used;
     if (room > 3) {
         memcpy(err->msg + used, ": ", 2);
         size_t n = strlen(text);

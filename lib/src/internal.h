@@ -16,13 +16,19 @@
 #define TK_ADDRLEN 64 /* "[ffff:...:ffff]:65535" fits */
 #define TK_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
-/* One error slot per object: a class and a message. */
+/* One error slot per object: a class and a message. The text (TK_ERRLEN bytes) is
+ * allocated by the first error, so the many objects that never fail (connections of a
+ * busy server) do not carry it; tlskit__err_free() releases it. */
 struct tlskit__err {
     int code;
-    char msg[TK_ERRLEN];
+    char *msg;
 };
 
 void tlskit__err_clear(struct tlskit__err *err);
+void tlskit__err_free(struct tlskit__err *err);
+/* The message: "" when there is none (or, after an error, a note that there was no
+ * memory to keep its text). */
+const char *tlskit__err_text(const struct tlskit__err *err);
 /* Sets code and message. */
 void tlskit__err_set(struct tlskit__err *err, int code, const char *fmt, ...) TK_PRINTF(3, 4);
 /* Same, with ": strerror(errnum)" appended. */

@@ -41,12 +41,13 @@ void tlskit_listener_free(tlskit_listener *l)
         return;
     close_fds(l);
     tlskit_config_free(l->cfg);
+    tlskit__err_free(&l->err);
     free(l);
 }
 
 const char *tlskit_listener_error(const tlskit_listener *l)
 {
-    return l ? l->err.msg : "no listener";
+    return l ? tlskit__err_text(&l->err) : "no listener";
 }
 
 int tlskit_listener_error_code(const tlskit_listener *l)
@@ -364,7 +365,7 @@ tlskit_conn *tlskit__conn_accepted(tlskit_config *cfg, int fd, const struct sock
     }
     tlskit__format_addr(sa, c->peer, sizeof(c->peer));
     if (tlskit__conn_setup(c, fd, 1, 1) != 0) {
-        tlskit__err_set(err, c->err.code, "accept: %s", c->err.msg);
+        tlskit__err_set(err, c->err.code, "accept: %s", tlskit__err_text(&c->err));
         tlskit_conn_free(c);
         return NULL;
     }

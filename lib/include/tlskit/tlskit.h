@@ -229,7 +229,9 @@ TLSKIT_API int tlskit_conn_handshake(tlskit_conn *conn);
 
 /* Read up to len bytes: > 0 bytes read; 0 when the peer closed cleanly (close_notify);
  * -1 on error (TLSKIT_E_TRUNCATED when the peer closed without close_notify);
- * WANT on a non-blocking connection. */
+ * WANT on a non-blocking connection. The library reads ahead: on a non-blocking
+ * connection, read until WANT_READ before waiting in poll(), which cannot see records
+ * already read from the socket. */
 TLSKIT_API ssize_t tlskit_conn_read(tlskit_conn *conn, void *buf, size_t len);
 /* Write up to len bytes: > 0 bytes written (all of them unless non-blocking), -1 on error,
  * WANT on a non-blocking connection (call again with the same arguments). */
