@@ -48,6 +48,13 @@ static void on_close(tlskit_conn *c, int code, const char *reason, void *arg)
         wake_main();
 }
 
+static void on_event(int code, const char *message, void *arg)
+{
+    (void)code;
+    (void)arg;
+    cli_msg("%s", message);
+}
+
 static void reload(struct server *s, tlskit_engine *e)
 {
     tlskit_config *cfg = server_reload_config(s);
@@ -66,7 +73,8 @@ static void reload(struct server *s, tlskit_engine *e)
 int serve_events(struct server *s)
 {
     struct tlskit_engine_handlers h = {
-        .on_open = on_open, .on_data = on_data, .on_close = on_close, .arg = s};
+        .on_open = on_open, .on_data = on_data, .on_close = on_close, .arg = s,
+        .on_event = on_event};
     tlskit_engine *e = tlskit_engine_new(s->cfg, &h);
     int rc = CLI_EXIT_OK;
     if (!e) {

@@ -81,6 +81,8 @@ struct tlskit_engine {
     int64_t drain_ms;
     struct tlskit__worker *workers;
     atomic_int open;
+    atomic_int accept_failing;     /* an accept error streak was reported */
+    atomic_llong accept_reported_ms; /* when (rate limit) */
     atomic_int stopping;
     atomic_llong drain_deadline;
     int running;
@@ -109,6 +111,8 @@ tlskit_engine *tlskit_engine_new(tlskit_config *cfg, const struct tlskit_engine_
     e->drain_ms = 5000;
     e->port = -1;
     atomic_init(&e->open, 0);
+    atomic_init(&e->accept_failing, 0);
+    atomic_init(&e->accept_reported_ms, 0);
     atomic_init(&e->stopping, 0);
     atomic_init(&e->drain_deadline, 0);
     return e;
@@ -616,13 +620,29 @@ static void accept_ready(struct tlskit__worker *w, int lfd)
                 /* Out of descriptors: the listen socket stays readable, so polling it
                  * again now would spin. Stop listening for a moment; clients wait in the
                  * backlog and are served once descriptors are free again. */
+                int why = errno;
                 count_add(&w->ctr.accept_errors, 1);
                 listen_enable(w, 0);
                 w->listen_resume_at = tlskit__now_ms() + TK_ACCEPT_PAUSE_MS;
+                /* Reported once per streak, and at most once a second: a descriptor
+                 * count that hovers at the limit must not flood the log. */
+                int64_t now = tlskit__now_ms(), last = atomic_load(&e->accept_reported_ms);
+                if (e->h.on_event && now - last >= 1000 &&
+                    atomic_compare_exchange_strong(&e->accept_reported_ms, &last, now) &&
+                    atomic_exchange(&e->accept_failing, 1) == 0) {
+                    char msg[160];
+                    snprintf(msg, sizeof(msg), "accept: %s: not accepting for %d ms at a "
+                             "time until it succeeds (clients wait in the backlog)",
+                             strerror(why), TK_ACCEPT_PAUSE_MS);
+                    e->h.on_event(TLSKIT_E_IO, msg, e->h.arg);
+                }
             }
             return; /* EAGAIN: another worker took it, or none left */
         }
         count_add(&w->ctr.accepted, 1);
+        if (atomic_load_explicit(&e->accept_failing, memory_order_relaxed) &&
+            atomic_exchange(&e->accept_failing, 0) == 1 && e->h.on_event)
+            e->h.on_event(TLSKIT_E_NONE, "accepting connections again", e->h.arg);
         if (e->max_conns && atomic_load(&e->open) >= e->max_conns) {
             count_add(&w->ctr.limit_rejections, 1);
             close(fd);

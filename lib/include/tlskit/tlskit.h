@@ -370,6 +370,11 @@ struct tlskit_engine_handlers {
      * freed after the callback returns. */
     void (*on_close)(tlskit_conn *conn, int code, const char *reason, void *arg);
     void *arg;
+    /* Something about the engine rather than one connection, for a log; may be NULL.
+     * Now: accepting failed (code TLSKIT_E_IO, e.g. out of file descriptors; the engine
+     * stops accepting for 100 ms at a time, clients wait in the backlog), once per
+     * streak, and TLSKIT_E_NONE when it accepts again. Called from worker threads. */
+    void (*on_event)(int code, const char *message, void *arg);
 };
 
 struct tlskit_engine_stats {
