@@ -669,6 +669,14 @@ spread() { # FIGURE SERVER -> "±N%" ((max-min)/2 over the median)
     printf 'client CPU per handshake + GET against nginx: full: tlsbench %s us, h2load %s us; resumed: tlsbench %s us, h2load %s us\n' \
         "$(fmt "$(median client_full_us tlsbench)")" "$(fmt "$(median client_full_us h2load)")" \
         "$(fmt "$(median client_resumed_us tlsbench)")" "$(fmt "$(median client_resumed_us h2load)")"
+    suites=""
+    for s in tlskit nginx s_server; do
+        c=$(grep -o '"cipher":"[A-Z0-9_]*"' "$out/raw/bulk.$s.1.json" 2>/dev/null | head -n 1 |
+            cut -d'"' -f4)
+        suites+="${suites:+, }$s ${c:-?}"
+    done
+    printf 'suite each server chose (bulk; each its default): %s; the floor: OpenSSL default\n' \
+        "$suites"
     printf '%d connections held and all answering (tlsserver echo): %s (open %s, verified %s)\n' \
         "$check_conns" "$( ((check_ok)) && echo yes || echo NO)" "${check_open:--}" "${check_verified:--}"
 } | tee "$out/results.txt"

@@ -17,6 +17,10 @@
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"            \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"            \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/* TLS 1.3 in the same order as TLS 1.2 above (Mozilla's recommendation): AES-128-GCM
+ * first, as strong as needed and a quarter cheaper per byte than AES-256-GCM. */
+#define TK_DEFAULT_SUITES \
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
 {
@@ -67,6 +71,7 @@ tlskit_config *tlskit_config_new(void)
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
         SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
         SSL_CTX_set_cipher_list(ctx, TK_DEFAULT_CIPHERS) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, TK_DEFAULT_SUITES) != 1 ||
         SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"tlskit", 6) != 1) {
         ERR_clear_error();
         tlskit_config_free(cfg);
