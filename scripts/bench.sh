@@ -424,8 +424,11 @@ if [[ -n $nginx_bin ]]; then
     for ((rep = 1; rep <= repeat; rep++)); do
         add client_full_us tlsbench "$(marginal_us "$h2_n" "$tlsbench" handshake -k -q \
             --http=/small -t "$cpus" -c 16 -n @N@ "127.0.0.1:${PORT[nginx]}")"
+        # Resumed: both ask nginx to close after the response (h2load needs that to
+        # reconnect), so both do the same close sequence.
         add client_resumed_us tlsbench "$(marginal_us "$h2_n" "$tlsbench" handshake -k -q \
-            --resume --http=/small -t "$cpus" -c 16 -n @N@ "127.0.0.1:${PORT[nginx]}")"
+            --resume --server-closes --http=/small -t "$cpus" -c 16 -n @N@ \
+            "127.0.0.1:${PORT[nginx]}")"
         if ((have_h2load)); then
             add client_full_us h2load "$(marginal_us "$h2_n" h2load --h1 -n @N@ -c @N@ -r 500 \
                 -t "$cpus" "$url")"

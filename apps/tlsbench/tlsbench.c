@@ -41,7 +41,7 @@ struct opts {
     int64_t duration_ms, warmup_ms, timeout_ms;
     int duration_set, warmup_set;
     uint64_t count;
-    int resume, http, verify, json, quiet, insecure;
+    int resume, http, verify, json, quiet, insecure, server_closes;
     long request;                 /* -1: mode default */
     uint64_t bytes;
     int inflight;
@@ -102,6 +102,9 @@ static void usage(void)
 "                         --verify sends 1 byte when none)\n"
 "      --http[=PATH]      HTTP/1.1 GET PATH (default / or the URL's path) instead of\n"
 "                         echo; responses need Content-Length or end at close\n"
+"      --server-closes    handshake mode with --http: ask the server to close after\n"
+"                         the response (Connection: close), as h2load -H\n"
+"                         'Connection: close' does, instead of closing first\n"
 "      --bytes N          bulk: bytes each way (echo) or to download (HTTP) per\n"
 "                         connection; k, M, G suffixes (powers of 1024; default 256M)\n"
 "      --verify           idle: one exchange on every held connection at the end;\n"
@@ -131,6 +134,7 @@ static void usage(void)
 enum {
     OPT_RESUME = 256, OPT_REQUEST, OPT_HTTP, OPT_BYTES, OPT_VERIFY, OPT_INFLIGHT,
     OPT_TIMEOUT, OPT_TLS, OPT_SERVERNAME, OPT_CA, OPT_SERVER_PID, OPT_JSON,
+    OPT_SERVER_CLOSES,
 };
 
 static const struct option long_opts[] = {
@@ -140,6 +144,7 @@ static const struct option long_opts[] = {
     {"count", required_argument, NULL, 'n'},
     {"warmup", required_argument, NULL, 'w'},
     {"resume", no_argument, NULL, OPT_RESUME},
+    {"server-closes", no_argument, NULL, OPT_SERVER_CLOSES},
     {"request", required_argument, NULL, OPT_REQUEST},
     {"http", optional_argument, NULL, OPT_HTTP},
     {"bytes", required_argument, NULL, OPT_BYTES},
@@ -299,6 +304,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->count = v;
             break;
         case OPT_RESUME: o->resume = 1; break;
+        case OPT_SERVER_CLOSES: o->server_closes = 1; break;
         case OPT_REQUEST:
             if (cli_parse_ulong(optarg, 0, MAX_REQUEST, &v) != 0)
                 return cli_usage_error(SYNOPSIS, "--request: '%s' is not a size from 0 to %u",
@@ -360,6 +366,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return cli_usage_error(SYNOPSIS, "give --ca FILE to verify the server, or --insecure");
     if (o->verify && o->mode != MODE_IDLE)
         return cli_usage_error(SYNOPSIS, "--verify is for idle mode");
+    if (o->server_closes && (o->mode != MODE_HANDSHAKE || !o->http))
+        return cli_usage_error(SYNOPSIS, "--server-closes is for handshake mode with --http");
     if (o->resume && o->mode == MODE_BULK)
         return cli_usage_error(SYNOPSIS, "--resume is for handshake, rr and idle modes");
     if (!o->conns)
@@ -773,10 +781,10 @@ static char *make_http_request(const struct opts *o, size_t *len)
     char *req = NULL;
     int n = asprintf(&req,
                      "GET %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\nUser-Agent: tlsbench/%s\r\n"
-                     "Accept: */*\r\n\r\n",
+                     "Accept: */*\r\n%s\r\n",
                      o->path ? o->path : "/", v6 ? "[" : "", host, v6 ? "]" : "",
                      strcmp(o->port, "443") ? ":" : "", strcmp(o->port, "443") ? o->port : "",
-                     TLSKIT_VERSION_STRING);
+                     TLSKIT_VERSION_STRING, o->server_closes ? "Connection: close\r\n" : "");
     if (n < 0)
         return NULL;
     *len = (size_t)n;
