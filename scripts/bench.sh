@@ -11,7 +11,7 @@
 # wall-clock rates are shown beside them.
 #
 # Usage: scripts/bench.sh [--quick] [--out DIR] [--repeat N] [--workers N]
-#                         [--build DIR] [--callgrind] [--no-install] [-h]
+#                         [--build DIR] [--callgrind] [--handshakes-only] [--no-install] [-h]
 #   --quick        everything in under two minutes (1 s windows, one repetition); a smoke
 #                  test that the script works, never a verdict on speed
 #   --out DIR      where results.json, results.txt, chart.png and raw/ go
@@ -24,6 +24,8 @@
 #                  resumed) of tlsserver, nginx and the floor under valgrind: slow (about
 #                  two minutes) but deterministic, so it still says something on a busy
 #                  machine where CPU-time figures are noisy
+#   --handshakes-only  only the full and resumed handshake figures (with --repeat 10:
+#                  many interleaved rounds, for a ratio that holds on a busy machine)
 #   --no-install   do not apt-get missing packages (nginx-light, gnuplot-nox,
 #                  nghttp2-client, valgrind); figures needing them are skipped
 # Environment: TLSBENCH_DURATION / TLSBENCH_WARMUP override the window lengths (seconds);
@@ -39,7 +41,8 @@ die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
 note() { printf '%s: %s\n' "$prog" "$*" >&2; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
-quick=0 out="" repeat="" workers="" build="" install=1 callgrind=0
+quick=0 out="" repeat="" workers="" build="" install=1 callgrind=0 hs_only=0
+check_ok=0 check_open="" check_verified=""
 while (($#)); do
     case $1 in
     --quick) quick=1 ;;
@@ -53,6 +56,7 @@ while (($#)); do
     --build=*) build=${1#*=} ;;
     --no-install) install=0 ;;
     --callgrind) callgrind=1 ;;
+    --handshakes-only) hs_only=1 ;;
     -h | --help) usage; exit 0 ;;
     *) printf '%s: unknown argument: %s\n' "$prog" "$1" >&2; usage >&2; exit 2 ;;
     esac
@@ -383,6 +387,7 @@ done
 progress "resumed handshakes"
 measure_hs resumed_hs "$servers s_server" handshake --resume "${hs[@]}"
 
+if ((!hs_only)); then
 progress "request/response, 1 connection"
 for ((rep = 1; rep <= repeat; rep++)); do
     for srv in $servers; do
@@ -539,6 +544,8 @@ if ((callgrind)) && command -v valgrind >/dev/null 2>&1; then
     done
 fi
 
+fi # !hs_only
+
 # ------------------------------------------------------------------ report
 
 # Figures: key|label|unit|better|goal ratio (tlskit/nginx; "" none)|goal text
@@ -666,6 +673,7 @@ spread() { # FIGURE SERVER -> "±N%" ((max-min)/2 over the median)
         [[ -n $w ]] && printf 'scaling 1 -> %d workers, %-7s full handshakes/s x%s (per server CPU-s x%s)\n' \
             "$workers" "$s:" "$w" "${c:--}"
     done
+    if ((!hs_only)); then
     rf=$(ratio "$(median full_hs tlskit)" "$(median full_hs floor)")
     printf 'full handshakes per server CPU-s, tlskit / raw floor: %s (goal >= 0.90: %s)\n' "${rf:--}" \
         "$(verdict "$rf" 0.9 higher)"
@@ -682,6 +690,7 @@ spread() { # FIGURE SERVER -> "±N%" ((max-min)/2 over the median)
         "$suites"
     printf '%d connections held and all answering (tlsserver echo): %s (open %s, verified %s)\n' \
         "$check_conns" "$( ((check_ok)) && echo yes || echo NO)" "${check_open:--}" "${check_verified:--}"
+    fi
 } | tee "$out/results.txt"
 
 # Chart: every figure with a reference, relative to nginx (1.0), oriented so that above 1
