@@ -48,6 +48,8 @@ struct tlskit__worker {
     tlskit_conn *conns;        /* doubly linked list of this worker's connections */
     size_t nconns;
     int final_pass_done;
+    tlskit_config *cfg;        /* this worker's reference to the engine's config ... */
+    uint64_t cfg_gen;          /* ... as of this reload generation */
     unsigned char rbuf[TK_READ_CHUNK];
     struct tlskit__counters ctr;
 };
@@ -74,6 +76,7 @@ struct tlskit__econn {
 struct tlskit_engine {
     pthread_mutex_t mu;        /* guards cfg */
     tlskit_config *cfg;
+    atomic_uint_fast64_t cfg_gen; /* bumped (under mu) by each reload */
     struct tlskit_engine_handlers h;
     int nworkers;
     int max_conns;
@@ -111,6 +114,7 @@ tlskit_engine *tlskit_engine_new(tlskit_config *cfg, const struct tlskit_engine_
     e->drain_ms = 5000;
     e->port = -1;
     atomic_init(&e->open, 0);
+    atomic_init(&e->cfg_gen, 0);
     atomic_init(&e->accept_failing, 0);
     atomic_init(&e->accept_reported_ms, 0);
     atomic_init(&e->stopping, 0);
@@ -196,12 +200,23 @@ const char *tlskit_engine_addrs(const tlskit_engine *e)
     return e->addrs;
 }
 
-static tlskit_config *current_config(tlskit_engine *e)
+/* The config for a new connection. Workers keep their own reference and take the
+ * engine's mutex only after a reload, not at every accept: with many workers accepting
+ * thousands of connections a second, one shared lock would serialise them. A reader that
+ * sees generation g then takes the lock gets the config of reload g or a newer one. */
+static tlskit_config *worker_config(struct tlskit__worker *w)
 {
-    pthread_mutex_lock(&e->mu);
-    tlskit_config *cfg = tlskit__config_ref(e->cfg);
-    pthread_mutex_unlock(&e->mu);
-    return cfg;
+    tlskit_engine *e = w->e;
+    uint64_t gen = atomic_load_explicit(&e->cfg_gen, memory_order_acquire);
+    if (!w->cfg || gen != w->cfg_gen) {
+        pthread_mutex_lock(&e->mu);
+        tlskit_config *cfg = tlskit__config_ref(e->cfg);
+        pthread_mutex_unlock(&e->mu);
+        tlskit_config_free(w->cfg);
+        w->cfg = cfg;
+        w->cfg_gen = gen;
+    }
+    return w->cfg;
 }
 
 int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg)
@@ -216,6 +231,7 @@ int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg)
     pthread_mutex_lock(&e->mu);
     tlskit_config *old = e->cfg;
     e->cfg = tlskit__config_ref(cfg);
+    atomic_fetch_add(&e->cfg_gen, 1);
     pthread_mutex_unlock(&e->mu);
     tlskit_config_free(old);
     return 0;
@@ -231,6 +247,8 @@ static void worker_cleanup(struct tlskit__worker *w)
         close(w->wake.fd);
     tlskit_listener_free(w->l);
     w->l = NULL;
+    tlskit_config_free(w->cfg);
+    w->cfg = NULL;
     w->epfd = w->wake.fd = -1;
 }
 
@@ -648,11 +666,10 @@ static void accept_ready(struct tlskit__worker *w, int lfd)
             close(fd);
             continue;
         }
-        tlskit_config *cfg = current_config(e);
         struct tlskit__err err = {0};
-        tlskit_conn *c = tlskit__conn_accepted(cfg, fd, (struct sockaddr *)&ss, &err);
+        tlskit_conn *c = tlskit__conn_accepted(worker_config(w), fd, (struct sockaddr *)&ss,
+                                               &err);
         tlskit__err_free(&err);
-        tlskit_config_free(cfg);
         struct tlskit__econn *ec = c ? calloc(1, sizeof(*ec)) : NULL;
         if (!ec) {
             tlskit_conn_free(c);
