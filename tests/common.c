@@ -501,6 +501,15 @@ int tk_tcp_connect(const char *addr, int port)
     return fd;
 }
 
+tlskit_listener *tk_listen(tlskit_config *cfg, const char *host, const char *port)
+{
+    tlskit_listener *l = tlskit_listener_new(cfg);
+    cr_assert_not_null(l);
+    int rc = tlskit_listener_listen(l, host, port, 0);
+    cr_assert_eq(rc, 0, "listen %s:%s: %s", tk_str(host), port, tk_str(tlskit_listener_error(l)));
+    return l;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Child processes
  * ------------------------------------------------------------------------------------- */

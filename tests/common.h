@@ -131,6 +131,8 @@ void *tk_thread_join(pthread_t t);
 int tk_tcp_bound(const char *addr, int backlog, int *port);
 /* A blocking TCP client socket connected to addr:port; asserts. */
 int tk_tcp_connect(const char *addr, int port);
+/* A tlskit listener on host:port (e.g. "127.0.0.1", "0"); asserts. */
+tlskit_listener *tk_listen(tlskit_config *cfg, const char *host, const char *port);
 
 /* ---- child processes (apps, openssl) ---- */
 

@@ -20,15 +20,6 @@
 
 TK_SUITE(socket);
 
-static tlskit_listener *listen_on(tlskit_config *cfg, const char *host, const char *port)
-{
-    tlskit_listener *l = tlskit_listener_new(cfg);
-    cr_assert_not_null(l);
-    int rc = tlskit_listener_listen(l, host, port, 0);
-    cr_assert_eq(rc, 0, "listen %s:%s: %s", tk_str(host), port, tk_str(tlskit_listener_error(l)));
-    return l;
-}
-
 static int sock_port(int fd)
 {
     struct sockaddr_storage ss;
@@ -75,7 +66,7 @@ TK_TEST(socket, listen_ipv4_port0)
 TK_TEST(socket, listen_localhost_both_families_same_port)
 {
     tlskit_config *cfg = tk_server_config("server");
-    tlskit_listener *l = listen_on(cfg, "localhost", "0");
+    tlskit_listener *l = tk_listen(cfg, "localhost", "0");
     int port = tlskit_listener_port(l);
     cr_assert_gt(port, 0);
     const char *addrs = tlskit_listener_addrs(l);
@@ -105,7 +96,7 @@ TK_TEST(socket, listen_all_addresses)
     tlskit_config *cfg = tk_server_config("server");
     static const char *const hosts[] = {NULL, "", "*"};
     for (size_t i = 0; i < 3; i++) {
-        tlskit_listener *l = listen_on(cfg, hosts[i], "0");
+        tlskit_listener *l = tk_listen(cfg, hosts[i], "0");
         int port = tlskit_listener_port(l);
         char v4[64], v6[64];
         snprintf(v4, sizeof v4, "0.0.0.0:%d", port);
@@ -137,7 +128,7 @@ TK_TEST(socket, listen_bad_port)
 TK_TEST(socket, port_in_use)
 {
     tlskit_config *cfg = tk_server_config("server");
-    tlskit_listener *a = listen_on(cfg, "127.0.0.1", "0");
+    tlskit_listener *a = tk_listen(cfg, "127.0.0.1", "0");
     char port[16], addr[64];
     snprintf(port, sizeof port, "%d", tlskit_listener_port(a));
     snprintf(addr, sizeof addr, "127.0.0.1:%s", port);
@@ -157,7 +148,7 @@ TK_TEST(socket, port_in_use)
 TK_TEST(socket, accept_deadline)
 {
     tlskit_config *cfg = tk_server_config("server");
-    tlskit_listener *l = listen_on(cfg, "127.0.0.1", "0");
+    tlskit_listener *l = tk_listen(cfg, "127.0.0.1", "0");
     tlskit_conn *conn = NULL;
     int64_t t0 = tk_now_ms();
     int rc = tlskit_listener_accept(l, &conn, 300);
@@ -189,7 +180,7 @@ static void *blocked_accept(void *p)
 TK_TEST(socket, close_wakes_blocked_accept)
 {
     tlskit_config *cfg = tk_server_config("server");
-    tlskit_listener *l = listen_on(cfg, "127.0.0.1", "0");
+    tlskit_listener *l = tk_listen(cfg, "127.0.0.1", "0");
     struct accept_arg a = {.l = l};
     pthread_t t = tk_thread_start(blocked_accept, &a);
     poll(NULL, 0, 200); /* not for correctness: gives the thread time to block */
@@ -249,7 +240,7 @@ static void round_trip(const char *listen_host, const char *connect_host, const 
                        const char *want_sni)
 {
     tlskit_config *s = tk_server_config("server");
-    tlskit_listener *l = listen_on(s, listen_host, "0");
+    tlskit_listener *l = tk_listen(s, listen_host, "0");
     char port[16];
     snprintf(port, sizeof port, "%d", tlskit_listener_port(l));
     struct serve_arg a = {.l = l};
@@ -364,7 +355,7 @@ TK_TEST(socket, connect_falls_back_to_next_address)
     /* ::1 listens; 127.0.0.1 with the same port is held bound without listening, so
      * the first address is refused for sure. */
     tlskit_config *s = tk_server_config("server");
-    tlskit_listener *l = listen_on(s, "::1", "0");
+    tlskit_listener *l = tk_listen(s, "::1", "0");
     int port = tlskit_listener_port(l);
     int hold = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -555,7 +546,7 @@ static void connect_to_dropper(tlskit_listener *l, tlskit_config *c, tlskit_conn
 TK_TEST(socket, tcp_truncation)
 {
     tlskit_config *s = tk_server_config("server"), *c = tk_client_config("ca.crt");
-    tlskit_listener *l = listen_on(s, "127.0.0.1", "0");
+    tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
     tlskit_conn *conn;
     struct serve_arg a;
     pthread_t t;
@@ -579,7 +570,7 @@ TK_TEST(socket, tcp_write_to_gone_peer_no_sigpipe)
     sigemptyset(&dfl.sa_mask);
     cr_assert_eq(sigaction(SIGPIPE, &dfl, &old), 0);
     tlskit_config *s = tk_server_config("server"), *c = tk_client_config("ca.crt");
-    tlskit_listener *l = listen_on(s, "127.0.0.1", "0");
+    tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
     tlskit_conn *conn;
     struct serve_arg a;
     pthread_t t;
@@ -615,7 +606,7 @@ TK_TEST(socket, socket_options_applied)
     cr_assert_eq(tlskit_config_set_keepalive(c, 1, 30, 5, 3), 0);
     cr_assert_eq(tlskit_config_set_buffer_sizes(c, 65536, 65536), 0);
     tlskit_config_set_nodelay(c, 0);
-    tlskit_listener *l = listen_on(s, "127.0.0.1", "0");
+    tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
     char port[16];
     snprintf(port, sizeof port, "%d", tlskit_listener_port(l));
     tlskit_conn *conn = tlskit_conn_new(c);

@@ -18,15 +18,6 @@
 
 TK_SUITE(transfer);
 
-static tlskit_listener *listen_local(tlskit_config *cfg)
-{
-    tlskit_listener *l = tlskit_listener_new(cfg);
-    cr_assert_not_null(l);
-    cr_assert_eq(tlskit_listener_listen(l, "127.0.0.1", "0", 0), 0, "%s",
-                 tk_str(tlskit_listener_error(l)));
-    return l;
-}
-
 static tlskit_conn *connect_local(tlskit_config *c, tlskit_listener *l)
 {
     char port[16];
@@ -90,7 +81,7 @@ static void bulk_to_sink(int nonblocking, int slow)
     cr_assert_eq(tlskit_config_set_timeout(c, TLSKIT_TIMEOUT_WRITE, 20000), 0);
     cr_assert_eq(tlskit_config_set_timeout(c, TLSKIT_TIMEOUT_READ, 20000), 0);
     cr_assert_eq(tlskit_config_set_buffer_sizes(c, 0, 32768), 0);
-    tlskit_listener *l = listen_local(s);
+    tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
 
     const size_t total = (3u << 20) + 12345;
     unsigned char *out = malloc(total);
@@ -194,7 +185,7 @@ TK_TEST(transfer, quiet_connection_writes_arrive_at_once)
     tlskit_config *s = tk_server_config("server");
     tlskit_config *c = tk_client_config("ca.crt");
     cr_assert_eq(tlskit_config_set_timeout(c, TLSKIT_TIMEOUT_READ, 10000), 0);
-    tlskit_listener *l = listen_local(s);
+    tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
     pthread_t t = tk_thread_start(echo_main, l);
     tlskit_conn *conn = connect_local(c, l);
     cr_assert_eq(tlskit_conn_handshake(conn), 0, "%s", tk_str(tlskit_conn_error(conn)));
@@ -258,7 +249,7 @@ TK_TEST(transfer, read_ahead_small_records_nonblocking)
 {
     tlskit_config *s = tk_server_config("server");
     tlskit_config *c = tk_client_config("ca.crt");
-    tlskit_listener *l = listen_local(s);
+    tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
     struct burst b = {.l = l, .records = 3000};
     pthread_t t = tk_thread_start(burst_main, &b);
     tlskit_conn *conn = connect_local(c, l);
@@ -357,7 +348,7 @@ static int tickets_and_resume(int tickets, int *reused, int *srv_reused)
     SSL_CTX *cctx = tlskit_config_ssl_ctx(c);
     SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
     SSL_CTX_sess_set_new_cb(cctx, count_ticket);
-    tlskit_listener *l = listen_local(s);
+    tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
     struct resume_srv r = {.l = l, .conns = 2};
     pthread_t t = tk_thread_start(resume_srv_main, &r);
 
