@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench.sh - measure tlskit against nginx and openssl s_server, side by side, in one run.
 #
 # On loopback, with the same ECDSA P-256 certificate and the same number of workers,
@@ -39,7 +40,7 @@ root=$(cd "$(dirname "$0")/.." && pwd -P)
 
 die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
 note() { printf '%s: %s\n' "$prog" "$*" >&2; }
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+usage() { sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 quick=0 out="" repeat="" workers="" build="" install=1 callgrind=0 hs_only=0
 check_ok=0 check_open="" check_verified=""

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fuzz.sh - build the libFuzzer targets (clang, ASan+UBSan, instrumented library) and
 # fuzz each for a while; new interesting inputs are merged into the committed corpus
 # tests/fuzz/corpus/NAME/ (ctest replays it: fuzz_replay_NAME).
@@ -28,7 +29,7 @@ seconds=60
 merge=1
 targets=()
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; }
+usage() { sed -n '3,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case $1 in

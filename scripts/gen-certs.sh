@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # gen-certs.sh - generate a local CA and server/client certificates for tlskit
 # (and, with --negative, a set of deliberately broken certificates for tests).
 # Uses only the openssl CLI (OpenSSL 3.0 or later).

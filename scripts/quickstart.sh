@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # quickstart.sh - from a fresh clone to a working TLS echo in one command.
 #
 #   1. install missing build dependencies (scripts/setup.sh)

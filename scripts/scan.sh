@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # scan.sh - run testssl.sh against a local tlsserver and summarise its findings (issue:
 # hostile input). The long companion of the scan_sslscan and scan_nmap ctests: testssl.sh
 # takes minutes, so it is not part of ctest.
@@ -30,7 +31,7 @@ while (($#)); do
     --cert) [[ ${2-} == ecdsa || ${2-} == rsa ]] || { echo "$prog: --cert ecdsa|rsa" >&2; exit 2; }
         kinds+=("$2"); shift 2 ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "$prog: unknown argument: $1" >&2; exit 2 ;;
     esac
 done

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # setup.sh - install the Debian packages that building and testing tlskit needs.
 #
 # Idempotent and quiet: asks dpkg what is missing and only then runs apt-get (update,
@@ -28,7 +29,7 @@ packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl c
 case ${1-} in
 --list) printf '%s\n' "${packages[@]}"; exit 0 ;;
 '') ;;
--h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+-h | --help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 *) printf '%s: unknown argument: %s\n' "$prog" "$1" >&2; exit 2 ;;
 esac
 

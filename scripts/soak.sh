@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # soak.sh - many handshakes against one tlsserver; its file descriptors and memory at the
-# end must be within a small margin of where they started (issue: hostile input).
+# end must be within a small margin of where they started (no slow leak).
 #
 # Builds a RelWithDebInfo tree without sanitizers into build-soak/, starts one tlsserver
 # (event model, echo) on 127.0.0.1, and drives COUNT full handshakes at it with tlsbench

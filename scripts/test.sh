@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test.sh - build tlskit with sanitizers and warnings-as-errors, and run every test.
 #
 # Usage: scripts/test.sh [CTEST-ARGS...]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # valgrind.sh - run tlsserver and tlsclient under valgrind memcheck through the
 # integration scenarios, and report the errors of every run (issue: hostile input).
 #
@@ -31,7 +32,7 @@ while (($#)); do
     --model) [[ ${2-} == event || ${2-} == thread ]] || { echo "$prog: --model event|thread" >&2; exit 2; }
         models+=("$2"); shift 2 ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "$prog: unknown argument: $1" >&2; exit 2 ;;
     esac
 done

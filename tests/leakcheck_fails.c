@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests that leak on purpose. Every one of them must FAIL: the ctest registered for this
  * binary passes only when Criterion reports all of them as failures (not crashes). This

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Integration: the built tlsserver and tlsclient, run as processes with pipes, against
  * each other and against raw peers made in the test (plain TCP, raw OpenSSL).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlskit_config: key pairs, trust anchors, protocol range, ciphers, groups, timeouts,
  * socket options, and sharing one config between threads. */
 #include "common.h"

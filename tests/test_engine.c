@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The server engine in-process: many connections, deadlines, backpressure and the write
  * cap, connection limits, graceful stop, reload, counters. */
 #include "common.h"

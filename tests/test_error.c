@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error classes: names, descriptions, WANT helpers, and the generic tlskit_error(). */
 #include "common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Whole handshakes in-process over socketpair(AF_UNIX): protocols, every broken
  * certificate of the negative set, mTLS, peer details, closing (clean and truncated),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Hostile clients against the built tlsserver (event model, the default; one worker).
  *

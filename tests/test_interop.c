@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Interoperability with a real, independent peer: `openssl s_client` against tlsserver
  * and tlsclient against `openssl s_server -rev` (which sends every line back reversed).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The resource checks used by every suite work: LeakSanitizer finds a deliberate leak,
  * the descriptor count sees a new descriptor. (test_leakcheck_fails shows that such

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlsserver's serving features: the three models, fd exhaustion, SIGHUP reload,
  * SIGUSR1 counters, --max-conns, and --mode http driven by curl. */
 #include "common.h"

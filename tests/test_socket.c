@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Real sockets: listening (port 0, both families, port in use), accepting with
  * deadlines, connecting (refused, unresolvable, silent, several addresses), and TCP
  * closes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlsbench against tlsserver: every mode completes with the counts it was asked for and
  * reports them in --json, resumption resumes, --server-closes closes from the server's
  * side, verification works both ways, and failures and usage errors say so. Small

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The data paths that only real TCP sockets exercise: large writes sent record by record
  * with MSG_MORE (the tail must never be held back, whole or partial writes alike),
  * read-ahead (records OpenSSL has already read must come out before the next poll()),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.c: message output, strict number parsing and small I/O helpers for the apps.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli: the small pieces tlsserver and tlsclient share — program name and message
  * output, strict number parsing, exit codes. Public tlskit API only; no library internals.

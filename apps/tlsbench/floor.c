@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tlsbench-floor: what any OpenSSL-based server pays at least, measured without sockets.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "hist.h"
 
 static unsigned bucket_of(uint64_t v)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A latency histogram with bounded relative error: exact below 256 ns, then 128 buckets
  * per power of two (under 0.8% error), up to about 18 minutes. Fixed size, no
  * allocation while recording; one per thread, merged at the end. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Worker threads of the load generator. Each worker owns its slots (connections) and an
  * edge-triggered epoll set; a slot is only ever touched by its worker, so nothing here
  * takes a lock on the hot path. Counters are relaxed atomics the main thread samples.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The load generator's engine: worker threads, each with its own epoll loop driving many
  * non-blocking tlskit connections through a small state machine (connect, handshake,
  * request, response, close). Public tlskit API only. */

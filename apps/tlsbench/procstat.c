@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "procstat.h"
 
 #include <dirent.h>

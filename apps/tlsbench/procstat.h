@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What tlsbench reads about other processes (the servers it measures) and itself:
  * CPU time and resident memory, from /proc and getrusage(2). */
 #ifndef TLSBENCH_PROCSTAT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tlsbench: a TLS load generator over the tlskit public API. Many non-blocking
  * connections on a few threads (load.c); this file parses the command line, runs the

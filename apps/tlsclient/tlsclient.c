@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tlsclient: connect to a TLS server and relay stdin to it and its data to stdout, like
  * `ncat --ssl`. Public tlskit API only.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* HTTP/1.1 request parsing for `tlsserver --mode http` (RFC 9110 / 9112 subset). */
 #include "http.h"
 

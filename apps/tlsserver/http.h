@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A small HTTP/1.1 keep-alive responder for `tlsserver --mode http`: GET and HEAD get a
  * fixed-size body, other methods 405, malformed requests 400 (then close). It only parses
  * and answers; bytes in and out go through callbacks, so it is independent of sockets and

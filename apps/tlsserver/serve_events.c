@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* --model event: the library's engine (epoll, a worker thread per core, deadlines,
  * limits, backpressure). The main thread only handles signals. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The classic models: a thread per connection (--model thread), or one connection at a
  * time (--model iterative: the same worker, but the next client is accepted only when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlsserver's parts: options and start-up (tlsserver.c), what a connection does with the
  * bytes it gets (session.c: echo, discard, http), and the three ways of serving many
  * clients: a thread per connection or one at a time (serve_threads.c), and the event

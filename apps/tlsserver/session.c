@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What tlsserver does with a connection's bytes: echo them, discard them, or answer
  * them as HTTP/1.1 requests. Independent of how connections are served. */
 #include <stdlib.h>

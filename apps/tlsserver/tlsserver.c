@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tlsserver: a TLS server over the public tlskit API: echo (default), discard or a small
  * HTTP/1.1 responder, served by the event engine (default), a thread per connection, or

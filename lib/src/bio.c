@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The socket BIO. OpenSSL's own socket BIO writes with write(2)/send(2) without
  * MSG_NOSIGNAL, which raises SIGPIPE on a reset peer; ours uses MSG_NOSIGNAL, and
  * MSG_DONTWAIT so that blocking behaviour (with deadlines) is decided in conn.c and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The connect path: server name (SNI), host-name verification, TCP connect. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlskit_config: settings -> one SSL_CTX (TLS_method) used for both roles; the
  * per-role verification settings are applied to each SSL in conn.c. */
 #include "internal.h"

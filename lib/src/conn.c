@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlskit_conn: handshake, read, write, shutdown, close; blocking and non-blocking.
  * Every OpenSSL call goes through conn_run(), which owns the WANT contract, the
  * deadlines and the translation of failures into the connection's error. */

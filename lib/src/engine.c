@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The server engine: N worker threads, each with its own SO_REUSEPORT listeners and an
  * edge-triggered epoll loop. A connection lives on one worker for its whole life, so no
  * connection state is shared between threads; only the counters (atomics), the current

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Errors: per-object message + class, and the one place that reads OpenSSL's queue. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Connection and peer-certificate details. Peer details are collected once, when the
  * handshake completes, so the getters are cheap and take a const connection. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal declarations of libtlskit: struct bodies and helpers shared between the
  * library's files. Never installed, never included by apps or tests. */
 #ifndef TLSKIT_INTERNAL_H

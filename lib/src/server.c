@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The listen/accept path: one listening socket per resolved address, all on the same
  * port (so "localhost" with port 0 gives 127.0.0.1:P and [::1]:P). */
 #include "internal.h"

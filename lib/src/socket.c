@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sockets: options, address text, connect with one deadline over every address. */
 #include "internal.h"
 

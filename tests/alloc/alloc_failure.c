@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Allocation-failure injection: for N = 1, 2, 3, ... make the Nth allocation of a
  * scenario fail, until a run completes without reaching N. Each run must end with every

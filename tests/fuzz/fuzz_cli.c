@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: the keyword and number parsers of the command line —
  * cli_parse_seconds() and cli_parse_ulong() (apps/common/cli.c) and

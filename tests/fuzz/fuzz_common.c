@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared pieces of the fuzz targets; see fuzz_common.h. */
 #include "fuzz_common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Shared pieces of the tlskit fuzz targets (tests/fuzz/fuzz_*.c).
  *

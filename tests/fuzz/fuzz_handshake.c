@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Whole connections against a scripted peer: a socketpair(AF_UNIX) is the transport;
  * the fuzz input (after the flags byte, see fuzz_common.h) is everything the peer sends,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The whole-connection driver shared by fuzz_handshake_server.c and
  * fuzz_handshake_client.c (fuzz_handshake.c). */
 #ifndef TLSKIT_FUZZ_HANDSHAKE_H

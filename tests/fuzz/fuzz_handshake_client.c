@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: a whole client-role connection (tlskit_conn_wrap_client, handshake, read,
  * echo, close) against a scripted server: the input is the flags byte (fuzz_common.h)

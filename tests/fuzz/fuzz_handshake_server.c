@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: a whole server-role connection (tlskit_conn_wrap_server, handshake, read,
  * echo, close) against a scripted client: the input is the flags byte (fuzz_common.h)

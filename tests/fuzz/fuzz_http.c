@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: the HTTP/1.1 request parser of `tlsserver --mode http`
  * (apps/tlsserver/http.c, http_feed()).

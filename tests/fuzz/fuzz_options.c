@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: the whole command line of tlsserver and tlsclient (getopt_long, every
  * option's value check, the cross-option checks), through their own parse_args().

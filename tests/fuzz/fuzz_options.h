@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The two apps' option parsers, each in its own translation unit (both apps have a
  * static parse_args() and a struct options of their own). Return parse_args()'s result:
  * -1 accepted, else the exit code. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tlsclient's option parser for fuzz_options.c: includes apps/tlsclient/tlsclient.c
  * whole (main renamed) to call its static parse_args() directly, so nothing connects.

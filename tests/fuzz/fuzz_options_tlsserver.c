@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tlsserver's option parser for fuzz_options.c. parse_args() is static in
  * apps/tlsserver/tlsserver.c, so this file includes that source whole (its main renamed)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: what tlskit reads out of a peer's certificate after a handshake
  * (lib/src/info.c: subject, issuer, subject alternative names, validity, fingerprint,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: certificate and key loading from memory —
  * tlskit_config_set_keypair_mem() and tlskit_config_set_ca_mem() with arbitrary bytes.

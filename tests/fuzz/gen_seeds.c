@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Seed corpus generator for the fuzz targets (not part of the test run; its output is
  * committed under tests/fuzz/corpus/). Usage: fuzz_gen_seeds OUTDIR

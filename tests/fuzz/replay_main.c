@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Replay driver: runs a fuzz target's LLVMFuzzerTestOneInput() over corpus files, with
  * any compiler, so ctest checks every committed input on every run (under ASan+UBSan in

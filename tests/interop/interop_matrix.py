@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Interop matrix: tlsserver and tlsclient against independent TLS implementations.
 
 Every cell is a real handshake over 127.0.0.1 and one application exchange (an echo, or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * LD_PRELOAD shim for peers that cannot be told which address to listen on (gnutls-serv
  * has only --port and binds the wildcard addresses). The interop and scanner tests may

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Scanner checks: run sslscan or nmap's ssl-enum-ciphers against a running tlsserver
 (default settings; once with the ECDSA certificate, once with the RSA one) and assert:
 

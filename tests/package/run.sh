@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh - test an installed tlskit the way an outside user meets it.
 #
 # Installs a build tree into a scratch prefix (cmake --install BUILD --prefix PREFIX),
@@ -289,7 +290,8 @@ fi
 # ------------------------------------------------------------------ pkg-config
 step "pkg-config: shared and static"
 export PKG_CONFIG_PATH=$libdir/pkgconfig
-hversion=$(sed -n 's/^#define TLSKIT_VERSION_STRING "\(.*\)"/\1/p' "$header")
+hpart() { sed -n "s/^#define TLSKIT_VERSION_$1 \\([0-9]*\\)\$/\\1/p" "$header"; }
+hversion="$(hpart MAJOR).$(hpart MINOR).$(hpart PATCH)"
 check "pkg-config --modversion tlskit = $hversion (the header's)" \
     test "$(pkg-config --modversion tlskit)" = "$hversion"
 check "pkg-config --exists 'tlskit >= 0.1'" pkg-config --exists 'tlskit >= 0.1'

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The engine under ThreadSanitizer. Not a Criterion test: TSan aborts under Criterion's
  * forking runner, so this is a plain program run by ctest in a TSan build
  * (-DTLSKIT_TSAN=ON). It exercises everything that crosses threads: several workers,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tlskit: TLS over TCP sockets, as simple as plain sockets.
  *
@@ -40,10 +41,15 @@ extern "C" {
 #define TLSKIT_API
 #endif
 
+/* The version, in this one place (CMakeLists.txt reads these three lines). */
 #define TLSKIT_VERSION_MAJOR 0
 #define TLSKIT_VERSION_MINOR 1
 #define TLSKIT_VERSION_PATCH 0
-#define TLSKIT_VERSION_STRING "0.1.0"
+#define TLSKIT_STR_(x) #x
+#define TLSKIT_XSTR_(x) TLSKIT_STR_(x)
+#define TLSKIT_VERSION_STRING                                                        \
+    TLSKIT_XSTR_(TLSKIT_VERSION_MAJOR) "." TLSKIT_XSTR_(TLSKIT_VERSION_MINOR) "."    \
+    TLSKIT_XSTR_(TLSKIT_VERSION_PATCH)
 
 /* Library version string at run time (may differ from TLSKIT_VERSION_STRING if the
  * shared library was upgraded), e.g. "tlskit 0.1.0 (OpenSSL 3.0.19 27 Jan 2026)". */

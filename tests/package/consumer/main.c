@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An outside program using only the installed header and library: proves that the
  * header, the library and its OpenSSL dependency link and run from an install prefix. */
 #include <stdio.h>

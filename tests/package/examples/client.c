@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A TLS client: send one line, print the reply.
  * Usage: client [HOST [PORT [CA_FILE]]]   (defaults: localhost 4433 certs/ca.crt) */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An echo server on the event engine: all cores, deadlines, limits, graceful stop.
  * Usage: engine_echo [PORT [CERT_FILE KEY_FILE]]   (defaults as for server.c) */
 #include <signal.h>

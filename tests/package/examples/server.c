@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A TLS echo server on localhost, one client at a time.
  * Usage: server [PORT [CERT_FILE KEY_FILE]]   (defaults: 4433 certs/server.crt
  * certs/server.key; PORT 0 picks a free port) */
