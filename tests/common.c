@@ -316,7 +316,7 @@ tlskit_config *tk_client_config(const char *ca)
     tlskit_config *cfg = tlskit_config_new();
     cr_assert_not_null(cfg);
     if (ca != NULL) {
-        int rc = tlskit_config_set_ca_file(cfg, tk_cert(ca));
+        int rc = tlskit_config_add_ca_file(cfg, tk_cert(ca));
         cr_assert_eq(rc, 0, "ca %s: %s", ca, tk_str(tlskit_config_error(cfg)));
     }
     return cfg;

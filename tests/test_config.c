@@ -251,17 +251,17 @@ TK_TEST(config, ca_errors)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tlskit_config *cfg = tlskit_config_new();
-        int rc = cases[i].dir ? tlskit_config_set_ca_dir(cfg, cases[i].path)
-                              : tlskit_config_set_ca_file(cfg, cases[i].path);
+        int rc = cases[i].dir ? tlskit_config_add_ca_dir(cfg, cases[i].path)
+                              : tlskit_config_add_ca_file(cfg, cases[i].path);
         expect_error(cases[i].what, rc, cfg, TLSKIT_E_FILE, cases[i].needles);
         tlskit_config_free(cfg);
     }
     tlskit_config *cfg = tlskit_config_new();
-    int rc = tlskit_config_set_ca_mem(cfg, "garbage", 7);
+    int rc = tlskit_config_add_ca_mem(cfg, "garbage", 7);
     int code = tlskit_config_error_code(cfg);
     cr_expect_eq(rc, -1, "garbage CA in memory accepted");
     cr_expect(code == TLSKIT_E_FILE || code == TLSKIT_E_CONFIG, "%s", tlskit_error_name(code));
-    rc = tlskit_config_set_ca_mem(cfg, "", 0);
+    rc = tlskit_config_add_ca_mem(cfg, "", 0);
     cr_expect_eq(rc, -1, "empty CA in memory accepted");
     tlskit_config_free(cfg);
     tk_rmtree(s.dir);
@@ -297,7 +297,7 @@ TK_TEST(config, ca_file_dir_mem_verify)
     size_t len;
     char *pem = tk_read_file(tk_cert("ca.crt"), &len);
     c = tlskit_config_new();
-    cr_assert_eq(tlskit_config_set_ca_mem(c, pem, len), 0, "%s", tk_str(tlskit_config_error(c)));
+    cr_assert_eq(tlskit_config_add_ca_mem(c, pem, len), 0, "%s", tk_str(tlskit_config_error(c)));
     memset(pem, 0, len); /* copied */
     handshake_with_client(c, 1, "CA in memory");
     tlskit_config_free(c);
@@ -317,14 +317,14 @@ TK_TEST(config, ca_file_dir_mem_verify)
     tk_write_file(path, pem, len);
     free(pem);
     c = tlskit_config_new();
-    cr_assert_eq(tlskit_config_set_ca_dir(c, dir), 0, "%s", tk_str(tlskit_config_error(c)));
+    cr_assert_eq(tlskit_config_add_ca_dir(c, dir), 0, "%s", tk_str(tlskit_config_error(c)));
     handshake_with_client(c, 1, "CA directory");
     tlskit_config_free(c);
 
     /* an empty directory is a valid (useless) trust store: verification then fails */
     unlink(path);
     c = tlskit_config_new();
-    cr_assert_eq(tlskit_config_set_ca_dir(c, dir), 0, "%s", tk_str(tlskit_config_error(c)));
+    cr_assert_eq(tlskit_config_add_ca_dir(c, dir), 0, "%s", tk_str(tlskit_config_error(c)));
     handshake_with_client(c, 0, "empty CA directory");
     tlskit_config_free(c);
     tk_rmtree(dir);
@@ -337,13 +337,13 @@ TK_TEST(config, ca_calls_add_up)
     tlskit_config_free(c);
 
     c = tk_client_config("other-ca.crt");
-    cr_assert_eq(tlskit_config_set_ca_file(c, tk_cert("ca.crt")), 0);
+    cr_assert_eq(tlskit_config_add_ca_file(c, tk_cert("ca.crt")), 0);
     handshake_with_client(c, 1, "other CA, then our CA");
     tlskit_config_free(c);
 
     /* A failing call does not throw away what was loaded before. */
     c = tk_client_config("ca.crt");
-    cr_assert_eq(tlskit_config_set_ca_file(c, "/nonexistent/ca.crt"), -1);
+    cr_assert_eq(tlskit_config_add_ca_file(c, "/nonexistent/ca.crt"), -1);
     handshake_with_client(c, 1, "CA, then a failed CA call");
     tlskit_config_free(c);
 }

@@ -31,7 +31,7 @@ struct closes {
 static void echo_data(tlskit_conn *c, const void *d, size_t n, void *arg)
 {
     (void)arg;
-    tlskit_engine_write(c, d, n);
+    tlskit_conn_write(c, d, n);
 }
 
 static void flood_open(tlskit_conn *c, void *arg)
@@ -39,7 +39,7 @@ static void flood_open(tlskit_conn *c, void *arg)
     struct closes *cl = arg;
     static unsigned char chunk[65536];
     for (size_t sent = 0; sent < cl->flood; sent += sizeof(chunk))
-        if (tlskit_engine_write(c, chunk, sizeof(chunk)) != 0)
+        if (tlskit_conn_write(c, chunk, sizeof(chunk)) < 0)
             break;
 }
 
@@ -112,7 +112,7 @@ static void eng_free(struct eng *g)
 {
     cr_assert_eq(tlskit_engine_stop(g->e), 0);
     struct tlskit_engine_stats st;
-    tlskit_engine_get_stats(g->e, &st);
+    tlskit_engine_read_stats(g->e, &st);
     cr_expect_eq(st.open, 0, "connections still open after stop: %llu",
                  (unsigned long long)st.open);
     tlskit_engine_free(g->e);
@@ -180,7 +180,7 @@ static void thousand_body(void)
                      tlskit_conn_error(cs[i]));
     }
     struct tlskit_engine_stats st;
-    tlskit_engine_get_stats(g.e, &st);
+    tlskit_engine_read_stats(g.e, &st);
     cr_assert_geq(st.open, N - 0, "open %llu", (unsigned long long)st.open);
     /* All held open at once; now each one echoes its own message. */
     for (int i = 0; i < N; i++) {
@@ -188,7 +188,7 @@ static void thousand_body(void)
         snprintf(msg, sizeof(msg), "connection %d says hello", i);
         echo_once(cs[i], msg);
     }
-    tlskit_engine_get_stats(g.e, &st);
+    tlskit_engine_read_stats(g.e, &st);
     cr_assert_eq(st.open, N);
     cr_assert_eq(st.handshakes_ok, N);
     for (int i = 0; i < N; i++)
@@ -244,7 +244,7 @@ TK_TEST(engine, slowloris_and_idle_clients_cut_at_handshake_deadline_while_servi
     cr_assert_leq(recv(idle, b, sizeof(b), 0), 0);
     echo_once(real, "and still served after");
     struct tlskit_engine_stats st;
-    tlskit_engine_get_stats(g.e, &st);
+    tlskit_engine_read_stats(g.e, &st);
     cr_assert_geq(st.handshake_timeouts, 2, "handshake_timeouts %llu",
                   (unsigned long long)st.handshake_timeouts);
     cr_assert_geq(st.handshake_errors[TLSKIT_E_TIMEOUT], 2);
@@ -276,7 +276,7 @@ TK_TEST(engine, idle_deadline_closes_quiet_connection)
     ssize_t n = tlskit_conn_read(c, b, sizeof(b)); /* waits until the server ends it */
     cr_assert_leq(n, 0);
     struct tlskit_engine_stats st;
-    tlskit_engine_get_stats(g.e, &st);
+    tlskit_engine_read_stats(g.e, &st);
     cr_assert_eq(st.idle_timeouts, 1);
     drop(c);
     tlskit_config_free(ccfg);
@@ -314,7 +314,7 @@ TK_TEST(engine, peer_that_never_reads_is_closed_with_memory_bounded)
     }
     cr_assert(wait_until(first_close_seen, &g.cl, 20000), "server never closed the stalled peer");
     struct tlskit_engine_stats st;
-    tlskit_engine_get_stats(g.e, &st);
+    tlskit_engine_read_stats(g.e, &st);
     cr_assert_eq(st.write_stalls, 1, "write_stalls %llu (sent %zu)",
                  (unsigned long long)st.write_stalls, sent);
     /* Bounded: the server took in at most what its kernel buffers, TLS records and the
@@ -341,7 +341,7 @@ TK_TEST(engine, output_over_the_write_limit_closes_with_limit_error)
     cr_assert_eq(g.cl.codes[0], TLSKIT_E_LIMIT, "%s", g.cl.reasons[0]);
     cr_assert(tk_contains(g.cl.reasons[0], "limit"), "%s", g.cl.reasons[0]);
     struct tlskit_engine_stats st;
-    tlskit_engine_get_stats(g.e, &st);
+    tlskit_engine_read_stats(g.e, &st);
     cr_assert_eq(st.buffer_limit_closes, 1);
     drop(c);
     tlskit_config_free(ccfg);
@@ -365,14 +365,14 @@ TK_TEST(engine, connections_beyond_max_are_closed_at_once_and_counted)
     tlskit_conn *extra = client(ccfg, g.port);
     cr_assert_eq(tlskit_conn_handshake(extra), -1, "a fourth connection was served");
     struct tlskit_engine_stats st;
-    tlskit_engine_get_stats(g.e, &st);
+    tlskit_engine_read_stats(g.e, &st);
     cr_assert_eq(st.limit_rejections, 1);
     drop(extra);
     drop(cs[0]);
     /* A slot freed: a new client is served again. */
     int64_t end = tk_now_ms() + 20000;
     for (;;) {
-        tlskit_engine_get_stats(g.e, &st);
+        tlskit_engine_read_stats(g.e, &st);
         if (st.open == 2 || tk_now_ms() > end)
             break;
         poll(NULL, 0, 10);
@@ -538,11 +538,11 @@ static void download_open(tlskit_conn *c, void *arg)
         size_t n = pieces[k % (sizeof pieces / sizeof pieces[0])];
         if (n > DL_TOTAL - off)
             n = DL_TOTAL - off;
-        if (tlskit_engine_write(c, g_dl + off, n) != 0)
+        if (tlskit_conn_write(c, g_dl + off, n) < 0)
             return;
         off += n;
     }
-    tlskit_engine_close(c);
+    tlskit_conn_close(c);
 }
 
 struct downloader {
@@ -665,7 +665,7 @@ TK_TEST(engine, counters_count_bytes_and_failed_handshakes_by_class)
     int64_t end = tk_now_ms() + 20000;
     struct tlskit_engine_stats st;
     do {
-        tlskit_engine_get_stats(g.e, &st);
+        tlskit_engine_read_stats(g.e, &st);
         if (st.open == 0 && st.handshakes_failed == 1)
             break;
         poll(NULL, 0, 10);
@@ -693,7 +693,7 @@ TK_TEST(engine, settings_are_validated)
     cr_assert_eq(tlskit_engine_start(e), -1, "started without listening");
     cr_assert_eq(tlskit_engine_set_workers(e, 2), 0);
     struct tlskit_engine_stats st; /* before listening: all zero, no crash */
-    tlskit_engine_get_stats(e, &st);
+    tlskit_engine_read_stats(e, &st);
     cr_assert_eq(st.accepted, 0);
     int fd = -1, port = 0;
     fd = tk_tcp_bound("127.0.0.1", 16, &port);
@@ -704,6 +704,78 @@ TK_TEST(engine, settings_are_validated)
     cr_assert(tk_contains(tlskit_engine_error(e), "Address already in use"), "%s",
               tlskit_engine_error(e));
     close(fd);
+    tlskit_engine_free(e);
+    tlskit_config_free(cfg);
+}
+
+/* ---- one family of calls: the connection calls on an engine connection ---- */
+
+struct family {
+    atomic_int checked;       /* on_data ran the checks */
+    atomic_int failures;      /* checks that did not hold */
+    char what[256];           /* the first one that did not hold */
+};
+
+static void family_fail(struct family *f, const char *what)
+{
+    if (atomic_fetch_add(&f->failures, 1) == 0)
+        snprintf(f->what, sizeof(f->what), "%s", what);
+}
+
+/* The calls that drive a connection by hand fail with TLSKIT_E_INVALID; writes queue and
+ * return their length; free is refused (the engine frees it after on_close). */
+static void family_data(tlskit_conn *c, const void *d, size_t n, void *arg)
+{
+    struct family *f = arg;
+    char buf[16];
+    if (tlskit_conn_read(c, buf, sizeof(buf)) != -1 ||
+        tlskit_conn_error_code(c) != TLSKIT_E_INVALID)
+        family_fail(f, "read did not fail with TLSKIT_E_INVALID");
+    if (!strstr(tlskit_conn_error(c), "served by the engine"))
+        family_fail(f, "read's error does not say why");
+    if (tlskit_conn_handshake(c) != -1 || tlskit_conn_error_code(c) != TLSKIT_E_INVALID)
+        family_fail(f, "handshake did not fail with TLSKIT_E_INVALID");
+    if (tlskit_conn_shutdown(c) != -1 || tlskit_conn_error_code(c) != TLSKIT_E_INVALID)
+        family_fail(f, "shutdown did not fail with TLSKIT_E_INVALID");
+    if (tlskit_conn_set_nonblocking(c, 0) != -1 ||
+        tlskit_conn_error_code(c) != TLSKIT_E_INVALID)
+        family_fail(f, "set_nonblocking did not fail with TLSKIT_E_INVALID");
+    tlskit_conn_free(c); /* must do nothing: ASan reports a use after free otherwise */
+    if (tlskit_conn_write(c, d, n) != (ssize_t)n)
+        family_fail(f, "write did not return its length");
+    if (tlskit_conn_write_all(c, "!", 1) != 0)
+        family_fail(f, "write_all did not return 0");
+    if (tlskit_conn_error_code(c) != TLSKIT_E_NONE)
+        family_fail(f, "a successful write left an error");
+    atomic_store(&f->checked, 1);
+}
+
+TK_TEST(engine, connection_calls_on_engine_connections)
+{
+    struct family f = {0};
+    tlskit_config *cfg = tk_server_config("server");
+    struct tlskit_engine_handlers h = {.on_data = family_data, .arg = &f};
+    tlskit_engine *e = tlskit_engine_new(cfg, &h);
+    cr_assert_not_null(e);
+    cr_assert_eq(tlskit_engine_set_workers(e, 1), 0);
+    cr_assert_eq(tlskit_engine_listen(e, "127.0.0.1", "0", 0), 0, "%s", tlskit_engine_error(e));
+    cr_assert_eq(tlskit_engine_start(e), 0, "%s", tlskit_engine_error(e));
+    char port[16];
+    snprintf(port, sizeof(port), "%d", tlskit_engine_port(e));
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_config_set_timeout(ccfg, TLSKIT_TIMEOUT_READ, 20000);
+    tlskit_conn *c = client(ccfg, port);
+    char got[8];
+    cr_assert_eq(tlskit_conn_write_all(c, "ping", 4), 0, "%s", tlskit_conn_error(c));
+    tk_conn_read_exact(c, got, 5);
+    cr_expect(memcmp(got, "ping!", 5) == 0, "got \"%.5s\"", got);
+    cr_expect_eq(atomic_load(&f.checked), 1);
+    cr_expect_eq(atomic_load(&f.failures), 0, "%s", f.what);
+    /* Outside the engine, the same calls behave as before. */
+    cr_expect_eq(tlskit_conn_pending(c), 0);
+    drop(c);
+    tlskit_config_free(ccfg);
+    cr_assert_eq(tlskit_engine_stop(e), 0);
     tlskit_engine_free(e);
     tlskit_config_free(cfg);
 }

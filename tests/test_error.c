@@ -46,6 +46,11 @@ TK_TEST(error, values_are_stable)
     /* Dense from 0, so a table indexed by code (and "unknown" above it) is safe. */
     for (size_t i = 0; i < NCODES; i++)
         cr_expect_eq(codes[i].code, (int)i, "%s", codes[i].name);
+    /* The count is derived from the map, and sizes the tables indexed by class. */
+    cr_expect_eq(TLSKIT_E__COUNT, (int)NCODES);
+    struct tlskit_engine_stats st;
+    cr_expect_eq(sizeof(st.handshake_errors) / sizeof(st.handshake_errors[0]), NCODES);
+    cr_expect_str_eq(tlskit_error_name(TLSKIT_E__COUNT), "TLSKIT_E_UNKNOWN");
 }
 
 TK_TEST(error, unknown_codes)
@@ -106,7 +111,7 @@ TK_TEST(error, generic_macro_config)
 {
     tlskit_config *cfg = tlskit_config_new();
     cr_assert_not_null(cfg);
-    cr_assert_eq(tlskit_config_set_ca_file(cfg, "/nonexistent/tlskit-ca.crt"), -1);
+    cr_assert_eq(tlskit_config_add_ca_file(cfg, "/nonexistent/tlskit-ca.crt"), -1);
     const tlskit_config *ccfg = cfg;
     cr_expect_eq(tlskit_error_code(cfg), TLSKIT_E_FILE);
     cr_expect_eq(tlskit_error_code(ccfg), TLSKIT_E_FILE);

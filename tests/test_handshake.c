@@ -319,7 +319,7 @@ TK_TEST(handshake, tls11_peer_refused)
 static tlskit_config *mtls_server(int mode)
 {
     tlskit_config *s = tk_server_config("server");
-    cr_assert_eq(tlskit_config_set_ca_file(s, tk_cert("ca.crt")), 0);
+    cr_assert_eq(tlskit_config_add_ca_file(s, tk_cert("ca.crt")), 0);
     cr_assert_eq(tlskit_config_set_verify_client(s, mode), 0);
     return s;
 }
@@ -494,10 +494,10 @@ TK_TEST(handshake, peer_details)
     cr_expect_eq(memcmp(buf, "hello", 5), 0);
     cr_assert_eq(tlskit_conn_write(srv.conn, "hi!", 3), 3);
     tk_conn_read_exact(cli.conn, buf, 3);
-    cr_expect_eq(tlskit_conn_bytes_written(cli.conn), 5);
-    cr_expect_eq(tlskit_conn_bytes_read(cli.conn), 3);
-    cr_expect_eq(tlskit_conn_bytes_read(srv.conn), 5);
-    cr_expect_eq(tlskit_conn_bytes_written(srv.conn), 3);
+    cr_expect_eq(tlskit_conn_bytes_out(cli.conn), 5);
+    cr_expect_eq(tlskit_conn_bytes_in(cli.conn), 3);
+    cr_expect_eq(tlskit_conn_bytes_in(srv.conn), 5);
+    cr_expect_eq(tlskit_conn_bytes_out(srv.conn), 3);
 
     tk_side_free(&srv);
     tk_side_free(&cli);
@@ -513,7 +513,7 @@ TK_TEST(handshake, details_before_handshake)
     cr_expect_eq(tlskit_conn_peer_cert_provided(conn), 0);
     cr_expect_eq(tlskit_conn_peer_cert_notbefore(conn), 0);
     cr_expect_eq(tlskit_conn_fd(conn), -1);
-    cr_expect_eq(tlskit_conn_bytes_read(conn), 0);
+    cr_expect_eq(tlskit_conn_bytes_in(conn), 0);
     /* Handshake on a connection without a socket: an error, not a crash. */
     cr_expect_eq(tlskit_conn_handshake(conn), -1);
     cr_expect_eq(tlskit_conn_error_code(conn), TLSKIT_E_INVALID, "%s",
@@ -976,8 +976,8 @@ TK_TEST(handshake, five_megabytes_round_trip)
         off += chunk;
     }
     cr_expect_eq(memcmp(in, out, total), 0, "echoed data differs");
-    cr_expect_eq(tlskit_conn_bytes_written(cli.conn), total);
-    cr_expect_eq(tlskit_conn_bytes_read(cli.conn), total);
+    cr_expect_eq(tlskit_conn_bytes_out(cli.conn), total);
+    cr_expect_eq(tlskit_conn_bytes_in(cli.conn), total);
     cr_assert_eq(tlskit_conn_shutdown(cli.conn), 0, "%s", tk_str(tlskit_conn_error(cli.conn)));
     tk_thread_join(t);
     char b;

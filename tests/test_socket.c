@@ -146,6 +146,33 @@ TK_TEST(socket, port_in_use)
     tlskit_config_free(cfg);
 }
 
+/* timeout 0 follows the WANT contract: nothing pending is TLSKIT_WANT_READ, not an
+ * error; a pending client is accepted at once. */
+TK_TEST(socket, accept_nonblocking_wants_read)
+{
+    tlskit_config *cfg = tk_server_config("server");
+    tlskit_listener *l = tk_listen(cfg, "127.0.0.1", "0");
+    tlskit_conn *conn = NULL;
+    cr_expect_eq(tlskit_listener_accept(l, &conn, 0), TLSKIT_WANT_READ);
+    cr_expect_null(conn);
+    cr_expect_eq(tlskit_listener_error_code(l), TLSKIT_E_NONE, "%s",
+                 tk_str(tlskit_listener_error(l)));
+    cr_expect_eq(tlskit_want_events(TLSKIT_WANT_READ), POLLIN);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tlskit_listener_port(l)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "%s", strerror(errno));
+    size_t n = 0;
+    struct pollfd p = {.fd = tlskit_listener_fds(l, &n)[0], .events = POLLIN};
+    cr_assert_eq(poll(&p, 1, 20000), 1, "the client never showed up in the backlog");
+    cr_assert_eq(tlskit_listener_accept(l, &conn, 0), 0, "%s", tlskit_listener_error(l));
+    cr_expect_not_null(conn);
+    tlskit_conn_free(conn);
+    close(fd);
+    tlskit_listener_free(l);
+    tlskit_config_free(cfg);
+}
+
 TK_TEST(socket, accept_deadline)
 {
     tlskit_config *cfg = tk_server_config("server");

@@ -356,7 +356,7 @@ static int tickets_and_resume(int tickets, int *reused, int *srv_reused)
     g_tickets_seen = 0;
     tlskit_conn *first = exchange(c, l, NULL);
     int seen = g_tickets_seen;
-    tlskit_session *sess = tlskit_conn_get_session(first);
+    tlskit_session *sess = tlskit_conn_session_copy(first);
     cr_expect_eq(tlskit_session_resumable(sess), tickets != 0,
                  "resumable session after %d ticket(s)", seen);
     tlskit_conn_close(first);

@@ -144,7 +144,7 @@ static void release(struct slot *s)
 static void keep_session(struct slot *s)
 {
     struct worker *w = s->w;
-    tlskit_session *sess = tlskit_conn_get_session(s->tc);
+    tlskit_session *sess = tlskit_conn_session_copy(s->tc);
     if (sess && tlskit_session_resumable(sess)) {
         tlskit_session_free(w->session);
         w->session = sess;

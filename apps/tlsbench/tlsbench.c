@@ -746,7 +746,7 @@ static tlskit_config *make_config(const struct opts *o)
         return NULL;
     }
     if (o->ca) {
-        if (tlskit_config_set_ca_file(cfg, o->ca) != 0)
+        if (tlskit_config_add_ca_file(cfg, o->ca) != 0)
             goto fail;
     } else {
         tlskit_config_insecure_noverifycert(cfg);

@@ -409,8 +409,8 @@ static tlskit_config *configure(const struct options *o)
         cli_msg("out of memory");
         return NULL;
     }
-    if ((o->ca != NULL && tlskit_config_set_ca_file(cfg, o->ca) < 0) ||
-        (o->capath != NULL && tlskit_config_set_ca_dir(cfg, o->capath) < 0) ||
+    if ((o->ca != NULL && tlskit_config_add_ca_file(cfg, o->ca) < 0) ||
+        (o->capath != NULL && tlskit_config_add_ca_dir(cfg, o->capath) < 0) ||
         (o->cert != NULL && tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||

@@ -11,7 +11,7 @@
 
 static int engine_out(void *ctx, const void *data, size_t len)
 {
-    return tlskit_engine_write(ctx, data, len);
+    return tlskit_conn_write(ctx, data, len) < 0 ? -1 : 0;
 }
 
 static void on_open(tlskit_conn *c, void *arg)
@@ -26,13 +26,13 @@ static void on_data(tlskit_conn *c, const void *data, size_t len, void *arg)
     if (s->opt.mode == MODE_HTTP) { /* only http keeps state between reads */
         ss = tlskit_conn_userdata(c);
         if (!ss && !(ss = calloc(1, sizeof(*ss)))) {
-            tlskit_engine_close(c);
+            tlskit_conn_close(c);
             return;
         }
         tlskit_conn_set_userdata(c, ss);
     }
     if (session_data(s, ss, data, len, engine_out, c) != 0)
-        tlskit_engine_close(c);
+        tlskit_conn_close(c);
 }
 
 static void on_close(tlskit_conn *c, int code, const char *reason, void *arg)
@@ -100,7 +100,7 @@ int serve_events(struct server *s)
         if (g_dump) {
             g_dump = 0;
             struct tlskit_engine_stats st;
-            tlskit_engine_get_stats(e, &st);
+            tlskit_engine_read_stats(e, &st);
             server_print_counters(s, &st);
         }
         struct pollfd p = {.fd = s->wake[0], .events = POLLIN};
@@ -115,7 +115,7 @@ int serve_events(struct server *s)
         cli_msg("stopping: no new connections; open ones get up to 2 s to finish");
     tlskit_engine_stop(e);
     struct tlskit_engine_stats st;
-    tlskit_engine_get_stats(e, &st);
+    tlskit_engine_read_stats(e, &st);
     server_print_counters(s, &st);
     tlskit_engine_free(e);
     return rc;

@@ -214,9 +214,10 @@ static void accept_ready(struct pool *p)
     int batch = s->opt.model == MODEL_ITERATIVE ? 1 : ACCEPT_BATCH;
     for (int i = 0; i < batch; i++) {
         tlskit_conn *c = NULL;
-        if (tlskit_listener_accept(p->listener, &c, 0) < 0) {
-            if (tlskit_listener_error_code(p->listener) == TLSKIT_E_TIMEOUT)
-                return; /* nothing (more) pending */
+        int r = tlskit_listener_accept(p->listener, &c, 0);
+        if (r == TLSKIT_WANT_READ)
+            return; /* nothing (more) pending */
+        if (r < 0) {
             /* EMFILE and friends: the client stays queued, so the socket stays readable.
              * Log once per streak and pause instead of spinning. */
             atomic_fetch_add(&s->ctr.accept_errors, 1);
@@ -242,7 +243,7 @@ static void reload(struct pool *p)
     tlskit_config *cfg = server_reload_config(s);
     if (!cfg)
         return;
-    if (tlskit_listener_set_config(p->listener, cfg) < 0) {
+    if (tlskit_listener_reload(p->listener, cfg) < 0) {
         cli_msg("reload: %s", tlskit_listener_error(p->listener));
         tlskit_config_free(cfg);
         return;

@@ -301,7 +301,7 @@ tlskit_config *server_config(const struct options *o, int startup)
             cli_msg("hint: run scripts/gen-certs.sh to create local test certificates");
         goto fail;
     }
-    if ((o->ca != NULL && tlskit_config_set_ca_file(cfg, o->ca) < 0) ||
+    if ((o->ca != NULL && tlskit_config_add_ca_file(cfg, o->ca) < 0) ||
         tlskit_config_set_verify_client(cfg, o->verify_client) < 0 ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
         tlskit_config_set_session_tickets(cfg, o->tickets) < 0 ||
@@ -416,8 +416,8 @@ void server_log_end(const struct server *s, tlskit_conn *c, int code, const char
     const char *peer = or_dash(tlskit_conn_peer_addr(c));
     const char *proto = done ? or_dash(tlskit_conn_protocol(c)) : "-";
     const char *cipher = done ? or_dash(tlskit_conn_cipher(c)) : "-";
-    unsigned long long in = tlskit_conn_bytes_read(c);
-    unsigned long long out = tlskit_conn_bytes_written(c);
+    unsigned long long in = tlskit_conn_bytes_in(c);
+    unsigned long long out = tlskit_conn_bytes_out(c);
     double secs = (double)tlskit_conn_age_ms(c) / 1000.0;
 
     if (code == TLSKIT_E_NONE)
@@ -434,11 +434,11 @@ void server_print_counters(const struct server *s, const struct tlskit_engine_st
     if (st) {
         char byclass[512] = "";
         size_t used = 0;
-        for (int i = 1; i < 16; i++) {
+        for (int i = 1; i < TLSKIT_E__COUNT; i++) {
             if (!st->handshake_errors[i])
                 continue;
             int n = snprintf(byclass + used, sizeof(byclass) - used, " failed_%s=%llu",
-                             tlskit_error_name(i) + 9, /* without "TLSKIT_E_" */
+                             tlskit_error_name(i) + strlen("TLSKIT_E_"),
                              (unsigned long long)st->handshake_errors[i]);
             if (n > 0 && (size_t)n < sizeof(byclass) - used)
                 used += (size_t)n;

@@ -3,7 +3,7 @@
  * MSG_NOSIGNAL, which raises SIGPIPE on a reset peer; ours uses MSG_NOSIGNAL, and
  * MSG_DONTWAIT so that blocking behaviour (with deadlines) is decided in conn.c and the
  * caller's fd flags are never changed. It also records errno and EOF for error texts. */
-#include "internal.h"
+#include "conn.h"
 
 #include <errno.h>
 #include <string.h>

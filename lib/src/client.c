@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The connect path: server name (SNI), host-name verification, TCP connect. */
-#include "internal.h"
+#include "conn.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -8,6 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The server asked for a certificate and the config has none: remember it, so that the
+ * server's rejection can be explained (conn.c). Sends no certificate. */
+int tlskit__client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    (void)x509;
+    (void)pkey;
+    tlskit_conn *c = SSL_get_app_data(ssl);
+    if (c)
+        c->cert_requested = 1;
+    return 0;
+}
 
 int tlskit_conn_set_servername(tlskit_conn *c, const char *name)
 {
@@ -102,7 +114,7 @@ int tlskit_conn_connect(tlskit_conn *c, const char *host, const char *port)
     return 0;
 }
 
-tlskit_session *tlskit_conn_get_session(tlskit_conn *c)
+tlskit_session *tlskit_conn_session_copy(tlskit_conn *c)
 {
     if (!c || !c->ssl)
         return NULL;

@@ -23,16 +23,6 @@
 #define TK_DEFAULT_SUITES \
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
-static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
-{
-    (void)x509;
-    (void)pkey;
-    tlskit_conn *c = SSL_get_app_data(ssl);
-    if (c)
-        c->cert_requested = 1;
-    return 0;
-}
-
 tlskit_config *tlskit_config_new(void)
 {
     tlskit_config *cfg = calloc(1, sizeof(*cfg));
@@ -80,7 +70,7 @@ tlskit_config *tlskit_config_new(void)
     }
     /* Called only when a server asks a client that has no certificate for one: noted so
      * the failure that follows is reported as a verification problem. */
-    SSL_CTX_set_client_cert_cb(ctx, no_client_cert);
+    SSL_CTX_set_client_cert_cb(ctx, tlskit__client_cert_cb);
     return cfg;
 }
 
@@ -355,7 +345,7 @@ static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t
     return 0;
 }
 
-int tlskit_config_set_ca_file(tlskit_config *cfg, const char *ca_file)
+int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -371,7 +361,7 @@ int tlskit_config_set_ca_file(tlskit_config *cfg, const char *ca_file)
     return rc;
 }
 
-int tlskit_config_set_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
+int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
 {
     tlskit__err_clear(&cfg->err);
     if (!ca) {
@@ -381,7 +371,7 @@ int tlskit_config_set_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
     return add_ca(cfg, "CA (memory)", ca, len);
 }
 
-int tlskit_config_set_ca_dir(tlskit_config *cfg, const char *ca_dir)
+int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir)
 {
     struct stat st;
     tlskit__err_clear(&cfg->err);
@@ -407,7 +397,7 @@ int tlskit_config_set_ca_dir(tlskit_config *cfg, const char *ca_dir)
     return 0;
 }
 
-int tlskit_config_use_system_ca(tlskit_config *cfg)
+int tlskit_config_add_system_ca(tlskit_config *cfg)
 {
     tlskit__err_clear(&cfg->err);
     ERR_clear_error();
@@ -429,7 +419,7 @@ void tlskit_config_insecure_noverifyname(tlskit_config *cfg)
     cfg->verify_name = 0;
 }
 
-int tlskit_config_set_verify_client(tlskit_config *cfg, int mode)
+int tlskit_config_set_verify_client(tlskit_config *cfg, enum tlskit_verify_client mode)
 {
     tlskit__err_clear(&cfg->err);
     if (mode != TLSKIT_VERIFY_CLIENT_NONE && mode != TLSKIT_VERIFY_CLIENT_OPTIONAL &&
@@ -529,7 +519,7 @@ int tlskit_config_set_groups(tlskit_config *cfg, const char *groups)
 
 /* ---- deadlines and socket options ---- */
 
-int tlskit_config_set_timeout(tlskit_config *cfg, int which, int64_t ms)
+int tlskit_config_set_timeout(tlskit_config *cfg, enum tlskit_timeout which, int64_t ms)
 {
     tlskit__err_clear(&cfg->err);
     if (which < TLSKIT_TIMEOUT_CONNECT || which > TLSKIT_TIMEOUT_IDLE) {

@@ -2,7 +2,7 @@
 /* tlskit_conn: handshake, read, write, shutdown, close; blocking and non-blocking.
  * Every OpenSSL call goes through conn_run(), which owns the WANT contract, the
  * deadlines and the translation of failures into the connection's error. */
-#include "internal.h"
+#include "conn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +44,7 @@ tlskit_conn *tlskit_conn_new(tlskit_config *cfg)
 
 void tlskit_conn_free(tlskit_conn *c)
 {
-    if (!c)
+    if (!c || c->eng) /* an engine connection is freed by the engine, after on_close */
         return;
     SSL_free(c->ssl);
     if (c->own_fd && c->fd >= 0)
@@ -81,22 +81,25 @@ int tlskit_conn_fd(const tlskit_conn *c)
     return c ? c->fd : -1;
 }
 
+/* Calls that only make sense for a connection the caller drives itself; the engine
+ * drives its own (it reads into on_data, and decides blocking). */
+static int engine_owned(tlskit_conn *c, const char *call)
+{
+    if (!c->eng)
+        return 0;
+    tlskit__err_set(&c->err, TLSKIT_E_INVALID,
+                    "%s: %s is served by the engine (its data arrives in on_data)", call,
+                    c->peer);
+    return 1;
+}
+
 int tlskit_conn_set_nonblocking(tlskit_conn *c, int on)
 {
     tlskit__err_clear(&c->err);
+    if (engine_owned(c, "set_nonblocking"))
+        return -1;
     c->nonblocking = on != 0;
     return 0;
-}
-
-static void setup_server(tlskit_conn *c)
-{
-    int mode = SSL_VERIFY_NONE;
-    if (c->cfg->verify_client == TLSKIT_VERIFY_CLIENT_OPTIONAL)
-        mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
-    else if (c->cfg->verify_client == TLSKIT_VERIFY_CLIENT_REQUIRED)
-        mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE;
-    SSL_set_verify(c->ssl, mode, NULL);
-    SSL_set_accept_state(c->ssl);
 }
 
 int tlskit__conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
@@ -126,7 +129,7 @@ int tlskit__conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
     SSL_set_bio(c->ssl, bio, bio);
     SSL_set_app_data(c->ssl, c);
     if (is_server)
-        setup_server(c);
+        tlskit__server_setup(c);
     else if (tlskit__client_setup(c) != 0)
         return -1;
     c->state = TK_READY;
@@ -287,6 +290,14 @@ static int conn_timeout(tlskit_conn *c, enum tlskit__op op, int64_t deadline)
     return -1;
 }
 
+/* The handshake deadline is a total: fixed at the first handshake step (or when the
+ * engine takes the connection), never moved. */
+static void arm_handshake_deadline(tlskit_conn *c, int64_t now)
+{
+    if (!c->hs_deadline && c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE])
+        c->hs_deadline = now + c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE];
+}
+
 /* The deadline that bounds one waiting step of op, fixed at the start of the call. */
 static int64_t op_deadline(tlskit_conn *c, enum tlskit__op op, int64_t call_start)
 {
@@ -328,8 +339,8 @@ static int check_usable(tlskit_conn *c)
 static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t len)
 {
     int64_t start = tlskit__now_ms();
-    if (op == OP_HANDSHAKE && !c->hs_deadline && c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE])
-        c->hs_deadline = start + c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE];
+    if (op == OP_HANDSHAKE)
+        arm_handshake_deadline(c, start);
     int64_t deadline = op_deadline(c, op, start);
     size_t written = 0; /* OP_WRITE: bytes of buf already taken, record by record */
 
@@ -421,14 +432,25 @@ static int ensure_handshake(tlskit_conn *c)
     return (int)r;
 }
 
-int tlskit_conn_handshake(tlskit_conn *c)
+int tlskit__conn_handshake(tlskit_conn *c)
 {
     if (check_usable(c) != 0)
         return -1;
     return ensure_handshake(c);
 }
 
-ssize_t tlskit_conn_read(tlskit_conn *c, void *buf, size_t len)
+int tlskit_conn_handshake(tlskit_conn *c)
+{
+    if (c->eng)
+        {
+        tlskit__err_clear(&c->err);
+        engine_owned(c, "handshake");
+        return -1;
+    }
+    return tlskit__conn_handshake(c);
+}
+
+ssize_t tlskit__conn_read(tlskit_conn *c, void *buf, size_t len)
 {
     if (check_usable(c) != 0)
         return -1;
@@ -445,7 +467,17 @@ ssize_t tlskit_conn_read(tlskit_conn *c, void *buf, size_t len)
     return r;
 }
 
-ssize_t tlskit_conn_write(tlskit_conn *c, const void *buf, size_t len)
+ssize_t tlskit_conn_read(tlskit_conn *c, void *buf, size_t len)
+{
+    if (c->eng) {
+        tlskit__err_clear(&c->err);
+        engine_owned(c, "read");
+        return -1;
+    }
+    return tlskit__conn_read(c, buf, len);
+}
+
+ssize_t tlskit__conn_write(tlskit_conn *c, const void *buf, size_t len)
 {
     if (check_usable(c) != 0)
         return -1;
@@ -464,8 +496,30 @@ ssize_t tlskit_conn_write(tlskit_conn *c, const void *buf, size_t len)
     return r;
 }
 
+/* On an engine connection a write queues (the engine sends as the socket takes it), as
+ * uv_write() does beside uv_try_write() on one stream. */
+static ssize_t engine_write(tlskit_conn *c, const void *buf, size_t len)
+{
+    tlskit__err_clear(&c->err);
+    if (tlskit__engine_write(c, buf, len) == 0)
+        return (ssize_t)len;
+    if (c->err.code == TLSKIT_E_NONE)
+        tlskit__err_set(&c->err, TLSKIT_E_CLOSED, "write to %s: the connection is closing",
+                        c->peer);
+    return -1;
+}
+
+ssize_t tlskit_conn_write(tlskit_conn *c, const void *buf, size_t len)
+{
+    if (c->eng)
+        return engine_write(c, buf, len);
+    return tlskit__conn_write(c, buf, len);
+}
+
 int tlskit_conn_write_all(tlskit_conn *c, const void *buf, size_t len)
 {
+    if (c->eng)
+        return engine_write(c, buf, len) < 0 ? -1 : 0;
     const unsigned char *p = buf;
     int64_t deadline = tlskit__deadline_in(c->cfg->timeouts[TLSKIT_TIMEOUT_WRITE]);
     while (len > 0) {
@@ -488,7 +542,7 @@ int tlskit_conn_write_all(tlskit_conn *c, const void *buf, size_t len)
     return 0;
 }
 
-int tlskit_conn_shutdown(tlskit_conn *c)
+static int conn_shutdown(tlskit_conn *c)
 {
     if (check_usable(c) != 0)
         return -1;
@@ -504,12 +558,26 @@ int tlskit_conn_shutdown(tlskit_conn *c)
     return (int)r;
 }
 
+int tlskit_conn_shutdown(tlskit_conn *c)
+{
+    if (c->eng) {
+        tlskit__err_clear(&c->err);
+        engine_owned(c, "shutdown");
+        return -1;
+    }
+    return conn_shutdown(c);
+}
+
 int tlskit_conn_close(tlskit_conn *c)
 {
     int rc = 0;
     if (!c)
         return -1;
     tlskit__err_clear(&c->err);
+    if (c->eng) { /* after the queued output, close_notify included */
+        tlskit__engine_close(c);
+        return 0;
+    }
     if (c->state == TK_CLOSED)
         return 0;
     if (c->state == TK_OPEN && !c->dead && !c->sent_shutdown) {
@@ -533,19 +601,100 @@ int tlskit_conn_close(tlskit_conn *c)
     return rc;
 }
 
+size_t tlskit_conn_pending(const tlskit_conn *c)
+{
+    return c && c->eng ? tlskit__engine_pending(c) : 0;
+}
+
+/* The deadline that applies to the connection's state now (handshake, or idle); 0: none. */
+static int64_t state_deadline(const tlskit_conn *c)
+{
+    if (!c->hs_done)
+        return c->hs_deadline;
+    if (c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE])
+        return c->last_activity + c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE];
+    return 0;
+}
+
 int tlskit_conn_timeout_ms(const tlskit_conn *c)
 {
-    int64_t d = 0;
     if (!c || c->state == TK_NEW || c->state == TK_CLOSED)
         return -1;
-    if (!c->hs_done)
-        d = c->hs_deadline;
-    else if (c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE])
-        d = c->last_activity + c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE];
+    int64_t d = state_deadline(c);
     if (!d)
         return -1;
     int64_t left = d - tlskit__now_ms();
     if (left < 0)
         left = 0;
     return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+/* ---- the seam for the engine (internal.h) ---- */
+
+void tlskit__conn_engine_attach(tlskit_conn *c, struct tlskit__econn *ec)
+{
+    c->eng = ec;
+    c->nonblocking = 1;
+    /* Partial writes: the engine keeps what the socket did not take and offers the rest
+     * later. Released buffers: an idle connection holds no record buffers. */
+    SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+    arm_handshake_deadline(c, tlskit__now_ms());
+}
+
+struct tlskit__econn *tlskit__conn_engine(const tlskit_conn *c)
+{
+    return c->eng;
+}
+
+void tlskit__conn_engine_free(tlskit_conn *c)
+{
+    if (c) {
+        c->eng = NULL;
+        tlskit_conn_free(c);
+    }
+}
+
+const tlskit_config *tlskit__conn_config(const tlskit_conn *c)
+{
+    return c->cfg;
+}
+
+void tlskit__conn_cork(tlskit_conn *c, int on)
+{
+    c->cork = on != 0;
+}
+
+void tlskit__conn_push(tlskit_conn *c)
+{
+    tlskit__bio_uncork(c);
+}
+
+void tlskit__conn_finish(tlskit_conn *c)
+{
+    if (!c->hs_done || c->dead || c->sent_shutdown)
+        return;
+    c->cork = 1;
+    conn_shutdown(c); /* non-blocking: close_notify if the socket takes it */
+    c->cork = 0;
+    /* The close_notify was held back (MSG_MORE): the FIN goes out with it, one segment.
+     * shutdown(), not close(): close() with unread input would reset the connection and
+     * drop what is held. */
+    if (c->corked && shutdown(c->fd, SHUT_WR) != 0)
+        tlskit__bio_uncork(c);
+    c->corked = 0;
+}
+
+int tlskit__conn_expired(tlskit_conn *c, int64_t now)
+{
+    int64_t d = state_deadline(c);
+    if (!d || now < d || c->dead)
+        return 0;
+    if (!c->hs_done) {
+        conn_timeout(c, OP_HANDSHAKE, d);
+    } else {
+        c->dead = 1;
+        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s idle for %.3f s", c->peer,
+                        (double)c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE] / 1000.0);
+    }
+    return 1;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Connection and peer-certificate details. Peer details are collected once, when the
  * handshake completes, so the getters are cheap and take a const connection. */
-#include "internal.h"
+#include "conn.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -184,12 +184,12 @@ int tlskit_conn_session_reused(const tlskit_conn *c)
     return c->hs_done && SSL_session_reused(c->ssl);
 }
 
-uint64_t tlskit_conn_bytes_read(const tlskit_conn *c)
+uint64_t tlskit_conn_bytes_in(const tlskit_conn *c)
 {
     return c->bytes_in;
 }
 
-uint64_t tlskit_conn_bytes_written(const tlskit_conn *c)
+uint64_t tlskit_conn_bytes_out(const tlskit_conn *c)
 {
     return c->bytes_out;
 }

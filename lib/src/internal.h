@@ -74,94 +74,92 @@ struct tlskit_config {
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);
+/* SSL_CTX client-certificate callback of the client role (client.c). */
+int tlskit__client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey);
 /* Make the config ready for a connection (loads the default trust store when no CA was
  * set). Thread-safe. */
 int tlskit__config_prepare(tlskit_config *cfg, struct tlskit__err *err);
 
-/* Socket helpers (socket.c). */
+/* ---- Sockets (socket.c) ---- */
+#define TK_MAX_LISTEN 16
+#define TK_DEFAULT_BACKLOG 511
+#define TK_LISTEN_PORT_TRIES 8 /* port 0 on several addresses: new ports to try */
+
 void tlskit__socket_apply_options(const tlskit_config *cfg, int fd);
 void tlskit__format_addr(const struct sockaddr *sa, char *buf, size_t len);
-int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host, const char *port,
-               char *peer, size_t peerlen);
+/* A port is a decimal 0..65535 or a service name; errors name the operation. */
+int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port);
+/* Resolve host and connect to each address in turn within the CONNECT deadline. */
+int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host,
+                    const char *port, char *peer, size_t peerlen);
 
-#define TK_MAX_LISTEN 16
-
-struct tlskit_listener {
-    tlskit_config *cfg;
+/* The listening sockets of one host/port: every address host resolves to, one port. */
+struct tlskit__listen_set {
     int fds[TK_MAX_LISTEN];
     size_t nfds;
     int port;
-    atomic_int closed;
-    char addrs[TK_MAX_LISTEN * (TK_ADDRLEN + 2)];
-    int reuseport;
-    struct tlskit__err err;
+    char addrs[TK_MAX_LISTEN * (TK_ADDRLEN + 2)]; /* "127.0.0.1:4433, [::1]:4433" */
 };
-
 /* reuseport: 0 none; JOIN: join the SO_REUSEPORT group on that port; FIRST: first
  * socket of a group (checks that nobody else listens on the port). */
 #define TLSKIT__REUSEPORT_JOIN 1
 #define TLSKIT__REUSEPORT_FIRST 2
-/* A port is a decimal 0..65535 or a service name; errors name the operation. */
-int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port);
+/* Listen as tlskit_listener_listen() describes; out is filled on success. */
+int tlskit__listen(struct tlskit__err *err, const tlskit_config *cfg, const char *host,
+                   const char *port, int backlog, int reuseport, struct tlskit__listen_set *out);
+void tlskit__listen_close(struct tlskit__listen_set *set);
+/* accept4() of a non-blocking, close-on-exec socket, with the one errno policy of the
+ * library: a signal or a client that left already is retried at once. Returns the fd,
+ * or -1 with *why = 0 when no client is pending, else the errno. */
+int tlskit__accept(int lfd, struct sockaddr_storage *ss, int *why);
+/* The accept errors that mean "out of descriptors or memory": the client stays queued,
+ * and accepting again at once would fail again. */
+int tlskit__accept_out_of_fds(int why);
+
+/* ---- Listeners (server.c) ---- */
+/* Listen on l with SO_REUSEPORT as given (the engine's workers share one port). */
 int tlskit__listener_listen(tlskit_listener *l, const char *host, const char *port, int backlog,
-                       int reuseport);
+                            int reuseport);
 /* A server-role connection over an accepted socket (closed on failure). */
 tlskit_conn *tlskit__conn_accepted(tlskit_config *cfg, int fd, const struct sockaddr *sa,
                               struct tlskit__err *err);
 
-enum tlskit__state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
+/* ---- The connection seam for the engine (conn.c) ----
+ * The engine drives a connection only through these calls and the public API; the
+ * connection's body is private to the connection layer (conn.h). */
+struct tlskit__econn; /* the engine's state of one connection (engine.h) */
 
-struct tlskit__peer_info {
-    char *subject, *issuer, *sans;
-    char fingerprint[7 + 32 * 3];
-    time_t notbefore, notafter;
-};
+/* Put an accepted connection under the engine: non-blocking, partial writes, record
+ * buffers released while idle, the handshake deadline armed now, ec attached. */
+void tlskit__conn_engine_attach(tlskit_conn *c, struct tlskit__econn *ec);
+/* The engine state, or NULL for a connection outside the engine. */
+struct tlskit__econn *tlskit__conn_engine(const tlskit_conn *c);
+/* Free a connection the engine is done with (detaches it first). */
+void tlskit__conn_engine_free(tlskit_conn *c);
+/* While on, every send is held back (MSG_MORE) so that several writes leave as one
+ * segment; tlskit__conn_push() sends what is held. */
+void tlskit__conn_cork(tlskit_conn *c, int on);
+void tlskit__conn_push(tlskit_conn *c);
+/* End a connection cleanly without waiting: close_notify when the handshake completed
+ * and nothing failed, and the FIN in the same segment. */
+void tlskit__conn_finish(tlskit_conn *c);
+/* The connection's own deadlines at `now`: 1 when the handshake or the idle deadline has
+ * passed (the connection then has failed with TLSKIT_E_TIMEOUT and the one timeout
+ * text), else 0. */
+int tlskit__conn_expired(tlskit_conn *c, int64_t now);
+const tlskit_config *tlskit__conn_config(const tlskit_conn *c);
+/* The I/O calls without the engine dispatch of the public ones (which, on an engine
+ * connection, queue and close through the engine). Same returns as the public calls. */
+int tlskit__conn_handshake(tlskit_conn *c);
+ssize_t tlskit__conn_read(tlskit_conn *c, void *buf, size_t len);
+ssize_t tlskit__conn_write(tlskit_conn *c, const void *buf, size_t len);
 
-struct tlskit_conn {
-    tlskit_config *cfg;
-    SSL *ssl;
-    int fd;
-    int own_fd;
-    int is_server;
-    int nonblocking;
-    enum tlskit__state state;
-    int hs_done;
-    int dead;                  /* a fatal error happened: further I/O fails */
-    int sent_shutdown;
-    int got_close_notify;
-    int cert_requested;        /* client: the server asked for a certificate we lack */
-    char *servername;          /* client role: SNI / name to verify */
-    char peer[TK_ADDRLEN];
-    int64_t hs_deadline;       /* absolute, 0 none; fixed at the first handshake step */
-    int64_t last_activity;     /* for the idle deadline */
-    int64_t created_ms;        /* connected or accepted */
-    uint64_t bytes_in, bytes_out;
-    int io_errno;              /* last socket error seen by the BIO */
-    int io_eof;                /* the BIO saw EOF */
-    int io_reset;              /* ECONNRESET seen at any time on this connection */
-    int msg_more;              /* the record being written is not the call's last */
-    int corked;                /* the last send() had MSG_MORE */
-    int cork;                  /* engine: send everything with MSG_MORE for now */
-    char verify_text[128];
-    struct tlskit__peer_info info;
-    void *userdata;
-    struct tlskit__econn *eng;      /* engine state, NULL outside the engine (engine.c) */
-    struct tlskit__err err;
-};
-
-/* The BIO over a connection's socket: recv/send with MSG_DONTWAIT | MSG_NOSIGNAL, so the
- * library never blocks inside OpenSSL and never raises SIGPIPE (bio.c). */
-BIO *tlskit__bio_new(tlskit_conn *conn);
-/* After a write that stopped early: push out what MSG_MORE may hold back (bio.c). */
-void tlskit__bio_uncork(tlskit_conn *conn);
-
-/* Attach an SSL object for the role to a connection with an fd (conn.c). */
-int tlskit__conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);
-/* Client-role settings of a new SSL (client.c). */
-int tlskit__client_setup(tlskit_conn *conn);
-/* Fill conn->info after the handshake (info.c). */
-void tlskit__info_collect(tlskit_conn *conn);
-void tlskit__info_free(tlskit_conn *conn);
-void tlskit__info_verify_text(tlskit_conn *conn);
+/* ---- What the connection layer asks of the engine (engine_conn.c) ---- */
+/* Queue bytes on an engine connection: 0, or -1 (closing, or the write limit). */
+int tlskit__engine_write(tlskit_conn *c, const void *data, size_t len);
+/* Close an engine connection once its queued output is sent. */
+void tlskit__engine_close(tlskit_conn *c);
+/* Bytes queued on an engine connection and not yet taken by the socket. */
+size_t tlskit__engine_pending(const tlskit_conn *c);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Sockets: options, address text, connect with one deadline over every address. */
+/* Sockets, the one room for them: options, address text, resolve, listen (with the
+ * port-0 retry), accept (one errno policy), connect with one deadline over every address. */
 #include "internal.h"
 
 #include <arpa/inet.h>
@@ -12,8 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* The getaddrinfo() hints of both directions: TCP over IPv4 or IPv6. */
+static struct addrinfo tcp_hints(int flags)
+{
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = flags;
+    return hints;
+}
 
 void tlskit__socket_apply_options(const tlskit_config *cfg, int fd)
 {
@@ -100,11 +113,7 @@ static int connect_one(const tlskit_config *cfg, const struct addrinfo *ai, int6
 int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host, const char *port,
                char *peer, size_t peerlen)
 {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
+    struct addrinfo hints = tcp_hints(AI_NUMERICSERV), *res = NULL;
     int g = getaddrinfo(host, port, &hints, &res);
     if (g == EAI_NONAME || g == EAI_SERVICE) {
         /* a service name such as "https" */
@@ -185,4 +194,244 @@ int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port
             return -1;
         }
     return 0; /* a service name, resolved by getaddrinfo() */
+}
+
+/* ---- listen ---- */
+
+static int sa_port(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+}
+
+static void set_port(struct sockaddr *sa, int port)
+{
+    if (sa->sa_family == AF_INET)
+        ((struct sockaddr_in *)(void *)sa)->sin_port = htons((uint16_t)port);
+    else if (sa->sa_family == AF_INET6)
+        ((struct sockaddr_in6 *)(void *)sa)->sin6_port = htons((uint16_t)port);
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return -1;
+    return sa_port((struct sockaddr *)&ss);
+}
+
+struct tlskit__addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int optional; /* failing to bind it is not an error (::1 for "localhost") */
+};
+
+/* Append the passive TCP addresses of host:port (host NULL: all) to addrs. */
+static int resolve_passive(struct tlskit__err *err, const char *host, const char *port,
+                           struct tlskit__addr *addrs, size_t *n, int optional)
+{
+    struct addrinfo hints = tcp_hints(AI_PASSIVE), *res = NULL;
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g != 0) {
+        if (optional)
+            return 0;
+        tlskit__err_set(err, g == EAI_SERVICE ? TLSKIT_E_INVALID : TLSKIT_E_RESOLVE,
+                        "listen on %s port %s: %s", host ? host : "*", port,
+                        g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+        return -1;
+    }
+    for (const struct addrinfo *ai = res; ai && *n < TK_MAX_LISTEN; ai = ai->ai_next) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(addrs[0].ss))
+            continue;
+        memcpy(&addrs[*n].ss, ai->ai_addr, ai->ai_addrlen);
+        addrs[*n].len = ai->ai_addrlen;
+        addrs[*n].optional = optional;
+        (*n)++;
+    }
+    freeaddrinfo(res);
+    if (*n == 0) {
+        tlskit__err_set(err, TLSKIT_E_LISTEN, "listen on %s port %s: no IPv4 or IPv6 address",
+                        host ? host : "*", port);
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind + listen on one address. Returns fd or -1 with err set; *eaddrinuse for retry. */
+static int listen_one(struct tlskit__err *err, const tlskit_config *cfg,
+                      const struct tlskit__addr *a, int backlog, int reuseport, int *eaddrinuse)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+    char addr[TK_ADDRLEN];
+    int one = 1;
+    tlskit__format_addr(sa, addr, sizeof(addr));
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        tlskit__err_set_errno(err, TLSKIT_E_LISTEN, errno, "listen on %s: socket", addr);
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    /* Buffer sizes must be set before listen() to apply to accepted sockets' windows. */
+    if (cfg->rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cfg->rcvbuf, sizeof(cfg->rcvbuf));
+    if (bind(fd, sa, a->len) != 0 || listen(fd, backlog) != 0) {
+        int e = errno;
+        *eaddrinuse = e == EADDRINUSE;
+        tlskit__err_set_errno(err, TLSKIT_E_LISTEN, e, "listen on %s", addr);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* SO_REUSEPORT would let us silently share a port another server already listens on:
+ * the first socket of a group checks each address with a plain bind first. */
+static int check_port_free(struct tlskit__err *err, const tlskit_config *cfg,
+                           const struct tlskit__addr *addrs, size_t naddrs, int backlog)
+{
+    for (size_t i = 0; i < naddrs; i++) {
+        int inuse = 0;
+        int fd = listen_one(err, cfg, &addrs[i], backlog, 0, &inuse);
+        if (fd < 0) {
+            if (addrs[i].optional && !inuse) {
+                tlskit__err_clear(err);
+                continue;
+            }
+            return -1;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+/* One try at listening on every address with the same port (0: the first address picks
+ * it). 0 on success, 1 when no address was usable (all optional), -1 on failure with
+ * *retry set when a port picked by the kernel was taken on another address. */
+static int listen_all(struct tlskit__err *err, const tlskit_config *cfg,
+                      struct tlskit__addr *addrs, size_t naddrs, int wanted, int backlog,
+                      int reuseport, struct tlskit__listen_set *out, int *retry)
+{
+    int port_now = wanted, inuse = 0;
+    for (size_t i = 0; i < naddrs; i++) {
+        set_port((struct sockaddr *)&addrs[i].ss, port_now);
+        int fd = listen_one(err, cfg, &addrs[i], backlog, reuseport, &inuse);
+        if (fd < 0) {
+            if (addrs[i].optional && !inuse) {
+                tlskit__err_clear(err); /* e.g. ::1 on a host without IPv6 */
+                continue;
+            }
+            *retry = wanted == 0 && inuse;
+            return -1;
+        }
+        out->fds[out->nfds++] = fd;
+        if (port_now == 0)
+            port_now = bound_port(fd);
+    }
+    out->port = port_now;
+    return out->nfds ? 0 : 1;
+}
+
+void tlskit__listen_close(struct tlskit__listen_set *set)
+{
+    for (size_t i = 0; i < set->nfds; i++)
+        close(set->fds[i]);
+    set->nfds = 0;
+    set->port = -1;
+    set->addrs[0] = '\0';
+}
+
+static void format_bound(struct tlskit__listen_set *set)
+{
+    size_t used = 0;
+    set->addrs[0] = '\0';
+    for (size_t i = 0; i < set->nfds; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char addr[TK_ADDRLEN];
+        if (getsockname(set->fds[i], (struct sockaddr *)&ss, &sl) != 0)
+            continue;
+        tlskit__format_addr((struct sockaddr *)&ss, addr, sizeof(addr));
+        int n = snprintf(set->addrs + used, sizeof(set->addrs) - used, "%s%s",
+                         used ? ", " : "", addr);
+        if (n > 0)
+            used += (size_t)n;
+    }
+}
+
+int tlskit__listen(struct tlskit__err *err, const tlskit_config *cfg, const char *host,
+                   const char *port, int backlog, int reuseport, struct tlskit__listen_set *out)
+{
+    if (tlskit__check_port(err, "listen", port) != 0)
+        return -1;
+    if (host && (!*host || !strcmp(host, "*")))
+        host = NULL;
+    if (backlog <= 0)
+        backlog = TK_DEFAULT_BACKLOG;
+
+    struct tlskit__addr addrs[TK_MAX_LISTEN];
+    size_t naddrs = 0;
+    if (host && !strcasecmp(host, "localhost")) {
+        /* Both loopbacks, whatever /etc/hosts says: clients may resolve either. */
+        if (resolve_passive(err, "127.0.0.1", port, addrs, &naddrs, 0) != 0 ||
+            resolve_passive(err, "::1", port, addrs, &naddrs, 1) != 0)
+            return -1;
+    } else if (resolve_passive(err, host, port, addrs, &naddrs, 0) != 0) {
+        return -1;
+    }
+
+    int wanted = sa_port((struct sockaddr *)&addrs[0].ss);
+    if (reuseport == TLSKIT__REUSEPORT_FIRST && wanted != 0 &&
+        check_port_free(err, cfg, addrs, naddrs, backlog) != 0)
+        return -1;
+    /* With port 0 the first address picks the port and the others reuse it; if that port
+     * is taken on another address, start over with a new one. */
+    for (int tries = 1;; tries++) {
+        int retry = 0;
+        out->nfds = 0;
+        int r = listen_all(err, cfg, addrs, naddrs, wanted, backlog, reuseport, out, &retry);
+        if (r == 0) {
+            format_bound(out);
+            return 0;
+        }
+        tlskit__listen_close(out);
+        if (r == 1) {
+            tlskit__err_set(err, TLSKIT_E_LISTEN, "listen on %s port %s: no usable address",
+                            host ? host : "*", port);
+            return -1;
+        }
+        if (!retry || tries >= TK_LISTEN_PORT_TRIES)
+            return -1;
+        tlskit__err_clear(err);
+    }
+}
+
+/* ---- accept ---- */
+
+int tlskit__accept(int lfd, struct sockaddr_storage *ss, int *why)
+{
+    for (;;) {
+        socklen_t sl = sizeof(*ss);
+        int fd = accept4(lfd, (struct sockaddr *)ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            *why = 0;
+            return fd;
+        }
+        /* A client that left before we took it, or a signal: try the next one. */
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+            continue;
+        *why = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+        return -1;
+    }
+}
+
+int tlskit__accept_out_of_fds(int why)
+{
+    return why == EMFILE || why == ENFILE || why == ENOBUFS || why == ENOMEM;
 }

@@ -477,7 +477,7 @@ static void check_null(struct run *r, const char *call)
     check_error(r, call, "(NULL: out of memory)", TLSKIT_E_NOMEM);
 }
 
-/* "tlskit_config_set_ca_file (server)" from the text of the call. */
+/* "tlskit_config_add_ca_file (server)" from the text of the call. */
 static const char *call_name(const char *expr, char *buf, size_t len)
 {
     snprintf(buf, len, "%.*s%s", (int)strcspn(expr, "("), expr,
@@ -682,7 +682,7 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
                                                          cert(1, "server.key"))) ||
         /* Also without mTLS: a config without a CA loads the whole system trust store
          * on its first connection (~220,000 allocations), even in the server role. */
-        CFG_CALL(r, scfg, tlskit_config_set_ca_file(scfg, cert(2, "ca.crt"))) ||
+        CFG_CALL(r, scfg, tlskit_config_add_ca_file(scfg, cert(2, "ca.crt"))) ||
         (o->mtls && CFG_CALL(r, scfg, tlskit_config_set_verify_client(
                                           scfg, TLSKIT_VERIFY_CLIENT_REQUIRED))) ||
         (o->tls12 && CFG_CALL(r, scfg, tlskit_config_set_protocols(scfg, TLSKIT_TLS1_2,
@@ -692,7 +692,7 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         check_null(r, "tlskit_config_new (client)");
         goto out;
     }
-    if (CFG_CALL(r, ccfg, tlskit_config_set_ca_file(ccfg, cert(3, "ca.crt"))) ||
+    if (CFG_CALL(r, ccfg, tlskit_config_add_ca_file(ccfg, cert(3, "ca.crt"))) ||
         (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_keypair_file(
                                           ccfg, cert(4, "client.crt"), cert(5, "client.key")))))
         goto out;
@@ -787,7 +787,7 @@ static void scenario_tls12(struct run *r)
 static void eng_data(tlskit_conn *c, const void *data, size_t len, void *arg)
 {
     (void)arg;
-    (void)tlskit_engine_write(c, data, len); /* a failure closes the connection */
+    (void)tlskit_conn_write(c, data, len); /* a failure closes the connection */
 }
 
 struct eng_closes {
@@ -829,7 +829,7 @@ static void scenario_engine(struct run *r)
     }
     if (CFG_CALL(r, scfg, tlskit_config_set_keypair_file(scfg, cert(0, "server.crt"),
                                                          cert(1, "server.key"))) ||
-        CFG_CALL(r, scfg, tlskit_config_set_ca_file(scfg, cert(2, "ca.crt"))) ||
+        CFG_CALL(r, scfg, tlskit_config_add_ca_file(scfg, cert(2, "ca.crt"))) ||
         CFG_CALL(r, scfg, tlskit_config_set_timeout(scfg, TLSKIT_TIMEOUT_HANDSHAKE, 5000)))
         goto out;
     if (!(e = tlskit_engine_new(scfg, &h))) {
@@ -855,7 +855,7 @@ static void scenario_engine(struct run *r)
         check_null(r, "tlskit_config_new (client)");
         goto stop;
     }
-    if (CFG_CALL(r, ccfg, tlskit_config_set_ca_file(ccfg, cert(3, "ca.crt"))) ||
+    if (CFG_CALL(r, ccfg, tlskit_config_add_ca_file(ccfg, cert(3, "ca.crt"))) ||
         CFG_CALL(r, ccfg, tlskit_config_set_timeout(ccfg, TLSKIT_TIMEOUT_HANDSHAKE, STEP_MS)) ||
         CFG_CALL(r, ccfg, tlskit_config_set_timeout(ccfg, TLSKIT_TIMEOUT_READ, STEP_MS)) ||
         CFG_CALL(r, ccfg, tlskit_config_set_timeout(ccfg, TLSKIT_TIMEOUT_WRITE, STEP_MS)))

@@ -291,7 +291,7 @@ tlskit_config *fz_server_config(unsigned flags)
         abort();
     must(cfg, tlskit_config_set_keypair_mem(cfg, cert, cert_len, key, key_len), "keypair");
     /* An explicit CA also keeps the system trust store (slow to load) out of the loop. */
-    must(cfg, tlskit_config_set_ca_mem(cfg, cert, cert_len), "ca");
+    must(cfg, tlskit_config_add_ca_mem(cfg, cert, cert_len), "ca");
     int verify = (int)(flags & FZ_VERIFY_MASK);
     must(cfg, tlskit_config_set_verify_client(cfg, verify == 3 ? 0 : verify), "verify");
     set_protocols(cfg, flags);
@@ -309,7 +309,7 @@ tlskit_config *fz_client_config(unsigned flags)
     tlskit_config *cfg = tlskit_config_new();
     if (!cfg)
         abort();
-    must(cfg, tlskit_config_set_ca_mem(cfg, cert, cert_len), "ca");
+    must(cfg, tlskit_config_add_ca_mem(cfg, cert, cert_len), "ca");
     if (flags & FZ_CLI_INSECURE) {
         tlskit_config_insecure_noverifycert(cfg);
         tlskit_config_insecure_noverifyname(cfg);

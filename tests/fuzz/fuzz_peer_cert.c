@@ -2,7 +2,7 @@
 /*
  * Fuzz target: what tlskit reads out of a peer's certificate after a handshake
  * (lib/src/info.c: subject, issuer, subject alternative names, validity, fingerprint,
- * verification text), and a certificate as a trust anchor (tlskit_config_set_ca_mem).
+ * verification text), and a certificate as a trust anchor (tlskit_config_add_ca_mem).
  *
  * The input is [flags] then a DER certificate. The target gives it the fuzz key and
  * signs it again (so every other field stays as fuzzed and the handshake can complete),
@@ -187,8 +187,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(pem != NULL, "PEM");
         ccfg = tlskit_config_new();
         FZ_CHECK(ccfg != NULL, "out of memory");
-        int rc = tlskit_config_set_ca_mem(ccfg, pem, pem_len);
-        fz_check_err_queue("tlskit_config_set_ca_mem");
+        int rc = tlskit_config_add_ca_mem(ccfg, pem, pem_len);
+        fz_check_err_queue("tlskit_config_add_ca_mem");
         if (rc != 0) { /* refused as a CA: a FILE or CONFIG error, then nothing to do */
             int code = tlskit_config_error_code(ccfg);
             FZ_CHECK(code == TLSKIT_E_FILE || code == TLSKIT_E_CONFIG, "CA refused with %s: %s",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: certificate and key loading from memory —
- * tlskit_config_set_keypair_mem() and tlskit_config_set_ca_mem() with arbitrary bytes.
+ * tlskit_config_set_keypair_mem() and tlskit_config_add_ca_mem() with arbitrary bytes.
  *
  * Input: [0] bit 0 skip the keypair call, bit 1 skip the CA call, bit 2 CA before
  * keypair; [1..2] little-endian length of the certificate part (taken modulo the rest);
@@ -44,7 +44,7 @@ static void keypair(tlskit_config *cfg, const uint8_t *cert, size_t cert_len,
     if (rc == 0) {
         tlskit_listener *l = tlskit_listener_new(cfg);
         FZ_CHECK(l != NULL, "out of memory");
-        FZ_CHECK(tlskit_listener_set_config(l, cfg) == 0, "a config with a keypair was "
+        FZ_CHECK(tlskit_listener_reload(l, cfg) == 0, "a config with a keypair was "
                  "refused: %s", tlskit_listener_error(l));
         tlskit_listener_free(l);
     }
@@ -52,8 +52,8 @@ static void keypair(tlskit_config *cfg, const uint8_t *cert, size_t cert_len,
 
 static void ca(tlskit_config *cfg, const uint8_t *data, size_t len)
 {
-    int rc = tlskit_config_set_ca_mem(cfg, data, len);
-    check_result(cfg, rc, "tlskit_config_set_ca_mem", "CA (memory)");
+    int rc = tlskit_config_add_ca_mem(cfg, data, len);
+    check_result(cfg, rc, "tlskit_config_add_ca_mem", "CA (memory)");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

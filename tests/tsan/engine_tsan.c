@@ -30,7 +30,7 @@ static void path(char *buf, size_t len, const char *name)
 static void on_data(tlskit_conn *c, const void *d, size_t n, void *arg)
 {
     (void)arg;
-    tlskit_engine_write(c, d, n);
+    tlskit_conn_write(c, d, n);
 }
 
 static void on_close(tlskit_conn *c, int code, const char *reason, void *arg)
@@ -46,7 +46,7 @@ static tlskit_config *client_config(void)
     char ca[512];
     path(ca, sizeof(ca), "ca.crt");
     tlskit_config *cfg = tlskit_config_new();
-    if (!cfg || tlskit_config_set_ca_file(cfg, ca) != 0) {
+    if (!cfg || tlskit_config_add_ca_file(cfg, ca) != 0) {
         fprintf(stderr, "client config: %s\n", cfg ? tlskit_config_error(cfg) : "oom");
         exit(1);
     }
@@ -100,7 +100,7 @@ static void *stats_thread(void *arg)
     tlskit_engine *e = arg;
     while (!atomic_load(&stop_stats)) {
         struct tlskit_engine_stats st;
-        tlskit_engine_get_stats(e, &st);
+        tlskit_engine_read_stats(e, &st);
     }
     return NULL;
 }
@@ -152,7 +152,7 @@ int main(void)
 
     struct tlskit_engine_stats st;
     tlskit_engine_stop(e);
-    tlskit_engine_get_stats(e, &st);
+    tlskit_engine_read_stats(e, &st);
     tlskit_engine_free(e);
     tlskit_config_free(scfg);
     tlskit_config_free(ccfg);

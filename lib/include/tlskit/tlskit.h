@@ -83,6 +83,14 @@ enum tlskit_error_code {
     TLSKIT_ERROR_MAP(TLSKIT_XX_)
 #undef TLSKIT_XX_
 };
+/* The number of error classes (their values are 0 .. TLSKIT_E__COUNT - 1), derived from
+ * the map: an array indexed by class, such as the engine's handshake_errors[], has this
+ * many slots. */
+enum {
+#define TLSKIT_XX_(name, val, desc) +1
+    TLSKIT_E__COUNT = 0 TLSKIT_ERROR_MAP(TLSKIT_XX_)
+#undef TLSKIT_XX_
+};
 
 /* "TLSKIT_E_TIMEOUT" for TLSKIT_E_TIMEOUT, "TLSKIT_E_UNKNOWN" for anything else. */
 TLSKIT_API const char *tlskit_error_name(int code);
@@ -124,12 +132,14 @@ TLSKIT_API int tlskit_config_set_keypair_mem(tlskit_config *cfg, const void *cer
                                              size_t cert_len, const void *key, size_t key_len);
 
 /* Trust anchors for verifying the peer. Without any of these calls, the system default
- * trust store is used. Each call adds to the trust store. */
-TLSKIT_API int tlskit_config_set_ca_file(tlskit_config *cfg, const char *ca_file);
-TLSKIT_API int tlskit_config_set_ca_dir(tlskit_config *cfg, const char *ca_dir);
-TLSKIT_API int tlskit_config_set_ca_mem(tlskit_config *cfg, const void *ca, size_t len);
-/* Add the system default trust store (also when a CA was set). */
-TLSKIT_API int tlskit_config_use_system_ca(tlskit_config *cfg);
+ * trust store is used. Each call adds to the trust store: a PEM file of certificates, a
+ * directory in OpenSSL's hashed layout (c_rehash; what the CLI calls --capath), or PEM in
+ * memory. */
+TLSKIT_API int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file);
+TLSKIT_API int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir);
+TLSKIT_API int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len);
+/* Add the system default trust store (also when a CA was added). */
+TLSKIT_API int tlskit_config_add_system_ca(tlskit_config *cfg);
 
 /* Client role: do not verify the server's certificate chain / host name.
  * Loudly insecure: anyone on the path can impersonate the server. */
@@ -141,7 +151,8 @@ TLSKIT_API void tlskit_config_insecure_noverifyname(tlskit_config *cfg);
  * certificate that is presented and does not verify). */
 enum tlskit_verify_client { TLSKIT_VERIFY_CLIENT_NONE = 0, TLSKIT_VERIFY_CLIENT_OPTIONAL = 1,
                             TLSKIT_VERIFY_CLIENT_REQUIRED = 2 };
-TLSKIT_API int tlskit_config_set_verify_client(tlskit_config *cfg, int mode);
+TLSKIT_API int tlskit_config_set_verify_client(tlskit_config *cfg,
+                                               enum tlskit_verify_client mode);
 
 /* Protocol range. Only TLS 1.2 and TLS 1.3 are offered; the default is 1.2 to 1.3. */
 #define TLSKIT_TLS1_2 0x0303
@@ -167,7 +178,8 @@ TLSKIT_API int tlskit_config_set_groups(tlskit_config *cfg, const char *groups);
 enum tlskit_timeout { TLSKIT_TIMEOUT_CONNECT = 0, TLSKIT_TIMEOUT_HANDSHAKE = 1,
                       TLSKIT_TIMEOUT_READ = 2, TLSKIT_TIMEOUT_WRITE = 3,
                       TLSKIT_TIMEOUT_IDLE = 4 };
-TLSKIT_API int tlskit_config_set_timeout(tlskit_config *cfg, int which, int64_t ms);
+TLSKIT_API int tlskit_config_set_timeout(tlskit_config *cfg, enum tlskit_timeout which,
+                                         int64_t ms);
 
 /* Socket options applied to every socket made or accepted with this config.
  * 0 keeps the kernel default buffer size. TCP_NODELAY is on by default. */
@@ -198,7 +210,8 @@ typedef struct tlskit_conn tlskit_conn;
  * memory. A connection is used by one thread at a time. */
 TLSKIT_API tlskit_conn *tlskit_conn_new(tlskit_config *cfg);
 /* Closes the socket if the library opened it (connect, accept); sends nothing.
- * Call tlskit_conn_close() first for a clean close_notify. */
+ * Call tlskit_conn_close() first for a clean close_notify. Does nothing on a connection
+ * served by the engine: the engine frees it after its on_close callback. */
 TLSKIT_API void tlskit_conn_free(tlskit_conn *conn);
 TLSKIT_API const char *tlskit_conn_error(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_error_code(const tlskit_conn *conn);
@@ -240,19 +253,30 @@ TLSKIT_API int tlskit_conn_handshake(tlskit_conn *conn);
  * already read from the socket. */
 TLSKIT_API ssize_t tlskit_conn_read(tlskit_conn *conn, void *buf, size_t len);
 /* Write up to len bytes: > 0 bytes written (all of them unless non-blocking), -1 on error,
- * WANT on a non-blocking connection (call again with the same arguments). */
+ * WANT on a non-blocking connection (call again with the same arguments).
+ * On a connection served by the engine (from its callbacks, on its worker thread) the
+ * bytes are queued and sent as the peer takes them: len, or -1 when the connection is
+ * closing or its write limit was reached (it is then closed with that reason). */
 TLSKIT_API ssize_t tlskit_conn_write(tlskit_conn *conn, const void *buf, size_t len);
 /* Write all len bytes, waiting as needed (also on a non-blocking connection, within the
- * WRITE deadline). 0 or -1. */
+ * WRITE deadline). 0 or -1. On an engine connection: as tlskit_conn_write(). */
 TLSKIT_API int tlskit_conn_write_all(tlskit_conn *conn, const void *buf, size_t len);
+/* Bytes written but not yet taken by the socket: those an engine connection has queued
+ * (0 for other connections, whose writes return only what the socket took). */
+TLSKIT_API size_t tlskit_conn_pending(const tlskit_conn *conn);
 
 /* Send close_notify and stop writing; reading remains possible until the peer closes
  * (TLS half-close). 0, -1, or WANT. */
 TLSKIT_API int tlskit_conn_shutdown(tlskit_conn *conn);
 /* Send close_notify if not yet sent, then close the socket (if the library owns it).
  * Never waits for the peer's close_notify; waits for the socket to take our close_notify
- * at most the WRITE deadline, or 5 s when none is set. 0 or -1 (closed either way). */
+ * at most the WRITE deadline, or 5 s when none is set. 0 or -1 (closed either way).
+ * On an engine connection: close once the queued output is sent (close_notify
+ * included); the engine then calls on_close and frees it. Returns 0. */
 TLSKIT_API int tlskit_conn_close(tlskit_conn *conn);
+/* On a connection served by the engine, the calls that drive a connection by hand
+ * (tlskit_conn_handshake, _read, _shutdown, _set_nonblocking) fail with
+ * TLSKIT_E_INVALID: the engine does that work, and data arrives in on_data. */
 
 /* The socket, or -1. Still owned by the connection. */
 TLSKIT_API int tlskit_conn_fd(const tlskit_conn *conn);
@@ -266,10 +290,11 @@ TLSKIT_API int tlskit_conn_timeout_ms(const tlskit_conn *conn);
 
 typedef struct tlskit_session tlskit_session;
 
-/* The connection's session for resuming later, or NULL when there is none yet. With
- * TLS 1.3 the server sends its tickets after the handshake: read some data first (e.g.
- * the reply to a request). The caller owns the reference: tlskit_session_free(). */
-TLSKIT_API tlskit_session *tlskit_conn_get_session(tlskit_conn *conn);
+/* A copy (a new reference) of the connection's session for resuming later, or NULL when
+ * there is none yet. With TLS 1.3 the server sends its tickets after the handshake: read
+ * some data first (e.g. the reply to a request). The caller owns the copy:
+ * tlskit_session_free(). */
+TLSKIT_API tlskit_session *tlskit_conn_session_copy(tlskit_conn *conn);
 /* 1 when the session can be used to resume. */
 TLSKIT_API int tlskit_session_resumable(const tlskit_session *sess);
 TLSKIT_API void tlskit_session_free(tlskit_session *sess);
@@ -293,8 +318,11 @@ TLSKIT_API const char *tlskit_conn_group(const tlskit_conn *conn);      /* "X255
 /* Client: the name sent; server: the name received; NULL if none. */
 TLSKIT_API const char *tlskit_conn_servername(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_session_reused(const tlskit_conn *conn);
-TLSKIT_API uint64_t tlskit_conn_bytes_read(const tlskit_conn *conn);    /* plaintext */
-TLSKIT_API uint64_t tlskit_conn_bytes_written(const tlskit_conn *conn); /* plaintext */
+TLSKIT_API uint64_t tlskit_conn_bytes_in(const tlskit_conn *conn);  /* plaintext read */
+TLSKIT_API uint64_t tlskit_conn_bytes_out(const tlskit_conn *conn); /* plaintext written */
+/* Per-connection application pointer (any connection, engine or not). */
+TLSKIT_API void tlskit_conn_set_userdata(tlskit_conn *conn, void *data);
+TLSKIT_API void *tlskit_conn_userdata(const tlskit_conn *conn);
 
 /* Peer certificate. tlskit_conn_peer_cert_provided() is 1 when the peer sent one.
  * Subject and issuer in RFC 2253 form; SANs as "DNS:localhost, IP:127.0.0.1";
@@ -338,13 +366,15 @@ TLSKIT_API const int *tlskit_listener_fds(const tlskit_listener *l, size_t *coun
 
 /* Wait up to timeout_ms (-1: forever) for a client and accept it. On success *out is a
  * new server-role connection (no handshake yet: call tlskit_conn_handshake(), usually
- * from the thread that serves it), owned by the caller. Errors: TLSKIT_E_TIMEOUT,
- * TLSKIT_E_IO (e.g. EMFILE: out of file descriptors; the pending client stays queued). */
+ * from the thread that serves it), owned by the caller. timeout_ms 0 never waits: with
+ * no client pending it returns TLSKIT_WANT_READ (poll the tlskit_listener_fds()).
+ * Errors: TLSKIT_E_TIMEOUT, TLSKIT_E_IO (e.g. EMFILE: out of file descriptors; the
+ * pending client stays queued), TLSKIT_E_CLOSED. */
 TLSKIT_API int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms);
 /* Serve connections accepted from now on with cfg (a reference is taken); connections
  * already accepted keep theirs. For certificate reload. Call from the accepting thread.
  * Fails with TLSKIT_E_CONFIG (keeping the old config) when cfg has no certificate. */
-TLSKIT_API int tlskit_listener_set_config(tlskit_listener *l, tlskit_config *cfg);
+TLSKIT_API int tlskit_listener_reload(tlskit_listener *l, tlskit_config *cfg);
 /* Close the listening sockets; a thread blocked in accept returns TLSKIT_E_CLOSED. */
 TLSKIT_API void tlskit_listener_close(tlskit_listener *l);
 
@@ -353,8 +383,9 @@ TLSKIT_API void tlskit_listener_close(tlskit_listener *l);
  *
  * N worker threads (default: one per core), each with its own SO_REUSEPORT listening
  * sockets and epoll loop, so the kernel spreads new connections over the workers. The
- * application gives callbacks and writes through the engine, which buffers output and
- * applies backpressure (it stops reading from a connection whose output is not drained).
+ * application gives callbacks and writes with tlskit_conn_write(), which on an engine
+ * connection queues: the engine buffers output and applies backpressure (it stops reading
+ * from a connection whose output is not drained).
  * Every callback runs on the worker thread that owns the connection; a connection is
  * only ever touched by that thread.
  * Deadlines come from the config: HANDSHAKE (total), IDLE (no byte either way) and WRITE
@@ -388,7 +419,7 @@ struct tlskit_engine_stats {
     uint64_t accepted;           /* accepted since start */
     uint64_t handshakes_ok;
     uint64_t handshakes_failed;  /* sum of handshake_errors[] */
-    uint64_t handshake_errors[16]; /* by error class: index TLSKIT_E_* */
+    uint64_t handshake_errors[TLSKIT_E__COUNT]; /* by error class: index TLSKIT_E_* */
     uint64_t bytes_in, bytes_out;  /* plaintext */
     uint64_t handshake_timeouts, idle_timeouts, write_stalls;
     uint64_t buffer_limit_closes;  /* output buffer cap reached */
@@ -404,11 +435,17 @@ TLSKIT_API void tlskit_engine_free(tlskit_engine *e);
 TLSKIT_API const char *tlskit_engine_error(const tlskit_engine *e);
 TLSKIT_API int tlskit_engine_error_code(const tlskit_engine *e);
 
-/* Settings, before tlskit_engine_listen(). workers <= 0: one per online core.
- * max_conns: beyond it new connections are closed at once and counted (default 10000;
- * 0 = no limit). write_limit: output bytes buffered per connection before it is closed
- * (default 4 MiB). Backpressure starts at a quarter of it. drain_ms: how long
- * tlskit_engine_stop() lets open connections finish (default 5000). */
+/* Settings, before tlskit_engine_listen(). workers <= 0: one per online core (at most
+ * TLSKIT_ENGINE_MAX_WORKERS). max_conns: beyond it new connections are closed at once and
+ * counted (0 = no limit). write_limit: output bytes buffered per connection before it is
+ * closed (at least TLSKIT_ENGINE_MIN_WRITE_LIMIT); reading from a connection stops while
+ * more than a quarter of it is queued, and resumes below an eighth. drain_ms: how long
+ * tlskit_engine_stop() lets open connections finish. */
+#define TLSKIT_ENGINE_DEFAULT_MAX_CONNS 10000
+#define TLSKIT_ENGINE_DEFAULT_WRITE_LIMIT (4u << 20) /* 4 MiB */
+#define TLSKIT_ENGINE_DEFAULT_DRAIN_MS 5000
+#define TLSKIT_ENGINE_MAX_WORKERS 1024
+#define TLSKIT_ENGINE_MIN_WRITE_LIMIT 16384 /* one full TLS record */
 TLSKIT_API int tlskit_engine_set_workers(tlskit_engine *e, int workers);
 TLSKIT_API int tlskit_engine_set_max_conns(tlskit_engine *e, int max_conns);
 TLSKIT_API int tlskit_engine_set_write_limit(tlskit_engine *e, size_t bytes);
@@ -428,27 +465,22 @@ TLSKIT_API int tlskit_engine_start(tlskit_engine *e);
  * Safe from any thread but a worker (not from a signal handler). */
 TLSKIT_API int tlskit_engine_stop(tlskit_engine *e);
 /* Serve new connections with cfg from now on; open ones keep their config. A reference
- * is taken. Fails (keeping the old config) if cfg has no certificate and key. */
+ * is taken. Fails (keeping the old config) if cfg has no certificate and key. The same
+ * verb as tlskit_listener_reload(). */
 TLSKIT_API int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg);
 /* A consistent-enough snapshot of the counters (each is exact; they are read one by
  * one). Safe from any thread. */
-TLSKIT_API void tlskit_engine_get_stats(tlskit_engine *e, struct tlskit_engine_stats *out);
+TLSKIT_API void tlskit_engine_read_stats(tlskit_engine *e,
+                                         struct tlskit_engine_stats *out);
 
-/* From a callback (on the connection's worker thread): queue bytes for sending. 0, or -1
- * when the connection is closing or the write limit was reached (it will then be closed
- * with that reason). */
-TLSKIT_API int tlskit_engine_write(tlskit_conn *conn, const void *data, size_t len);
-/* From a callback: close after the queued output is sent (close_notify included). */
-TLSKIT_API void tlskit_engine_close(tlskit_conn *conn);
-/* Bytes queued and not yet taken by the socket. */
-TLSKIT_API size_t tlskit_engine_pending(const tlskit_conn *conn);
-
-/* Per-connection application pointer (any connection, engine or not). */
-TLSKIT_API void tlskit_conn_set_userdata(tlskit_conn *conn, void *data);
-TLSKIT_API void *tlskit_conn_userdata(const tlskit_conn *conn);
+/* From the callbacks, a connection is written and closed with the connection calls:
+ * tlskit_conn_write() queues, tlskit_conn_close() closes after the queued output,
+ * tlskit_conn_pending() tells what is queued. */
 
 /* ---------------------------------------------------------------------------------------
  * Generic error access: tlskit_error(obj) / tlskit_error_code(obj) for any object.
+ * C11 _Generic: not defined in C++ or before C11, where the per-object calls
+ * (tlskit_conn_error() ...) are the way.
  * ------------------------------------------------------------------------------------- */
 #if !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define tlskit_error(obj)                                            \

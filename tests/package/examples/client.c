@@ -20,7 +20,7 @@ int main(int argc, char **argv)
     if ((cfg = tlskit_config_new()) == NULL)
         return 1;
     /* Verification of the certificate and host name is on by default. */
-    if (tlskit_config_set_ca_file(cfg, ca) == -1 ||
+    if (tlskit_config_add_ca_file(cfg, ca) == -1 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, 5000) == -1 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, 5000) == -1 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_READ, 5000) == -1) {

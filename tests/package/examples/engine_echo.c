@@ -8,7 +8,7 @@
 static void on_data(tlskit_conn *conn, const void *data, size_t len, void *arg)
 {
     (void)arg;
-    tlskit_engine_write(conn, data, len); /* buffered, with backpressure */
+    tlskit_conn_write(conn, data, len); /* buffered, with backpressure */
 }
 
 int main(int argc, char **argv)

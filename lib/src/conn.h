@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* The body of a connection: seen only by the files of the connection layer (conn.c,
+ * bio.c, client.c, server.c, info.c). Everything else, the engine included, goes through
+ * the public API or the seam in internal.h, so conn.c's state machine can change without
+ * a reader of another room knowing its fields. */
+#ifndef TLSKIT_CONN_H
+#define TLSKIT_CONN_H
+
+#include "internal.h"
+
+enum tlskit__state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
+
+struct tlskit__peer_info {
+    char *subject, *issuer, *sans;
+    char fingerprint[7 + 32 * 3];
+    time_t notbefore, notafter;
+};
+
+struct tlskit_conn {
+    tlskit_config *cfg;
+    SSL *ssl;
+    int fd;
+    int own_fd;
+    int is_server;
+    int nonblocking;
+    enum tlskit__state state;
+    int hs_done;
+    int dead;                  /* a fatal error happened: further I/O fails */
+    int sent_shutdown;
+    int got_close_notify;
+    int cert_requested;        /* client: the server asked for a certificate we lack */
+    char *servername;          /* client role: SNI / name to verify */
+    char peer[TK_ADDRLEN];
+    int64_t hs_deadline;       /* absolute, 0 none; fixed at the first handshake step */
+    int64_t last_activity;     /* for the idle deadline */
+    int64_t created_ms;        /* connected or accepted */
+    uint64_t bytes_in, bytes_out;
+    int io_errno;              /* last socket error seen by the BIO */
+    int io_eof;                /* the BIO saw EOF */
+    int io_reset;              /* ECONNRESET seen at any time on this connection */
+    int msg_more;              /* the record being written is not the call's last */
+    int corked;                /* the last send() had MSG_MORE */
+    int cork;                  /* hold every send back (MSG_MORE) for now */
+    char verify_text[128];
+    struct tlskit__peer_info info;
+    void *userdata;
+    struct tlskit__econn *eng; /* engine state, NULL outside the engine */
+    struct tlskit__err err;
+};
+
+/* The BIO over a connection's socket: recv/send with MSG_DONTWAIT | MSG_NOSIGNAL, so the
+ * library never blocks inside OpenSSL and never raises SIGPIPE (bio.c). */
+BIO *tlskit__bio_new(tlskit_conn *conn);
+/* After a write that stopped early: push out what MSG_MORE may hold back (bio.c). */
+void tlskit__bio_uncork(tlskit_conn *conn);
+
+/* Attach an SSL object for the role to a connection with an fd (conn.c). */
+int tlskit__conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);
+/* Client-role settings of a new SSL (client.c). */
+int tlskit__client_setup(tlskit_conn *conn);
+/* Fill conn->info after the handshake (info.c). */
+void tlskit__info_collect(tlskit_conn *conn);
+void tlskit__info_free(tlskit_conn *conn);
+void tlskit__info_verify_text(tlskit_conn *conn);
+
+/* Server-role settings of a new SSL (server.c). */
+void tlskit__server_setup(tlskit_conn *conn);
+
+#endif
