@@ -172,10 +172,10 @@ const char *tlskit_conn_group(const tlskit_conn *c)
     return name ? name : OBJ_nid2sn(nid);
 }
 
+/* OpenSSL answers both roles: the name a client sent (none for an IP address, which is
+ * verified but never sent as SNI), or the name a server received. */
 const char *tlskit_conn_servername(const tlskit_conn *c)
 {
-    if (!c->is_server) /* an IP address is verified but never sent as SNI */
-        return c->ssl ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
     return c->ssl ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
 }
 
