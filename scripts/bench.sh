@@ -38,6 +38,7 @@
 # 2 on a usage error.
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 prog=bench.sh
 report=$root/scripts/bench_report.py

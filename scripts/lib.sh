@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # lib.sh - what the scripts share: messages, usage from the header comment, the app
 # build, and starting tlsserver and reading its port. Sourced, never run:
 #   . "$(dirname "$0")/lib.sh"; prog=NAME.sh
@@ -43,6 +44,7 @@ start_tlsserver() {
     shift 2
     : >"$out"
     "$@" >"$out" 2>"$err" &
+    # shellcheck disable=SC2034 # the caller waits on it and stops it
     srv_pid=$!
 }
 
@@ -53,7 +55,7 @@ start_tlsserver() {
 # is never taken for the port.
 wait_listen() {
     local out=$1 pid=$2 tries=$((${3:-20} * 20)) i
-    srv_line= srv_addr= srv_port=
+    srv_line="" srv_addr="" srv_port=""
     for ((i = 0; i < tries; i++)); do
         if IFS= read -r srv_line <"$out" 2>/dev/null; then
             [[ $srv_line == "tlsserver: listening on "* ]] || return 1

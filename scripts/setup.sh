@@ -14,6 +14,7 @@
 # Environment: TLSKIT_SKIP_SETUP=1 skips everything (for machines you manage yourself).
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 prog=setup.sh
 
