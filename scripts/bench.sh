@@ -516,5 +516,5 @@ report_args=(--out "$out" --repeat "$repeat" --workers "$workers" --cpus "$cpus"
 ((quick)) && report_args+=(--quick)
 ((hs_only)) && report_args+=(--hs-only)
 ((have_gnuplot)) && report_args+=(--gnuplot)
-python3 "$report" report "${report_args[@]}" || die "bench_report.py failed"
+python3 "$report" "${report_args[@]}" || die "bench_report.py failed"
 progress "done: $out/results.json, $out/results.txt$( ((have_gnuplot)) && echo ", $out/chart.png" || true)"

@@ -9,9 +9,9 @@ Reads what bench.sh measured in OUT/raw/ and writes OUT/results.json, OUT/result
   raw/figures.tsv           FIGURE<TAB>SERVER<TAB>VALUE lines that bench.sh measured
                             without tlsbench (client CPU, callgrind instructions)
 
-Usage: bench_report.py report --out DIR --repeat N --workers N --cpus N --load L
-                              --nginx-version V --check-conns N --rr-many N
-                              [--quick] [--hs-only] [--gnuplot]
+Usage: bench_report.py --out DIR --repeat N --workers N --cpus N --load L
+                       --nginx-version V --check-conns N --rr-many N
+                       [--quick] [--hs-only] [--gnuplot]
 """
 
 import argparse
@@ -135,16 +135,16 @@ class Values:
         return any(self.get(fig, s) for s in SERVERS)
 
 
-def collect(raw, rr_many, repeat):
-    """Every figure from raw/; repetitions beyond --repeat are left to an earlier run."""
+def collect(raw, rr_many):
+    """Every figure from raw/ (bench.sh empties it before a run)."""
     vals = Values()
     runs = []
     for path in glob.glob(os.path.join(raw, "*.json")):
         m = re.fullmatch(r"(\w+)\.(\w+)\.(\d+)\.json", os.path.basename(path))
-        if m and int(m.group(3)) <= repeat:
+        if m:
             runs.append((int(m.group(3)), m.group(1), m.group(2), path))
         m = re.fullmatch(r"floor\.(\d+)\.json", os.path.basename(path))
-        if m and int(m.group(1)) <= repeat:
+        if m:
             runs.append((int(m.group(1)), "floor", "floor", path))
     for rep, fig, srv, path in sorted(runs):
         if fig == "floor":
@@ -357,7 +357,7 @@ plot "{dat}" using 2:xtic(1) title "tlskit" lc rgb "#1f77b4", \\
 
 def report(args):
     raw = os.path.join(args.out, "raw")
-    vals = collect(raw, args.rr_many, args.repeat)
+    vals = collect(raw, args.rr_many)
     conns = load(os.path.join(raw, "conns10k.tlskit.1.json"))
     check = {"wanted": args.check_conns, "open": first(conns, "open", (int, float)),
              "verified": first(conns, "verified", (int, float))}
@@ -375,17 +375,14 @@ def report(args):
 
 def main():
     ap = argparse.ArgumentParser(prog="bench_report.py", usage=__doc__.split("Usage: ")[1])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    rep = sub.add_parser("report")
-    rep.add_argument("--out", required=True)
+    ap.add_argument("--out", required=True)
     for opt in ("--repeat", "--workers", "--cpus", "--check-conns", "--rr-many"):
-        rep.add_argument(opt, type=int, required=True)
-    rep.add_argument("--load", required=True)
-    rep.add_argument("--nginx-version", default="")
+        ap.add_argument(opt, type=int, required=True)
+    ap.add_argument("--load", required=True)
+    ap.add_argument("--nginx-version", default="")
     for opt in ("--quick", "--hs-only", "--gnuplot"):
-        rep.add_argument(opt, action="store_true")
-    args = ap.parse_args()
-    report(args)
+        ap.add_argument(opt, action="store_true")
+    report(ap.parse_args())
     return 0
 
 
