@@ -11,20 +11,24 @@
 #      then again with -v to show what was negotiated
 #   6. stop the server and show its log
 #
-# Usage: scripts/quickstart.sh
+# Usage: scripts/quickstart.sh [-h]
 # Environment: BUILD_DIR (default: build/), JOBS (default: nproc),
 #              TLSKIT_SKIP_SETUP=1 to skip the package check.
 # Exit status: 0 when every step worked, 1 otherwise.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd -P)
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+prog=quickstart
+[[ ${1-} == -h || ${1-} == --help ]] && { usage; exit 0; }
 cd "$root"
 build=${BUILD_DIR:-build}
-jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 certs=certs
 server=$build/apps/tlsserver/tlsserver
 client=$build/apps/tlsclient/tlsclient
 
+# A tutorial's voice: numbered steps, each command shown before it runs, and a failure
+# that stands out from the output above it.
 step=0
 say() { step=$((step + 1)); printf '\n\033[1m[%d] %s\033[0m\n' "$step" "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
@@ -60,23 +64,16 @@ say "Making local test certificates in $certs/ (reusing an existing CA)"
 run scripts/gen-certs.sh --out "$certs" || die "scripts/gen-certs.sh failed"
 
 say "Starting tlsserver (an echo server) on a free port on localhost"
-mkfifo "$tmp/server.out"
 printf '$ %s\n' "$server --port 0 --cert $certs/server.crt --key $certs/server.key &"
-"$server" --port 0 --cert "$certs/server.crt" --key "$certs/server.key" \
-    >"$tmp/server.out" 2>"$tmp/server.log" &
-server_pid=$!
-exec 3<"$tmp/server.out"
-line=
-if ! read -r -t 15 line <&3 || [[ $line != "tlsserver: listening on "* ]]; then
+start_tlsserver "$tmp/server.out" "$tmp/server.log" \
+    "$server" --port 0 --cert "$certs/server.crt" --key "$certs/server.key"
+server_pid=$srv_pid
+if ! wait_listen "$tmp/server.out" "$server_pid" 15; then
     cat "$tmp/server.log" >&2
-    die "tlsserver did not start (expected 'tlsserver: listening on ...', got '$line')"
+    die "tlsserver did not start (expected 'tlsserver: listening on ...', got '$srv_line')"
 fi
-echo "$line"
-# "tlsserver: listening on 127.0.0.1:PORT, [::1]:PORT": the port ends the first address.
-first=${line#tlsserver: listening on }
-first=${first%%,*}
-port=${first##*:}
-[[ $port =~ ^[0-9]+$ ]] || die "could not read the port from '$line'"
+echo "$srv_line"
+port=$srv_port
 
 say "Sending a line through TLS with tlsclient (server verified against $certs/ca.crt)"
 printf '$ %s\n' "printf 'hello from tlsclient\\n' | $client --ca $certs/ca.crt localhost $port"
@@ -96,7 +93,6 @@ kill -TERM "$server_pid"
 status=0
 wait "$server_pid" || status=$?
 server_pid=
-exec 3<&-
 cat "$tmp/server.log"
 ((status == 0)) || die "tlsserver exited with status $status after SIGTERM"
 

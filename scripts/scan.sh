@@ -20,32 +20,29 @@
 # shown and not counted.
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 prog=scan.sh
-root=$(cd "$(dirname "$0")/.." && pwd -P)
 build=${BUILD_DIR:-$root/build-scan}
-jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 kinds=()
 keep=0
 while (($#)); do
     case $1 in
-    --cert) [[ ${2-} == ecdsa || ${2-} == rsa ]] || { echo "$prog: --cert ecdsa|rsa" >&2; exit 2; }
+    --cert) [[ ${2-} == ecdsa || ${2-} == rsa ]] || usage_error "--cert ecdsa|rsa"
         kinds+=("$2"); shift 2 ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "$prog: unknown argument: $1" >&2; exit 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "unknown argument: $1" ;;
     esac
 done
 ((${#kinds[@]})) || kinds=(ecdsa rsa)
 
 testssl=${TESTSSL:-$(command -v testssl || command -v testssl.sh || true)}
-[[ -n $testssl ]] || { echo "$prog: testssl not found: install the Debian package testssl.sh" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "$prog: python3 not found (Debian package python3)" >&2; exit 1; }
+[[ -n $testssl ]] || die "testssl not found: install the Debian package testssl.sh"
+command -v python3 >/dev/null || die "python3 not found (Debian package python3)"
 
-say() { printf '%s: %s\n' "$prog" "$*"; }
 say "building tlsserver (Release) into $build"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTLSKIT_SANITIZE=OFF \
-    -DTLSKIT_BUILD_TESTS=OFF -DTLSKIT_BUILD_APPS=ON >/dev/null
-cmake --build "$build" -j "$jobs" --target tlsserver >/dev/null
+build_apps "$build" Release tlsserver
 server=$build/apps/tlsserver/tlsserver
 certs=$build/certs
 "$root/scripts/gen-certs.sh" --out "$certs" --negative --force -q
@@ -61,18 +58,10 @@ trap cleanup EXIT
 worst=0
 for kind in "${kinds[@]}"; do
     if [[ $kind == ecdsa ]]; then crt=server.crt key=server.key; else crt=rsa.crt key=rsa.key; fi
-    "$server" --bind 127.0.0.1 --port 0 -q --cert "$certs/$crt" --key "$certs/$key" \
-        >"$work/$kind.out" 2>"$work/$kind.err" &
-    srv_pid=$!
-    line=
-    for ((i = 0; i < 100; i++)); do
-        line=$(head -n 1 "$work/$kind.out" 2>/dev/null || true)
-        [[ $line == "tlsserver: listening on "* ]] && break
-        sleep 0.1
-    done
-    [[ $line == "tlsserver: listening on "* ]] || { cat "$work/$kind.err" >&2; exit 1; }
-    addr=${line#tlsserver: listening on }
-    addr=${addr%%,*}
+    start_tlsserver "$work/$kind.out" "$work/$kind.err" \
+        "$server" --bind 127.0.0.1 --port 0 -q --cert "$certs/$crt" --key "$certs/$key"
+    wait_listen "$work/$kind.out" "$srv_pid" 10 || { cat "$work/$kind.err" >&2; exit 1; }
+    addr=$srv_addr
     say "testssl against tlsserver ($kind certificate) on $addr (takes a few minutes)"
     rc=0
     timeout 1800 "$testssl" --quiet --color 0 --nodns none --warnings off \
@@ -83,11 +72,11 @@ for kind in "${kinds[@]}"; do
     wait "$srv_pid" || src=$?
     srv_pid=
     if [[ ! -s $work/$kind.json ]]; then
-        echo "$prog: testssl produced no results (exit $rc):" >&2
+        note "testssl produced no results (exit $rc):"
         tail -30 "$work/$kind.log" >&2
         exit 1
     fi
-    ((src == 0)) || { echo "$prog: tlsserver exited $src after the scan" >&2; worst=1; }
+    ((src == 0)) || { note "tlsserver exited $src after the scan"; worst=1; }
     grep -q 'runtime error\|AddressSanitizer' "$work/$kind.err" && worst=1
     python3 - "$work/$kind.json" "$kind" <<'EOF' || worst=1
 import collections, json, sys

@@ -6,11 +6,16 @@
 # then install). Uses sudo when not run as root. On a system without dpkg/apt-get it
 # prints the list and leaves the installing to you.
 #
-# Usage: scripts/setup.sh [--list]
+# Usage: scripts/setup.sh [--bench] [--list]
+#   --bench  also the packages scripts/bench.sh uses (nginx-light, gnuplot-nox,
+#            nghttp2-client, valgrind); the nginx package is kept from starting its
+#            system service
 #   --list   print the required packages and exit
 # Environment: TLSKIT_SKIP_SETUP=1 skips everything (for machines you manage yourself).
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 prog=setup.sh
 
 # What each package is for:
@@ -21,17 +26,29 @@ prog=setup.sh
 #   openssl           the CLI: scripts/gen-certs.sh, and the interop peer in tests
 #   curl              an independent HTTPS client for tlsserver's --mode http tests
 #   gnutls-bin        gnutls-cli / gnutls-serv: a second TLS stack in the interop matrix
-#   python3           Python's ssl module in the interop matrix, and its driver script
+#   python3           Python's ssl module in the interop matrix, its driver script, and
+#                     bench.sh's report
 #   sslscan, nmap     the scanner checks (no protocol below TLS 1.2, every cipher grade A)
 packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl
           gnutls-bin python3 sslscan nmap)
+# For scripts/bench.sh only:
+#   nginx-light       the reference server
+#   gnuplot-nox       chart.png
+#   nghttp2-client    h2load, the reference client for the client-cost figure
+#   valgrind          --callgrind (instructions per handshake)
+bench_packages=(nginx-light gnuplot-nox nghttp2-client valgrind)
 
-case ${1-} in
---list) printf '%s\n' "${packages[@]}"; exit 0 ;;
-'') ;;
--h | --help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-*) printf '%s: unknown argument: %s\n' "$prog" "$1" >&2; exit 2 ;;
-esac
+list=0
+while (($#)); do
+    case $1 in
+    --bench) packages+=("${bench_packages[@]}") ;;
+    --list) list=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "unknown argument: $1" ;;
+    esac
+    shift
+done
+((list)) && { printf '%s\n' "${packages[@]}"; exit 0; }
 
 [[ ${TLSKIT_SKIP_SETUP:-0} == 1 ]] && exit 0
 
@@ -50,9 +67,19 @@ done
 
 sudo=()
 if ((EUID != 0)); then
-    command -v sudo >/dev/null 2>&1 ||
-        { printf '%s: need root or sudo to install: %s\n' "$prog" "${missing[*]}" >&2; exit 1; }
+    command -v sudo >/dev/null 2>&1 || die "need root or sudo to install: ${missing[*]}"
     sudo=(sudo)
+fi
+
+# Debian starts a daemon's service when its package is installed; the nginx that bench.sh
+# runs is its own process on a free port, and a system nginx would hold port 80 and share
+# the cores being measured. A policy-rc.d that exits 101 forbids the start; one that is
+# already there is the administrator's and stays untouched.
+prc=/usr/sbin/policy-rc.d
+if [[ " ${missing[*]} " == *" nginx-light "* && ! -e $prc ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$prc" >/dev/null
+    "${sudo[@]}" chmod 755 "$prc"
+    trap '"${sudo[@]}" rm -f "$prc"' EXIT
 fi
 
 printf '%s: installing %s\n' "$prog" "${missing[*]}"

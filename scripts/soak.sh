@@ -12,30 +12,27 @@
 # Pass when: the server is still alive and answering; its fd count at the end equals the
 # count at the start; its RSS at the end is at most the warm RSS + max(MARGIN_MB, 25%).
 #
-# Usage: scripts/soak.sh [COUNT]          (default 100000)
+# Usage: scripts/soak.sh [COUNT]          (default 100000; more than the 2000 of the warm-up)
 # Environment: BUILD_DIR (default build-soak/), JOBS, CONNS (default 32),
 #              MARGIN_MB (default 8), MODEL (event|thread, default event).
 # Exit status: 0 pass, 1 fail.
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 prog=soak.sh
-root=$(cd "$(dirname "$0")/.." && pwd -P)
+[[ ${1-} == -h || ${1-} == --help ]] && { usage; exit 0; }
 build=${BUILD_DIR:-$root/build-soak}
-jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 count=${1:-100000}
 conns=${CONNS:-32}
 margin_mb=${MARGIN_MB:-8}
 model=${MODEL:-event}
 warmup=2000
 
-[[ $count =~ ^[0-9]+$ ]] && ((count > warmup)) || { echo "$prog: COUNT must be > $warmup" >&2; exit 2; }
-
-say() { printf '%s: %s\n' "$prog" "$*"; }
+[[ $count =~ ^[0-9]+$ ]] && ((count > warmup)) || usage_error "COUNT must be > $warmup"
 
 say "building RelWithDebInfo (no sanitizers) into $build"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLSKIT_SANITIZE=OFF \
-    -DTLSKIT_BUILD_TESTS=OFF -DTLSKIT_BUILD_APPS=ON >/dev/null
-cmake --build "$build" -j "$jobs" --target tlsserver tlsbench >/dev/null
+build_apps "$build" RelWithDebInfo tlsserver tlsbench
 server=$build/apps/tlsserver/tlsserver
 bench=$build/apps/tlsbench/tlsbench
 certs=$build/certs
@@ -50,19 +47,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$server" --bind 127.0.0.1 --port 0 --model "$model" -q --cert "$certs/server.crt" \
-    --key "$certs/server.key" >"$work/out" 2>"$work/err" &
-srv_pid=$!
-for ((i = 0; i < 100; i++)); do
-    line=$(head -n 1 "$work/out" 2>/dev/null || true)
-    [[ $line == "tlsserver: listening on "* ]] && break
-    kill -0 "$srv_pid" 2>/dev/null || { cat "$work/err" >&2; exit 1; }
-    sleep 0.1
-done
-[[ $line == "tlsserver: listening on "* ]] || { echo "$prog: tlsserver did not start" >&2; exit 1; }
-addr=${line#tlsserver: listening on }
-addr=${addr%%,*}
-port=${addr##*:}
+start_tlsserver "$work/out" "$work/err" "$server" --bind 127.0.0.1 --port 0 --model "$model" -q \
+    --cert "$certs/server.crt" --key "$certs/server.key"
+wait_listen "$work/out" "$srv_pid" 10 || { cat "$work/err" >&2; die "tlsserver did not start"; }
+port=$srv_port
 
 fds() { ls "/proc/$srv_pid/fd" | wc -l; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$srv_pid/status"; }
@@ -74,8 +62,6 @@ bench() {
     "$bench" handshake -q --json -n "$1" -c "$conns" --request 64 --ca "$certs/ca.crt" \
         --servername localhost --timeout 30 "127.0.0.1:$port"
 }
-# field NAME FILE: a number from tlsbench's JSON.
-field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2"; }
 
 say "tlsserver pid $srv_pid on 127.0.0.1:$port (model $model); $count handshakes, $conns at a time"
 start_fds=$(fds) start_rss=$(rss_kb)
@@ -106,10 +92,10 @@ sample "end ($count total)"
 alive=0
 bench 10 >/dev/null 2>&1 && alive=1
 
-done_hs=$(field handshakes "$work/bench.json")
-errors=$(field errors "$work/bench.json")
+done_hs=$(json_get handshakes "$work/bench.json")
+errors=$(json_get errors "$work/bench.json")
 printf '\n%s: %s handshakes (+%d warm-up) in %d s, %s/s, %s errors (tlsbench exit %d)\n' \
-    "$prog" "${done_hs:-?}" "$warmup" "$elapsed" "$(field rate "$work/bench.json")" \
+    "$prog" "${done_hs:-?}" "$warmup" "$elapsed" "$(json_get rate "$work/bench.json")" \
     "${errors:-?}" "$bench_rc"
 printf '  fds:   start %d, warm %d, end %d\n' "$start_fds" "$warm_fds" "$end_fds"
 printf '  VmRSS: start %d kB, warm %d kB, end %d kB (end - warm: %+d kB)\n' \

@@ -20,38 +20,30 @@
 # Exit status: 0 when every run is clean and behaved as expected; 1 otherwise; 2 usage.
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 prog=valgrind.sh
-root=$(cd "$(dirname "$0")/.." && pwd -P)
 build=${BUILD_DIR:-$root/build-valgrind}
-jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 models=()
 keep=0
 
 while (($#)); do
     case $1 in
-    --model) [[ ${2-} == event || ${2-} == thread ]] || { echo "$prog: --model event|thread" >&2; exit 2; }
+    --model) [[ ${2-} == event || ${2-} == thread ]] || usage_error "--model event|thread"
         models+=("$2"); shift 2 ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "$prog: unknown argument: $1" >&2; exit 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "unknown argument: $1" ;;
     esac
 done
 ((${#models[@]})) || models=(event thread)
 
 for tool in valgrind cmake curl python3; do
-    command -v "$tool" >/dev/null 2>&1 || {
-        echo "$prog: $tool not found (Debian package: ${tool/python3/python3})" >&2; exit 1; }
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (Debian package: $tool)"
 done
 
-say() { printf '%s: %s\n' "$prog" "$*"; }
-
 say "building Debug (no sanitizers) into $build"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DTLSKIT_SANITIZE=OFF \
-    -DTLSKIT_BUILD_TESTS=OFF -DTLSKIT_BUILD_APPS=ON >"$build.cmake.log" 2>&1 ||
-    { cat "$build.cmake.log" >&2; exit 1; }
-cmake --build "$build" -j "$jobs" --target tlsserver tlsclient >"$build.build.log" 2>&1 ||
-    { tail -50 "$build.build.log" >&2; exit 1; }
-rm -f "$build.cmake.log" "$build.build.log"
+build_apps "$build" Debug tlsserver tlsclient
 server=$build/apps/tlsserver/tlsserver
 client=$build/apps/tlsclient/tlsclient
 certs=$build/certs
@@ -96,7 +88,7 @@ record() {
 }
 
 # ---- the server under valgrind ---------------------------------------------------------
-srv_pid= srv_port= srv_log= srv_err= srv_name=
+srv_pid= srv_log= srv_err= srv_name=
 
 # start_server NAME ARGS...: tlsserver under valgrind on 127.0.0.1, port 0.
 start_server() {
@@ -104,22 +96,11 @@ start_server() {
     shift
     srv_log=$logs/$srv_name.server.vg
     srv_err=$logs/$srv_name.server.err
-    "${vg[@]}" --log-file="$srv_log" "$server" --bind 127.0.0.1 --port 0 \
-        --handshake-timeout 60 "$@" >"$logs/$srv_name.server.out" 2>"$srv_err" &
-    srv_pid=$!
-    local i line
-    for ((i = 0; i < 1200; i++)); do  # up to 120 s: valgrind's start-up is slow
-        line=$(head -n 1 "$logs/$srv_name.server.out" 2>/dev/null || true)
-        if [[ $line == "tlsserver: listening on "* ]]; then
-            line=${line#tlsserver: listening on }
-            line=${line%%,*}
-            srv_port=${line##*:}
-            return 0
-        fi
-        kill -0 "$srv_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "$prog: tlsserver did not start: $(cat "$srv_err")" >&2
+    start_tlsserver "$logs/$srv_name.server.out" "$srv_err" "${vg[@]}" --log-file="$srv_log" \
+        "$server" --bind 127.0.0.1 --port 0 --handshake-timeout 60 "$@"
+    # valgrind's start-up is slow: up to 120 s.
+    wait_listen "$logs/$srv_name.server.out" "$srv_pid" 120 && return 0
+    note "tlsserver did not start: $(cat "$srv_err")"
     return 1
 }
 
