@@ -43,6 +43,8 @@ void tlskit__err_set_ssl(struct tlskit__err *err, int code, const char *fallback
  * first error's packed code (0 when the queue was empty). */
 unsigned long tlskit__ssl_errors(char *buf, size_t len);
 
+/* ---- util.c: clock, deadlines, poll wait, file reader ---- */
+
 /* Monotonic clock in milliseconds. */
 int64_t tlskit__now_ms(void);
 /* Wait for events on fd until the absolute deadline (0: none). 1 ready, 0 deadline
