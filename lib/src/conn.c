@@ -271,9 +271,8 @@ static void conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
     tlskit__err_set_ssl(&c->err, TLSKIT_E_PROTOCOL, "TLS protocol error", "%s %s", what, c->peer);
 }
 
-static int conn_timeout(tlskit_conn *c, enum tlskit__op op, int64_t deadline)
+static int conn_timeout(tlskit_conn *c, enum tlskit__op op)
 {
-    (void)deadline;
     /* A read that waited in vain leaves the TLS state intact (the connection may be used
      * again, or closed with close_notify); a stalled handshake or write does not. */
     if (op != OP_READ)
@@ -323,6 +322,46 @@ static int check_usable(tlskit_conn *c)
     return 0;
 }
 
+/* One record per SSL_write; every record but the last of this call is sent with
+ * MSG_MORE (bio.c), so the kernel packs several into one segment: fewer packets and fewer
+ * wake-ups of the peer. Each send() still takes its bytes or says EAGAIN: nothing waits
+ * inside the library.
+ * A non-blocking write that stops after some records returns their count, and OpenSSL
+ * then needs the next call to carry at least the record it holds: only partial-write
+ * mode (the engine) promises that; other non-blocking writes stay one SSL_write, retried
+ * with the same arguments.
+ * Returns SSL_write_ex's result, with *n = len when all is written; a partial write
+ * (above) succeeds with *n = the bytes taken. *written survives a blocking wait. */
+static int write_records(tlskit_conn *c, const unsigned char *buf, size_t len,
+                         size_t *written, size_t *n)
+{
+    for (;;) {
+        size_t left = len - *written, chunk = left > TK_RECORD ? TK_RECORD : left, done = 0;
+        if (c->nonblocking && !(SSL_get_mode(c->ssl) & SSL_MODE_ENABLE_PARTIAL_WRITE))
+            chunk = left;
+        c->msg_more = left > chunk;
+        int r = SSL_write_ex(c->ssl, buf + *written, chunk, &done);
+        c->msg_more = 0;
+        if (r > 0) {
+            *written += done;
+            *n = *written;
+            if (*written == len)
+                return r;
+            ERR_clear_error();
+            c->io_errno = 0;
+            continue;
+        }
+        if (*written > 0 && c->nonblocking) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                tlskit__bio_uncork(c);
+                return 1; /* a partial write: the rest later */
+            }
+        }
+        return r;
+    }
+}
+
 /* Run one operation. Returns > 0 / 1 on success (bytes for I/O), 0 for a clean EOF on
  * read, -1 on failure, or WANT on a non-blocking connection. */
 static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t len)
@@ -331,7 +370,7 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
     if (op == OP_HANDSHAKE && !c->hs_deadline && c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE])
         c->hs_deadline = start + c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE];
     int64_t deadline = op_deadline(c, op, start);
-    size_t written = 0; /* OP_WRITE: bytes of buf already taken, record by record */
+    size_t written = 0; /* OP_WRITE: bytes of buf already taken, kept across waits */
 
     for (;;) {
         int r;
@@ -341,35 +380,7 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
         switch (op) {
         case OP_HANDSHAKE: r = SSL_do_handshake(c->ssl); break;
         case OP_READ: r = SSL_read_ex(c->ssl, buf, len, &n); break;
-        case OP_WRITE: {
-            /* One record per SSL_write; every record but the last of this call is
-             * sent with MSG_MORE (bio.c), so the kernel packs several into one segment:
-             * fewer packets and fewer wake-ups of the peer. Each send() still takes
-             * its bytes or says EAGAIN: nothing waits inside the library.
-             * A non-blocking write that stops after some records returns their count,
-             * and OpenSSL then needs the next call to carry at least the record it
-             * holds: only partial-write mode (the engine) promises that; other
-             * non-blocking writes stay one SSL_write, retried with the same arguments. */
-            size_t left = len - written, chunk = left > TK_RECORD ? TK_RECORD : left;
-            if (c->nonblocking && !(SSL_get_mode(c->ssl) & SSL_MODE_ENABLE_PARTIAL_WRITE))
-                chunk = left;
-            c->msg_more = left > chunk;
-            r = SSL_write_ex(c->ssl, (const unsigned char *)buf + written, chunk, &n);
-            c->msg_more = 0;
-            if (r > 0) {
-                written += n;
-                if (written < len)
-                    continue;
-                n = written;
-            } else if (written > 0 && c->nonblocking) {
-                int e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                    tlskit__bio_uncork(c);
-                    return (ssize_t)written; /* a partial write: the rest later */
-                }
-            }
-            break;
-        }
+        case OP_WRITE: r = write_records(c, buf, len, &written, &n); break;
         default: r = SSL_shutdown(c->ssl); if (r == 0) r = 1; break;
         }
         if (r > 0)
@@ -387,7 +398,7 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
             return -1;
         }
         if (deadline && tlskit__now_ms() >= deadline)
-            return conn_timeout(c, op, deadline);
+            return conn_timeout(c, op);
         short ev = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
         if (c->nonblocking)
             return e == SSL_ERROR_WANT_READ ? TLSKIT_WANT_READ : TLSKIT_WANT_WRITE;
@@ -396,7 +407,7 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
             deadline = op_deadline(c, op, start);
         int w = tlskit__wait_fd(c->fd, ev, deadline);
         if (w == 0)
-            return conn_timeout(c, op, deadline);
+            return conn_timeout(c, op);
         if (w < 0) {
             c->dead = 1;
             tlskit__err_set_errno(&c->err, TLSKIT_E_IO, errno, "%s %s: poll", op_text(op), c->peer);
@@ -479,7 +490,7 @@ int tlskit_conn_write_all(tlskit_conn *c, const void *buf, size_t len)
             return -1;
         int w = tlskit__wait_fd(c->fd, tlskit_want_events(n), deadline);
         if (w == 0)
-            return conn_timeout(c, OP_WRITE, deadline);
+            return conn_timeout(c, OP_WRITE);
         if (w < 0) {
             tlskit__err_set_errno(&c->err, TLSKIT_E_IO, errno, "write to %s: poll", c->peer);
             return -1;
