@@ -171,7 +171,7 @@ int tlskit_conn_wrap_server(tlskit_conn *c, int fd)
     return wrap(c, fd, 1);
 }
 
-/* ---- failures ---- */
+/* ---- failures: classify, then format once ---- */
 
 static int is_cert_alert(int reason)
 {
@@ -189,86 +189,127 @@ static int is_cert_alert(int reason)
     }
 }
 
-/* Translate a failed SSL_* call (ssl_error from SSL_get_error) into c->err. */
+/* What a failed SSL_* call means to the caller. */
+enum fail_kind {
+    F_VERIFY,         /* our check of the peer's certificate failed */
+    F_NO_CLIENT_CERT, /* server: the client sent no certificate */
+    F_CERT_MISSING,   /* client: the server wants a certificate we do not have */
+    F_CERT_REJECTED,  /* the peer's alert says it rejected our certificate */
+    F_RESET,
+    F_TRUNCATED,
+    F_CLOSED_IN_HS,
+    F_IO,
+    F_CLOSE_NOTIFY,
+    F_NOT_TLS,        /* client: the server's first bytes are not TLS 1.0 or later */
+    F_PROTOCOL,
+};
+
+/* Where the variable part of the message comes from. */
+enum fail_detail { D_NONE, D_VERIFY_RESULT, D_IO_RESET, D_IO_ERRNO, D_QUEUE };
+
+/* The message is "<op> <peer>: <pre><detail><post>". */
+static const struct {
+    int code;
+    enum fail_detail detail;
+    const char *pre, *post;
+    const char *empty; /* D_QUEUE: the detail when OpenSSL queued nothing */
+} fail_text[] = {
+    [F_VERIFY] = {TLSKIT_E_VERIFY, D_VERIFY_RESULT, "certificate verify failed: ", "", ""},
+    [F_NO_CLIENT_CERT] = {TLSKIT_E_VERIFY, D_NONE,
+                          "certificate verify failed: the client sent no certificate", "", ""},
+    [F_CERT_MISSING] = {TLSKIT_E_VERIFY, D_QUEUE,
+                        "the server requires a client certificate and none is configured (",
+                        ")", ""},
+    [F_CERT_REJECTED] = {TLSKIT_E_VERIFY, D_QUEUE, "the peer rejected our certificate: ", "", ""},
+    [F_RESET] = {TLSKIT_E_IO, D_IO_RESET, "", "", ""},
+    [F_TRUNCATED] = {TLSKIT_E_TRUNCATED, D_NONE,
+                     "connection truncated: the peer closed without close_notify", "", ""},
+    [F_CLOSED_IN_HS] = {TLSKIT_E_CLOSED, D_NONE,
+                        "the peer closed the connection during the handshake", "", ""},
+    [F_IO] = {TLSKIT_E_IO, D_IO_ERRNO, "", "", ""},
+    [F_CLOSE_NOTIFY] = {TLSKIT_E_CLOSED, D_NONE, "the peer sent close_notify", "", ""},
+    [F_NOT_TLS] = {TLSKIT_E_PROTOCOL, D_QUEUE, "",
+                   " (the server's answer is not TLS: a plaintext service, or TLS older "
+                   "than 1.0?)", ""},
+    [F_PROTOCOL] = {TLSKIT_E_PROTOCOL, D_QUEUE, "", "", "TLS protocol error"},
+};
+
+/* The facts a failure is judged on. */
+struct fail_facts {
+    int ssl_error;  /* SSL_get_error() */
+    int reason;     /* the SSL library's reason for the failure; 0: none */
+    int is_server, hs_done, cert_requested;
+    int io_errno, io_reset;
+};
+
+/* Precedence, first match wins:
+ * 1. Certificate problems, ours or the peer's verdict on ours. They come first because
+ *    the side that rejects a certificate sends an alert and hangs up: the reset or EOF
+ *    that follows is a consequence, the certificate is the reason. A client the server
+ *    asked for a certificate it lacks is told so before the generic "rejected our
+ *    certificate", because the fix (configure one) differs.
+ * 2. A reset before EOF: OpenSSL may ignore a failed write (a TLS 1.3 ticket) and then
+ *    report the read's EOF, yet the peer reset the connection, it did not close it.
+ * 3. EOF without close_notify: a truncation after the handshake, a refusal during it.
+ * 4. Any other socket error, then a clean close_notify where none was expected.
+ * 5. Protocol errors; a client whose server answers in something else than TLS gets a
+ *    hint, because "wrong version number" misleads. */
+static enum fail_kind classify(const struct fail_facts *f)
+{
+    int r = f->ssl_error == SSL_ERROR_SSL ? f->reason : 0;
+    if (r == SSL_R_CERTIFICATE_VERIFY_FAILED)
+        return F_VERIFY;
+    if (r == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+        return F_NO_CLIENT_CERT;
+    if (f->cert_requested && !f->is_server &&
+        (r == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE || is_cert_alert(r)))
+        return F_CERT_MISSING;
+    if (is_cert_alert(r))
+        return F_CERT_REJECTED;
+    if (f->io_reset && (f->io_errno == 0 || f->io_errno == f->io_reset || f->io_errno == EPIPE))
+        return F_RESET;
+    if (r == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
+        (f->ssl_error == SSL_ERROR_SYSCALL && f->io_errno == 0))
+        return f->hs_done ? F_TRUNCATED : F_CLOSED_IN_HS;
+    if (f->io_errno != 0)
+        return F_IO;
+    if (f->ssl_error == SSL_ERROR_ZERO_RETURN)
+        return F_CLOSE_NOTIFY;
+    if (r == SSL_R_WRONG_VERSION_NUMBER && !f->is_server && !f->hs_done)
+        return F_NOT_TLS;
+    return F_PROTOCOL;
+}
+
+/* Translate a failed SSL_* call (ssl_error from SSL_get_error) into c->err, and leave
+ * OpenSSL's error queue empty. */
 static void conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
 {
-    const char *what = op_text(op);
-    unsigned long e = ERR_peek_error();
-    int reason = ERR_GET_REASON(e);
+    struct fail_facts f = {
+        .ssl_error = ssl_error, .reason = ERR_GET_REASON(ERR_peek_error()),
+        .is_server = c->is_server, .hs_done = c->hs_done, .cert_requested = c->cert_requested,
+        .io_errno = c->io_errno, .io_reset = c->io_reset,
+    };
+    enum fail_kind k = classify(&f);
+    char detail[TK_ERRLEN] = "";
+    const char *d = detail;
 
-    c->dead = 1;
-    if (ssl_error == SSL_ERROR_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-        long vr = SSL_get_verify_result(c->ssl);
-        ERR_clear_error();
+    switch (fail_text[k].detail) {
+    case D_VERIFY_RESULT:
+        d = X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
         tlskit__info_verify_text(c);
-        tlskit__err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: certificate verify failed: %s", what,
-                   c->peer, X509_verify_cert_error_string(vr));
-        return;
+        break;
+    case D_IO_RESET: d = strerror_r(c->io_reset, detail, sizeof(detail)); break;
+    case D_IO_ERRNO: d = strerror_r(c->io_errno, detail, sizeof(detail)); break;
+    case D_QUEUE:
+        if (!tlskit__ssl_errors(detail, sizeof(detail)) || !detail[0])
+            d = fail_text[k].empty;
+        break;
+    case D_NONE: break;
     }
-    if (ssl_error == SSL_ERROR_SSL && reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-        ERR_clear_error();
-        tlskit__err_set(&c->err, TLSKIT_E_VERIFY,
-                   "%s %s: certificate verify failed: the client sent no certificate", what,
-                   c->peer);
-        return;
-    }
-    if (ssl_error == SSL_ERROR_SSL && c->cert_requested && !c->is_server &&
-        (reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE || is_cert_alert(reason))) {
-        char buf[256];
-        tlskit__ssl_errors(buf, sizeof(buf));
-        tlskit__err_set(&c->err, TLSKIT_E_VERIFY,
-                   "%s %s: the server requires a client certificate and none is configured "
-                   "(%s)", what, c->peer, buf);
-        return;
-    }
-    if (ssl_error == SSL_ERROR_SSL && is_cert_alert(reason)) {
-        char buf[256];
-        tlskit__ssl_errors(buf, sizeof(buf));
-        tlskit__err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: the peer rejected our certificate: %s",
-                   what, c->peer, buf);
-        return;
-    }
-    if (c->io_reset && (c->io_errno == 0 || c->io_errno == c->io_reset || c->io_errno == EPIPE)) {
-        /* e.g. OpenSSL ignored a failed ticket write, then the read saw EOF: the peer
-         * reset the connection, it did not merely close it */
-        ERR_clear_error();
-        tlskit__err_set_errno(&c->err, TLSKIT_E_IO, c->io_reset, "%s %s", what, c->peer);
-        return;
-    }
-    if ((ssl_error == SSL_ERROR_SSL && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
-        (ssl_error == SSL_ERROR_SYSCALL && c->io_errno == 0)) {
-        ERR_clear_error();
-        if (c->hs_done)
-            tlskit__err_set(&c->err, TLSKIT_E_TRUNCATED,
-                       "%s %s: connection truncated: the peer closed without close_notify",
-                       what, c->peer);
-        else
-            tlskit__err_set(&c->err, TLSKIT_E_CLOSED,
-                       "%s %s: the peer closed the connection during the handshake", what,
-                       c->peer);
-        return;
-    }
-    if (c->io_errno != 0) {
-        ERR_clear_error();
-        tlskit__err_set_errno(&c->err, TLSKIT_E_IO, c->io_errno, "%s %s", what, c->peer);
-        return;
-    }
-    if (ssl_error == SSL_ERROR_ZERO_RETURN) {
-        ERR_clear_error();
-        tlskit__err_set(&c->err, TLSKIT_E_CLOSED, "%s %s: the peer sent close_notify", what,
-                   c->peer);
-        return;
-    }
-    if (ssl_error == SSL_ERROR_SSL && !c->is_server && !c->hs_done &&
-        reason == SSL_R_WRONG_VERSION_NUMBER) {
-        char buf[256];
-        tlskit__ssl_errors(buf, sizeof(buf));
-        tlskit__err_set(&c->err, TLSKIT_E_PROTOCOL,
-                        "%s %s: %s (the server's answer is not TLS: a plaintext service, or "
-                        "TLS older than 1.0?)", what, c->peer, buf);
-        return;
-    }
-    tlskit__err_set_ssl(&c->err, TLSKIT_E_PROTOCOL, "TLS protocol error", "%s %s", what, c->peer);
+    ERR_clear_error(); /* what D_QUEUE did not drain: the kind already says more */
+    c->dead = 1;
+    tlskit__err_set(&c->err, fail_text[k].code, "%s %s: %s%s%s", op_text(op), c->peer,
+                    fail_text[k].pre, d, fail_text[k].post);
 }
 
 static int conn_timeout(tlskit_conn *c, enum tlskit__op op)
