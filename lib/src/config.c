@@ -269,7 +269,7 @@ static int use_keypair(tlskit_config *cfg, const char *cert_label, const void *c
     ERR_clear_error();
     if (SSL_CTX_use_cert_and_key(cfg->ctx, leaf, pkey, chain, 1) != 1) {
         unsigned long e = ERR_peek_last_error();
-        int reason = ERR_GET_REASON(e);
+        int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
         if (reason == SSL_R_EE_KEY_TOO_SMALL || reason == SSL_R_CA_KEY_TOO_SMALL ||
             reason == SSL_R_CA_MD_TOO_WEAK) {
             char why[256];
@@ -341,7 +341,8 @@ static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t
         ERR_clear_error();
         if (X509_STORE_add_cert(store, sk_X509_value(certs, i)) != 1) {
             unsigned long e = ERR_peek_last_error();
-            if (ERR_GET_REASON(e) == X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+            if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+                ERR_GET_REASON(e) == X509_R_CERT_ALREADY_IN_HASH_TABLE) {
                 ERR_clear_error();
                 continue;
             }

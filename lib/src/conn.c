@@ -234,6 +234,16 @@ static const struct {
     [F_PROTOCOL] = {TLSKIT_E_PROTOCOL, D_QUEUE, "", "", "TLS protocol error"},
 };
 
+/* The SSL library's own reason for a failure: the last error it queued. The code it
+ * called (RSA, EVP, X509, ASN1) queues its errors first, as causes, and their reason
+ * numbers mean other things in other libraries: RSA's "last octet invalid" is 134, as
+ * is SSL's "certificate verify failed". 0 when the last error is not the SSL library's. */
+static int ssl_reason(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    return ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+}
+
 /* The facts a failure is judged on. */
 struct fail_facts {
     int ssl_error;  /* SSL_get_error() */
@@ -285,7 +295,7 @@ static enum fail_kind classify(const struct fail_facts *f)
 static void conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
 {
     struct fail_facts f = {
-        .ssl_error = ssl_error, .reason = ERR_GET_REASON(ERR_peek_error()),
+        .ssl_error = ssl_error, .reason = ssl_reason(),
         .is_server = c->is_server, .hs_done = c->hs_done, .cert_requested = c->cert_requested,
         .io_errno = c->io_errno, .io_reset = c->io_reset,
     };
