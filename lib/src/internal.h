@@ -60,6 +60,7 @@ int tlskit__read_file(struct tlskit__err *err, const char *path, char **out, siz
 
 struct tlskit_config {
     atomic_int refs;
+    atomic_int frozen;         /* a listener, connection or engine took it: setters fail */
     pthread_mutex_t mu;        /* guards the lazy loading of the system trust store */
     SSL_CTX *ctx;
     struct tlskit__err err;
