@@ -187,40 +187,57 @@ static EVP_PKEY *load_key(const char *name)
     return k;
 }
 
+/* A TLS 1.2 mTLS handshake with the client's RSA key, the one both tests run.
+ * TLS 1.2: the CertificateVerify travels in plaintext. RSA-PSS: what a TLS 1.3 capable
+ * client picks for an RSA key anyway, made certain here. */
+struct rsa_mtls {
+    tlskit_config *s, *c;
+    struct tk_side srv, cli;
+};
+
+static void rsa_mtls_begin(struct rsa_mtls *m)
+{
+    m->s = tk_server_config("server");
+    cr_assert_eq(tlskit_config_set_ca_file(m->s, tk_cert("ca.crt")), 0);
+    cr_assert_eq(tlskit_config_set_verify_client(m->s, TLSKIT_VERIFY_CLIENT_REQUIRED), 0);
+    m->c = tk_client_config("ca.crt");
+    tk_config_keypair(m->c, "client-rsa");
+    cr_assert_eq(tlskit_config_set_protocols(m->c, TLSKIT_TLS1_2, TLSKIT_TLS1_2), 0);
+    cr_assert_eq(SSL_CTX_set1_client_sigalgs_list(tlskit_config_ssl_ctx(m->c),
+                                                  "rsa_pss_rsae_sha256"), 1);
+    m->srv = (struct tk_side){.cfg = m->s};
+    m->cli = (struct tk_side){.cfg = m->c, .servername = "localhost"};
+}
+
+static void rsa_mtls_end(struct rsa_mtls *m)
+{
+    tk_side_free(&m->srv);
+    tk_side_free(&m->cli);
+    tlskit_config_free(m->s);
+    tlskit_config_free(m->c);
+}
+
 /* A bad signature in the client's CertificateVerify is the client's protocol failure,
  * not a certificate that failed verification: the server's chain check passed, and
  * OpenSSL's verify result is still "ok". */
 TK_TEST(tamper, bad_rsa_pss_certificate_verify_is_protocol_error)
 {
-    tlskit_config *s = tk_server_config("server");
-    cr_assert_eq(tlskit_config_set_ca_file(s, tk_cert("ca.crt")), 0);
-    cr_assert_eq(tlskit_config_set_verify_client(s, TLSKIT_VERIFY_CLIENT_REQUIRED), 0);
-    tlskit_config *c = tk_client_config("ca.crt");
-    tk_config_keypair(c, "client-rsa");
-    /* TLS 1.2: the CertificateVerify travels in plaintext. RSA-PSS: what a TLS 1.3
-     * capable client picks for an RSA key anyway, made certain here. */
-    cr_assert_eq(tlskit_config_set_protocols(c, TLSKIT_TLS1_2, TLSKIT_TLS1_2), 0);
-    cr_assert_eq(SSL_CTX_set1_client_sigalgs_list(tlskit_config_ssl_ctx(c),
-                                                  "rsa_pss_rsae_sha256"), 1);
-
+    struct rsa_mtls m;
+    rsa_mtls_begin(&m);
     struct forge_cv f = {.key = load_key("client-rsa.key")};
-    struct tk_side srv = {.cfg = s}, cli = {.cfg = c, .servername = "localhost"};
-    int tampered = handshake_through(&srv, &cli, forge_certificate_verify, &f);
+    int tampered = handshake_through(&m.srv, &m.cli, forge_certificate_verify, &f);
+    EVP_PKEY_free(f.key);
     cr_expect_not(f.sign_failed, "the raw RSA signature failed");
     cr_expect(tampered, "the relay saw no RSA CertificateVerify to rewrite");
     cr_expect_eq(f.sigalg, 0x0804, "client signed with 0x%04x, not rsa_pss_rsae_sha256",
                  f.sigalg);
-    cr_expect_eq(srv.rc, -1, "the server accepted a forged CertificateVerify");
-    cr_expect_eq(srv.code, TLSKIT_E_PROTOCOL, "%s: %s", tlskit_error_name(srv.code), srv.err);
-    cr_expect(!tk_contains(srv.err, "certificate verify failed: ok"), "%s", srv.err);
-    cr_expect(tk_contains(srv.err, "handshake with"), "%s", srv.err);
-    cr_expect_eq(cli.rc, -1, "the client finished a handshake the server refused");
-
-    EVP_PKEY_free(f.key);
-    tk_side_free(&srv);
-    tk_side_free(&cli);
-    tlskit_config_free(s);
-    tlskit_config_free(c);
+    cr_expect_eq(m.srv.rc, -1, "the server accepted a forged CertificateVerify");
+    cr_expect_eq(m.srv.code, TLSKIT_E_PROTOCOL, "%s: %s", tlskit_error_name(m.srv.code),
+                 m.srv.err);
+    cr_expect(!tk_contains(m.srv.err, "certificate verify failed: ok"), "%s", m.srv.err);
+    cr_expect(tk_contains(m.srv.err, "handshake with"), "%s", m.srv.err);
+    cr_expect_eq(m.cli.rc, -1, "the client finished a handshake the server refused");
+    rsa_mtls_end(&m);
 }
 
 /* The relay itself changes nothing when it has nothing to rewrite. */
@@ -232,18 +249,10 @@ static int tamper_nothing(void *arg, unsigned type, unsigned char *body, size_t 
 
 TK_TEST(tamper, relay_alone_is_transparent)
 {
-    tlskit_config *s = tk_server_config("server");
-    cr_assert_eq(tlskit_config_set_ca_file(s, tk_cert("ca.crt")), 0);
-    cr_assert_eq(tlskit_config_set_verify_client(s, TLSKIT_VERIFY_CLIENT_REQUIRED), 0);
-    tlskit_config *c = tk_client_config("ca.crt");
-    tk_config_keypair(c, "client-rsa");
-    cr_assert_eq(tlskit_config_set_protocols(c, TLSKIT_TLS1_2, TLSKIT_TLS1_2), 0);
-    struct tk_side srv = {.cfg = s}, cli = {.cfg = c, .servername = "localhost"};
-    cr_expect_not(handshake_through(&srv, &cli, tamper_nothing, NULL));
-    cr_expect_eq(srv.rc, 0, "%s", srv.err);
-    cr_expect_eq(cli.rc, 0, "%s", cli.err);
-    tk_side_free(&srv);
-    tk_side_free(&cli);
-    tlskit_config_free(s);
-    tlskit_config_free(c);
+    struct rsa_mtls m;
+    rsa_mtls_begin(&m);
+    cr_expect_not(handshake_through(&m.srv, &m.cli, tamper_nothing, NULL));
+    cr_expect_eq(m.srv.rc, 0, "%s", m.srv.err);
+    cr_expect_eq(m.cli.rc, 0, "%s", m.cli.err);
+    rsa_mtls_end(&m);
 }
