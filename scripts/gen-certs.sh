@@ -26,7 +26,8 @@ Generate a local CA plus server and client (mTLS) certificates for tlskit.
   --force       regenerate everything, including an existing CA
   --negative    also generate the negative test set: expired, notyet,
                 wronghost, otherca (+ other-ca), selfsigned, client-otherca,
-                client-expired, rsa1024 and rsa (RSA-2048) certificates
+                client-expired, rsa1024, rsa and client-rsa (RSA-2048)
+                certificates
   --days N      validity of leaf certificates in days (default 825; CA: 3650)
   -q            quiet: print nothing but errors
   --help        show this help and exit
@@ -418,7 +419,9 @@ if ((negative)); then
 	make_leaf client-expired client tlskit-client ec 0 "$ca" "$past" --
 	make_leaf rsa1024 server localhost rsa 1024 "$ca" "" -- "${default_sans[@]}"
 	make_leaf rsa server localhost rsa 2048 "$ca" "" -- "${default_sans[@]}"
-	files+=(expired notyet wronghost otherca selfsigned client-otherca client-expired rsa1024 rsa)
+	make_leaf client-rsa client tlskit-client rsa 2048 "$ca" "" --
+	files+=(expired notyet wronghost otherca selfsigned client-otherca client-expired rsa1024 rsa
+		client-rsa)
 fi
 
 # ---------------------------------------------------------------- install

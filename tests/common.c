@@ -363,6 +363,11 @@ void tk_handshake_pair(struct tk_side *srv, struct tk_side *cli)
     tk_socketpair(sv);
     srv->fd = sv[0];
     cli->fd = sv[1];
+    tk_handshake_fds(srv, cli);
+}
+
+void tk_handshake_fds(struct tk_side *srv, struct tk_side *cli)
+{
     srv->conn = cli->conn = NULL;
     pthread_t t = tk_thread_start(server_side_thread, srv);
     side_run(cli, 0);

@@ -108,6 +108,8 @@ void tk_socketpair(int sv[2]);
 /* Handshake srv (server role, in a thread) against cli (client role, this thread).
  * A side whose handshake fails shuts its socket down so the other side cannot hang. */
 void tk_handshake_pair(struct tk_side *srv, struct tk_side *cli);
+/* The same over the fds already in srv->fd and cli->fd (e.g. through a relay). */
+void tk_handshake_fds(struct tk_side *srv, struct tk_side *cli);
 /* tlskit_conn_free + close(fd). */
 void tk_side_free(struct tk_side *s);
 

@@ -236,7 +236,7 @@ TK_TEST(config, ca_errors)
     scratch_make(&s);
     const struct {
         const char *what;
-        int dir; /* set_ca_dir instead of set_ca_file */
+        int dir; /* add_ca_dir instead of add_ca_file */
         const char *path;
         const char *needles[3];
     } cases[] = {
@@ -667,4 +667,153 @@ TK_TEST(config, freed_while_connections_use_it)
     tlskit_conn_free(c);
     close(sv[0]);
     close(sv[1]);
+}
+
+/* ---- frozen once in use ---------------------------------------------------------- */
+
+/* Every setter, with arguments that succeed on a fresh config. */
+static int set_keypair_file(tlskit_config *c)
+{
+    return tlskit_config_set_keypair_file(c, tk_cert("server.crt"), tk_cert("server.key"));
+}
+static int set_keypair_mem(tlskit_config *c)
+{
+    size_t clen, klen;
+    char *crt = tk_read_file(tk_cert("server.crt"), &clen);
+    char *key = tk_read_file(tk_cert("server.key"), &klen);
+    int rc = tlskit_config_set_keypair_mem(c, crt, clen, key, klen);
+    free(crt);
+    free(key);
+    return rc;
+}
+static int add_ca_file(tlskit_config *c) { return tlskit_config_add_ca_file(c, tk_cert("ca.crt")); }
+static int add_ca_dir(tlskit_config *c) { return tlskit_config_add_ca_dir(c, tk_certs_dir()); }
+static int add_ca_mem(tlskit_config *c)
+{
+    size_t len;
+    char *ca = tk_read_file(tk_cert("ca.crt"), &len);
+    int rc = tlskit_config_add_ca_mem(c, ca, len);
+    free(ca);
+    return rc;
+}
+static int add_system_ca(tlskit_config *c) { return tlskit_config_add_system_ca(c); }
+static int noverifycert(tlskit_config *c) { return tlskit_config_insecure_noverifycert(c); }
+static int noverifyname(tlskit_config *c) { return tlskit_config_insecure_noverifyname(c); }
+static int verify_client(tlskit_config *c)
+{
+    return tlskit_config_set_verify_client(c, TLSKIT_VERIFY_CLIENT_OPTIONAL);
+}
+static int protocols(tlskit_config *c)
+{
+    return tlskit_config_set_protocols(c, TLSKIT_TLS1_2, TLSKIT_TLS1_2);
+}
+static int ciphers(tlskit_config *c)
+{
+    return tlskit_config_set_ciphers(c, "ECDHE-ECDSA-AES256-GCM-SHA384");
+}
+static int suites(tlskit_config *c)
+{
+    return tlskit_config_set_ciphersuites(c, "TLS_AES_256_GCM_SHA384");
+}
+static int groups(tlskit_config *c) { return tlskit_config_set_groups(c, "P-256"); }
+static int timeout(tlskit_config *c)
+{
+    return tlskit_config_set_timeout(c, TLSKIT_TIMEOUT_HANDSHAKE, 1);
+}
+static int buffers(tlskit_config *c) { return tlskit_config_set_buffer_sizes(c, 65536, 65536); }
+static int nodelay(tlskit_config *c) { return tlskit_config_set_nodelay(c, 0); }
+static int tickets(tlskit_config *c) { return tlskit_config_set_session_tickets(c, 0); }
+static int keepalive(tlskit_config *c) { return tlskit_config_set_keepalive(c, 1, 30, 5, 3); }
+
+static const struct {
+    const char *name;
+    int (*set)(tlskit_config *);
+} setters[] = {
+    {"set_keypair_file", set_keypair_file}, {"set_keypair_mem", set_keypair_mem},
+    {"add_ca_file", add_ca_file}, {"add_ca_dir", add_ca_dir}, {"add_ca_mem", add_ca_mem},
+    {"add_system_ca", add_system_ca}, {"insecure_noverifycert", noverifycert},
+    {"insecure_noverifyname", noverifyname}, {"set_verify_client", verify_client},
+    {"set_protocols", protocols}, {"set_ciphers", ciphers}, {"set_ciphersuites", suites},
+    {"set_groups", groups}, {"set_timeout", timeout}, {"set_buffer_sizes", buffers},
+    {"set_nodelay", nodelay}, {"set_session_tickets", tickets}, {"set_keepalive", keepalive},
+};
+
+TK_TEST(config, fresh_config_takes_every_setter)
+{
+    tlskit_config *cfg = tlskit_config_new();
+    cr_assert_not_null(cfg);
+    for (size_t i = 0; i < sizeof setters / sizeof setters[0]; i++) {
+        cr_expect_eq(setters[i].set(cfg), 0, "%s: %s", setters[i].name,
+                     tlskit_config_error(cfg));
+        cr_expect_eq(tlskit_config_error_code(cfg), TLSKIT_E_NONE, "%s", setters[i].name);
+    }
+    tlskit_config_free(cfg);
+}
+
+/* The three ways a config comes into use; each returns what to free afterwards. */
+enum user { BY_CONN, BY_LISTENER, BY_ENGINE };
+static const char *const user_name[] = {"tlskit_conn_new", "tlskit_listener_new",
+                                        "tlskit_engine_new"};
+
+static void *take_config(enum user how, tlskit_config *cfg)
+{
+    static const struct tlskit_engine_handlers none = {0};
+    void *user = how == BY_CONN       ? (void *)tlskit_conn_new(cfg)
+                 : how == BY_LISTENER ? (void *)tlskit_listener_new(cfg)
+                                      : (void *)tlskit_engine_new(cfg, &none);
+    cr_assert_not_null(user, "%s", user_name[how]);
+    return user;
+}
+
+static void drop_config_user(enum user how, void *user)
+{
+    if (how == BY_CONN)
+        tlskit_conn_free(user);
+    else if (how == BY_LISTENER)
+        tlskit_listener_free(user);
+    else
+        tlskit_engine_free(user);
+}
+
+/* A config in use refuses every setter, changes nothing, and still serves connections. */
+TK_TEST(config, frozen_once_in_use)
+{
+    static const char *const in_use[] = {"config in use: build a new one and reload", NULL};
+    for (enum user how = BY_CONN; how <= BY_ENGINE; how++) {
+        tlskit_config *scfg = tk_server_config("server");
+        void *user = take_config(how, scfg);
+        for (size_t i = 0; i < sizeof setters / sizeof setters[0]; i++) {
+            char what[96];
+            snprintf(what, sizeof what, "%s after %s", setters[i].name, user_name[how]);
+            expect_error(what, setters[i].set(scfg), scfg, TLSKIT_E_INVALID, in_use);
+        }
+        /* set_protocols(1.2, 1.2) above did not reach the context, nor the timeout */
+        cr_expect_eq(SSL_CTX_get_max_proto_version(tlskit_config_ssl_ctx(scfg)),
+                     TLS1_3_VERSION, "after %s", user_name[how]);
+
+        tlskit_config *ccfg = tk_client_config("ca.crt");
+        struct tk_side srv = {.cfg = scfg}, cli = {.cfg = ccfg, .servername = "localhost"};
+        tk_handshake_pair(&srv, &cli);
+        cr_expect_eq(srv.rc, 0, "after %s: %s", user_name[how], srv.err);
+        cr_expect_eq(cli.rc, 0, "after %s: %s", user_name[how], cli.err);
+        cr_expect_str_eq(tk_str(tlskit_conn_protocol(cli.conn)), "TLSv1.3");
+        tk_side_free(&srv);
+        tk_side_free(&cli);
+        drop_config_user(how, user);
+        tlskit_config_free(ccfg);
+        tlskit_config_free(scfg);
+    }
+}
+
+/* Frozen for good: once the last user is gone the config still refuses changes (a
+ * connection made later would otherwise see settings the earlier ones did not). */
+TK_TEST(config, stays_frozen_after_its_users_are_gone)
+{
+    tlskit_config *cfg = tk_client_config("ca.crt");
+    tlskit_conn_free(tlskit_conn_new(cfg));
+    expect_error("set_timeout after the connection was freed",
+                 tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_READ, 10), cfg,
+                 TLSKIT_E_INVALID, NULL);
+    cr_expect_eq(tlskit_config_set_nodelay(cfg, 1), -1);
+    tlskit_config_free(cfg);
 }

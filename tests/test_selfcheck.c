@@ -63,7 +63,7 @@ TK_TEST(selfcheck, certificates_present)
         "ca.crt", "server.crt", "server.key", "client.crt", "client.key",
         "expired.crt", "notyet.crt", "wronghost.crt", "otherca.crt", "other-ca.crt",
         "selfsigned.crt", "client-otherca.crt", "client-expired.crt", "rsa1024.crt",
-        "rsa.crt", "rsa.key",
+        "rsa.crt", "rsa.key", "client-rsa.crt", "client-rsa.key",
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         cr_assert_not_null(tk_cert(files[i]));

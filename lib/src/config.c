@@ -41,6 +41,7 @@ tlskit_config *tlskit_config_new(void)
         return NULL;
     }
     atomic_init(&cfg->refs, 1);
+    atomic_init(&cfg->frozen, 0);
     cfg->verify_cert = 1;
     cfg->verify_name = 1;
     cfg->nodelay = 1;
@@ -77,7 +78,20 @@ tlskit_config *tlskit_config_new(void)
 tlskit_config *tlskit__config_ref(tlskit_config *cfg)
 {
     atomic_fetch_add(&cfg->refs, 1);
+    atomic_store(&cfg->frozen, 1);
     return cfg;
+}
+
+/* Start of every setter. A config in use is frozen: its SSL_CTX and fields are read by
+ * connections on other threads without a lock, and a change would reach some
+ * connections and not others. Reloading a new config is the way to change settings. */
+static int settable(tlskit_config *cfg)
+{
+    tlskit__err_clear(&cfg->err);
+    if (!atomic_load(&cfg->frozen))
+        return 0;
+    tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "config in use: build a new one and reload");
+    return -1;
 }
 
 void tlskit_config_free(tlskit_config *cfg)
@@ -259,7 +273,7 @@ static int use_keypair(tlskit_config *cfg, const char *cert_label, const void *c
     ERR_clear_error();
     if (SSL_CTX_use_cert_and_key(cfg->ctx, leaf, pkey, chain, 1) != 1) {
         unsigned long e = ERR_peek_last_error();
-        int reason = ERR_GET_REASON(e);
+        int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
         if (reason == SSL_R_EE_KEY_TOO_SMALL || reason == SSL_R_CA_KEY_TOO_SMALL ||
             reason == SSL_R_CA_MD_TOO_WEAK) {
             char why[256];
@@ -290,7 +304,8 @@ int tlskit_config_set_keypair_file(tlskit_config *cfg, const char *cert_file,
     size_t cert_len = 0, key_len = 0;
     int rc = -1;
 
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (!cert_file || !key_file) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key files are required");
         return -1;
@@ -309,7 +324,8 @@ int tlskit_config_set_keypair_file(tlskit_config *cfg, const char *cert_file,
 int tlskit_config_set_keypair_mem(tlskit_config *cfg, const void *cert, size_t cert_len,
                                   const void *key, size_t key_len)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (!cert || !key) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key are required");
         return -1;
@@ -331,7 +347,8 @@ static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t
         ERR_clear_error();
         if (X509_STORE_add_cert(store, sk_X509_value(certs, i)) != 1) {
             unsigned long e = ERR_peek_last_error();
-            if (ERR_GET_REASON(e) == X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+            if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+                ERR_GET_REASON(e) == X509_R_CERT_ALREADY_IN_HASH_TABLE) {
                 ERR_clear_error();
                 continue;
             }
@@ -349,7 +366,8 @@ int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)
 {
     char *buf = NULL;
     size_t len = 0;
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (!ca_file) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA file name is required");
         return -1;
@@ -363,7 +381,8 @@ int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)
 
 int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (!ca) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA data is required");
         return -1;
@@ -374,7 +393,8 @@ int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
 int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir)
 {
     struct stat st;
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (!ca_dir) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA directory name is required");
         return -1;
@@ -399,7 +419,8 @@ int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir)
 
 int tlskit_config_add_system_ca(tlskit_config *cfg)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     ERR_clear_error();
     if (SSL_CTX_set_default_verify_paths(cfg->ctx) != 1) {
         tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "loading the system trust store");
@@ -409,19 +430,26 @@ int tlskit_config_add_system_ca(tlskit_config *cfg)
     return 0;
 }
 
-void tlskit_config_insecure_noverifycert(tlskit_config *cfg)
+int tlskit_config_insecure_noverifycert(tlskit_config *cfg)
 {
+    if (settable(cfg) != 0)
+        return -1;
     cfg->verify_cert = 0;
+    return 0;
 }
 
-void tlskit_config_insecure_noverifyname(tlskit_config *cfg)
+int tlskit_config_insecure_noverifyname(tlskit_config *cfg)
 {
+    if (settable(cfg) != 0)
+        return -1;
     cfg->verify_name = 0;
+    return 0;
 }
 
 int tlskit_config_set_verify_client(tlskit_config *cfg, enum tlskit_verify_client mode)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (mode != TLSKIT_VERIFY_CLIENT_NONE && mode != TLSKIT_VERIFY_CLIENT_OPTIONAL &&
         mode != TLSKIT_VERIFY_CLIENT_REQUIRED) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "invalid client verification mode %d", mode);
@@ -455,7 +483,8 @@ static const char *proto_name(int v)
 
 int tlskit_config_set_protocols(tlskit_config *cfg, int min_version, int max_version)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (min_version == 0)
         min_version = TLSKIT_TLS1_2;
     if (max_version == 0)
@@ -482,7 +511,8 @@ int tlskit_config_set_protocols(tlskit_config *cfg, int min_version, int max_ver
 
 int tlskit_config_set_ciphers(tlskit_config *cfg, const char *tls12_ciphers)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     ERR_clear_error();
     if (!tls12_ciphers || SSL_CTX_set_cipher_list(cfg->ctx, tls12_ciphers) != 1) {
         tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "no usable cipher",
@@ -494,7 +524,8 @@ int tlskit_config_set_ciphers(tlskit_config *cfg, const char *tls12_ciphers)
 
 int tlskit_config_set_ciphersuites(tlskit_config *cfg, const char *tls13_suites)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     ERR_clear_error();
     if (!tls13_suites || !*tls13_suites ||
         SSL_CTX_set_ciphersuites(cfg->ctx, tls13_suites) != 1) {
@@ -507,7 +538,8 @@ int tlskit_config_set_ciphersuites(tlskit_config *cfg, const char *tls13_suites)
 
 int tlskit_config_set_groups(tlskit_config *cfg, const char *groups)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     ERR_clear_error();
     if (!groups || SSL_CTX_set1_groups_list(cfg->ctx, groups) != 1) {
         tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, "unknown or unusable group",
@@ -521,7 +553,8 @@ int tlskit_config_set_groups(tlskit_config *cfg, const char *groups)
 
 int tlskit_config_set_timeout(tlskit_config *cfg, enum tlskit_timeout which, int64_t ms)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (which < TLSKIT_TIMEOUT_CONNECT || which > TLSKIT_TIMEOUT_IDLE) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "unknown timeout %d", which);
         return -1;
@@ -536,7 +569,8 @@ int tlskit_config_set_timeout(tlskit_config *cfg, enum tlskit_timeout which, int
 
 int tlskit_config_set_buffer_sizes(tlskit_config *cfg, int rcvbuf, int sndbuf)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (rcvbuf < 0 || sndbuf < 0) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "negative socket buffer size");
         return -1;
@@ -546,14 +580,18 @@ int tlskit_config_set_buffer_sizes(tlskit_config *cfg, int rcvbuf, int sndbuf)
     return 0;
 }
 
-void tlskit_config_set_nodelay(tlskit_config *cfg, int on)
+int tlskit_config_set_nodelay(tlskit_config *cfg, int on)
 {
+    if (settable(cfg) != 0)
+        return -1;
     cfg->nodelay = on != 0;
+    return 0;
 }
 
 int tlskit_config_set_session_tickets(tlskit_config *cfg, int count)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (count < 0 || count > 16) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID,
                         "session tickets: %d is not 0..16", count);
@@ -570,7 +608,8 @@ int tlskit_config_set_session_tickets(tlskit_config *cfg, int count)
 int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_s, int interval_s,
                                 int count)
 {
-    tlskit__err_clear(&cfg->err);
+    if (settable(cfg) != 0)
+        return -1;
     if (idle_s < 0 || interval_s < 0 || count < 0) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "negative keepalive setting");
         return -1;

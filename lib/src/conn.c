@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* tlskit_conn: handshake, read, write, shutdown, close; blocking and non-blocking.
- * Every OpenSSL call goes through conn_run(), which owns the WANT contract, the
- * deadlines and the translation of failures into the connection's error. */
+ * Every OpenSSL call goes through conn_run(), which owns the WANT contract and the
+ * deadlines; failures are put into words by conn_fail.c. On a connection served by the
+ * engine, the public calls queue and close through the engine instead (the seam at the
+ * end of this file is what the engine uses). */
 #include "conn.h"
 
 #include <errno.h>
@@ -16,18 +18,6 @@
 
 /* Longest wait to hand close_notify to a peer when no WRITE deadline is set. */
 #define TK_CLOSE_NOTIFY_MS 5000
-
-enum tlskit__op { OP_HANDSHAKE, OP_READ, OP_WRITE, OP_SHUTDOWN };
-
-static const char *op_text(enum tlskit__op op)
-{
-    switch (op) {
-    case OP_HANDSHAKE: return "handshake with";
-    case OP_READ: return "read from";
-    case OP_WRITE: return "write to";
-    default: return "close_notify to";
-    }
-}
 
 tlskit_conn *tlskit_conn_new(tlskit_config *cfg)
 {
@@ -174,122 +164,6 @@ int tlskit_conn_wrap_server(tlskit_conn *c, int fd)
     return wrap(c, fd, 1);
 }
 
-/* ---- failures ---- */
-
-static int is_cert_alert(int reason)
-{
-    switch (reason) {
-    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
-    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
-    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
-    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* Translate a failed SSL_* call (ssl_error from SSL_get_error) into c->err. */
-static void conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
-{
-    const char *what = op_text(op);
-    unsigned long e = ERR_peek_error();
-    int reason = ERR_GET_REASON(e);
-
-    c->dead = 1;
-    if (ssl_error == SSL_ERROR_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-        long vr = SSL_get_verify_result(c->ssl);
-        ERR_clear_error();
-        tlskit__info_verify_text(c);
-        tlskit__err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: certificate verify failed: %s", what,
-                   c->peer, X509_verify_cert_error_string(vr));
-        return;
-    }
-    if (ssl_error == SSL_ERROR_SSL && reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-        ERR_clear_error();
-        tlskit__err_set(&c->err, TLSKIT_E_VERIFY,
-                   "%s %s: certificate verify failed: the client sent no certificate", what,
-                   c->peer);
-        return;
-    }
-    if (ssl_error == SSL_ERROR_SSL && c->cert_requested && !c->is_server &&
-        (reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE || is_cert_alert(reason))) {
-        char buf[256];
-        tlskit__ssl_errors(buf, sizeof(buf));
-        tlskit__err_set(&c->err, TLSKIT_E_VERIFY,
-                   "%s %s: the server requires a client certificate and none is configured "
-                   "(%s)", what, c->peer, buf);
-        return;
-    }
-    if (ssl_error == SSL_ERROR_SSL && is_cert_alert(reason)) {
-        char buf[256];
-        tlskit__ssl_errors(buf, sizeof(buf));
-        tlskit__err_set(&c->err, TLSKIT_E_VERIFY, "%s %s: the peer rejected our certificate: %s",
-                   what, c->peer, buf);
-        return;
-    }
-    if (c->io_reset && (c->io_errno == 0 || c->io_errno == c->io_reset || c->io_errno == EPIPE)) {
-        /* e.g. OpenSSL ignored a failed ticket write, then the read saw EOF: the peer
-         * reset the connection, it did not merely close it */
-        ERR_clear_error();
-        tlskit__err_set_errno(&c->err, TLSKIT_E_IO, c->io_reset, "%s %s", what, c->peer);
-        return;
-    }
-    if ((ssl_error == SSL_ERROR_SSL && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
-        (ssl_error == SSL_ERROR_SYSCALL && c->io_errno == 0)) {
-        ERR_clear_error();
-        if (c->hs_done)
-            tlskit__err_set(&c->err, TLSKIT_E_TRUNCATED,
-                       "%s %s: connection truncated: the peer closed without close_notify",
-                       what, c->peer);
-        else
-            tlskit__err_set(&c->err, TLSKIT_E_CLOSED,
-                       "%s %s: the peer closed the connection during the handshake", what,
-                       c->peer);
-        return;
-    }
-    if (c->io_errno != 0) {
-        ERR_clear_error();
-        tlskit__err_set_errno(&c->err, TLSKIT_E_IO, c->io_errno, "%s %s", what, c->peer);
-        return;
-    }
-    if (ssl_error == SSL_ERROR_ZERO_RETURN) {
-        ERR_clear_error();
-        tlskit__err_set(&c->err, TLSKIT_E_CLOSED, "%s %s: the peer sent close_notify", what,
-                   c->peer);
-        return;
-    }
-    if (ssl_error == SSL_ERROR_SSL && !c->is_server && !c->hs_done &&
-        reason == SSL_R_WRONG_VERSION_NUMBER) {
-        char buf[256];
-        tlskit__ssl_errors(buf, sizeof(buf));
-        tlskit__err_set(&c->err, TLSKIT_E_PROTOCOL,
-                        "%s %s: %s (the server's answer is not TLS: a plaintext service, or "
-                        "TLS older than 1.0?)", what, c->peer, buf);
-        return;
-    }
-    tlskit__err_set_ssl(&c->err, TLSKIT_E_PROTOCOL, "TLS protocol error", "%s %s", what, c->peer);
-}
-
-static int conn_timeout(tlskit_conn *c, enum tlskit__op op, int64_t deadline)
-{
-    (void)deadline;
-    /* A read that waited in vain leaves the TLS state intact (the connection may be used
-     * again, or closed with close_notify); a stalled handshake or write does not. */
-    if (op != OP_READ)
-        c->dead = 1;
-    if (op == OP_HANDSHAKE)
-        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out after %.3f s",
-                   op_text(op), c->peer,
-                   (double)c->cfg->timeouts[TLSKIT_TIMEOUT_HANDSHAKE] / 1000.0);
-    else
-        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out", op_text(op), c->peer);
-    return -1;
-}
-
 /* The handshake deadline is a total: fixed at the first handshake step (or when the
  * engine takes the connection), never moved. */
 static void arm_handshake_deadline(tlskit_conn *c, int64_t now)
@@ -334,6 +208,46 @@ static int check_usable(tlskit_conn *c)
     return 0;
 }
 
+/* One record per SSL_write; every record but the last of this call is sent with
+ * MSG_MORE (bio.c), so the kernel packs several into one segment: fewer packets and fewer
+ * wake-ups of the peer. Each send() still takes its bytes or says EAGAIN: nothing waits
+ * inside the library.
+ * A non-blocking write that stops after some records returns their count, and OpenSSL
+ * then needs the next call to carry at least the record it holds: only partial-write
+ * mode (the engine) promises that; other non-blocking writes stay one SSL_write, retried
+ * with the same arguments.
+ * Returns SSL_write_ex's result, with *n = len when all is written; a partial write
+ * (above) succeeds with *n = the bytes taken. *written survives a blocking wait. */
+static int write_records(tlskit_conn *c, const unsigned char *buf, size_t len,
+                         size_t *written, size_t *n)
+{
+    for (;;) {
+        size_t left = len - *written, chunk = left > TK_RECORD ? TK_RECORD : left, done = 0;
+        if (c->nonblocking && !(SSL_get_mode(c->ssl) & SSL_MODE_ENABLE_PARTIAL_WRITE))
+            chunk = left;
+        c->msg_more = left > chunk;
+        int r = SSL_write_ex(c->ssl, buf + *written, chunk, &done);
+        c->msg_more = 0;
+        if (r > 0) {
+            *written += done;
+            *n = *written;
+            if (*written == len)
+                return r;
+            ERR_clear_error();
+            c->io_errno = 0;
+            continue;
+        }
+        if (*written > 0 && c->nonblocking) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                tlskit__bio_uncork(c);
+                return 1; /* a partial write: the rest later */
+            }
+        }
+        return r;
+    }
+}
+
 /* Run one operation. Returns > 0 / 1 on success (bytes for I/O), 0 for a clean EOF on
  * read, -1 on failure, or WANT on a non-blocking connection. */
 static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t len)
@@ -342,7 +256,7 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
     if (op == OP_HANDSHAKE)
         arm_handshake_deadline(c, start);
     int64_t deadline = op_deadline(c, op, start);
-    size_t written = 0; /* OP_WRITE: bytes of buf already taken, record by record */
+    size_t written = 0; /* OP_WRITE: bytes of buf already taken, kept across waits */
 
     for (;;) {
         int r;
@@ -352,35 +266,7 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
         switch (op) {
         case OP_HANDSHAKE: r = SSL_do_handshake(c->ssl); break;
         case OP_READ: r = SSL_read_ex(c->ssl, buf, len, &n); break;
-        case OP_WRITE: {
-            /* One record per SSL_write; every record but the last of this call is
-             * sent with MSG_MORE (bio.c), so the kernel packs several into one segment:
-             * fewer packets and fewer wake-ups of the peer. Each send() still takes
-             * its bytes or says EAGAIN: nothing waits inside the library.
-             * A non-blocking write that stops after some records returns their count,
-             * and OpenSSL then needs the next call to carry at least the record it
-             * holds: only partial-write mode (the engine) promises that; other
-             * non-blocking writes stay one SSL_write, retried with the same arguments. */
-            size_t left = len - written, chunk = left > TK_RECORD ? TK_RECORD : left;
-            if (c->nonblocking && !(SSL_get_mode(c->ssl) & SSL_MODE_ENABLE_PARTIAL_WRITE))
-                chunk = left;
-            c->msg_more = left > chunk;
-            r = SSL_write_ex(c->ssl, (const unsigned char *)buf + written, chunk, &n);
-            c->msg_more = 0;
-            if (r > 0) {
-                written += n;
-                if (written < len)
-                    continue;
-                n = written;
-            } else if (written > 0 && c->nonblocking) {
-                int e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                    tlskit__bio_uncork(c);
-                    return (ssize_t)written; /* a partial write: the rest later */
-                }
-            }
-            break;
-        }
+        case OP_WRITE: r = write_records(c, buf, len, &written, &n); break;
         default: r = SSL_shutdown(c->ssl); if (r == 0) r = 1; break;
         }
         if (r > 0)
@@ -394,11 +280,11 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
             return 0;
         }
         if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-            conn_fail(c, op, e);
+            tlskit__conn_fail(c, op, e);
             return -1;
         }
         if (deadline && tlskit__now_ms() >= deadline)
-            return conn_timeout(c, op, deadline);
+            return tlskit__conn_timeout(c, op);
         short ev = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
         if (c->nonblocking)
             return e == SSL_ERROR_WANT_READ ? TLSKIT_WANT_READ : TLSKIT_WANT_WRITE;
@@ -407,10 +293,11 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
             deadline = op_deadline(c, op, start);
         int w = tlskit__wait_fd(c->fd, ev, deadline);
         if (w == 0)
-            return conn_timeout(c, op, deadline);
+            return tlskit__conn_timeout(c, op);
         if (w < 0) {
             c->dead = 1;
-            tlskit__err_set_errno(&c->err, TLSKIT_E_IO, errno, "%s %s: poll", op_text(op), c->peer);
+            tlskit__err_set_errno(&c->err, TLSKIT_E_IO, errno, "%s %s: poll",
+                                  tlskit__conn_op_text(op), c->peer);
             return -1;
         }
     }
@@ -533,7 +420,7 @@ int tlskit_conn_write_all(tlskit_conn *c, const void *buf, size_t len)
             return -1;
         int w = tlskit__wait_fd(c->fd, tlskit_want_events(n), deadline);
         if (w == 0)
-            return conn_timeout(c, OP_WRITE, deadline);
+            return tlskit__conn_timeout(c, OP_WRITE);
         if (w < 0) {
             tlskit__err_set_errno(&c->err, TLSKIT_E_IO, errno, "write to %s: poll", c->peer);
             return -1;
@@ -689,12 +576,6 @@ int tlskit__conn_expired(tlskit_conn *c, int64_t now)
     int64_t d = state_deadline(c);
     if (!d || now < d || c->dead)
         return 0;
-    if (!c->hs_done) {
-        conn_timeout(c, OP_HANDSHAKE, d);
-    } else {
-        c->dead = 1;
-        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s idle for %.3f s", c->peer,
-                        (double)c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE] / 1000.0);
-    }
+    tlskit__conn_timeout(c, c->hs_done ? OP_IDLE : OP_HANDSHAKE);
     return 1;
 }

@@ -63,6 +63,18 @@ void tlskit__info_collect(tlskit_conn *conn);
 void tlskit__info_free(tlskit_conn *conn);
 void tlskit__info_verify_text(tlskit_conn *conn);
 
+/* What a connection was doing when it failed: the operations of conn_run(), and the
+ * engine's idle deadline. */
+enum tlskit__op { OP_HANDSHAKE, OP_READ, OP_WRITE, OP_SHUTDOWN, OP_IDLE };
+/* "handshake with", "read from", ...: how messages name op, before the peer. */
+const char *tlskit__conn_op_text(enum tlskit__op op);
+/* Translate a failed SSL_* call (ssl_error from SSL_get_error) into the connection's
+ * error, which makes it unusable, and leave OpenSSL's error queue empty (conn_fail.c). */
+void tlskit__conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error);
+/* The connection's deadline for op passed: its error says so (the one place a timeout
+ * is put into words). Returns -1 (conn_fail.c). */
+int tlskit__conn_timeout(tlskit_conn *c, enum tlskit__op op);
+
 /* Server-role settings of a new SSL (server.c). */
 void tlskit__server_setup(tlskit_conn *conn);
 

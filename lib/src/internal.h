@@ -43,6 +43,8 @@ void tlskit__err_set_ssl(struct tlskit__err *err, int code, const char *fallback
  * first error's packed code (0 when the queue was empty). */
 unsigned long tlskit__ssl_errors(char *buf, size_t len);
 
+/* ---- util.c: clock, deadlines, poll wait, file reader ---- */
+
 /* Monotonic clock in milliseconds. */
 int64_t tlskit__now_ms(void);
 /* Wait for events on fd until the absolute deadline (0: none). 1 ready, 0 deadline
@@ -58,6 +60,7 @@ int tlskit__read_file(struct tlskit__err *err, const char *path, char **out, siz
 
 struct tlskit_config {
     atomic_int refs;
+    atomic_int frozen;         /* a listener, connection or engine took it: setters fail */
     pthread_mutex_t mu;        /* guards the lazy loading of the system trust store */
     SSL_CTX *ctx;
     struct tlskit__err err;

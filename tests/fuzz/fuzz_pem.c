@@ -36,18 +36,22 @@ static void check_result(tlskit_config *cfg, int rc, const char *call, const cha
     fz_check_err_queue(call);
 }
 
-static void keypair(tlskit_config *cfg, const uint8_t *cert, size_t cert_len,
-                    const uint8_t *key, size_t key_len)
+static int keypair(tlskit_config *cfg, const uint8_t *cert, size_t cert_len,
+                   const uint8_t *key, size_t key_len)
 {
     int rc = tlskit_config_set_keypair_mem(cfg, cert, cert_len, key, key_len);
     check_result(cfg, rc, "tlskit_config_set_keypair_mem", "certificate (memory)");
-    if (rc == 0) {
-        tlskit_listener *l = tlskit_listener_new(cfg);
-        FZ_CHECK(l != NULL, "out of memory");
-        FZ_CHECK(tlskit_listener_reload(l, cfg) == 0, "a config with a keypair was "
-                 "refused: %s", tlskit_listener_error(l));
-        tlskit_listener_free(l);
-    }
+    return rc;
+}
+
+/* Last: a listener freezes the config, so no setter may follow. */
+static void listener_accepts(tlskit_config *cfg)
+{
+    tlskit_listener *l = tlskit_listener_new(cfg);
+    FZ_CHECK(l != NULL, "out of memory");
+    FZ_CHECK(tlskit_listener_reload(l, cfg) == 0, "a config with a keypair was "
+             "refused: %s", tlskit_listener_error(l));
+    tlskit_listener_free(l);
 }
 
 static void ca(tlskit_config *cfg, const uint8_t *data, size_t len)
@@ -72,10 +76,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(cfg != NULL, "out of memory");
     if ((flags & 4) && !(flags & 2))
         ca(cfg, cert, in.n);
-    if (!(flags & 1))
-        keypair(cfg, cert, cert_len, key, key_len);
+    int have_keypair = !(flags & 1) && keypair(cfg, cert, cert_len, key, key_len) == 0;
     if (!(flags & 4) && !(flags & 2))
         ca(cfg, cert, in.n);
+    if (have_keypair)
+        listener_accepts(cfg);
     tlskit_config_free(cfg);
     return 0;
 }

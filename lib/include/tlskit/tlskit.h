@@ -114,9 +114,15 @@ typedef struct tlskit_config tlskit_config;
 
 /* A new configuration with secure defaults. NULL only when out of memory.
  * Thread rules: configure it from one thread; once connections use it, it may be shared
- * by any number of threads, but must not be changed while in use. It is reference
- * counted: every listener and connection made from it holds a reference, so
- * tlskit_config_free() may be called as soon as the caller no longer needs it. */
+ * by any number of threads. It is reference counted: every listener, connection and
+ * engine made from it holds a reference, so tlskit_config_free() may be called as soon
+ * as the caller no longer needs it.
+ * Frozen once in use: after the first tlskit_conn_new(), tlskit_listener_new(),
+ * tlskit_listener_reload(), tlskit_engine_new() or tlskit_engine_reload() with it,
+ * every setter below fails with TLSKIT_E_INVALID ("config in use: build a new one and
+ * reload") and changes nothing. To change settings, build a new config and hand it to
+ * tlskit_listener_reload() / tlskit_engine_reload(). Reading the error and
+ * tlskit_config_ssl_ctx() stay available. */
 TLSKIT_API tlskit_config *tlskit_config_new(void);
 TLSKIT_API void tlskit_config_free(tlskit_config *cfg);
 TLSKIT_API const char *tlskit_config_error(const tlskit_config *cfg);
@@ -142,9 +148,10 @@ TLSKIT_API int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size
 TLSKIT_API int tlskit_config_add_system_ca(tlskit_config *cfg);
 
 /* Client role: do not verify the server's certificate chain / host name.
- * Loudly insecure: anyone on the path can impersonate the server. */
-TLSKIT_API void tlskit_config_insecure_noverifycert(tlskit_config *cfg);
-TLSKIT_API void tlskit_config_insecure_noverifyname(tlskit_config *cfg);
+ * Loudly insecure: anyone on the path can impersonate the server.
+ * 0, or -1 when the config is in use. */
+TLSKIT_API int tlskit_config_insecure_noverifycert(tlskit_config *cfg);
+TLSKIT_API int tlskit_config_insecure_noverifyname(tlskit_config *cfg);
 
 /* Server role: ask clients for a certificate and verify it against the CA settings.
  * REQUIRED rejects clients without one; OPTIONAL accepts them (but still rejects a
@@ -182,9 +189,10 @@ TLSKIT_API int tlskit_config_set_timeout(tlskit_config *cfg, enum tlskit_timeout
                                          int64_t ms);
 
 /* Socket options applied to every socket made or accepted with this config.
- * 0 keeps the kernel default buffer size. TCP_NODELAY is on by default. */
+ * 0 keeps the kernel default buffer size. TCP_NODELAY is on by default (set_nodelay:
+ * 0, or -1 when the config is in use). */
 TLSKIT_API int tlskit_config_set_buffer_sizes(tlskit_config *cfg, int rcvbuf, int sndbuf);
-TLSKIT_API void tlskit_config_set_nodelay(tlskit_config *cfg, int on);
+TLSKIT_API int tlskit_config_set_nodelay(tlskit_config *cfg, int on);
 
 /* Server: session tickets sent after each full TLS 1.3 handshake (default 1, at most
  * 16). 0 sends none, and turns TLS 1.2 tickets off too: clients then resume only from
@@ -196,7 +204,8 @@ TLSKIT_API int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_
                                            int interval_s, int count);
 
 /* Escape hatch: the underlying OpenSSL SSL_CTX (struct ssl_ctx_st *), owned by the
- * config. Changes made through it are the caller's responsibility. */
+ * config. Changes made through it are the caller's responsibility (also once the config
+ * is in use and frozen: the freeze covers only the setters above). */
 struct ssl_ctx_st;
 TLSKIT_API struct ssl_ctx_st *tlskit_config_ssl_ctx(tlskit_config *cfg);
 
