@@ -205,3 +205,32 @@ void cli_bad_option_name(char *out, size_t len, char **argv)
     else
         snprintf(out, len, "-%c", optopt > 0 && optopt < 256 ? optopt : '?');
 }
+
+int cli_common_option(int c, char **argv, const char *synopsis, void (*usage)(void),
+                      int *verbosity)
+{
+    char name[64];
+
+    switch (c) {
+    case 'v':
+        *verbosity = 2;
+        return -1;
+    case 'q':
+        *verbosity = 0;
+        return -1;
+    case 'h':
+        usage();
+        return CLI_EXIT_OK;
+    case 'V':
+        cli_print_version();
+        return CLI_EXIT_OK;
+    case ':':
+        cli_bad_option_name(name, sizeof(name), argv);
+        return cli_usage_error(synopsis, "option '%s' needs a value", name);
+    default:
+        cli_bad_option_name(name, sizeof(name), argv);
+        if (optopt != 0 && strncmp(name, "--", 2) == 0) /* "--help=x" */
+            return cli_usage_error(synopsis, "option '%s' takes no value", name);
+        return cli_usage_error(synopsis, "unknown option '%s'", name);
+    }
+}

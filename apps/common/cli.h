@@ -45,6 +45,13 @@ int cli_usage_error(const char *synopsis, const char *fmt, ...) CLI_PRINTF(2, 3)
 /* The option getopt_long() just stopped at, as the user typed it ("--ca", "-x"). */
 void cli_bad_option_name(char *out, size_t len, char **argv);
 
+/* The end of every app's getopt_long() switch: -v, -q, -h and -V, which all apps share,
+ * and getopt_long()'s ':' (missing value) and '?' (unknown option, or a value given to
+ * an option that takes none) turned into usage errors. Call it for any other c. Returns
+ * -1 to go on, or the exit code (0 after --help or --version). */
+int cli_common_option(int c, char **argv, const char *synopsis, void (*usage)(void),
+                      int *verbosity);
+
 /* "-V": "PROG VERSION" and the library's version line, on stdout. */
 void cli_print_version(void);
 

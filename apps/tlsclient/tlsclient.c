@@ -141,29 +141,11 @@ static int parse_args(int argc, char **argv, struct options *o)
             *(c == OPT_TLS_MIN ? &o->tls_min : &o->tls_max) = v;
             break;
         }
-        case 'v':
-            o->verbosity = 2;
-            break;
-        case 'q':
-            o->verbosity = 0;
-            break;
-        case 'h':
-            usage();
-            return CLI_EXIT_OK;
-        case 'V':
-            cli_print_version();
-            return CLI_EXIT_OK;
-        case ':': {
-            char name[64];
-            cli_bad_option_name(name, sizeof(name), argv);
-            return cli_usage_error(SYNOPSIS, "option '%s' needs a value", name);
-        }
         default: {
-            char name[64];
-            cli_bad_option_name(name, sizeof(name), argv);
-            if (optopt != 0 && strncmp(name, "--", 2) == 0) /* "--help=x" */
-                return cli_usage_error(SYNOPSIS, "option '%s' takes no value", name);
-            return cli_usage_error(SYNOPSIS, "unknown option '%s'", name);
+            int rc = cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
+            if (rc >= 0)
+                return rc;
+            break;
         }
         }
     }
