@@ -84,7 +84,7 @@ int serve_events(struct server *s)
     }
     if (tlskit_engine_set_workers(e, (int)s->opt.workers) < 0 ||
         tlskit_engine_set_max_conns(e, (int)s->opt.max_conns) < 0 ||
-        tlskit_engine_set_drain_timeout(e, 2000) < 0 ||
+        tlskit_engine_set_drain_timeout(e, GRACE_MS) < 0 ||
         tlskit_engine_listen(e, s->opt.bind, s->opt.port, 0) < 0)
         goto fail;
     server_listening(tlskit_engine_addrs(e));
@@ -112,7 +112,8 @@ int serve_events(struct server *s)
         server_drain_wake(s);
     }
     if (s->opt.verbosity > 0)
-        cli_msg("stopping: no new connections; open ones get up to 2 s to finish");
+        cli_msg("stopping: no new connections; open ones get up to %d s to finish",
+                GRACE_SECS);
     tlskit_engine_stop(e);
     struct tlskit_engine_stats st;
     tlskit_engine_get_stats(e, &st);

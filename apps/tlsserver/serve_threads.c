@@ -20,7 +20,6 @@
 #include "cli.h"
 #include "server.h"
 
-#define GRACE_MS 2000          /* how long active connections may finish on shutdown */
 #define ACCEPT_BACKOFF_MS 100  /* pause after a failed accept (EMFILE) instead of spinning */
 #define ACCEPT_BATCH 64        /* connections accepted per wake-up before polling again */
 #define WORKER_STACK (512 * 1024)

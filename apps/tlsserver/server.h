@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* tlsserver's parts: options and start-up (tlsserver.c), what a connection does with the
+/* tlsserver's parts: options (options.c), start-up (tlsserver.c), what a connection does with the
  * bytes it gets (session.c: echo, discard, http), and the three ways of serving many
  * clients: a thread per connection or one at a time (serve_threads.c), and the event
  * engine (serve_events.c). */
@@ -13,26 +13,7 @@
 #include <tlskit/tlskit.h>
 
 #include "http.h"
-
-enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
-enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
-
-struct options {
-    const char *bind;
-    char port[8];
-    const char *cert, *key, *ca;
-    int verify_client;
-    int tls_min, tls_max;
-    int64_t handshake_ms, idle_ms, write_ms;
-    unsigned long exit_after; /* 0: run until a signal */
-    unsigned long max_conns;
-    int tickets;                /* TLS 1.3 session tickets per full handshake */
-    unsigned long workers;    /* event model; 0: one per core */
-    unsigned long body_size;  /* http mode */
-    enum model model;
-    enum mode mode;
-    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
-};
+#include "options.h"
 
 /* Counters of the thread and iterative models (the event model has the engine's). */
 struct counters {
