@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tlsserver: a TLS server over the public tlskit API: echo (default), discard or a small
- * HTTP/1.1 responder, served by the event engine (default), a thread per connection, or
- * one connection at a time. This file: configuration, signals, logging.
+ * tlsserver's server, whatever the serve_model: configuration and reload, signals and
+ * the self-pipe, per-connection logging, and the serving loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +15,9 @@
 #include "cli.h"
 #include "server.h"
 
-volatile sig_atomic_t g_stop_signals, g_reload, g_dump;
-static int g_wake_fd = -1;
+/* Set by the signal handler, taken by the main thread's loop. */
+static volatile sig_atomic_t stop_signals, reload_asked, dump_asked;
+static int wake_fd = -1;
 
 /* ---- configuration ----------------------------------------------------------------- */
 
@@ -26,7 +26,7 @@ static int missing(const char *path)
     return access(path, F_OK) < 0 && errno == ENOENT;
 }
 
-tlskit_config *server_config(const struct options *o, int startup)
+static tlskit_config *server_config(const struct options *o, int startup)
 {
     tlskit_config *cfg = tlskit_config_new();
     if (cfg == NULL) {
@@ -58,12 +58,7 @@ fail:
     return NULL;
 }
 
-tlskit_config *server_reload_config(struct server *s)
-{
-    return server_config(&s->opt, 0);
-}
-
-void server_listening(const char *addrs)
+static void server_listening(const char *addrs)
 {
     printf("tlsserver: listening on %s\n", addrs);
     fflush(stdout);
@@ -73,7 +68,7 @@ void server_listening(const char *addrs)
 
 void wake_main(void)
 {
-    ssize_t r = write(g_wake_fd, "w", 1); /* a full pipe already wakes main */
+    ssize_t r = write(wake_fd, "w", 1); /* a full pipe already wakes main */
     (void)r;
 }
 
@@ -81,11 +76,11 @@ static void on_signal(int sig)
 {
     int saved = errno;
     if (sig == SIGHUP)
-        g_reload = 1;
+        reload_asked = 1;
     else if (sig == SIGUSR1)
-        g_dump = 1;
+        dump_asked = 1;
     else
-        g_stop_signals = g_stop_signals + 1;
+        stop_signals = stop_signals + 1;
     wake_main();
     errno = saved;
 }
@@ -114,9 +109,14 @@ void server_drain_wake(struct server *s)
         ;
 }
 
-int server_should_stop(struct server *s)
+unsigned long server_stop_signals(void)
 {
-    return g_stop_signals > 0 ||
+    return (unsigned long)stop_signals;
+}
+
+static int server_should_stop(struct server *s)
+{
+    return stop_signals > 0 ||
            (s->opt.exit_after > 0 && atomic_load(&s->ended) >= s->opt.exit_after);
 }
 
@@ -169,72 +169,88 @@ void server_log_end(const struct server *s, tlskit_conn *c, int code, const char
                 why != NULL && *why != '\0' ? why : "unknown error");
 }
 
-void server_print_counters(const struct server *s, const struct tlskit_engine_stats *st)
+/* ---- the serving loop ------------------------------------------------------------------ */
+
+/* Whether the handler set *flag since the last call; clears it. */
+static int take(volatile sig_atomic_t *flag)
 {
-    if (st) {
-        char byclass[512] = "";
-        size_t used = 0;
-        for (int i = 1; i < 16; i++) {
-            if (!st->handshake_errors[i])
-                continue;
-            int n = snprintf(byclass + used, sizeof(byclass) - used, " failed_%s=%llu",
-                             tlskit_error_name(i) + 9, /* without "TLSKIT_E_" */
-                             (unsigned long long)st->handshake_errors[i]);
-            if (n > 0 && (size_t)n < sizeof(byclass) - used)
-                used += (size_t)n;
-        }
-        cli_msg("counters: open=%llu accepted=%llu handshakes_ok=%llu handshakes_failed=%llu%s "
-                "bytes_in=%llu bytes_out=%llu handshake_timeouts=%llu idle_timeouts=%llu "
-                "write_stalls=%llu buffer_limit_closes=%llu limit_rejections=%llu "
-                "accept_errors=%llu",
-                (unsigned long long)st->open, (unsigned long long)st->accepted,
-                (unsigned long long)st->handshakes_ok, (unsigned long long)st->handshakes_failed,
-                byclass,
-                (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
-                (unsigned long long)st->handshake_timeouts, (unsigned long long)st->idle_timeouts,
-                (unsigned long long)st->write_stalls, (unsigned long long)st->buffer_limit_closes,
-                (unsigned long long)st->limit_rejections, (unsigned long long)st->accept_errors);
-        return;
-    }
-    const struct counters *k = &s->ctr;
-    cli_msg("counters: accepted=%llu handshakes_ok=%llu handshakes_failed=%llu bytes_in=%llu "
-            "bytes_out=%llu limit_rejections=%llu accept_errors=%llu",
-            atomic_load(&k->accepted), atomic_load(&k->handshakes_ok),
-            atomic_load(&k->handshakes_failed), atomic_load(&k->bytes_in),
-            atomic_load(&k->bytes_out), atomic_load(&k->rejected),
-            atomic_load(&k->accept_errors));
+    if (!*flag)
+        return 0;
+    *flag = 0;
+    return 1;
 }
 
-/* ---- main ------------------------------------------------------------------------------ */
-
-int main(int argc, char **argv)
+/* SIGHUP: a new config from the same files; on any failure the old one stays. */
+static void reload(struct server *s, const struct serve_model *m, void *impl)
 {
-    struct server s = {
-        .opt = tlsserver_defaults(),
-        .wake = {-1, -1},
-    };
-    int rc;
-
-    cli_init("tlsserver");
-    rc = tlsserver_parse_args(argc, argv, &s.opt);
-    if (rc >= 0)
-        return rc;
-
-    rc = CLI_EXIT_ERROR;
-    if (pipe2(s.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
-        cli_msg("pipe: %s", strerror(errno));
-        return rc;
+    tlskit_config *cfg = server_config(&s->opt, 0);
+    if (!cfg)
+        return;
+    const char *why = m->reload(impl, cfg);
+    if (why != NULL) {
+        cli_msg("reload: %s", why);
+        tlskit_config_free(cfg);
+        return;
     }
-    g_wake_fd = s.wake[1];
-    if (s.opt.mode == MODE_HTTP && http_site_init(&s.site, s.opt.body_size) < 0)
-        cli_msg("out of memory");
-    else if (install_signals() == 0 && (s.cfg = server_config(&s.opt, 1)) != NULL)
-        rc = s.opt.model == MODEL_EVENT ? serve_events(&s) : serve_threads(&s);
+    tlskit_config_free(s->cfg);
+    s->cfg = cfg;
+    cli_msg("reload: new connections use %s", s->opt.cert);
+}
 
-    tlskit_config_free(s.cfg);
-    http_site_free(&s.site);
-    g_wake_fd = -1;
-    close(s.wake[0]);
-    close(s.wake[1]);
+int server_run(struct server *s, const struct serve_model *m)
+{
+    const char *addrs = NULL;
+    void *impl = m->listen(s, &addrs);
+    int rc = CLI_EXIT_OK;
+
+    if (impl == NULL)
+        return CLI_EXIT_ERROR;
+    server_listening(addrs);
+    if (m->start(impl) < 0) {
+        m->free(impl);
+        return CLI_EXIT_ERROR;
+    }
+    while (!server_should_stop(s)) {
+        if (take(&reload_asked))
+            reload(s, m, impl);
+        if (take(&dump_asked))
+            m->counters(impl);
+        if (m->wait(impl) < 0) {
+            rc = CLI_EXIT_ERROR;
+            break;
+        }
+    }
+    m->stop(impl);
+    m->counters(impl);
+    m->free(impl);
     return rc;
+}
+
+int server_init(struct server *s)
+{
+    if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+        cli_msg("pipe: %s", strerror(errno));
+        return -1;
+    }
+    wake_fd = s->wake[1];
+    if (s->opt.mode == MODE_HTTP && http_site_init(&s->site, s->opt.body_size) < 0) {
+        cli_msg("out of memory");
+        return -1;
+    }
+    if (install_signals() < 0 || (s->cfg = server_config(&s->opt, 1)) == NULL)
+        return -1;
+    return 0;
+}
+
+void server_cleanup(struct server *s)
+{
+    tlskit_config_free(s->cfg);
+    s->cfg = NULL;
+    http_site_free(&s->site);
+    wake_fd = -1;
+    if (s->wake[0] >= 0)
+        close(s->wake[0]);
+    if (s->wake[1] >= 0)
+        close(s->wake[1]);
+    s->wake[0] = s->wake[1] = -1;
 }
