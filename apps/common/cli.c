@@ -19,7 +19,8 @@
 
 #include <tlskit/tlskit.h>
 
-const char *cli_prog = "tlskit";
+/* The prefix of every message; set once by cli_init(). */
+static const char *cli_prog = "tlskit";
 
 void cli_init(const char *prog)
 {

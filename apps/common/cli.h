@@ -27,11 +27,8 @@ enum cli_exit {
     CLI_EXIT_BROKEN = 7,    /* connection broke after the handshake */
 };
 
-/* Program name used as the prefix of every message ("tlsserver"). */
-extern const char *cli_prog;
-
-/* Remember the program name and make sure fds 0, 1 and 2 are open (on /dev/null if
- * not), so a socket never lands on a standard descriptor. */
+/* Remember the program name (the prefix of every message) and make sure fds 0, 1 and 2
+ * are open (on /dev/null if not), so a socket never lands on a standard descriptor. */
 void cli_init(const char *prog);
 
 /* "PROG: MESSAGE\n" on stderr in one write(2), so lines from several threads never
