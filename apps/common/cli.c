@@ -235,3 +235,20 @@ int cli_common_option(int c, char **argv, const char *synopsis, void (*usage)(vo
         return cli_usage_error(synopsis, "unknown option '%s'", name);
     }
 }
+
+int cli_next_option(int argc, char **argv, const struct option *longopts)
+{
+    opterr = 0;
+    return getopt_long(argc, argv, ":vqhV", longopts, NULL);
+}
+
+int cli_tls_version_option(const char *synopsis, const char *name, const char *arg,
+                           int *version)
+{
+    int v = tlskit_protocol_parse(arg);
+    if (v < 0)
+        return cli_usage_error(synopsis, "%s: '%s' is not a TLS version (1.2 or 1.3)", name,
+                               arg);
+    *version = v;
+    return -1;
+}

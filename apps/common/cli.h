@@ -49,6 +49,22 @@ void cli_bad_option_name(char *out, size_t len, char **argv);
 int cli_common_option(int c, char **argv, const char *synopsis, void (*usage)(void),
                       int *verbosity);
 
+/* The long options every app has, to end its table: --verbose, --quiet, --help,
+ * --version, and the terminator. cli_next_option() takes their short forms. */
+#define CLI_COMMON_LONG_OPTIONS                                                             \
+    {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},                 \
+    {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}
+
+struct option;
+/* getopt_long() over longopts and the common short options, with getopt's own messages
+ * off (cli_common_option() reports). The next option, or -1 at the end. */
+int cli_next_option(int argc, char **argv, const struct option *longopts);
+
+/* A --tls-min/--tls-max value ("1.2", "1.3") into *version. -1 to go on, or the usage
+ * error's exit code. */
+int cli_tls_version_option(const char *synopsis, const char *name, const char *arg,
+                           int *version);
+
 /* "-V": "PROG VERSION" and the library's version line, on stdout. */
 void cli_print_version(void);
 

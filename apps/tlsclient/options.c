@@ -76,64 +76,52 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"tls-min", required_argument, NULL, OPT_TLS_MIN},
     {"tls-max", required_argument, NULL, OPT_TLS_MAX},
-    {"verbose", no_argument, NULL, 'v'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
+    CLI_COMMON_LONG_OPTIONS,
 };
 
-int tlsclient_parse_args(int argc, char **argv, struct options *o)
+/* One option, c as cli_next_option() returned it. -1 to go on, or the exit code. */
+static int set_option(int c, char **argv, struct options *o)
+{
+    switch (c) {
+    case OPT_CA:
+        o->ca = optarg;
+        return -1;
+    case OPT_CAPATH:
+        o->capath = optarg;
+        return -1;
+    case OPT_SERVERNAME:
+        if (*optarg == '\0')
+            return cli_usage_error(SYNOPSIS, "--servername: the name is empty");
+        o->servername = optarg;
+        return -1;
+    case OPT_INSECURE:
+        o->insecure = 1;
+        return -1;
+    case OPT_CERT:
+        o->cert = optarg;
+        return -1;
+    case OPT_KEY:
+        o->key = optarg;
+        return -1;
+    case OPT_TIMEOUT:
+        if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
+            return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of seconds "
+                                   "(e.g. 30 or 0.5, at most %ld)", optarg, CLI_SECONDS_MAX);
+        return -1;
+    case OPT_TLS_MIN:
+        return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);
+    case OPT_TLS_MAX:
+        return cli_tls_version_option(SYNOPSIS, "--tls-max", optarg, &o->tls_max);
+    default:
+        return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
+    }
+}
+
+/* HOST and PORT, and the checks across options. -1 to go on, or the exit code. */
+static int check_args(int argc, char **argv, struct options *o)
 {
     unsigned long num;
-    int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":vqhV", long_options, NULL)) != -1) {
-        switch (c) {
-        case OPT_CA:
-            o->ca = optarg;
-            break;
-        case OPT_CAPATH:
-            o->capath = optarg;
-            break;
-        case OPT_SERVERNAME:
-            if (*optarg == '\0')
-                return cli_usage_error(SYNOPSIS, "--servername: the name is empty");
-            o->servername = optarg;
-            break;
-        case OPT_INSECURE:
-            o->insecure = 1;
-            break;
-        case OPT_CERT:
-            o->cert = optarg;
-            break;
-        case OPT_KEY:
-            o->key = optarg;
-            break;
-        case OPT_TIMEOUT:
-            if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
-                return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of "
-                                       "seconds (e.g. 30 or 0.5, at most %ld)", optarg,
-                                       CLI_SECONDS_MAX);
-            break;
-        case OPT_TLS_MIN:
-        case OPT_TLS_MAX: {
-            int v = tlskit_protocol_parse(optarg);
-            if (v < 0)
-                return cli_usage_error(SYNOPSIS, "%s: '%s' is not a TLS version (1.2 or 1.3)",
-                                       c == OPT_TLS_MIN ? "--tls-min" : "--tls-max", optarg);
-            *(c == OPT_TLS_MIN ? &o->tls_min : &o->tls_max) = v;
-            break;
-        }
-        default: {
-            int rc = cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
-            if (rc >= 0)
-                return rc;
-            break;
-        }
-        }
-    }
     if (argc - optind < 2)
         return cli_usage_error(SYNOPSIS, "missing %s", argc - optind == 0 ? "HOST and PORT"
                                                                           : "PORT");
@@ -151,4 +139,14 @@ int tlsclient_parse_args(int argc, char **argv, struct options *o)
     if (o->tls_min > o->tls_max)
         return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
     return -1;
+}
+
+int tlsclient_parse_args(int argc, char **argv, struct options *o)
+{
+    int c, rc;
+
+    while ((c = cli_next_option(argc, argv, long_options)) != -1)
+        if ((rc = set_option(c, argv, o)) >= 0)
+            return rc;
+    return check_args(argc, argv, o);
 }

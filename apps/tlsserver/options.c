@@ -115,129 +115,148 @@ static const struct option long_options[] = {
     {"mode", required_argument, NULL, OPT_MODE},
     {"body-size", required_argument, NULL, OPT_BODY_SIZE},
     {"tickets", required_argument, NULL, OPT_TICKETS},
-    {"verbose", no_argument, NULL, 'v'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
+    CLI_COMMON_LONG_OPTIONS,
 };
 
-int tlsserver_parse_args(int argc, char **argv, struct options *o)
+/* --verify-client, --model and --mode: a word from a short list. -1 to go on, or the
+ * exit code. */
+static int set_choice(int c, struct options *o)
+{
+    switch (c) {
+    case OPT_VERIFY_CLIENT:
+        if (optarg == NULL || strcmp(optarg, "required") == 0)
+            o->verify_client = TLSKIT_VERIFY_CLIENT_REQUIRED;
+        else if (strcmp(optarg, "optional") == 0)
+            o->verify_client = TLSKIT_VERIFY_CLIENT_OPTIONAL;
+        else
+            return cli_usage_error(SYNOPSIS, "--verify-client: '%s' is not 'required' or "
+                                   "'optional'", optarg);
+        return -1;
+    case OPT_MODEL:
+        if (strcmp(optarg, "event") == 0)
+            o->model = MODEL_EVENT;
+        else if (strcmp(optarg, "thread") == 0)
+            o->model = MODEL_THREAD;
+        else if (strcmp(optarg, "iterative") == 0)
+            o->model = MODEL_ITERATIVE;
+        else
+            return cli_usage_error(SYNOPSIS, "--model: '%s' is not event, thread or "
+                                   "iterative", optarg);
+        return -1;
+    default: /* OPT_MODE */
+        if (strcmp(optarg, "echo") == 0)
+            o->mode = MODE_ECHO;
+        else if (strcmp(optarg, "discard") == 0)
+            o->mode = MODE_DISCARD;
+        else if (strcmp(optarg, "http") == 0)
+            o->mode = MODE_HTTP;
+        else
+            return cli_usage_error(SYNOPSIS, "--mode: '%s' is not echo, discard or http",
+                                   optarg);
+        return -1;
+    }
+}
+
+/* The timeouts: decimal seconds. -1 to go on, or the exit code. */
+static int set_timeout(int c, struct options *o)
+{
+    int64_t *ms = c == OPT_IDLE_TIMEOUT    ? &o->idle_ms
+                  : c == OPT_WRITE_TIMEOUT ? &o->write_ms
+                                           : &o->handshake_ms;
+    if (cli_parse_seconds(optarg, ms) == 0)
+        return -1;
+    return cli_usage_error(SYNOPSIS, "%s: '%s' is not a number of seconds (e.g. 10 or 0.5, "
+                           "at most %ld)",
+                           c == OPT_IDLE_TIMEOUT    ? "--idle-timeout"
+                           : c == OPT_WRITE_TIMEOUT ? "--write-timeout"
+                                                    : "--handshake-timeout",
+                           optarg, CLI_SECONDS_MAX);
+}
+
+/* The whole numbers, each with its range. -1 to go on, or the exit code. */
+static int set_number(int c, struct options *o)
 {
     unsigned long num;
-    int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":vqhV", long_options, NULL)) != -1) {
-        switch (c) {
-        case OPT_BIND:
-            o->bind = optarg;
-            break;
-        case OPT_PORT:
-            if (cli_parse_ulong(optarg, 0, 65535, &num) < 0)
-                return cli_usage_error(SYNOPSIS, "--port: '%s' is not a port number "
-                                       "(0 to 65535)", optarg);
-            snprintf(o->port, sizeof(o->port), "%lu", num);
-            break;
-        case OPT_CERT:
-            o->cert = optarg;
-            break;
-        case OPT_KEY:
-            o->key = optarg;
-            break;
-        case OPT_CA:
-            o->ca = optarg;
-            break;
-        case OPT_VERIFY_CLIENT:
-            if (optarg == NULL || strcmp(optarg, "required") == 0)
-                o->verify_client = TLSKIT_VERIFY_CLIENT_REQUIRED;
-            else if (strcmp(optarg, "optional") == 0)
-                o->verify_client = TLSKIT_VERIFY_CLIENT_OPTIONAL;
-            else
-                return cli_usage_error(SYNOPSIS, "--verify-client: '%s' is not 'required' "
-                                       "or 'optional'", optarg);
-            break;
-        case OPT_TLS_MIN:
-        case OPT_TLS_MAX: {
-            int v = tlskit_protocol_parse(optarg);
-            if (v < 0)
-                return cli_usage_error(SYNOPSIS, "%s: '%s' is not a TLS version (1.2 or 1.3)",
-                                       c == OPT_TLS_MIN ? "--tls-min" : "--tls-max", optarg);
-            *(c == OPT_TLS_MIN ? &o->tls_min : &o->tls_max) = v;
-            break;
-        }
-        case OPT_HANDSHAKE_TIMEOUT:
-        case OPT_IDLE_TIMEOUT:
-        case OPT_WRITE_TIMEOUT: {
-            int64_t *ms = c == OPT_IDLE_TIMEOUT    ? &o->idle_ms
-                          : c == OPT_WRITE_TIMEOUT ? &o->write_ms
-                                                   : &o->handshake_ms;
-            if (cli_parse_seconds(optarg, ms) < 0)
-                return cli_usage_error(SYNOPSIS, "%s: '%s' is not a number of seconds "
-                                       "(e.g. 10 or 0.5, at most %ld)",
-                                       c == OPT_IDLE_TIMEOUT    ? "--idle-timeout"
-                                       : c == OPT_WRITE_TIMEOUT ? "--write-timeout"
-                                                                : "--handshake-timeout",
-                                       optarg, CLI_SECONDS_MAX);
-            break;
-        }
-        case OPT_MODEL:
-            if (strcmp(optarg, "event") == 0)
-                o->model = MODEL_EVENT;
-            else if (strcmp(optarg, "thread") == 0)
-                o->model = MODEL_THREAD;
-            else if (strcmp(optarg, "iterative") == 0)
-                o->model = MODEL_ITERATIVE;
-            else
-                return cli_usage_error(SYNOPSIS, "--model: '%s' is not event, thread or "
-                                       "iterative", optarg);
-            break;
-        case OPT_MODE:
-            if (strcmp(optarg, "echo") == 0)
-                o->mode = MODE_ECHO;
-            else if (strcmp(optarg, "discard") == 0)
-                o->mode = MODE_DISCARD;
-            else if (strcmp(optarg, "http") == 0)
-                o->mode = MODE_HTTP;
-            else
-                return cli_usage_error(SYNOPSIS, "--mode: '%s' is not echo, discard or http",
-                                       optarg);
-            break;
-        case OPT_WORKERS:
-            if (cli_parse_ulong(optarg, 1, 1024, &num) < 0)
-                return cli_usage_error(SYNOPSIS, "--workers: '%s' is not a whole number from "
-                                       "1 to 1024", optarg);
-            o->workers = num;
-            break;
-        case OPT_BODY_SIZE:
-            if (cli_parse_ulong(optarg, 0, 64ul << 20, &num) < 0)
-                return cli_usage_error(SYNOPSIS, "--body-size: '%s' is not a size from 0 to "
-                                       "%lu bytes", optarg, 64ul << 20);
-            o->body_size = num;
-            break;
-        case OPT_TICKETS:
-            if (cli_parse_ulong(optarg, 0, 16, &num) < 0)
-                return cli_usage_error(SYNOPSIS, "--tickets: '%s' is not a whole number from "
-                                       "0 to 16", optarg);
-            o->tickets = (int)num;
-            break;
-        case OPT_EXIT_AFTER:
-        case OPT_MAX_CONNS:
-            if (cli_parse_ulong(optarg, 1, 1000000000, &num) < 0)
-                return cli_usage_error(SYNOPSIS, "%s: '%s' is not a whole number from 1 "
-                                       "to 1000000000",
-                                       c == OPT_EXIT_AFTER ? "--exit-after" : "--max-conns",
-                                       optarg);
-            *(c == OPT_EXIT_AFTER ? &o->exit_after : &o->max_conns) = num;
-            break;
-        default: {
-            int rc = cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
-            if (rc >= 0)
-                return rc;
-            break;
-        }
-        }
+    switch (c) {
+    case OPT_PORT:
+        if (cli_parse_ulong(optarg, 0, 65535, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--port: '%s' is not a port number "
+                                   "(0 to 65535)", optarg);
+        snprintf(o->port, sizeof(o->port), "%lu", num);
+        return -1;
+    case OPT_WORKERS:
+        if (cli_parse_ulong(optarg, 1, 1024, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--workers: '%s' is not a whole number from "
+                                   "1 to 1024", optarg);
+        o->workers = num;
+        return -1;
+    case OPT_BODY_SIZE:
+        if (cli_parse_ulong(optarg, 0, 64ul << 20, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--body-size: '%s' is not a size from 0 to "
+                                   "%lu bytes", optarg, 64ul << 20);
+        o->body_size = num;
+        return -1;
+    case OPT_TICKETS:
+        if (cli_parse_ulong(optarg, 0, 16, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--tickets: '%s' is not a whole number from "
+                                   "0 to 16", optarg);
+        o->tickets = (int)num;
+        return -1;
+    default: /* OPT_EXIT_AFTER, OPT_MAX_CONNS */
+        if (cli_parse_ulong(optarg, 1, 1000000000, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "%s: '%s' is not a whole number from 1 "
+                                   "to 1000000000",
+                                   c == OPT_EXIT_AFTER ? "--exit-after" : "--max-conns",
+                                   optarg);
+        *(c == OPT_EXIT_AFTER ? &o->exit_after : &o->max_conns) = num;
+        return -1;
     }
+}
+
+/* One option, c as cli_next_option() returned it. -1 to go on, or the exit code. */
+static int set_option(int c, char **argv, struct options *o)
+{
+    switch (c) {
+    case OPT_BIND:
+        o->bind = optarg;
+        return -1;
+    case OPT_CERT:
+        o->cert = optarg;
+        return -1;
+    case OPT_KEY:
+        o->key = optarg;
+        return -1;
+    case OPT_CA:
+        o->ca = optarg;
+        return -1;
+    case OPT_TLS_MIN:
+        return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);
+    case OPT_TLS_MAX:
+        return cli_tls_version_option(SYNOPSIS, "--tls-max", optarg, &o->tls_max);
+    case OPT_VERIFY_CLIENT:
+    case OPT_MODEL:
+    case OPT_MODE:
+        return set_choice(c, o);
+    case OPT_HANDSHAKE_TIMEOUT:
+    case OPT_IDLE_TIMEOUT:
+    case OPT_WRITE_TIMEOUT:
+        return set_timeout(c, o);
+    case OPT_PORT:
+    case OPT_WORKERS:
+    case OPT_BODY_SIZE:
+    case OPT_TICKETS:
+    case OPT_EXIT_AFTER:
+    case OPT_MAX_CONNS:
+        return set_number(c, o);
+    default:
+        return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
+    }
+}
+
+/* No operands, and the checks across options. -1 to go on, or the exit code. */
+static int check_args(int argc, char **argv, const struct options *o)
+{
     if (optind < argc) {
         if (strcmp(argv[optind], "optional") == 0 || strcmp(argv[optind], "required") == 0)
             return cli_usage_error(SYNOPSIS, "unexpected argument '%s' (did you mean "
@@ -250,4 +269,14 @@ int tlsserver_parse_args(int argc, char **argv, struct options *o)
     if (o->tls_min > o->tls_max)
         return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
     return -1;
+}
+
+int tlsserver_parse_args(int argc, char **argv, struct options *o)
+{
+    int c, rc;
+
+    while ((c = cli_next_option(argc, argv, long_options)) != -1)
+        if ((rc = set_option(c, argv, o)) >= 0)
+            return rc;
+    return check_args(argc, argv, o);
 }
