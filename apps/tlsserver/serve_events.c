@@ -134,37 +134,14 @@ static void events_stop(void *impl)
     tlskit_engine_stop(ev->engine);
 }
 
-static void events_counters(void *impl)
+static void events_stats(void *impl, struct tlskit_engine_stats *st)
 {
     struct events *ev = impl;
-    struct tlskit_engine_stats st;
-    char byclass[512] = "";
-    size_t used = 0;
-
-    tlskit_engine_get_stats(ev->engine, &st);
-    for (int i = 1; i < 16; i++) {
-        if (!st.handshake_errors[i])
-            continue;
-        int n = snprintf(byclass + used, sizeof(byclass) - used, " failed_%s=%llu",
-                         tlskit_error_name(i) + 9, /* without "TLSKIT_E_" */
-                         (unsigned long long)st.handshake_errors[i]);
-        if (n > 0 && (size_t)n < sizeof(byclass) - used)
-            used += (size_t)n;
-    }
-    cli_msg("counters: open=%llu accepted=%llu handshakes_ok=%llu handshakes_failed=%llu%s "
-            "bytes_in=%llu bytes_out=%llu handshake_timeouts=%llu idle_timeouts=%llu "
-            "write_stalls=%llu buffer_limit_closes=%llu limit_rejections=%llu "
-            "accept_errors=%llu",
-            (unsigned long long)st.open, (unsigned long long)st.accepted,
-            (unsigned long long)st.handshakes_ok, (unsigned long long)st.handshakes_failed,
-            byclass,
-            (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
-            (unsigned long long)st.handshake_timeouts, (unsigned long long)st.idle_timeouts,
-            (unsigned long long)st.write_stalls, (unsigned long long)st.buffer_limit_closes,
-            (unsigned long long)st.limit_rejections, (unsigned long long)st.accept_errors);
+    tlskit_engine_get_stats(ev->engine, st);
 }
 
 const struct serve_model serve_events_model = {
     .listen = events_listen, .start = events_start, .reload = events_reload,
-    .wait = events_wait, .counters = events_counters, .stop = events_stop, .free = events_free,
+    .wait = events_wait, .stats = events_stats, .stop = events_stop, .free = events_free,
+    .engine_stats = 1,
 };

@@ -222,9 +222,13 @@ static void accept_ready(struct pool *p)
     int batch = s->opt.model == MODEL_ITERATIVE ? 1 : ACCEPT_BATCH;
     for (int i = 0; i < batch; i++) {
         tlskit_conn *c = NULL;
-        if (tlskit_listener_accept(p->listener, &c, 0) < 0) {
-            if (tlskit_listener_error_code(p->listener) == TLSKIT_E_TIMEOUT)
-                return; /* nothing (more) pending */
+        int r = tlskit_listener_accept(p->listener, &c, 0);
+        /* Nothing (more) pending: -1 with TLSKIT_E_TIMEOUT today, TLSKIT_WANT_READ once
+         * accept with timeout 0 follows the WANT contract (issue #9, item 7). */
+        if (r == TLSKIT_WANT_READ ||
+            (r < 0 && tlskit_listener_error_code(p->listener) == TLSKIT_E_TIMEOUT))
+            return;
+        if (r < 0) {
             /* EMFILE and friends: the client stays queued, so the socket stays readable.
              * Log once per streak and pause instead of spinning. */
             atomic_fetch_add(&p->ctr.accept_errors, 1);
@@ -364,20 +368,20 @@ static void threads_stop(void *impl)
     }
 }
 
-static void threads_counters(void *impl)
+static void threads_stats(void *impl, struct tlskit_engine_stats *st)
 {
     struct pool *p = impl;
-    const struct counters *k = &p->ctr;
-    cli_msg("counters: accepted=%llu handshakes_ok=%llu handshakes_failed=%llu bytes_in=%llu "
-            "bytes_out=%llu limit_rejections=%llu accept_errors=%llu",
-            atomic_load(&k->accepted), atomic_load(&k->handshakes_ok),
-            atomic_load(&k->handshakes_failed), atomic_load(&k->bytes_in),
-            atomic_load(&k->bytes_out), atomic_load(&k->rejected),
-            atomic_load(&k->accept_errors));
+    st->accepted = atomic_load(&p->ctr.accepted);
+    st->handshakes_ok = atomic_load(&p->ctr.handshakes_ok);
+    st->handshakes_failed = atomic_load(&p->ctr.handshakes_failed);
+    st->bytes_in = atomic_load(&p->ctr.bytes_in);
+    st->bytes_out = atomic_load(&p->ctr.bytes_out);
+    st->limit_rejections = atomic_load(&p->ctr.rejected);
+    st->accept_errors = atomic_load(&p->ctr.accept_errors);
 }
 
 /* --model thread and --model iterative: they differ only in threads_wait(). */
 const struct serve_model serve_threads_model = {
     .listen = threads_listen, .start = threads_start, .reload = threads_reload,
-    .wait = threads_wait, .counters = threads_counters, .stop = threads_stop, .free = threads_free,
+    .wait = threads_wait, .stats = threads_stats, .stop = threads_stop, .free = threads_free,
 };

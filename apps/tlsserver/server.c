@@ -5,8 +5,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +169,57 @@ void server_log_end(const struct server *s, tlskit_conn *c, int code, const char
                 why != NULL && *why != '\0' ? why : "unknown error");
 }
 
+/* ---- counters ------------------------------------------------------------------------- */
+
+struct line {
+    char buf[1024];
+    size_t used;
+};
+
+static void add(struct line *l, const char *name, uint64_t value)
+{
+    size_t room = sizeof(l->buf) - l->used;
+    int n = snprintf(l->buf + l->used, room, " %s=%llu", name, (unsigned long long)value);
+    if (n > 0 && (size_t)n < room)
+        l->used += (size_t)n;
+}
+
+/* "tlsserver: counters: ..." on stderr: one line format for every model, without the
+ * fields that only the event engine keeps when another model serves. */
+static void print_counters(const struct serve_model *m, void *impl)
+{
+    struct tlskit_engine_stats st;
+    struct line l = {.used = 0};
+    int all = m->engine_stats;
+
+    memset(&st, 0, sizeof(st));
+    m->stats(impl, &st);
+    if (all)
+        add(&l, "open", st.open);
+    add(&l, "accepted", st.accepted);
+    add(&l, "handshakes_ok", st.handshakes_ok);
+    add(&l, "handshakes_failed", st.handshakes_failed);
+    for (int i = 1; all && i < 16; i++) {
+        char name[64];
+        if (!st.handshake_errors[i])
+            continue;
+        /* "failed_VERIFY": the class name without "TLSKIT_E_" */
+        snprintf(name, sizeof(name), "failed_%s", tlskit_error_name(i) + 9);
+        add(&l, name, st.handshake_errors[i]);
+    }
+    add(&l, "bytes_in", st.bytes_in);
+    add(&l, "bytes_out", st.bytes_out);
+    if (all) {
+        add(&l, "handshake_timeouts", st.handshake_timeouts);
+        add(&l, "idle_timeouts", st.idle_timeouts);
+        add(&l, "write_stalls", st.write_stalls);
+        add(&l, "buffer_limit_closes", st.buffer_limit_closes);
+    }
+    add(&l, "limit_rejections", st.limit_rejections);
+    add(&l, "accept_errors", st.accept_errors);
+    cli_msg("counters:%s", l.buf);
+}
+
 /* ---- the serving loop ------------------------------------------------------------------ */
 
 /* Whether the handler set *flag since the last call; clears it. */
@@ -214,14 +265,14 @@ int server_run(struct server *s, const struct serve_model *m)
         if (take(&reload_asked))
             reload(s, m, impl);
         if (take(&dump_asked))
-            m->counters(impl);
+            print_counters(m, impl);
         if (m->wait(impl) < 0) {
             rc = CLI_EXIT_ERROR;
             break;
         }
     }
     m->stop(impl);
-    m->counters(impl);
+    print_counters(m, impl);
     m->free(impl);
     return rc;
 }

@@ -34,7 +34,10 @@ struct serve_model {
     const char *(*reload)(void *m, tlskit_config *cfg);
     /* Block until the self-pipe or the model has work, and do it. -1: stop, failed. */
     int (*wait)(void *m);
-    void (*counters)(void *m); /* "tlsserver: counters: ..." on stderr */
+    /* The counters so far, into st (zeroed by the caller). Only the event engine fills
+     * every field (engine_stats); the thread models keep the common ones. */
+    void (*stats)(void *m, struct tlskit_engine_stats *st);
+    int engine_stats;
     /* Stop accepting; open connections get GRACE_MS, then are cut. */
     void (*stop)(void *m);
     void (*free)(void *m);
