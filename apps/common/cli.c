@@ -19,7 +19,8 @@
 
 #include <tlskit/tlskit.h>
 
-const char *cli_prog = "tlskit";
+/* The prefix of every message; set once by cli_init(). */
+static const char *cli_prog = "tlskit";
 
 void cli_init(const char *prog)
 {
@@ -204,4 +205,50 @@ void cli_bad_option_name(char *out, size_t len, char **argv)
         snprintf(out, len, "%.*s", (int)strcspn(arg, "="), arg);
     else
         snprintf(out, len, "-%c", optopt > 0 && optopt < 256 ? optopt : '?');
+}
+
+int cli_common_option(int c, char **argv, const char *synopsis, void (*usage)(void),
+                      int *verbosity)
+{
+    char name[64];
+
+    switch (c) {
+    case 'v':
+        *verbosity = 2;
+        return -1;
+    case 'q':
+        *verbosity = 0;
+        return -1;
+    case 'h':
+        usage();
+        return CLI_EXIT_OK;
+    case 'V':
+        cli_print_version();
+        return CLI_EXIT_OK;
+    case ':':
+        cli_bad_option_name(name, sizeof(name), argv);
+        return cli_usage_error(synopsis, "option '%s' needs a value", name);
+    default:
+        cli_bad_option_name(name, sizeof(name), argv);
+        if (optopt != 0 && strncmp(name, "--", 2) == 0) /* "--help=x" */
+            return cli_usage_error(synopsis, "option '%s' takes no value", name);
+        return cli_usage_error(synopsis, "unknown option '%s'", name);
+    }
+}
+
+int cli_next_option(int argc, char **argv, const struct option *longopts)
+{
+    opterr = 0;
+    return getopt_long(argc, argv, ":vqhV", longopts, NULL);
+}
+
+int cli_tls_version_option(const char *synopsis, const char *name, const char *arg,
+                           int *version)
+{
+    int v = tlskit_protocol_parse(arg);
+    if (v < 0)
+        return cli_usage_error(synopsis, "%s: '%s' is not a TLS version (1.2 or 1.3)", name,
+                               arg);
+    *version = v;
+    return -1;
 }

@@ -27,11 +27,8 @@ enum cli_exit {
     CLI_EXIT_BROKEN = 7,    /* connection broke after the handshake */
 };
 
-/* Program name used as the prefix of every message ("tlsserver"). */
-extern const char *cli_prog;
-
-/* Remember the program name and make sure fds 0, 1 and 2 are open (on /dev/null if
- * not), so a socket never lands on a standard descriptor. */
+/* Remember the program name (the prefix of every message) and make sure fds 0, 1 and 2
+ * are open (on /dev/null if not), so a socket never lands on a standard descriptor. */
 void cli_init(const char *prog);
 
 /* "PROG: MESSAGE\n" on stderr in one write(2), so lines from several threads never
@@ -44,6 +41,29 @@ int cli_usage_error(const char *synopsis, const char *fmt, ...) CLI_PRINTF(2, 3)
 
 /* The option getopt_long() just stopped at, as the user typed it ("--ca", "-x"). */
 void cli_bad_option_name(char *out, size_t len, char **argv);
+
+/* The end of every app's getopt_long() switch: -v, -q, -h and -V, which all apps share,
+ * and getopt_long()'s ':' (missing value) and '?' (unknown option, or a value given to
+ * an option that takes none) turned into usage errors. Call it for any other c. Returns
+ * -1 to go on, or the exit code (0 after --help or --version). */
+int cli_common_option(int c, char **argv, const char *synopsis, void (*usage)(void),
+                      int *verbosity);
+
+/* The long options every app has, to end its table: --verbose, --quiet, --help,
+ * --version, and the terminator. cli_next_option() takes their short forms. */
+#define CLI_COMMON_LONG_OPTIONS                                                             \
+    {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},                 \
+    {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}
+
+struct option;
+/* getopt_long() over longopts and the common short options, with getopt's own messages
+ * off (cli_common_option() reports). The next option, or -1 at the end. */
+int cli_next_option(int argc, char **argv, const struct option *longopts);
+
+/* A --tls-min/--tls-max value ("1.2", "1.3") into *version. -1 to go on, or the usage
+ * error's exit code. */
+int cli_tls_version_option(const char *synopsis, const char *name, const char *arg,
+                           int *version);
 
 /* "-V": "PROG VERSION" and the library's version line, on stdout. */
 void cli_print_version(void);

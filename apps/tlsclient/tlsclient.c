@@ -9,7 +9,6 @@
  * on stdin we send close_notify and keep reading until the server closes.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,172 +18,9 @@
 #include <tlskit/tlskit.h>
 
 #include "cli.h"
+#include "options.h"
 
-#define SYNOPSIS "[options] HOST PORT"
 #define RELAY_BUF 16384
-
-struct options {
-    const char *host, *port;
-    const char *ca, *capath, *servername, *cert, *key;
-    int insecure;
-    int64_t timeout_ms;
-    int tls_min, tls_max;
-    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
-};
-
-static void usage(void)
-{
-    printf(
-        "Usage: tlsclient [options] HOST PORT\n"
-        "Connect to a TLS server, send it stdin and copy what it sends to stdout.\n"
-        "At the end of stdin, send close_notify and wait for the server to close.\n"
-        "\n"
-        "Options:\n"
-        "  --ca FILE            trust the CA certificates in FILE (PEM) instead of the\n"
-        "                       system trust store\n"
-        "  --capath DIR         trust the CA certificates in DIR (hashed, c_rehash\n"
-        "                       style) instead of the system trust store\n"
-        "  --servername NAME    name to send as SNI and to check the certificate\n"
-        "                       against (default: HOST)\n"
-        "  --insecure           do NOT verify the server's certificate or name\n"
-        "                       (anyone on the path can impersonate the server)\n"
-        "  --cert FILE          client certificate chain, PEM (needs --key)\n"
-        "  --key FILE           client private key, PEM (needs --cert)\n"
-        "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
-        "                       handshake (default: 30; fractions allowed; 0 = none)\n"
-        "  --tls-min VERSION    lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
-        "  --tls-max VERSION    highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
-        "  -v, --verbose        after the handshake, describe the connection and the\n"
-        "                       server's certificate on stderr\n"
-        "  -q, --quiet          print errors only (also silences the --insecure warning)\n"
-        "  -h, --help           show this help and exit\n"
-        "  -V, --version        show the version and exit\n"
-        "\n"
-        "Exit status:\n"
-        "  0  the server closed the connection cleanly\n"
-        "  1  other error (e.g. a missing or bad --ca, --cert or --key file)\n"
-        "  2  usage error\n"
-        "  3  could not connect (name resolution, refused, unreachable)\n"
-        "  4  timed out\n"
-        "  5  certificate verification failed (the server's, or the server\n"
-        "     rejected ours)\n"
-        "  6  TLS handshake failed for another reason\n"
-        "  7  connection broke after the handshake (reset, truncation)\n");
-}
-
-/* ---- options ------------------------------------------------------------------------ */
-
-enum {
-    OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
-    OPT_TLS_MIN, OPT_TLS_MAX,
-};
-
-static const struct option long_options[] = {
-    {"ca", required_argument, NULL, OPT_CA},
-    {"capath", required_argument, NULL, OPT_CAPATH},
-    {"servername", required_argument, NULL, OPT_SERVERNAME},
-    {"insecure", no_argument, NULL, OPT_INSECURE},
-    {"cert", required_argument, NULL, OPT_CERT},
-    {"key", required_argument, NULL, OPT_KEY},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"tls-min", required_argument, NULL, OPT_TLS_MIN},
-    {"tls-max", required_argument, NULL, OPT_TLS_MAX},
-    {"verbose", no_argument, NULL, 'v'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
-};
-
-
-/* -1 to go on; otherwise the exit code (0 after --help or --version). */
-static int parse_args(int argc, char **argv, struct options *o)
-{
-    unsigned long num;
-    int c;
-
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":vqhV", long_options, NULL)) != -1) {
-        switch (c) {
-        case OPT_CA:
-            o->ca = optarg;
-            break;
-        case OPT_CAPATH:
-            o->capath = optarg;
-            break;
-        case OPT_SERVERNAME:
-            if (*optarg == '\0')
-                return cli_usage_error(SYNOPSIS, "--servername: the name is empty");
-            o->servername = optarg;
-            break;
-        case OPT_INSECURE:
-            o->insecure = 1;
-            break;
-        case OPT_CERT:
-            o->cert = optarg;
-            break;
-        case OPT_KEY:
-            o->key = optarg;
-            break;
-        case OPT_TIMEOUT:
-            if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
-                return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of "
-                                       "seconds (e.g. 30 or 0.5, at most %ld)", optarg,
-                                       CLI_SECONDS_MAX);
-            break;
-        case OPT_TLS_MIN:
-        case OPT_TLS_MAX: {
-            int v = tlskit_protocol_parse(optarg);
-            if (v < 0)
-                return cli_usage_error(SYNOPSIS, "%s: '%s' is not a TLS version (1.2 or 1.3)",
-                                       c == OPT_TLS_MIN ? "--tls-min" : "--tls-max", optarg);
-            *(c == OPT_TLS_MIN ? &o->tls_min : &o->tls_max) = v;
-            break;
-        }
-        case 'v':
-            o->verbosity = 2;
-            break;
-        case 'q':
-            o->verbosity = 0;
-            break;
-        case 'h':
-            usage();
-            return CLI_EXIT_OK;
-        case 'V':
-            cli_print_version();
-            return CLI_EXIT_OK;
-        case ':': {
-            char name[64];
-            cli_bad_option_name(name, sizeof(name), argv);
-            return cli_usage_error(SYNOPSIS, "option '%s' needs a value", name);
-        }
-        default: {
-            char name[64];
-            cli_bad_option_name(name, sizeof(name), argv);
-            if (optopt != 0 && strncmp(name, "--", 2) == 0) /* "--help=x" */
-                return cli_usage_error(SYNOPSIS, "option '%s' takes no value", name);
-            return cli_usage_error(SYNOPSIS, "unknown option '%s'", name);
-        }
-        }
-    }
-    if (argc - optind < 2)
-        return cli_usage_error(SYNOPSIS, "missing %s", argc - optind == 0 ? "HOST and PORT"
-                                                                          : "PORT");
-    if (argc - optind > 2)
-        return cli_usage_error(SYNOPSIS, "unexpected argument '%s'", argv[optind + 2]);
-    o->host = argv[optind];
-    o->port = argv[optind + 1];
-    if (*o->host == '\0')
-        return cli_usage_error(SYNOPSIS, "HOST is empty");
-    if (cli_parse_ulong(o->port, 1, 65535, &num) < 0)
-        return cli_usage_error(SYNOPSIS, "'%s' is not a port number (1 to 65535)", o->port);
-    if ((o->cert == NULL) != (o->key == NULL))
-        return cli_usage_error(SYNOPSIS, "%s", o->cert != NULL ? "--cert needs --key FILE"
-                                                               : "--key needs --cert FILE");
-    if (o->tls_min > o->tls_max)
-        return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
-    return -1;
-}
 
 /* ---- errors and exit codes ------------------------------------------------------------ */
 
@@ -446,16 +282,11 @@ static int run(const struct options *o, tlskit_conn *c)
 
 int main(int argc, char **argv)
 {
-    struct options o = {
-        .timeout_ms = 30 * 1000,
-        .tls_min = TLSKIT_TLS1_2,
-        .tls_max = TLSKIT_TLS1_3,
-        .verbosity = 1,
-    };
+    struct options o = tlsclient_defaults();
     int rc;
 
     cli_init("tlsclient");
-    rc = parse_args(argc, argv, &o);
+    rc = tlsclient_parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
     if (o.insecure && o.verbosity > 0)

@@ -3,11 +3,17 @@
  * limits, backpressure). The main thread only handles signals. */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "server.h"
+
+struct events {
+    struct server *srv;
+    tlskit_engine *engine;
+};
 
 static int engine_out(void *ctx, const void *data, size_t len)
 {
@@ -56,71 +62,86 @@ static void on_event(int code, const char *message, void *arg)
     cli_msg("%s", message);
 }
 
-static void reload(struct server *s, tlskit_engine *e)
+static void events_free(void *impl)
 {
-    tlskit_config *cfg = server_reload_config(s);
-    if (!cfg)
-        return;
-    if (tlskit_engine_reload(e, cfg) < 0) {
-        cli_msg("reload: %s", tlskit_engine_error(e));
-        tlskit_config_free(cfg);
-        return;
-    }
-    tlskit_config_free(s->cfg);
-    s->cfg = cfg;
-    cli_msg("reload: new connections use %s", s->opt.cert);
+    struct events *ev = impl;
+    tlskit_engine_free(ev->engine);
+    free(ev);
 }
 
-int serve_events(struct server *s)
+static void *events_listen(struct server *s, const char **addrs)
 {
     struct tlskit_engine_handlers h = {
         .on_open = on_open, .on_data = on_data, .on_close = on_close, .arg = s,
         .on_event = on_event};
-    tlskit_engine *e = tlskit_engine_new(s->cfg, &h);
-    int rc = CLI_EXIT_OK;
-    if (!e) {
+    struct events *ev = calloc(1, sizeof(*ev));
+    if (ev == NULL || (ev->engine = tlskit_engine_new(s->cfg, &h)) == NULL) {
+        free(ev);
         cli_msg("out of memory");
-        return CLI_EXIT_ERROR;
+        return NULL;
     }
+    ev->srv = s;
+    tlskit_engine *e = ev->engine;
     if (tlskit_engine_set_workers(e, (int)s->opt.workers) < 0 ||
         tlskit_engine_set_max_conns(e, (int)s->opt.max_conns) < 0 ||
-        tlskit_engine_set_drain_timeout(e, 2000) < 0 ||
-        tlskit_engine_listen(e, s->opt.bind, s->opt.port, 0) < 0)
-        goto fail;
-    server_listening(tlskit_engine_addrs(e));
-    if (tlskit_engine_start(e) < 0)
-        goto fail;
-    for (;;) {
-        if (server_should_stop(s))
-            break;
-        if (g_reload) {
-            g_reload = 0;
-            reload(s, e);
-        }
-        if (g_dump) {
-            g_dump = 0;
-            struct tlskit_engine_stats st;
-            tlskit_engine_read_stats(e, &st);
-            server_print_counters(s, &st);
-        }
-        struct pollfd p = {.fd = s->wake[0], .events = POLLIN};
-        if (poll(&p, 1, -1) < 0 && errno != EINTR) {
-            cli_msg("poll: %s", strerror(errno));
-            rc = CLI_EXIT_ERROR;
-            break;
-        }
-        server_drain_wake(s);
+        tlskit_engine_set_drain_timeout(e, GRACE_MS) < 0 ||
+        tlskit_engine_listen(e, s->opt.bind, s->opt.port, 0) < 0) {
+        cli_msg("%s", tlskit_engine_error(e));
+        events_free(ev);
+        return NULL;
     }
-    if (s->opt.verbosity > 0)
-        cli_msg("stopping: no new connections; open ones get up to 2 s to finish");
-    tlskit_engine_stop(e);
-    struct tlskit_engine_stats st;
-    tlskit_engine_read_stats(e, &st);
-    server_print_counters(s, &st);
-    tlskit_engine_free(e);
-    return rc;
-fail:
-    cli_msg("%s", tlskit_engine_error(e));
-    tlskit_engine_free(e);
-    return CLI_EXIT_ERROR;
+    *addrs = tlskit_engine_addrs(e);
+    return ev;
 }
+
+static int events_start(void *impl)
+{
+    struct events *ev = impl;
+    if (tlskit_engine_start(ev->engine) < 0) {
+        cli_msg("%s", tlskit_engine_error(ev->engine));
+        return -1;
+    }
+    return 0;
+}
+
+static const char *events_reload(void *impl, tlskit_config *cfg)
+{
+    struct events *ev = impl;
+    return tlskit_engine_reload(ev->engine, cfg) < 0 ? tlskit_engine_error(ev->engine) : NULL;
+}
+
+/* The workers do all the serving: the main thread only waits for the self-pipe. */
+static int events_wait(void *impl)
+{
+    struct events *ev = impl;
+    struct pollfd p = {.fd = ev->srv->wake[0], .events = POLLIN};
+    if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+        cli_msg("poll: %s", strerror(errno));
+        return -1;
+    }
+    server_drain_wake(ev->srv);
+    return 0;
+}
+
+/* The engine finishes open connections itself (echoing what they sent, then
+ * close_notify) within the drain timeout set at listen time. */
+static void events_stop(void *impl)
+{
+    struct events *ev = impl;
+    if (ev->srv->opt.verbosity > 0)
+        cli_msg("stopping: no new connections; open ones get up to %d s to finish",
+                GRACE_SECS);
+    tlskit_engine_stop(ev->engine);
+}
+
+static void events_stats(void *impl, struct tlskit_engine_stats *st)
+{
+    struct events *ev = impl;
+    tlskit_engine_read_stats(ev->engine, st);
+}
+
+const struct serve_model serve_events_model = {
+    .listen = events_listen, .start = events_start, .reload = events_reload,
+    .wait = events_wait, .stats = events_stats, .stop = events_stop, .free = events_free,
+    .engine_stats = 1,
+};

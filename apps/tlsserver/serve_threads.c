@@ -20,7 +20,6 @@
 #include "cli.h"
 #include "server.h"
 
-#define GRACE_MS 2000          /* how long active connections may finish on shutdown */
 #define ACCEPT_BACKOFF_MS 100  /* pause after a failed accept (EMFILE) instead of spinning */
 #define ACCEPT_BATCH 64        /* connections accepted per wake-up before polling again */
 #define WORKER_STACK (512 * 1024)
@@ -42,9 +41,18 @@ struct worker {
     unsigned char buf[IO_BUF];
 };
 
+/* The event model has the engine's counters; these are the thread models' own. */
+struct counters {
+    atomic_ullong accepted, handshakes_ok, handshakes_failed, bytes_in, bytes_out,
+        rejected, accept_errors;
+};
+
 struct pool {
     struct server *srv;
     tlskit_listener *listener;
+    struct pollfd *pfds;    /* [0] the self-pipe, then the listening sockets */
+    size_t nlisten;
+    struct counters ctr;
     pthread_mutex_t lock;
     struct worker *workers; /* main thread only */
     size_t nworkers;
@@ -56,7 +64,7 @@ static int conn_out(void *ctx, const void *data, size_t len)
     struct worker *w = ctx;
     if (tlskit_conn_write_all(w->conn, data, len) < 0)
         return -1;
-    atomic_fetch_add(&w->pool->srv->ctr.bytes_out, len);
+    atomic_fetch_add(&w->pool->ctr.bytes_out, len);
     return 0;
 }
 
@@ -75,7 +83,7 @@ static int converse(struct worker *w)
         }
         if (n < 0)
             break;
-        atomic_fetch_add(&s->ctr.bytes_in, (unsigned long long)n);
+        atomic_fetch_add(&w->pool->ctr.bytes_in, (unsigned long long)n);
         int r = session_data(s, &ss, (const char *)w->buf, (size_t)n, conn_out, w);
         if (r != 0) {
             ok = r > 0;
@@ -95,11 +103,11 @@ static void *serve(void *arg)
     int ok = 0;
 
     if (tlskit_conn_handshake(c) == 0) {
-        atomic_fetch_add(&s->ctr.handshakes_ok, 1);
+        atomic_fetch_add(&p->ctr.handshakes_ok, 1);
         server_log_handshake(s, c);
         ok = converse(w);
     } else {
-        atomic_fetch_add(&s->ctr.handshakes_failed, 1);
+        atomic_fetch_add(&p->ctr.handshakes_failed, 1);
     }
     pthread_mutex_lock(&p->lock);
     int forced = w->forced;
@@ -164,9 +172,9 @@ static void start_worker(struct pool *p, tlskit_conn *c)
     struct worker *w = NULL;
     int err = 0;
 
-    atomic_fetch_add(&s->ctr.accepted, 1);
+    atomic_fetch_add(&p->ctr.accepted, 1);
     if (p->nworkers >= s->opt.max_conns) {
-        atomic_fetch_add(&s->ctr.rejected, 1);
+        atomic_fetch_add(&p->ctr.rejected, 1);
         if (s->opt.verbosity > 0)
             cli_msg("conn %s rejected: too many connections (--max-conns %lu)", peer,
                     s->opt.max_conns);
@@ -220,7 +228,7 @@ static void accept_ready(struct pool *p)
         if (r < 0) {
             /* EMFILE and friends: the client stays queued, so the socket stays readable.
              * Log once per streak and pause instead of spinning. */
-            atomic_fetch_add(&s->ctr.accept_errors, 1);
+            atomic_fetch_add(&p->ctr.accept_errors, 1);
             if (!p->accept_failing)
                 cli_msg("%s (retrying every %d ms)", tlskit_listener_error(p->listener),
                         ACCEPT_BACKOFF_MS);
@@ -237,87 +245,99 @@ static void accept_ready(struct pool *p)
     }
 }
 
-static void reload(struct pool *p)
+static void threads_free(void *impl)
 {
-    struct server *s = p->srv;
-    tlskit_config *cfg = server_reload_config(s);
-    if (!cfg)
-        return;
-    if (tlskit_listener_reload(p->listener, cfg) < 0) {
-        cli_msg("reload: %s", tlskit_listener_error(p->listener));
-        tlskit_config_free(cfg);
-        return;
-    }
-    tlskit_config_free(s->cfg);
-    s->cfg = cfg;
-    cli_msg("reload: new connections use %s", s->opt.cert);
+    struct pool *p = impl;
+    tlskit_listener_free(p->listener);
+    free(p->pfds);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
 }
 
-static int run(struct pool *p)
+static void *threads_listen(struct server *s, const char **addrs)
 {
-    struct server *s = p->srv;
-    size_t nl = 0;
-    const int *lfds = tlskit_listener_fds(p->listener, &nl);
-    struct pollfd *pfds = calloc(nl + 1, sizeof(*pfds));
-    int rc = CLI_EXIT_OK;
-
-    if (pfds == NULL) {
+    struct pool *p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->listener = tlskit_listener_new(s->cfg)) == NULL) {
+        free(p);
         cli_msg("out of memory");
-        return CLI_EXIT_ERROR;
+        return NULL;
     }
-    pfds[0].fd = s->wake[0];
-    pfds[0].events = POLLIN;
-    for (;;) {
-        reap(p);
-        if (server_should_stop(s))
+    p->srv = s;
+    pthread_mutex_init(&p->lock, NULL);
+    if (tlskit_listener_listen(p->listener, s->opt.bind, s->opt.port, 0) < 0) {
+        cli_msg("%s", tlskit_listener_error(p->listener));
+        threads_free(p);
+        return NULL;
+    }
+    *addrs = tlskit_listener_addrs(p->listener);
+    return p;
+}
+
+static int threads_start(void *impl)
+{
+    struct pool *p = impl;
+    const int *lfds = tlskit_listener_fds(p->listener, &p->nlisten);
+    p->pfds = calloc(p->nlisten + 1, sizeof(*p->pfds));
+    if (p->pfds == NULL) {
+        cli_msg("out of memory");
+        return -1;
+    }
+    p->pfds[0].fd = p->srv->wake[0];
+    p->pfds[0].events = POLLIN;
+    for (size_t i = 0; i < p->nlisten; i++)
+        p->pfds[i + 1].fd = lfds[i];
+    return 0;
+}
+
+static const char *threads_reload(void *impl, tlskit_config *cfg)
+{
+    struct pool *p = impl;
+    return tlskit_listener_reload(p->listener, cfg) < 0 ? tlskit_listener_error(p->listener)
+                                                            : NULL;
+}
+
+/* Wait for the self-pipe or a client, accept, and join the workers that have finished
+ * (which counts them as ended for --exit-after). */
+static int threads_wait(void *impl)
+{
+    struct pool *p = impl;
+    struct server *s = p->srv;
+    /* Iterative: the next client waits in the backlog until this one is done. */
+    int listening = s->opt.model != MODEL_ITERATIVE || p->nworkers == 0;
+    for (size_t i = 1; i <= p->nlisten; i++)
+        p->pfds[i].events = listening ? POLLIN : 0;
+
+    int n = poll(p->pfds, p->nlisten + 1, -1);
+    if (n < 0 && errno != EINTR) {
+        cli_msg("poll: %s", strerror(errno));
+        return -1;
+    }
+    if (n > 0 && p->pfds[0].revents != 0)
+        server_drain_wake(s);
+    for (size_t i = 1; n > 0 && i <= p->nlisten; i++) {
+        if (p->pfds[i].revents != 0) {
+            accept_ready(p); /* accepts from whichever listener is ready */
             break;
-        if (g_reload) {
-            g_reload = 0;
-            reload(p);
-        }
-        if (g_dump) {
-            g_dump = 0;
-            server_print_counters(s, NULL);
-        }
-        /* Iterative: the next client waits in the backlog until this one is done. */
-        int listening = s->opt.model != MODEL_ITERATIVE || p->nworkers == 0;
-        for (size_t i = 0; i < nl; i++) {
-            pfds[i + 1].fd = lfds[i];
-            pfds[i + 1].events = listening ? POLLIN : 0;
-        }
-        if (poll(pfds, nl + 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            cli_msg("poll: %s", strerror(errno));
-            rc = CLI_EXIT_ERROR;
-            break;
-        }
-        if (pfds[0].revents != 0)
-            server_drain_wake(s);
-        for (size_t i = 1; i <= nl; i++) {
-            if (pfds[i].revents != 0) {
-                accept_ready(p); /* accepts from whichever listener is ready */
-                break;
-            }
         }
     }
-    free(pfds);
-    return rc;
+    reap(p);
+    return 0;
 }
 
 /* Stop accepting, give active connections GRACE_MS (cut short by another signal), then
  * shut their sockets down so every worker returns, and join them all. */
-static void stop(struct pool *p)
+static void threads_stop(void *impl)
 {
+    struct pool *p = impl;
     struct server *s = p->srv;
-    sig_atomic_t signals = g_stop_signals;
+    unsigned long signals = server_stop_signals();
     int64_t deadline = cli_now_ms() + GRACE_MS;
 
     tlskit_listener_close(p->listener);
     for (;;) {
         reap(p);
         int64_t left = deadline - cli_now_ms();
-        if (p->nworkers == 0 || left <= 0 || g_stop_signals != signals)
+        if (p->nworkers == 0 || left <= 0 || server_stop_signals() != signals)
             break;
         struct pollfd pf = {.fd = s->wake[0], .events = POLLIN};
         if (poll(&pf, 1, (int)left) > 0)
@@ -345,25 +365,20 @@ static void stop(struct pool *p)
     }
 }
 
-int serve_threads(struct server *s)
+static void threads_stats(void *impl, struct tlskit_engine_stats *st)
 {
-    struct pool p = {.srv = s, .lock = PTHREAD_MUTEX_INITIALIZER};
-    int rc;
-
-    p.listener = tlskit_listener_new(s->cfg);
-    if (p.listener == NULL) {
-        cli_msg("out of memory");
-        return CLI_EXIT_ERROR;
-    }
-    if (tlskit_listener_listen(p.listener, s->opt.bind, s->opt.port, 0) < 0) {
-        cli_msg("%s", tlskit_listener_error(p.listener));
-        tlskit_listener_free(p.listener);
-        return CLI_EXIT_ERROR;
-    }
-    server_listening(tlskit_listener_addrs(p.listener));
-    rc = run(&p);
-    stop(&p);
-    server_print_counters(s, NULL);
-    tlskit_listener_free(p.listener);
-    return rc;
+    struct pool *p = impl;
+    st->accepted = atomic_load(&p->ctr.accepted);
+    st->handshakes_ok = atomic_load(&p->ctr.handshakes_ok);
+    st->handshakes_failed = atomic_load(&p->ctr.handshakes_failed);
+    st->bytes_in = atomic_load(&p->ctr.bytes_in);
+    st->bytes_out = atomic_load(&p->ctr.bytes_out);
+    st->limit_rejections = atomic_load(&p->ctr.rejected);
+    st->accept_errors = atomic_load(&p->ctr.accept_errors);
 }
+
+/* --model thread and --model iterative: they differ only in threads_wait(). */
+const struct serve_model serve_threads_model = {
+    .listen = threads_listen, .start = threads_start, .reload = threads_reload,
+    .wait = threads_wait, .stats = threads_stats, .stop = threads_stop, .free = threads_free,
+};

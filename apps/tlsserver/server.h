@@ -1,49 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* tlsserver's parts: options and start-up (tlsserver.c), what a connection does with the
- * bytes it gets (session.c: echo, discard, http), and the three ways of serving many
- * clients: a thread per connection or one at a time (serve_threads.c), and the event
- * engine (serve_events.c). */
+/* tlsserver's parts: the command line (options.c), main (main.c), the server itself
+ * (server.c: configuration, signals, logging, and the one serving loop), what a
+ * connection does with the bytes it gets (session.c: echo, discard, http), and the two
+ * serve_models that loop drives: the event engine (serve_events.c), and a thread per
+ * connection or one at a time (serve_threads.c). */
 #ifndef TLSSERVER_SERVER_H
 #define TLSSERVER_SERVER_H
 
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdint.h>
+#include <stddef.h>
 
 #include <tlskit/tlskit.h>
 
 #include "http.h"
-
-enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
-enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
-
-struct options {
-    const char *bind;
-    char port[8];
-    const char *cert, *key, *ca;
-    int verify_client;
-    int tls_min, tls_max;
-    int64_t handshake_ms, idle_ms, write_ms;
-    unsigned long exit_after; /* 0: run until a signal */
-    unsigned long max_conns;
-    int tickets;                /* TLS 1.3 session tickets per full handshake */
-    unsigned long workers;    /* event model; 0: one per core */
-    unsigned long body_size;  /* http mode */
-    enum model model;
-    enum mode mode;
-    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
-};
-
-/* Counters of the thread and iterative models (the event model has the engine's). */
-struct counters {
-    atomic_ullong accepted, handshakes_ok, handshakes_failed, bytes_in, bytes_out,
-        rejected, accept_errors;
-};
-
-/* Signals, set by the handler, consumed by the main thread. */
-extern volatile sig_atomic_t g_stop_signals, g_reload, g_dump;
-/* Write one byte to the main thread's self-pipe (async-signal-safe). */
-void wake_main(void);
+#include "options.h"
 
 struct server {
     struct options opt;
@@ -51,24 +21,47 @@ struct server {
     struct http_site site;      /* http mode */
     int wake[2];                /* self-pipe: [0] polled by main */
     atomic_ulong ended;         /* connections that ended (for --exit-after) */
-    struct counters ctr;
 };
 
-/* The contract's first stdout line: "tlsserver: listening on ADDRS", flushed. */
-void server_listening(const char *addrs);
-/* Build a config from the options (certificate files included). NULL after logging. */
-tlskit_config *server_config(const struct options *o, int startup);
-/* SIGHUP: a new config from the same files, or NULL (the reason logged; keep the old). */
-tlskit_config *server_reload_config(struct server *s);
-/* Whether the main loop should stop now (signal, or --exit-after reached). */
-int server_should_stop(struct server *s);
+/* One way of serving many clients, driven by server_run(): listen, print the listening
+ * line, start, then until SIGINT/SIGTERM or --exit-after: reload on SIGHUP, counters on
+ * SIGUSR1, wait; then stop, counters, free. Each call but reload logs its own failures. */
+struct serve_model {
+    /* NULL on failure; else *addrs is "ADDR:PORT[, ...]", valid until free. */
+    void *(*listen)(struct server *s, const char **addrs);
+    int (*start)(void *m);
+    /* Serve new connections with cfg (the caller keeps its reference). NULL, or why not. */
+    const char *(*reload)(void *m, tlskit_config *cfg);
+    /* Block until the self-pipe or the model has work, and do it. -1: stop, failed. */
+    int (*wait)(void *m);
+    /* The counters so far, into st (zeroed by the caller). Only the event engine fills
+     * every field (engine_stats); the thread models keep the common ones. */
+    void (*stats)(void *m, struct tlskit_engine_stats *st);
+    int engine_stats;
+    /* Stop accepting; open connections get GRACE_MS, then are cut. */
+    void (*stop)(void *m);
+    void (*free)(void *m);
+};
+
+extern const struct serve_model serve_events_model;  /* MODEL_EVENT */
+extern const struct serve_model serve_threads_model; /* MODEL_THREAD, MODEL_ITERATIVE */
+
+/* The self-pipe, signal handlers and first configuration. 0, or -1 after logging. */
+int server_init(struct server *s);
+/* Serve until stopped; the exit code. */
+int server_run(struct server *s, const struct serve_model *m);
+/* Undo server_init(), also a partial one. */
+void server_cleanup(struct server *s);
+
+/* Write one byte to the main thread's self-pipe (async-signal-safe). */
+void wake_main(void);
 /* Drain the self-pipe. */
 void server_drain_wake(struct server *s);
+/* SIGINT and SIGTERM received so far: a second one cuts the grace period short. */
+unsigned long server_stop_signals(void);
 /* The per-connection log line when it ends. code TLSKIT_E_NONE for a clean end. */
 void server_log_end(const struct server *s, tlskit_conn *c, int code, const char *why);
 void server_log_handshake(const struct server *s, tlskit_conn *c);
-/* "tlsserver: counters: ..." on stderr. */
-void server_print_counters(const struct server *s, const struct tlskit_engine_stats *st);
 
 /* ---- what a connection does with its bytes (session.c) ---- */
 
@@ -83,9 +76,5 @@ typedef int (*out_fn)(void *ctx, const void *data, size_t len);
 int session_data(const struct server *s, struct session *ss, const char *data, size_t len,
                  out_fn out, void *ctx);
 void session_end(struct session *ss);
-
-/* ---- models: each returns the exit code ---- */
-int serve_threads(struct server *s);   /* MODEL_THREAD and MODEL_ITERATIVE */
-int serve_events(struct server *s);    /* MODEL_EVENT */
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The two apps' option parsers, each in its own translation unit (both apps have a
- * static parse_args() and a struct options of their own). Return parse_args()'s result:
- * -1 accepted, else the exit code. */
+/* The two apps' option parsers, each called from its own translation unit (both apps
+ * have a struct options of their own). Return the parser's result: -1 accepted, else the
+ * exit code. */
 #ifndef TLSKIT_FUZZ_OPTIONS_H
 #define TLSKIT_FUZZ_OPTIONS_H
 

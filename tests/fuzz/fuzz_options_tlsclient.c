@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tlsclient's option parser for fuzz_options.c: includes apps/tlsclient/tlsclient.c
- * whole (main renamed) to call its static parse_args() directly, so nothing connects.
+ * tlsclient's option parser for fuzz_options.c: apps/tlsclient/options.c, linked as the
+ * program links it, so nothing connects.
  */
-#define main fz_tlsclient_main
-int fz_tlsclient_main(int argc, char **argv);
-#include "tlsclient.c"
-#undef main
+#include <getopt.h>
+#include <string.h>
 
+#include <tlskit/tlskit.h>
+
+#include "cli.h"
 #include "fuzz_common.h"
 #include "fuzz_options.h"
+#include "tlsclient/options.h"
 
 static int from_args(const char *p, int argc, char **argv)
 {
@@ -23,18 +25,12 @@ static int from_args(const char *p, int argc, char **argv)
 
 int fz_tlsclient_parse(int argc, char **argv)
 {
-    /* The defaults of main() in tlsclient.c. */
-    struct options o = {
-        .timeout_ms = 30 * 1000,
-        .tls_min = TLSKIT_TLS1_2,
-        .tls_max = TLSKIT_TLS1_3,
-        .verbosity = 1,
-    };
+    struct options o = tlsclient_defaults();
 
     optind = 0; /* glibc: a full reset of getopt's state */
-    int rc = parse_args(argc, argv, &o);
-    FZ_CHECK(rc == -1 || rc == CLI_EXIT_OK || rc == CLI_EXIT_USAGE, "parse_args returned %d",
-             rc);
+    int rc = tlsclient_parse_args(argc, argv, &o);
+    FZ_CHECK(rc == -1 || rc == CLI_EXIT_OK || rc == CLI_EXIT_USAGE,
+             "tlsclient_parse_args returned %d", rc);
     if (rc != -1)
         return rc;
     unsigned long port;

@@ -1,31 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tlsserver's option parser for fuzz_options.c. parse_args() is static in
- * apps/tlsserver/tlsserver.c, so this file includes that source whole (its main renamed)
- * and calls parse_args() directly: nothing is ever served, no signal handler installed.
- * The serving models are not linked; stubs stand in.
+ * tlsserver's option parser for fuzz_options.c: apps/tlsserver/options.c, linked as the
+ * program links it. Nothing is ever served, no signal handler installed.
  */
+#include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define main fz_tlsserver_main
-int fz_tlsserver_main(int argc, char **argv);
-#include "tlsserver.c"
-#undef main
+#include <tlskit/tlskit.h>
 
+#include "cli.h"
 #include "fuzz_common.h"
 #include "fuzz_options.h"
-
-int serve_threads(struct server *s)
-{
-    (void)s;
-    abort();
-}
-
-int serve_events(struct server *s)
-{
-    (void)s;
-    abort();
-}
+#include "tlsserver/options.h"
 
 static int in_argv(const char *p, int argc, char **argv)
 {
@@ -51,13 +38,13 @@ static int from_args(const char *p, const char *def, int argc, char **argv)
 
 int fz_tlsserver_parse(int argc, char **argv)
 {
-    struct options o = DEFAULT_OPTIONS; /* main()'s defaults, from tlsserver.c */
+    struct options o = tlsserver_defaults();
     const char *bind0 = o.bind, *cert0 = o.cert, *key0 = o.key;
 
     optind = 0; /* glibc: a full reset of getopt's state */
-    int rc = parse_args(argc, argv, &o);
-    FZ_CHECK(rc == -1 || rc == CLI_EXIT_OK || rc == CLI_EXIT_USAGE, "parse_args returned %d",
-             rc);
+    int rc = tlsserver_parse_args(argc, argv, &o);
+    FZ_CHECK(rc == -1 || rc == CLI_EXIT_OK || rc == CLI_EXIT_USAGE,
+             "tlsserver_parse_args returned %d", rc);
     if (rc != -1)
         return rc;
     /* Accepted: everything main() goes on with must be valid. */

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* tlsclient's options: help text, defaults, parsing and the checks across options. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <tlskit/tlskit.h>
+
+#include "cli.h"
+#include "options.h"
+
+#define SYNOPSIS "[options] HOST PORT"
+
+struct options tlsclient_defaults(void)
+{
+    return (struct options){
+        .timeout_ms = 30 * 1000,
+        .tls_min = TLSKIT_TLS1_2,
+        .tls_max = TLSKIT_TLS1_3,
+        .verbosity = 1,
+    };
+}
+
+static void usage(void)
+{
+    printf(
+        "Usage: tlsclient [options] HOST PORT\n"
+        "Connect to a TLS server, send it stdin and copy what it sends to stdout.\n"
+        "At the end of stdin, send close_notify and wait for the server to close.\n"
+        "\n"
+        "Options:\n"
+        "  --ca FILE            trust the CA certificates in FILE (PEM) instead of the\n"
+        "                       system trust store\n"
+        "  --capath DIR         trust the CA certificates in DIR (hashed, c_rehash\n"
+        "                       style) instead of the system trust store\n"
+        "  --servername NAME    name to send as SNI and to check the certificate\n"
+        "                       against (default: HOST)\n"
+        "  --insecure           do NOT verify the server's certificate or name\n"
+        "                       (anyone on the path can impersonate the server)\n"
+        "  --cert FILE          client certificate chain, PEM (needs --key)\n"
+        "  --key FILE           client private key, PEM (needs --cert)\n"
+        "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
+        "                       handshake (default: 30; fractions allowed; 0 = none)\n"
+        "  --tls-min VERSION    lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
+        "  --tls-max VERSION    highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
+        "  -v, --verbose        after the handshake, describe the connection and the\n"
+        "                       server's certificate on stderr\n"
+        "  -q, --quiet          print errors only (also silences the --insecure warning)\n"
+        "  -h, --help           show this help and exit\n"
+        "  -V, --version        show the version and exit\n"
+        "\n"
+        "Exit status:\n"
+        "  0  the server closed the connection cleanly\n"
+        "  1  other error (e.g. a missing or bad --ca, --cert or --key file)\n"
+        "  2  usage error\n"
+        "  3  could not connect (name resolution, refused, unreachable)\n"
+        "  4  timed out\n"
+        "  5  certificate verification failed (the server's, or the server\n"
+        "     rejected ours)\n"
+        "  6  TLS handshake failed for another reason\n"
+        "  7  connection broke after the handshake (reset, truncation)\n");
+}
+
+enum {
+    OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
+    OPT_TLS_MIN, OPT_TLS_MAX,
+};
+
+static const struct option long_options[] = {
+    {"ca", required_argument, NULL, OPT_CA},
+    {"capath", required_argument, NULL, OPT_CAPATH},
+    {"servername", required_argument, NULL, OPT_SERVERNAME},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"tls-min", required_argument, NULL, OPT_TLS_MIN},
+    {"tls-max", required_argument, NULL, OPT_TLS_MAX},
+    CLI_COMMON_LONG_OPTIONS,
+};
+
+/* One option, c as cli_next_option() returned it. -1 to go on, or the exit code. */
+static int set_option(int c, char **argv, struct options *o)
+{
+    switch (c) {
+    case OPT_CA:
+        o->ca = optarg;
+        return -1;
+    case OPT_CAPATH:
+        o->capath = optarg;
+        return -1;
+    case OPT_SERVERNAME:
+        if (*optarg == '\0')
+            return cli_usage_error(SYNOPSIS, "--servername: the name is empty");
+        o->servername = optarg;
+        return -1;
+    case OPT_INSECURE:
+        o->insecure = 1;
+        return -1;
+    case OPT_CERT:
+        o->cert = optarg;
+        return -1;
+    case OPT_KEY:
+        o->key = optarg;
+        return -1;
+    case OPT_TIMEOUT:
+        if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
+            return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of seconds "
+                                   "(e.g. 30 or 0.5, at most %ld)", optarg, CLI_SECONDS_MAX);
+        return -1;
+    case OPT_TLS_MIN:
+        return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);
+    case OPT_TLS_MAX:
+        return cli_tls_version_option(SYNOPSIS, "--tls-max", optarg, &o->tls_max);
+    default:
+        return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
+    }
+}
+
+/* HOST and PORT, and the checks across options. -1 to go on, or the exit code. */
+static int check_args(int argc, char **argv, struct options *o)
+{
+    unsigned long num;
+
+    if (argc - optind < 2)
+        return cli_usage_error(SYNOPSIS, "missing %s", argc - optind == 0 ? "HOST and PORT"
+                                                                          : "PORT");
+    if (argc - optind > 2)
+        return cli_usage_error(SYNOPSIS, "unexpected argument '%s'", argv[optind + 2]);
+    o->host = argv[optind];
+    o->port = argv[optind + 1];
+    if (*o->host == '\0')
+        return cli_usage_error(SYNOPSIS, "HOST is empty");
+    if (cli_parse_ulong(o->port, 1, 65535, &num) < 0)
+        return cli_usage_error(SYNOPSIS, "'%s' is not a port number (1 to 65535)", o->port);
+    if ((o->cert == NULL) != (o->key == NULL))
+        return cli_usage_error(SYNOPSIS, "%s", o->cert != NULL ? "--cert needs --key FILE"
+                                                               : "--key needs --cert FILE");
+    if (o->tls_min > o->tls_max)
+        return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
+    return -1;
+}
+
+int tlsclient_parse_args(int argc, char **argv, struct options *o)
+{
+    int c, rc;
+
+    while ((c = cli_next_option(argc, argv, long_options)) != -1)
+        if ((rc = set_option(c, argv, o)) >= 0)
+            return rc;
+    return check_args(argc, argv, o);
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* tlsclient's command line: the options, their defaults and the parser. A file of its own
+ * so that the option-parser fuzz target links exactly what the program runs. */
+#ifndef TLSCLIENT_OPTIONS_H
+#define TLSCLIENT_OPTIONS_H
+
+#include <stdint.h>
+
+struct options {
+    const char *host, *port;
+    const char *ca, *capath, *servername, *cert, *key;
+    int insecure;
+    int64_t timeout_ms;
+    int tls_min, tls_max;
+    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+};
+
+/* Every option's default. */
+struct options tlsclient_defaults(void);
+
+/* Parse argv into o (which holds the defaults); HOST and PORT point into argv. -1 to go
+ * on; otherwise the exit code: 0 after --help or --version, 2 after a usage error (already
+ * printed). */
+int tlsclient_parse_args(int argc, char **argv, struct options *o);
+
+#endif

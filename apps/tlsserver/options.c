@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/* tlsserver's options: help text, defaults, parsing and the checks across options. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <tlskit/tlskit.h>
+
+#include "cli.h"
+#include "options.h"
+
+#define SYNOPSIS "[options]"
+#define STRINGIFY(x) #x
+#define TEXT(x) STRINGIFY(x)
+#define GRACE_SECS_TEXT TEXT(GRACE_SECS)
+
+struct options tlsserver_defaults(void)
+{
+    return (struct options){
+        .bind = "localhost", .port = "4433", .cert = DEFAULT_CERT, .key = DEFAULT_KEY,
+        .tls_min = TLSKIT_TLS1_2, .tls_max = TLSKIT_TLS1_3, .handshake_ms = 10 * 1000,
+        .idle_ms = 300 * 1000, .write_ms = 30 * 1000, .max_conns = 10000, .tickets = 1,
+        .body_size = 1024, .model = MODEL_EVENT, .mode = MODE_ECHO, .verbosity = 1,
+    };
+}
+
+static void usage(void)
+{
+    printf(
+        "Usage: tlsserver [options]\n"
+        "A TLS server: echoes every byte a client sends (or discards it, or answers\n"
+        "HTTP/1.1 requests), serving many clients at once.\n"
+        "\n"
+        "Options:\n"
+        "  --bind HOST               address to listen on (default: localhost, i.e.\n"
+        "                            127.0.0.1 and ::1; '*' for all addresses, or\n"
+        "                            0.0.0.0 / :: for all of one family)\n"
+        "  --port PORT               TCP port (default: 4433; 0 picks a free port)\n"
+        "  --cert FILE               certificate chain, PEM (default: " DEFAULT_CERT ")\n"
+        "  --key FILE                private key, PEM (default: " DEFAULT_KEY ")\n"
+        "  --ca FILE                 CA certificates, PEM, that client certificates\n"
+        "                            must chain to\n"
+        "  --verify-client[=MODE]    ask clients for a certificate; MODE 'required'\n"
+        "                            (the default) rejects clients without one,\n"
+        "                            'optional' accepts them; needs --ca\n"
+        "  --tls-min VERSION         lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
+        "  --tls-max VERSION         highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
+        "  --tickets N               TLS 1.3 session tickets sent after each full\n"
+        "                            handshake, 0 to 16 (default: 1); 0 also turns\n"
+        "                            TLS 1.2 tickets off\n"
+        "  --handshake-timeout SECS  limit for a whole handshake (default: 10;\n"
+        "                            fractions allowed; 0 = none)\n"
+        "  --idle-timeout SECS       close a connection idle this long (default: 300;\n"
+        "                            fractions allowed; 0 = none)\n"
+        "  --write-timeout SECS      close a connection whose peer takes no data for\n"
+        "                            this long while output is pending (event model;\n"
+        "                            default: 30; 0 = none)\n"
+        "  --max-conns N             connections served at once; more are closed at\n"
+        "                            once and counted (default: 10000)\n"
+        "  --model MODEL             event (default): epoll workers; thread: a thread\n"
+        "                            per connection; iterative: one client at a time\n"
+        "  --workers N               event model worker threads (default: one per core)\n"
+        "  --mode MODE               echo (default), discard (read and drop), or http:\n"
+        "                            HTTP/1.1 keep-alive, GET/HEAD get 200 and a fixed\n"
+        "                            body, other methods 405, malformed requests 400\n"
+        "  --body-size BYTES         http mode response body size (default: 1024)\n"
+        "  --exit-after N            exit 0 once N connections have ended, rejected\n"
+        "                            ones included (default: run until SIGINT or\n"
+        "                            SIGTERM)\n"
+        "  -v, --verbose             also log each handshake: SNI, group, client\n"
+        "                            certificate subject and fingerprint, verify result\n"
+        "  -q, --quiet               no per-connection lines (errors still shown)\n"
+        "  -h, --help                show this help and exit\n"
+        "  -V, --version             show the version and exit\n"
+        "\n"
+        "The first line on stdout is 'tlsserver: listening on ADDRESS:PORT[, ...]'.\n"
+        "Each connection logs one line on stderr when it ends:\n"
+        "  tlsserver: conn PEER proto=P cipher=C in=N out=N time=S.SSSs ok\n"
+        "  tlsserver: conn PEER proto=P cipher=C in=N out=N time=S.SSSs error=CLASS: MESSAGE\n"
+        "Signals: SIGINT or SIGTERM stops accepting, gives open connections up to "
+        GRACE_SECS_TEXT "\n"
+        "seconds to finish, closes them and exits 0 (the event model echoes what they\n"
+        "sent and sends close_notify; thread and iterative cut them). SIGHUP reloads\n"
+        "the certificate, key and CA files: new connections get the new material, open\n"
+        "ones keep theirs; if the new files are bad the old ones stay and the reason is\n"
+        "logged. SIGUSR1 prints the counters (they are also printed on exit).\n"
+        "\n"
+        "Exit status: 0 stopped cleanly, 1 start-up error, 2 usage error.\n");
+}
+
+/* ---- options ------------------------------------------------------------------------ */
+
+enum {
+    OPT_BIND = 256, OPT_PORT, OPT_CERT, OPT_KEY, OPT_CA, OPT_VERIFY_CLIENT, OPT_TLS_MIN,
+    OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
+    OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
+};
+
+static const struct option long_options[] = {
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"ca", required_argument, NULL, OPT_CA},
+    {"verify-client", optional_argument, NULL, OPT_VERIFY_CLIENT},
+    {"tls-min", required_argument, NULL, OPT_TLS_MIN},
+    {"tls-max", required_argument, NULL, OPT_TLS_MAX},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"exit-after", required_argument, NULL, OPT_EXIT_AFTER},
+    {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+    {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"body-size", required_argument, NULL, OPT_BODY_SIZE},
+    {"tickets", required_argument, NULL, OPT_TICKETS},
+    CLI_COMMON_LONG_OPTIONS,
+};
+
+/* --verify-client, --model and --mode: a word from a short list. -1 to go on, or the
+ * exit code. */
+static int set_choice(int c, struct options *o)
+{
+    switch (c) {
+    case OPT_VERIFY_CLIENT:
+        if (optarg == NULL || strcmp(optarg, "required") == 0)
+            o->verify_client = TLSKIT_VERIFY_CLIENT_REQUIRED;
+        else if (strcmp(optarg, "optional") == 0)
+            o->verify_client = TLSKIT_VERIFY_CLIENT_OPTIONAL;
+        else
+            return cli_usage_error(SYNOPSIS, "--verify-client: '%s' is not 'required' or "
+                                   "'optional'", optarg);
+        return -1;
+    case OPT_MODEL:
+        if (strcmp(optarg, "event") == 0)
+            o->model = MODEL_EVENT;
+        else if (strcmp(optarg, "thread") == 0)
+            o->model = MODEL_THREAD;
+        else if (strcmp(optarg, "iterative") == 0)
+            o->model = MODEL_ITERATIVE;
+        else
+            return cli_usage_error(SYNOPSIS, "--model: '%s' is not event, thread or "
+                                   "iterative", optarg);
+        return -1;
+    default: /* OPT_MODE */
+        if (strcmp(optarg, "echo") == 0)
+            o->mode = MODE_ECHO;
+        else if (strcmp(optarg, "discard") == 0)
+            o->mode = MODE_DISCARD;
+        else if (strcmp(optarg, "http") == 0)
+            o->mode = MODE_HTTP;
+        else
+            return cli_usage_error(SYNOPSIS, "--mode: '%s' is not echo, discard or http",
+                                   optarg);
+        return -1;
+    }
+}
+
+/* The timeouts: decimal seconds. -1 to go on, or the exit code. */
+static int set_timeout(int c, struct options *o)
+{
+    int64_t *ms = c == OPT_IDLE_TIMEOUT    ? &o->idle_ms
+                  : c == OPT_WRITE_TIMEOUT ? &o->write_ms
+                                           : &o->handshake_ms;
+    if (cli_parse_seconds(optarg, ms) == 0)
+        return -1;
+    return cli_usage_error(SYNOPSIS, "%s: '%s' is not a number of seconds (e.g. 10 or 0.5, "
+                           "at most %ld)",
+                           c == OPT_IDLE_TIMEOUT    ? "--idle-timeout"
+                           : c == OPT_WRITE_TIMEOUT ? "--write-timeout"
+                                                    : "--handshake-timeout",
+                           optarg, CLI_SECONDS_MAX);
+}
+
+/* The whole numbers, each with its range. -1 to go on, or the exit code. */
+static int set_number(int c, struct options *o)
+{
+    unsigned long num;
+
+    switch (c) {
+    case OPT_PORT:
+        if (cli_parse_ulong(optarg, 0, 65535, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--port: '%s' is not a port number "
+                                   "(0 to 65535)", optarg);
+        snprintf(o->port, sizeof(o->port), "%lu", num);
+        return -1;
+    case OPT_WORKERS:
+        if (cli_parse_ulong(optarg, 1, 1024, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--workers: '%s' is not a whole number from "
+                                   "1 to 1024", optarg);
+        o->workers = num;
+        return -1;
+    case OPT_BODY_SIZE:
+        if (cli_parse_ulong(optarg, 0, 64ul << 20, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--body-size: '%s' is not a size from 0 to "
+                                   "%lu bytes", optarg, 64ul << 20);
+        o->body_size = num;
+        return -1;
+    case OPT_TICKETS:
+        if (cli_parse_ulong(optarg, 0, 16, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--tickets: '%s' is not a whole number from "
+                                   "0 to 16", optarg);
+        o->tickets = (int)num;
+        return -1;
+    default: /* OPT_EXIT_AFTER, OPT_MAX_CONNS */
+        if (cli_parse_ulong(optarg, 1, 1000000000, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "%s: '%s' is not a whole number from 1 "
+                                   "to 1000000000",
+                                   c == OPT_EXIT_AFTER ? "--exit-after" : "--max-conns",
+                                   optarg);
+        *(c == OPT_EXIT_AFTER ? &o->exit_after : &o->max_conns) = num;
+        return -1;
+    }
+}
+
+/* One option, c as cli_next_option() returned it. -1 to go on, or the exit code. */
+static int set_option(int c, char **argv, struct options *o)
+{
+    switch (c) {
+    case OPT_BIND:
+        o->bind = optarg;
+        return -1;
+    case OPT_CERT:
+        o->cert = optarg;
+        return -1;
+    case OPT_KEY:
+        o->key = optarg;
+        return -1;
+    case OPT_CA:
+        o->ca = optarg;
+        return -1;
+    case OPT_TLS_MIN:
+        return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);
+    case OPT_TLS_MAX:
+        return cli_tls_version_option(SYNOPSIS, "--tls-max", optarg, &o->tls_max);
+    case OPT_VERIFY_CLIENT:
+    case OPT_MODEL:
+    case OPT_MODE:
+        return set_choice(c, o);
+    case OPT_HANDSHAKE_TIMEOUT:
+    case OPT_IDLE_TIMEOUT:
+    case OPT_WRITE_TIMEOUT:
+        return set_timeout(c, o);
+    case OPT_PORT:
+    case OPT_WORKERS:
+    case OPT_BODY_SIZE:
+    case OPT_TICKETS:
+    case OPT_EXIT_AFTER:
+    case OPT_MAX_CONNS:
+        return set_number(c, o);
+    default:
+        return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
+    }
+}
+
+/* No operands, and the checks across options. -1 to go on, or the exit code. */
+static int check_args(int argc, char **argv, const struct options *o)
+{
+    if (optind < argc) {
+        if (strcmp(argv[optind], "optional") == 0 || strcmp(argv[optind], "required") == 0)
+            return cli_usage_error(SYNOPSIS, "unexpected argument '%s' (did you mean "
+                                   "--verify-client=%s?)", argv[optind], argv[optind]);
+        return cli_usage_error(SYNOPSIS, "unexpected argument '%s'", argv[optind]);
+    }
+    if (o->verify_client != TLSKIT_VERIFY_CLIENT_NONE && o->ca == NULL)
+        return cli_usage_error(SYNOPSIS, "--verify-client needs --ca FILE (the CA that "
+                               "client certificates must chain to)");
+    if (o->tls_min > o->tls_max)
+        return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
+    return -1;
+}
+
+int tlsserver_parse_args(int argc, char **argv, struct options *o)
+{
+    int c, rc;
+
+    while ((c = cli_next_option(argc, argv, long_options)) != -1)
+        if ((rc = set_option(c, argv, o)) >= 0)
+            return rc;
+    return check_args(argc, argv, o);
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* tlsserver's command line: the options, their defaults and the parser. A file of its own
+ * so that the option-parser fuzz target links exactly what the program runs. */
+#ifndef TLSSERVER_OPTIONS_H
+#define TLSSERVER_OPTIONS_H
+
+#include <stdint.h>
+
+#define DEFAULT_CERT "certs/server.crt"
+#define DEFAULT_KEY "certs/server.key"
+/* How long open connections may finish after SIGINT/SIGTERM, in both models. A literal,
+ * so that the help text can show it (GRACE_SECS_TEXT). */
+#define GRACE_SECS 2
+#define GRACE_MS (GRACE_SECS * 1000)
+
+enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
+enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
+
+struct options {
+    const char *bind;
+    char port[8];
+    const char *cert, *key, *ca;
+    int verify_client;
+    int tls_min, tls_max;
+    int64_t handshake_ms, idle_ms, write_ms;
+    unsigned long exit_after; /* 0: run until a signal */
+    unsigned long max_conns;
+    int tickets;                /* TLS 1.3 session tickets per full handshake */
+    unsigned long workers;    /* event model; 0: one per core */
+    unsigned long body_size;  /* http mode */
+    enum model model;
+    enum mode mode;
+    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+};
+
+/* Every option's default. */
+struct options tlsserver_defaults(void);
+
+/* Parse argv into o (which holds the defaults). -1 to go on; otherwise the exit code:
+ * 0 after --help or --version, 2 after a usage error (already printed). */
+int tlsserver_parse_args(int argc, char **argv, struct options *o);
+
+#endif
