@@ -16,6 +16,8 @@
  * gives the server the ordinary clean close it would get from a browser. */
 #include "load.h"
 
+#include "http_response.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -23,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +33,6 @@
 #define RETRY_MS 20         /* after a failed connection, before the next try */
 #define DRAIN_MS 2000       /* waiting for the server's close after our close_notify */
 #define BULK_CHUNK 65536
-#define HDR_MAX 2048
 #define IDLE_TRIES 3        /* idle: attempts per slot before giving up on it */
 
 enum st {
@@ -67,10 +67,7 @@ struct slot {
     size_t woff;
     /* the current response */
     uint64_t need;       /* echo: bytes still expected */
-    int in_body, until_close, server_close;
-    uint64_t body_left;
-    size_t hlen;
-    char hdr[HDR_MAX];
+    struct http_response resp;
     /* bulk */
     uint64_t sent, got, body_got;
     size_t wpend;
@@ -290,9 +287,7 @@ static void begin_request(struct slot *s)
     s->treq_ns = now_ns();
     s->deadline = w->now_ms + p->op_timeout_ms;
     s->need = p->http_req ? 0 : (p->request ? p->request : 1);
-    s->in_body = s->until_close = s->server_close = 0;
-    s->body_left = 0;
-    s->hlen = 0;
+    http_response_reset(&s->resp);
 }
 
 static int has_request(const struct bench_params *p)
@@ -365,7 +360,7 @@ static void response_done(struct slot *s)
         s->st = ST_SHUTDOWN;
         break;
     case MODE_RR:
-        if (s->server_close)
+        if (s->resp.server_close)
             s->st = ST_SHUTDOWN; /* then a new connection */
         else
             begin_request(s);
@@ -374,14 +369,14 @@ static void response_done(struct slot *s)
         if (s->body_got >= p->bulk_bytes) {
             s->got = s->body_got;
             s->st = ST_SHUTDOWN;
-        } else if (s->server_close) {
+        } else if (s->resp.server_close) {
             s->st = ST_SHUTDOWN;
         } else {
             begin_request(s);
         }
         break;
     case MODE_IDLE:
-        if (s->server_close) {
+        if (s->resp.server_close) {
             slot_fail(s, "idle: the server closed the connection after a response");
             return;
         }
@@ -399,68 +394,6 @@ static void response_done(struct slot *s)
     }
 }
 
-static char *scratch(struct slot *s)
-{
-    return s->w->scratch;
-}
-
-#define PROTO_ERR(s, ...) snprintf(scratch(s), sizeof((s)->w->scratch), __VA_ARGS__)
-
-/* Parse the response head in s->hdr[0..end). 0, or -1 with the reason in scratch. */
-static int parse_head(struct slot *s, size_t end)
-{
-    char *h = s->hdr;
-    h[end - 2] = '\0';
-    if (strncmp(h, "HTTP/1.", 7) != 0 || !h[7] || h[8] != ' ') {
-        PROTO_ERR(s, "response: not HTTP/1.x");
-        return -1;
-    }
-    int code = atoi(h + 9);
-    if (code != 200) {
-        char *eol = strstr(h, "\r\n");
-        if (eol)
-            *eol = '\0';
-        PROTO_ERR(s, "response: \"%.80s\"", h);
-        return -1;
-    }
-    int http10 = h[7] == '0';
-    int have_len = 0, keepalive = 0;
-    for (char *line = strstr(h, "\r\n"); line; line = strstr(line, "\r\n")) {
-        line += 2;
-        if (strncasecmp(line, "content-length:", 15) == 0) {
-            s->body_left = strtoull(line + 15, NULL, 10);
-            have_len = 1;
-        } else if (strncasecmp(line, "connection:", 11) == 0) {
-            char *eol = strstr(line, "\r\n");
-            size_t n = eol ? (size_t)(eol - line) : strlen(line);
-            char val[64];
-            snprintf(val, sizeof(val), "%.*s", (int)(n < 63 ? n : 63), line + 11);
-            if (strcasestr(val, "close"))
-                s->server_close = 1;
-            if (strcasestr(val, "keep-alive"))
-                keepalive = 1;
-        } else if (strncasecmp(line, "transfer-encoding:", 18) == 0) {
-            PROTO_ERR(s, "response: chunked transfer coding is not supported");
-            return -1;
-        }
-    }
-    if (http10 && !keepalive)
-        s->server_close = 1;
-    if (!have_len) {
-        s->until_close = 1;
-        s->server_close = 1;
-    }
-    s->in_body = 1;
-    return 0;
-}
-
-static void body_bytes(struct slot *s, uint64_t n)
-{
-    s->body_got += n;
-    if (!s->until_close)
-        s->body_left -= n;
-}
-
 /* Feed response bytes. 1 when the response is complete, 0 for more, -1 on error (the
  * reason in scratch). */
 static int consume(struct slot *s, const unsigned char *d, size_t n)
@@ -468,53 +401,17 @@ static int consume(struct slot *s, const unsigned char *d, size_t n)
     const struct bench_params *p = s->w->p;
     if (!p->http_req) {
         if (n > s->need) {
-            PROTO_ERR(s, "echo: %zu bytes more than sent", (size_t)(n - s->need));
+            snprintf(s->w->scratch, sizeof(s->w->scratch), "echo: %zu bytes more than sent",
+                     (size_t)(n - s->need));
             return -1;
         }
         s->need -= n;
         return s->need == 0;
     }
-    while (n > 0) {
-        if (!s->in_body) {
-            size_t room = sizeof(s->hdr) - 1 - s->hlen;
-            size_t take = n < room ? n : room;
-            size_t from = s->hlen > 3 ? s->hlen - 3 : 0;
-            memcpy(s->hdr + s->hlen, d, take);
-            s->hlen += take;
-            s->hdr[s->hlen] = '\0';
-            char *e = strstr(s->hdr + from, "\r\n\r\n");
-            if (!e) {
-                if (s->hlen == sizeof(s->hdr) - 1) {
-                    PROTO_ERR(s, "response: header larger than %d bytes", HDR_MAX);
-                    return -1;
-                }
-                d += take;
-                n -= take;
-                continue;
-            }
-            size_t end = (size_t)(e - s->hdr) + 4;
-            size_t extra = s->hlen - end; /* body bytes that came with the head */
-            if (parse_head(s, end) != 0)
-                return -1;
-            d += take;
-            n -= take;
-            if (extra > 0) {
-                if (!s->until_close && extra > s->body_left) {
-                    PROTO_ERR(s, "response: more data than Content-Length");
-                    return -1;
-                }
-                body_bytes(s, extra);
-            }
-        } else {
-            if (!s->until_close && n > s->body_left) {
-                PROTO_ERR(s, "response: more data than Content-Length");
-                return -1;
-            }
-            body_bytes(s, n);
-            n = 0;
-        }
-    }
-    return s->in_body && !s->until_close && s->body_left == 0;
+    uint64_t body;
+    int r = http_response_feed(&s->resp, d, n, &body, s->w->scratch, sizeof(s->w->scratch));
+    s->body_got += body; /* counts over responses and reconnects (bulk over HTTP) */
+    return r;
 }
 
 /* ---- the state machine ---- */
@@ -586,8 +483,9 @@ static int step_recv(struct slot *s)
         }
         if (is_want(n))
             return 0;
-        if (s->in_body && s->until_close) { /* HTTP/1.0: the body ends with the connection */
-            s->server_close = 1;
+        /* HTTP/1.0 style: the body ends with the connection */
+        if (s->resp.in_body && s->resp.until_close) {
+            s->resp.server_close = 1;
             response_done(s);
             if (s->st == ST_SHUTDOWN) /* the server already closed: nothing to say */
                 slot_end(s, 1);
