@@ -16,6 +16,7 @@
  * gives the server the ordinary clean close it would get from a browser. */
 #include "load.h"
 
+#include "cli.h"
 #include "http_response.h"
 
 #include <errno.h>
@@ -26,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #define TICK_MS 20          /* timeouts, retries, idle set-up */
@@ -34,6 +34,7 @@
 #define DRAIN_MS 2000       /* waiting for the server's close after our close_notify */
 #define BULK_CHUNK 65536
 #define IDLE_TRIES 3        /* idle: attempts per slot before giving up on it */
+#define EVENTS_MAX 256      /* epoll events taken per wait */
 
 enum st {
     ST_FREE = 0,   /* no connection (maybe waiting for retry_at) */
@@ -72,13 +73,6 @@ struct slot {
     uint64_t sent, got, body_got;
     size_t wpend;
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void add(atomic_uint_fast64_t *a, uint64_t n)
 {
@@ -236,7 +230,7 @@ static void slot_start(struct slot *s)
     struct worker *w = s->w;
     const struct bench_params *p = w->p;
     s->retry_at = 0;
-    s->t0_ns = now_ns();
+    s->t0_ns = cli_now_ns();
     s->deadline = w->now_ms + p->op_timeout_ms;
     s->sent = s->got = 0; /* body_got counts over reconnects (bulk from a closing server) */
     s->wpend = 0;
@@ -284,7 +278,7 @@ static void begin_request(struct slot *s)
     const struct bench_params *p = w->p;
     s->st = ST_SEND;
     s->woff = 0;
-    s->treq_ns = now_ns();
+    s->treq_ns = cli_now_ns();
     s->deadline = w->now_ms + p->op_timeout_ms;
     s->need = p->http_req ? 0 : (p->request ? p->request : 1);
     http_response_reset(&s->resp);
@@ -299,7 +293,7 @@ static void handshake_done(struct slot *s)
 {
     struct worker *w = s->w;
     const struct bench_params *p = w->p;
-    int64_t t = now_ns();
+    int64_t t = cli_now_ns();
     add(&w->ctr.handshakes, 1);
     if (tlskit_conn_session_reused(s->tc))
         add(&w->ctr.resumed, 1);
@@ -354,7 +348,7 @@ static void response_done(struct slot *s)
     const struct bench_params *p = w->p;
     add(&w->ctr.requests, 1);
     if (p->mode == MODE_RR && measuring(w))
-        hist_add(&w->lat, (uint64_t)(now_ns() - s->treq_ns));
+        hist_add(&w->lat, (uint64_t)(cli_now_ns() - s->treq_ns));
     switch (p->mode) {
     case MODE_HANDSHAKE:
         s->st = ST_SHUTDOWN;
@@ -653,8 +647,8 @@ static void tick(struct worker *w)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct epoll_event evs[256];
-    w->now_ms = now_ns() / 1000000;
+    struct epoll_event evs[EVENTS_MAX];
+    w->now_ms = cli_now_ms();
     if (w->p->mode == MODE_IDLE) {
         tick(w);
     } else {
@@ -663,8 +657,8 @@ static void *worker_main(void *arg)
     }
     int64_t next_tick = w->now_ms + TICK_MS;
     while (!stopping(w)) {
-        int n = epoll_wait(w->epfd, evs, 256, TICK_MS);
-        w->now_ms = now_ns() / 1000000;
+        int n = epoll_wait(w->epfd, evs, EVENTS_MAX, TICK_MS);
+        w->now_ms = cli_now_ms();
         for (int i = 0; i < n; i++) {
             struct slot *s = &w->slots[(uint32_t)evs[i].data.u64];
             /* An event for a connection this slot has already closed (the batch was
@@ -697,12 +691,12 @@ int worker_init(struct worker *w, const struct bench_params *p, struct bench_ctl
     w->nslots = nslots;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0) {
-        fprintf(stderr, "tlsbench: epoll_create1: %s\n", strerror(errno));
+        cli_msg("epoll_create1: %s", strerror(errno));
         return -1;
     }
     w->slots = calloc((size_t)nslots, sizeof(*w->slots));
     if (!w->slots) {
-        fprintf(stderr, "tlsbench: out of memory\n");
+        cli_msg("out of memory");
         return -1;
     }
     for (int i = 0; i < nslots; i++) {
@@ -718,7 +712,7 @@ int worker_start(struct worker *w)
 {
     int err = pthread_create(&w->thread, NULL, worker_main, w);
     if (err) {
-        fprintf(stderr, "tlsbench: starting a thread: %s\n", strerror(err));
+        cli_msg("starting a thread: %s", strerror(err));
         return -1;
     }
     return 0;
