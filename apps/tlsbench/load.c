@@ -10,6 +10,9 @@
  *   bulk       connect, handshake, then N bytes each way at once (echo) or GETs until N
  *              body bytes came (HTTP)
  *   idle       connect, handshake, [one request], then hold; on verify, one more request
+ * The state machine (slot_step) is the same for all; what differs is in one table,
+ * mode_ops, and its functions, grouped by mode. Idle's paced set-up (--inflight) and
+ * its verify round are the worker's, in tick().
  *
  * The client reads to the server's close (after sending its own close_notify) rather
  * than dropping the socket: that consumes the TLS 1.3 tickets (needed for --resume) and
@@ -117,6 +120,19 @@ static const char *state_name(enum st st)
     return names[st];
 }
 
+/* What a mode does at the turns of a connection's life (the table is below, next to
+ * the modes' own functions). */
+struct mode_ops {
+    int latency_of_handshake;             /* 1: latency is connect to handshake done */
+    int latency_of_request;               /* 1: latency is request to whole response */
+    void (*after_handshake)(struct slot *s);
+    void (*after_response)(struct slot *s);
+    int (*over)(struct slot *s);          /* at the end of a connection: 1 to stay closed */
+    int (*failed)(struct slot *s);        /* after a failure: 1 when it scheduled a retry */
+};
+
+static const struct mode_ops *mode_of(const struct worker *w);
+
 /* ---- starting and ending connections ---- */
 
 static void slot_step(struct slot *s, uint32_t ev);
@@ -157,14 +173,9 @@ static void slot_end(struct slot *s, int ok)
     s->st = ST_FREE;
     if (stopping(w))
         return;
-    if (p->mode == MODE_IDLE) {
-        s->st = ST_DEAD;
+    const struct mode_ops *m = mode_of(w);
+    if (m->over && m->over(s))
         return;
-    }
-    if (p->mode == MODE_BULK && s->got >= p->bulk_bytes && s->body_got >= p->bulk_bytes) {
-        add(&w->ctr.done, 1);
-        return;
-    }
     if (ok)
         slot_start(s);
     else
@@ -186,22 +197,9 @@ static void slot_fail(struct slot *s, const char *what)
         note_error(w, "%s", what);
     else
         note_error(w, "%s: %s", state_name(s->st), why);
-    if (w->p->mode == MODE_IDLE) {
-        if (s->verifying) {
-            add(&w->ctr.verify_failed, 1);
-        } else if (s->initial_done) {
-            add(&w->ctr.dropped, 1);
-        } else {
-            w->setting_up--;
-            if (++s->tries < IDLE_TRIES) {
-                release(s);
-                s->st = ST_FREE;
-                s->retry_at = w->now_ms + RETRY_MS;
-                return;
-            }
-            add(&w->ctr.gave_up, 1);
-        }
-    }
+    const struct mode_ops *m = mode_of(w);
+    if (m->failed && m->failed(s))
+        return;
     slot_end(s, 0);
 }
 
@@ -289,15 +287,159 @@ static int has_request(const struct bench_params *p)
     return p->http_req || p->request > 0;
 }
 
+/* ---- handshake mode: connect, handshake, [request, response], close; again ---- */
+
+static void handshake_after_handshake(struct slot *s)
+{
+    if (has_request(s->w->p))
+        begin_request(s);
+    else
+        s->st = ST_SHUTDOWN;
+}
+
+static void handshake_after_response(struct slot *s)
+{
+    s->st = ST_SHUTDOWN;
+}
+
+/* ---- rr: request/response on kept connections ---- */
+
+static void rr_after_handshake(struct slot *s)
+{
+    if (!s->was_ready) {
+        s->was_ready = 1;
+        add(&s->w->ctr.ready, 1);
+    }
+    begin_request(s);
+}
+
+static void rr_after_response(struct slot *s)
+{
+    if (s->resp.server_close)
+        s->st = ST_SHUTDOWN; /* then a new connection */
+    else
+        begin_request(s);
+}
+
+/* ---- bulk: N bytes each way (echo), or GETs until N body bytes came (HTTP) ---- */
+
+static void bulk_after_handshake(struct slot *s)
+{
+    const struct bench_params *p = s->w->p;
+    s->deadline = s->w->now_ms + p->op_timeout_ms;
+    if (p->http_req)
+        begin_request(s);
+    else
+        s->st = ST_BULK;
+}
+
+static void bulk_after_response(struct slot *s)
+{
+    if (s->body_got >= s->w->p->bulk_bytes) {
+        s->got = s->body_got;
+        s->st = ST_SHUTDOWN;
+    } else if (s->resp.server_close) {
+        s->st = ST_SHUTDOWN;
+    } else {
+        begin_request(s);
+    }
+}
+
+static int bulk_over(struct slot *s)
+{
+    const struct bench_params *p = s->w->p;
+    if (s->got < p->bulk_bytes || s->body_got < p->bulk_bytes)
+        return 0;
+    add(&s->w->ctr.done, 1);
+    return 1;
+}
+
+/* ---- idle: connect, handshake, [one request], hold; on verify, one more request ---- */
+
+static void idle_hold(struct slot *s)
+{
+    s->initial_done = 1;
+    s->w->setting_up--;
+    add(&s->w->ctr.ready, 1);
+    s->st = ST_IDLE;
+    s->deadline = 0;
+}
+
+static void idle_after_handshake(struct slot *s)
+{
+    if (has_request(s->w->p))
+        begin_request(s);
+    else
+        idle_hold(s);
+}
+
+static void idle_after_response(struct slot *s)
+{
+    if (s->resp.server_close) {
+        slot_fail(s, "idle: the server closed the connection after a response");
+        return;
+    }
+    if (!s->verifying) {
+        idle_hold(s);
+        return;
+    }
+    s->verifying = 0;
+    add(&s->w->ctr.verified, 1);
+    s->st = ST_IDLE;
+    s->deadline = 0;
+}
+
+static int idle_over(struct slot *s)
+{
+    s->st = ST_DEAD;
+    return 1;
+}
+
+/* Count what was lost; a connection not yet held gets IDLE_TRIES tries. */
+static int idle_failed(struct slot *s)
+{
+    struct worker *w = s->w;
+    if (s->verifying) {
+        add(&w->ctr.verify_failed, 1);
+        return 0;
+    }
+    if (s->initial_done) {
+        add(&w->ctr.dropped, 1);
+        return 0;
+    }
+    w->setting_up--;
+    if (++s->tries >= IDLE_TRIES) {
+        add(&w->ctr.gave_up, 1);
+        return 0;
+    }
+    release(s);
+    s->st = ST_FREE;
+    s->retry_at = w->now_ms + RETRY_MS;
+    return 1;
+}
+
+static const struct mode_ops mode_ops[] = {
+    [MODE_HANDSHAKE] = {1, 0, handshake_after_handshake, handshake_after_response, NULL, NULL},
+    [MODE_RR] = {0, 1, rr_after_handshake, rr_after_response, NULL, NULL},
+    [MODE_BULK] = {0, 0, bulk_after_handshake, bulk_after_response, bulk_over, NULL},
+    [MODE_IDLE] = {0, 0, idle_after_handshake, idle_after_response, idle_over, idle_failed},
+};
+
+static const struct mode_ops *mode_of(const struct worker *w)
+{
+    return &mode_ops[w->p->mode];
+}
+
+/* ---- what every mode does at a handshake's and a response's end ---- */
+
 static void handshake_done(struct slot *s)
 {
     struct worker *w = s->w;
-    const struct bench_params *p = w->p;
     int64_t t = cli_now_ns();
     add(&w->ctr.handshakes, 1);
     if (tlskit_conn_session_reused(s->tc))
         add(&w->ctr.resumed, 1);
-    if (p->mode == MODE_HANDSHAKE && measuring(w))
+    if (mode_of(w)->latency_of_handshake && measuring(w))
         hist_add(&w->lat, (uint64_t)(t - s->t0_ns));
     if (!w->proto[0]) {
         pthread_mutex_lock(&w->info_mu);
@@ -307,85 +449,16 @@ static void handshake_done(struct slot *s)
         snprintf(w->group, sizeof(w->group), "%s", g ? g : "-");
         pthread_mutex_unlock(&w->info_mu);
     }
-    switch (p->mode) {
-    case MODE_HANDSHAKE:
-        if (has_request(p))
-            begin_request(s);
-        else
-            s->st = ST_SHUTDOWN;
-        break;
-    case MODE_RR:
-        if (!s->was_ready) {
-            s->was_ready = 1;
-            add(&w->ctr.ready, 1);
-        }
-        begin_request(s);
-        break;
-    case MODE_BULK:
-        s->deadline = w->now_ms + p->op_timeout_ms;
-        if (p->http_req)
-            begin_request(s);
-        else
-            s->st = ST_BULK;
-        break;
-    case MODE_IDLE:
-        if (has_request(p)) {
-            begin_request(s);
-        } else {
-            s->initial_done = 1;
-            w->setting_up--;
-            add(&w->ctr.ready, 1);
-            s->st = ST_IDLE;
-            s->deadline = 0;
-        }
-        break;
-    }
+    mode_of(w)->after_handshake(s);
 }
 
 static void response_done(struct slot *s)
 {
     struct worker *w = s->w;
-    const struct bench_params *p = w->p;
     add(&w->ctr.requests, 1);
-    if (p->mode == MODE_RR && measuring(w))
+    if (mode_of(w)->latency_of_request && measuring(w))
         hist_add(&w->lat, (uint64_t)(cli_now_ns() - s->treq_ns));
-    switch (p->mode) {
-    case MODE_HANDSHAKE:
-        s->st = ST_SHUTDOWN;
-        break;
-    case MODE_RR:
-        if (s->resp.server_close)
-            s->st = ST_SHUTDOWN; /* then a new connection */
-        else
-            begin_request(s);
-        break;
-    case MODE_BULK:
-        if (s->body_got >= p->bulk_bytes) {
-            s->got = s->body_got;
-            s->st = ST_SHUTDOWN;
-        } else if (s->resp.server_close) {
-            s->st = ST_SHUTDOWN;
-        } else {
-            begin_request(s);
-        }
-        break;
-    case MODE_IDLE:
-        if (s->resp.server_close) {
-            slot_fail(s, "idle: the server closed the connection after a response");
-            return;
-        }
-        if (s->verifying) {
-            s->verifying = 0;
-            add(&w->ctr.verified, 1);
-        } else {
-            s->initial_done = 1;
-            w->setting_up--;
-            add(&w->ctr.ready, 1);
-        }
-        s->st = ST_IDLE;
-        s->deadline = 0;
-        break;
-    }
+    mode_of(w)->after_response(s);
 }
 
 /* Feed response bytes. 1 when the response is complete, 0 for more, -1 on error (the
