@@ -203,3 +203,22 @@ TK_TEST(tlsbench, failures_and_usage_errors)
         tk_proc_free(&p);
     }
 }
+
+/* --help and --version end the program from main, with status 0 and stdout only. */
+TK_TEST(tlsbench, help_and_version_exit_0)
+{
+    struct tk_proc p;
+    const char *help[] = {"--help", NULL};
+    int rc = bench(&p, NULL, help);
+    cr_expect_eq(rc, 0, "--help: exit %d: %s", rc, p.errbuf);
+    cr_expect(tk_contains(p.outbuf, "Usage: tlsbench MODE"), "%s", p.outbuf);
+    cr_expect_str_empty(p.errbuf, "--help wrote to stderr: %s", p.errbuf);
+    tk_proc_free(&p);
+
+    const char *version[] = {"handshake", "-V", NULL};
+    rc = bench(&p, NULL, version);
+    cr_expect_eq(rc, 0, "-V: exit %d: %s", rc, p.errbuf);
+    cr_expect(tk_contains(p.outbuf, "tlsbench " TLSKIT_VERSION_STRING), "%s", p.outbuf);
+    cr_expect_str_empty(p.errbuf, "-V wrote to stderr: %s", p.errbuf);
+    tk_proc_free(&p);
+}

@@ -191,11 +191,16 @@ int cli_write_all(int fd, const void *buf, size_t len, int nosigpipe)
     return 0;
 }
 
-int64_t cli_now_ms(void)
+int64_t cli_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t cli_now_ms(void)
+{
+    return cli_now_ns() / 1000000;
 }
 
 void cli_bad_option_name(char *out, size_t len, char **argv)

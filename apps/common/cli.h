@@ -83,7 +83,8 @@ int cli_parse_ulong(const char *text, unsigned long min, unsigned long max,
  * SIGPIPE, without changing the process's SIGPIPE disposition. */
 int cli_write_all(int fd, const void *buf, size_t len, int nosigpipe);
 
-/* CLOCK_MONOTONIC in milliseconds. */
+/* CLOCK_MONOTONIC in milliseconds, and in nanoseconds: the program's one clock. */
 int64_t cli_now_ms(void);
+int64_t cli_now_ns(void);
 
 #endif /* TLSKIT_APPS_CLI_H */

@@ -10,11 +10,17 @@
  *   bulk       connect, handshake, then N bytes each way at once (echo) or GETs until N
  *              body bytes came (HTTP)
  *   idle       connect, handshake, [one request], then hold; on verify, one more request
+ * The state machine (slot_step) is the same for all; what differs is in one table,
+ * mode_ops, and its functions, grouped by mode. Idle's paced set-up (--inflight) and
+ * its verify round are the worker's, in tick().
  *
  * The client reads to the server's close (after sending its own close_notify) rather
  * than dropping the socket: that consumes the TLS 1.3 tickets (needed for --resume) and
  * gives the server the ordinary clean close it would get from a browser. */
 #include "load.h"
+
+#include "cli.h"
+#include "http_response.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,17 +29,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #define TICK_MS 20          /* timeouts, retries, idle set-up */
 #define RETRY_MS 20         /* after a failed connection, before the next try */
 #define DRAIN_MS 2000       /* waiting for the server's close after our close_notify */
 #define BULK_CHUNK 65536
-#define HDR_MAX 2048
 #define IDLE_TRIES 3        /* idle: attempts per slot before giving up on it */
+#define EVENTS_MAX 256      /* epoll events taken per wait */
 
 enum st {
     ST_FREE = 0,   /* no connection (maybe waiting for retry_at) */
@@ -67,21 +71,11 @@ struct slot {
     size_t woff;
     /* the current response */
     uint64_t need;       /* echo: bytes still expected */
-    int in_body, until_close, server_close;
-    uint64_t body_left;
-    size_t hlen;
-    char hdr[HDR_MAX];
+    struct http_response resp;
     /* bulk */
     uint64_t sent, got, body_got;
     size_t wpend;
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void add(atomic_uint_fast64_t *a, uint64_t n)
 {
@@ -126,6 +120,19 @@ static const char *state_name(enum st st)
     return names[st];
 }
 
+/* What a mode does at the turns of a connection's life (the table is below, next to
+ * the modes' own functions). */
+struct mode_ops {
+    int latency_of_handshake;             /* 1: latency is connect to handshake done */
+    int latency_of_request;               /* 1: latency is request to whole response */
+    void (*after_handshake)(struct slot *s);
+    void (*after_response)(struct slot *s);
+    int (*over)(struct slot *s);          /* at the end of a connection: 1 to stay closed */
+    int (*failed)(struct slot *s);        /* after a failure: 1 when it scheduled a retry */
+};
+
+static const struct mode_ops *mode_of(const struct worker *w);
+
 /* ---- starting and ending connections ---- */
 
 static void slot_step(struct slot *s, uint32_t ev);
@@ -166,14 +173,9 @@ static void slot_end(struct slot *s, int ok)
     s->st = ST_FREE;
     if (stopping(w))
         return;
-    if (p->mode == MODE_IDLE) {
-        s->st = ST_DEAD;
+    const struct mode_ops *m = mode_of(w);
+    if (m->over && m->over(s))
         return;
-    }
-    if (p->mode == MODE_BULK && s->got >= p->bulk_bytes && s->body_got >= p->bulk_bytes) {
-        add(&w->ctr.done, 1);
-        return;
-    }
     if (ok)
         slot_start(s);
     else
@@ -195,22 +197,9 @@ static void slot_fail(struct slot *s, const char *what)
         note_error(w, "%s", what);
     else
         note_error(w, "%s: %s", state_name(s->st), why);
-    if (w->p->mode == MODE_IDLE) {
-        if (s->verifying) {
-            add(&w->ctr.verify_failed, 1);
-        } else if (s->initial_done) {
-            add(&w->ctr.dropped, 1);
-        } else {
-            w->setting_up--;
-            if (++s->tries < IDLE_TRIES) {
-                release(s);
-                s->st = ST_FREE;
-                s->retry_at = w->now_ms + RETRY_MS;
-                return;
-            }
-            add(&w->ctr.gave_up, 1);
-        }
-    }
+    const struct mode_ops *m = mode_of(w);
+    if (m->failed && m->failed(s))
+        return;
     slot_end(s, 0);
 }
 
@@ -239,7 +228,7 @@ static void slot_start(struct slot *s)
     struct worker *w = s->w;
     const struct bench_params *p = w->p;
     s->retry_at = 0;
-    s->t0_ns = now_ns();
+    s->t0_ns = cli_now_ns();
     s->deadline = w->now_ms + p->op_timeout_ms;
     s->sent = s->got = 0; /* body_got counts over reconnects (bulk from a closing server) */
     s->wpend = 0;
@@ -287,12 +276,10 @@ static void begin_request(struct slot *s)
     const struct bench_params *p = w->p;
     s->st = ST_SEND;
     s->woff = 0;
-    s->treq_ns = now_ns();
+    s->treq_ns = cli_now_ns();
     s->deadline = w->now_ms + p->op_timeout_ms;
     s->need = p->http_req ? 0 : (p->request ? p->request : 1);
-    s->in_body = s->until_close = s->server_close = 0;
-    s->body_left = 0;
-    s->hlen = 0;
+    http_response_reset(&s->resp);
 }
 
 static int has_request(const struct bench_params *p)
@@ -300,15 +287,159 @@ static int has_request(const struct bench_params *p)
     return p->http_req || p->request > 0;
 }
 
+/* ---- handshake mode: connect, handshake, [request, response], close; again ---- */
+
+static void handshake_after_handshake(struct slot *s)
+{
+    if (has_request(s->w->p))
+        begin_request(s);
+    else
+        s->st = ST_SHUTDOWN;
+}
+
+static void handshake_after_response(struct slot *s)
+{
+    s->st = ST_SHUTDOWN;
+}
+
+/* ---- rr: request/response on kept connections ---- */
+
+static void rr_after_handshake(struct slot *s)
+{
+    if (!s->was_ready) {
+        s->was_ready = 1;
+        add(&s->w->ctr.ready, 1);
+    }
+    begin_request(s);
+}
+
+static void rr_after_response(struct slot *s)
+{
+    if (s->resp.server_close)
+        s->st = ST_SHUTDOWN; /* then a new connection */
+    else
+        begin_request(s);
+}
+
+/* ---- bulk: N bytes each way (echo), or GETs until N body bytes came (HTTP) ---- */
+
+static void bulk_after_handshake(struct slot *s)
+{
+    const struct bench_params *p = s->w->p;
+    s->deadline = s->w->now_ms + p->op_timeout_ms;
+    if (p->http_req)
+        begin_request(s);
+    else
+        s->st = ST_BULK;
+}
+
+static void bulk_after_response(struct slot *s)
+{
+    if (s->body_got >= s->w->p->bulk_bytes) {
+        s->got = s->body_got;
+        s->st = ST_SHUTDOWN;
+    } else if (s->resp.server_close) {
+        s->st = ST_SHUTDOWN;
+    } else {
+        begin_request(s);
+    }
+}
+
+static int bulk_over(struct slot *s)
+{
+    const struct bench_params *p = s->w->p;
+    if (s->got < p->bulk_bytes || s->body_got < p->bulk_bytes)
+        return 0;
+    add(&s->w->ctr.done, 1);
+    return 1;
+}
+
+/* ---- idle: connect, handshake, [one request], hold; on verify, one more request ---- */
+
+static void idle_hold(struct slot *s)
+{
+    s->initial_done = 1;
+    s->w->setting_up--;
+    add(&s->w->ctr.ready, 1);
+    s->st = ST_IDLE;
+    s->deadline = 0;
+}
+
+static void idle_after_handshake(struct slot *s)
+{
+    if (has_request(s->w->p))
+        begin_request(s);
+    else
+        idle_hold(s);
+}
+
+static void idle_after_response(struct slot *s)
+{
+    if (s->resp.server_close) {
+        slot_fail(s, "idle: the server closed the connection after a response");
+        return;
+    }
+    if (!s->verifying) {
+        idle_hold(s);
+        return;
+    }
+    s->verifying = 0;
+    add(&s->w->ctr.verified, 1);
+    s->st = ST_IDLE;
+    s->deadline = 0;
+}
+
+static int idle_over(struct slot *s)
+{
+    s->st = ST_DEAD;
+    return 1;
+}
+
+/* Count what was lost; a connection not yet held gets IDLE_TRIES tries. */
+static int idle_failed(struct slot *s)
+{
+    struct worker *w = s->w;
+    if (s->verifying) {
+        add(&w->ctr.verify_failed, 1);
+        return 0;
+    }
+    if (s->initial_done) {
+        add(&w->ctr.dropped, 1);
+        return 0;
+    }
+    w->setting_up--;
+    if (++s->tries >= IDLE_TRIES) {
+        add(&w->ctr.gave_up, 1);
+        return 0;
+    }
+    release(s);
+    s->st = ST_FREE;
+    s->retry_at = w->now_ms + RETRY_MS;
+    return 1;
+}
+
+static const struct mode_ops mode_ops[] = {
+    [MODE_HANDSHAKE] = {1, 0, handshake_after_handshake, handshake_after_response, NULL, NULL},
+    [MODE_RR] = {0, 1, rr_after_handshake, rr_after_response, NULL, NULL},
+    [MODE_BULK] = {0, 0, bulk_after_handshake, bulk_after_response, bulk_over, NULL},
+    [MODE_IDLE] = {0, 0, idle_after_handshake, idle_after_response, idle_over, idle_failed},
+};
+
+static const struct mode_ops *mode_of(const struct worker *w)
+{
+    return &mode_ops[w->p->mode];
+}
+
+/* ---- what every mode does at a handshake's and a response's end ---- */
+
 static void handshake_done(struct slot *s)
 {
     struct worker *w = s->w;
-    const struct bench_params *p = w->p;
-    int64_t t = now_ns();
+    int64_t t = cli_now_ns();
     add(&w->ctr.handshakes, 1);
     if (tlskit_conn_session_reused(s->tc))
         add(&w->ctr.resumed, 1);
-    if (p->mode == MODE_HANDSHAKE && measuring(w))
+    if (mode_of(w)->latency_of_handshake && measuring(w))
         hist_add(&w->lat, (uint64_t)(t - s->t0_ns));
     if (!w->proto[0]) {
         pthread_mutex_lock(&w->info_mu);
@@ -318,147 +449,16 @@ static void handshake_done(struct slot *s)
         snprintf(w->group, sizeof(w->group), "%s", g ? g : "-");
         pthread_mutex_unlock(&w->info_mu);
     }
-    switch (p->mode) {
-    case MODE_HANDSHAKE:
-        if (has_request(p))
-            begin_request(s);
-        else
-            s->st = ST_SHUTDOWN;
-        break;
-    case MODE_RR:
-        if (!s->was_ready) {
-            s->was_ready = 1;
-            add(&w->ctr.ready, 1);
-        }
-        begin_request(s);
-        break;
-    case MODE_BULK:
-        s->deadline = w->now_ms + p->op_timeout_ms;
-        if (p->http_req)
-            begin_request(s);
-        else
-            s->st = ST_BULK;
-        break;
-    case MODE_IDLE:
-        if (has_request(p)) {
-            begin_request(s);
-        } else {
-            s->initial_done = 1;
-            w->setting_up--;
-            add(&w->ctr.ready, 1);
-            s->st = ST_IDLE;
-            s->deadline = 0;
-        }
-        break;
-    }
+    mode_of(w)->after_handshake(s);
 }
 
 static void response_done(struct slot *s)
 {
     struct worker *w = s->w;
-    const struct bench_params *p = w->p;
     add(&w->ctr.requests, 1);
-    if (p->mode == MODE_RR && measuring(w))
-        hist_add(&w->lat, (uint64_t)(now_ns() - s->treq_ns));
-    switch (p->mode) {
-    case MODE_HANDSHAKE:
-        s->st = ST_SHUTDOWN;
-        break;
-    case MODE_RR:
-        if (s->server_close)
-            s->st = ST_SHUTDOWN; /* then a new connection */
-        else
-            begin_request(s);
-        break;
-    case MODE_BULK:
-        if (s->body_got >= p->bulk_bytes) {
-            s->got = s->body_got;
-            s->st = ST_SHUTDOWN;
-        } else if (s->server_close) {
-            s->st = ST_SHUTDOWN;
-        } else {
-            begin_request(s);
-        }
-        break;
-    case MODE_IDLE:
-        if (s->server_close) {
-            slot_fail(s, "idle: the server closed the connection after a response");
-            return;
-        }
-        if (s->verifying) {
-            s->verifying = 0;
-            add(&w->ctr.verified, 1);
-        } else {
-            s->initial_done = 1;
-            w->setting_up--;
-            add(&w->ctr.ready, 1);
-        }
-        s->st = ST_IDLE;
-        s->deadline = 0;
-        break;
-    }
-}
-
-static char *scratch(struct slot *s)
-{
-    return s->w->scratch;
-}
-
-#define PROTO_ERR(s, ...) snprintf(scratch(s), sizeof((s)->w->scratch), __VA_ARGS__)
-
-/* Parse the response head in s->hdr[0..end). 0, or -1 with the reason in scratch. */
-static int parse_head(struct slot *s, size_t end)
-{
-    char *h = s->hdr;
-    h[end - 2] = '\0';
-    if (strncmp(h, "HTTP/1.", 7) != 0 || !h[7] || h[8] != ' ') {
-        PROTO_ERR(s, "response: not HTTP/1.x");
-        return -1;
-    }
-    int code = atoi(h + 9);
-    if (code != 200) {
-        char *eol = strstr(h, "\r\n");
-        if (eol)
-            *eol = '\0';
-        PROTO_ERR(s, "response: \"%.80s\"", h);
-        return -1;
-    }
-    int http10 = h[7] == '0';
-    int have_len = 0, keepalive = 0;
-    for (char *line = strstr(h, "\r\n"); line; line = strstr(line, "\r\n")) {
-        line += 2;
-        if (strncasecmp(line, "content-length:", 15) == 0) {
-            s->body_left = strtoull(line + 15, NULL, 10);
-            have_len = 1;
-        } else if (strncasecmp(line, "connection:", 11) == 0) {
-            char *eol = strstr(line, "\r\n");
-            size_t n = eol ? (size_t)(eol - line) : strlen(line);
-            char val[64];
-            snprintf(val, sizeof(val), "%.*s", (int)(n < 63 ? n : 63), line + 11);
-            if (strcasestr(val, "close"))
-                s->server_close = 1;
-            if (strcasestr(val, "keep-alive"))
-                keepalive = 1;
-        } else if (strncasecmp(line, "transfer-encoding:", 18) == 0) {
-            PROTO_ERR(s, "response: chunked transfer coding is not supported");
-            return -1;
-        }
-    }
-    if (http10 && !keepalive)
-        s->server_close = 1;
-    if (!have_len) {
-        s->until_close = 1;
-        s->server_close = 1;
-    }
-    s->in_body = 1;
-    return 0;
-}
-
-static void body_bytes(struct slot *s, uint64_t n)
-{
-    s->body_got += n;
-    if (!s->until_close)
-        s->body_left -= n;
+    if (mode_of(w)->latency_of_request && measuring(w))
+        hist_add(&w->lat, (uint64_t)(cli_now_ns() - s->treq_ns));
+    mode_of(w)->after_response(s);
 }
 
 /* Feed response bytes. 1 when the response is complete, 0 for more, -1 on error (the
@@ -468,53 +468,17 @@ static int consume(struct slot *s, const unsigned char *d, size_t n)
     const struct bench_params *p = s->w->p;
     if (!p->http_req) {
         if (n > s->need) {
-            PROTO_ERR(s, "echo: %zu bytes more than sent", (size_t)(n - s->need));
+            snprintf(s->w->scratch, sizeof(s->w->scratch), "echo: %zu bytes more than sent",
+                     (size_t)(n - s->need));
             return -1;
         }
         s->need -= n;
         return s->need == 0;
     }
-    while (n > 0) {
-        if (!s->in_body) {
-            size_t room = sizeof(s->hdr) - 1 - s->hlen;
-            size_t take = n < room ? n : room;
-            size_t from = s->hlen > 3 ? s->hlen - 3 : 0;
-            memcpy(s->hdr + s->hlen, d, take);
-            s->hlen += take;
-            s->hdr[s->hlen] = '\0';
-            char *e = strstr(s->hdr + from, "\r\n\r\n");
-            if (!e) {
-                if (s->hlen == sizeof(s->hdr) - 1) {
-                    PROTO_ERR(s, "response: header larger than %d bytes", HDR_MAX);
-                    return -1;
-                }
-                d += take;
-                n -= take;
-                continue;
-            }
-            size_t end = (size_t)(e - s->hdr) + 4;
-            size_t extra = s->hlen - end; /* body bytes that came with the head */
-            if (parse_head(s, end) != 0)
-                return -1;
-            d += take;
-            n -= take;
-            if (extra > 0) {
-                if (!s->until_close && extra > s->body_left) {
-                    PROTO_ERR(s, "response: more data than Content-Length");
-                    return -1;
-                }
-                body_bytes(s, extra);
-            }
-        } else {
-            if (!s->until_close && n > s->body_left) {
-                PROTO_ERR(s, "response: more data than Content-Length");
-                return -1;
-            }
-            body_bytes(s, n);
-            n = 0;
-        }
-    }
-    return s->in_body && !s->until_close && s->body_left == 0;
+    uint64_t body;
+    int r = http_response_feed(&s->resp, d, n, &body, s->w->scratch, sizeof(s->w->scratch));
+    s->body_got += body; /* counts over responses and reconnects (bulk over HTTP) */
+    return r;
 }
 
 /* ---- the state machine ---- */
@@ -586,8 +550,9 @@ static int step_recv(struct slot *s)
         }
         if (is_want(n))
             return 0;
-        if (s->in_body && s->until_close) { /* HTTP/1.0: the body ends with the connection */
-            s->server_close = 1;
+        /* HTTP/1.0 style: the body ends with the connection */
+        if (s->resp.in_body && s->resp.until_close) {
+            s->resp.server_close = 1;
             response_done(s);
             if (s->st == ST_SHUTDOWN) /* the server already closed: nothing to say */
                 slot_end(s, 1);
@@ -755,8 +720,8 @@ static void tick(struct worker *w)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct epoll_event evs[256];
-    w->now_ms = now_ns() / 1000000;
+    struct epoll_event evs[EVENTS_MAX];
+    w->now_ms = cli_now_ms();
     if (w->p->mode == MODE_IDLE) {
         tick(w);
     } else {
@@ -765,8 +730,8 @@ static void *worker_main(void *arg)
     }
     int64_t next_tick = w->now_ms + TICK_MS;
     while (!stopping(w)) {
-        int n = epoll_wait(w->epfd, evs, 256, TICK_MS);
-        w->now_ms = now_ns() / 1000000;
+        int n = epoll_wait(w->epfd, evs, EVENTS_MAX, TICK_MS);
+        w->now_ms = cli_now_ms();
         for (int i = 0; i < n; i++) {
             struct slot *s = &w->slots[(uint32_t)evs[i].data.u64];
             /* An event for a connection this slot has already closed (the batch was
@@ -799,12 +764,12 @@ int worker_init(struct worker *w, const struct bench_params *p, struct bench_ctl
     w->nslots = nslots;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0) {
-        fprintf(stderr, "tlsbench: epoll_create1: %s\n", strerror(errno));
+        cli_msg("epoll_create1: %s", strerror(errno));
         return -1;
     }
     w->slots = calloc((size_t)nslots, sizeof(*w->slots));
     if (!w->slots) {
-        fprintf(stderr, "tlsbench: out of memory\n");
+        cli_msg("out of memory");
         return -1;
     }
     for (int i = 0; i < nslots; i++) {
@@ -820,7 +785,7 @@ int worker_start(struct worker *w)
 {
     int err = pthread_create(&w->thread, NULL, worker_main, w);
     if (err) {
-        fprintf(stderr, "tlsbench: starting a thread: %s\n", strerror(err));
+        cli_msg("starting a thread: %s", strerror(err));
         return -1;
     }
     return 0;
