@@ -43,7 +43,7 @@
  *
  * Scenarios (one thread, both ends non-blocking over a socketpair, so the allocation
  * sequence is the same in every run):
- *   tls13-mtls  server config from files (set_keypair_file, set_ca_file, verify client),
+ *   tls13-mtls  server config from files (set_keypair_file, add_ca_file, verify client),
  *               client config with CA and client keypair; handshake, echo, close_notify
  *               both ways, free everything.
  *   tls12       the same without mTLS, TLS 1.2 only (a different handshake path).

@@ -150,7 +150,7 @@ static void talk(tlskit_conn *c, unsigned flags, int peer)
             return;
         }
         total += (uint64_t)n;
-        FZ_CHECK(tlskit_conn_bytes_in(c) == total, "bytes_read %llu, read %llu",
+        FZ_CHECK(tlskit_conn_bytes_in(c) == total, "bytes_in %llu, read %llu",
                  (unsigned long long)tlskit_conn_bytes_in(c), (unsigned long long)total);
         ssize_t w = tlskit_conn_write(c, buf, (size_t)n);
         check_ret(c, w, flags, "tlskit_conn_write");
