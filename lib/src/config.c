@@ -85,7 +85,7 @@ tlskit_config *tlskit__config_ref(tlskit_config *cfg)
 /* Start of every setter. A config in use is frozen: its SSL_CTX and fields are read by
  * connections on other threads without a lock, and a change would reach some
  * connections and not others. Reloading a new config is the way to change settings. */
-static int settable(tlskit_config *cfg)
+int tlskit__config_settable(tlskit_config *cfg)
 {
     tlskit__err_clear(&cfg->err);
     if (!atomic_load(&cfg->frozen))
@@ -136,208 +136,12 @@ int tlskit__config_prepare(tlskit_config *cfg, struct tlskit__err *err)
     return rc;
 }
 
-/* ---- certificates and keys ---- */
-
-/* PEM passphrase callback: encrypted keys are refused rather than prompting on a tty
- * (a library must never read the terminal). */
-static int no_password(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
-/* Parse every PEM certificate in buf. Returns the count, or -1 (err set). */
-static int parse_certs(struct tlskit__err *err, const char *label, const void *buf, size_t len,
-                       X509 **leaf, STACK_OF(X509) **chain)
-{
-    int count = 0;
-    if (len > INT32_MAX) {
-        tlskit__err_set(err, TLSKIT_E_FILE, "%s: too large", label);
-        return -1;
-    }
-    BIO *bio = BIO_new_mem_buf(buf, (int)len);
-    if (!bio) {
-        tlskit__err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
-        return -1;
-    }
-    for (;;) {
-        ERR_clear_error();
-        X509 *x = PEM_read_bio_X509(bio, NULL, no_password, NULL);
-        if (!x) {
-            unsigned long e = ERR_peek_last_error();
-            if (count > 0 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
-                ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-                ERR_clear_error();
-                break;
-            }
-            if (count == 0 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
-                ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-                ERR_clear_error();
-                tlskit__err_set(err, TLSKIT_E_FILE, "%s: no PEM certificate found", label);
-            } else {
-                tlskit__err_set_ssl(err, TLSKIT_E_FILE, "malformed certificate",
-                               "%s: cannot parse certificate", label);
-            }
-            goto fail;
-        }
-        if (count == 0 && leaf) {
-            *leaf = x;
-        } else if (chain) {
-            if (!*chain)
-                *chain = sk_X509_new_null();
-            if (!*chain || !sk_X509_push(*chain, x)) {
-                X509_free(x);
-                tlskit__err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
-                goto fail;
-            }
-        } else {
-            X509_free(x);
-        }
-        count++;
-    }
-    BIO_free(bio);
-    return count;
-fail:
-    BIO_free(bio);
-    return -1;
-}
-
-static EVP_PKEY *parse_key(struct tlskit__err *err, const char *label, const void *buf, size_t len)
-{
-    if (len > INT32_MAX) {
-        tlskit__err_set(err, TLSKIT_E_FILE, "%s: too large", label);
-        return NULL;
-    }
-    BIO *bio = BIO_new_mem_buf(buf, (int)len);
-    if (!bio) {
-        tlskit__err_set(err, TLSKIT_E_NOMEM, "%s: out of memory", label);
-        return NULL;
-    }
-    ERR_clear_error();
-    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
-    BIO_free(bio);
-    if (!pkey) {
-        unsigned long e = ERR_peek_last_error();
-        if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-            ERR_clear_error();
-            tlskit__err_set(err, TLSKIT_E_FILE, "%s: no PEM private key found", label);
-        } else if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
-                   ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ) {
-            ERR_clear_error();
-            tlskit__err_set(err, TLSKIT_E_FILE,
-                       "%s: the private key is encrypted (passphrase-protected keys are "
-                       "not supported)", label);
-        } else {
-            tlskit__err_set_ssl(err, TLSKIT_E_FILE, "malformed private key",
-                           "%s: cannot parse private key", label);
-        }
-    }
-    return pkey;
-}
-
-static const char *key_type(const EVP_PKEY *pkey)
-{
-    switch (EVP_PKEY_get_base_id(pkey)) {
-    case EVP_PKEY_RSA: return "RSA";
-    case EVP_PKEY_EC: return "EC";
-    case EVP_PKEY_ED25519: return "Ed25519";
-    case EVP_PKEY_ED448: return "Ed448";
-    default: return "key";
-    }
-}
-
-static int use_keypair(tlskit_config *cfg, const char *cert_label, const void *cert,
-                       size_t cert_len, const char *key_label, const void *key,
-                       size_t key_len)
-{
-    X509 *leaf = NULL;
-    STACK_OF(X509) *chain = NULL;
-    EVP_PKEY *pkey = NULL;
-    int rc = -1;
-
-    if (parse_certs(&cfg->err, cert_label, cert, cert_len, &leaf, &chain) < 0)
-        goto done;
-    if (!(pkey = parse_key(&cfg->err, key_label, key, key_len)))
-        goto done;
-    ERR_clear_error();
-    if (X509_check_private_key(leaf, pkey) != 1) {
-        ERR_clear_error();
-        tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG,
-                   "%s: private key does not match the certificate in %s", key_label,
-                   cert_label);
-        goto done;
-    }
-    ERR_clear_error();
-    if (SSL_CTX_use_cert_and_key(cfg->ctx, leaf, pkey, chain, 1) != 1) {
-        unsigned long e = ERR_peek_last_error();
-        int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
-        if (reason == SSL_R_EE_KEY_TOO_SMALL || reason == SSL_R_CA_KEY_TOO_SMALL ||
-            reason == SSL_R_CA_MD_TOO_WEAK) {
-            char why[256];
-            tlskit__ssl_errors(why, sizeof(why));
-            tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG,
-                       "%s: %s: too weak for security level %d (%s, %d bits)", cert_label,
-                       why, SSL_CTX_get_security_level(cfg->ctx), key_type(pkey),
-                       EVP_PKEY_get_bits(pkey));
-        } else {
-            tlskit__err_set_ssl(&cfg->err, TLSKIT_E_CONFIG, NULL, "%s: cannot use certificate",
-                           cert_label);
-        }
-        goto done;
-    }
-    cfg->has_keypair = 1;
-    rc = 0;
-done:
-    X509_free(leaf);
-    sk_X509_pop_free(chain, X509_free);
-    EVP_PKEY_free(pkey);
-    return rc;
-}
-
-int tlskit_config_set_keypair_file(tlskit_config *cfg, const char *cert_file,
-                                   const char *key_file)
-{
-    char *cert = NULL, *key = NULL;
-    size_t cert_len = 0, key_len = 0;
-    int rc = -1;
-
-    if (settable(cfg) != 0)
-        return -1;
-    if (!cert_file || !key_file) {
-        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key files are required");
-        return -1;
-    }
-    if (tlskit__read_file(&cfg->err, cert_file, &cert, &cert_len) == 0 &&
-        tlskit__read_file(&cfg->err, key_file, &key, &key_len) == 0)
-        rc = use_keypair(cfg, cert_file, cert, cert_len, key_file, key, key_len);
-    free(cert);
-    if (key) {
-        OPENSSL_cleanse(key, key_len);
-        free(key);
-    }
-    return rc;
-}
-
-int tlskit_config_set_keypair_mem(tlskit_config *cfg, const void *cert, size_t cert_len,
-                                  const void *key, size_t key_len)
-{
-    if (settable(cfg) != 0)
-        return -1;
-    if (!cert || !key) {
-        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "certificate and key are required");
-        return -1;
-    }
-    return use_keypair(cfg, "certificate (memory)", cert, cert_len, "private key (memory)",
-                       key, key_len);
-}
+/* ---- trust anchors and verification ---- */
 
 static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t len)
 {
     STACK_OF(X509) *certs = NULL;
-    int n = parse_certs(&cfg->err, label, buf, len, NULL, &certs);
+    int n = tlskit__parse_certs(&cfg->err, label, buf, len, NULL, &certs);
     if (n < 0) {
         sk_X509_pop_free(certs, X509_free); /* the ones parsed before the bad one */
         return -1;
@@ -366,7 +170,7 @@ int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)
 {
     char *buf = NULL;
     size_t len = 0;
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     if (!ca_file) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA file name is required");
@@ -381,7 +185,7 @@ int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)
 
 int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     if (!ca) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA data is required");
@@ -393,7 +197,7 @@ int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
 int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir)
 {
     struct stat st;
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     if (!ca_dir) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA directory name is required");
@@ -419,7 +223,7 @@ int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir)
 
 int tlskit_config_add_system_ca(tlskit_config *cfg)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     ERR_clear_error();
     if (SSL_CTX_set_default_verify_paths(cfg->ctx) != 1) {
@@ -432,7 +236,7 @@ int tlskit_config_add_system_ca(tlskit_config *cfg)
 
 int tlskit_config_insecure_noverifycert(tlskit_config *cfg)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     cfg->verify_cert = 0;
     return 0;
@@ -440,7 +244,7 @@ int tlskit_config_insecure_noverifycert(tlskit_config *cfg)
 
 int tlskit_config_insecure_noverifyname(tlskit_config *cfg)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     cfg->verify_name = 0;
     return 0;
@@ -448,7 +252,7 @@ int tlskit_config_insecure_noverifyname(tlskit_config *cfg)
 
 int tlskit_config_set_verify_client(tlskit_config *cfg, enum tlskit_verify_client mode)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     if (mode != TLSKIT_VERIFY_CLIENT_NONE && mode != TLSKIT_VERIFY_CLIENT_OPTIONAL &&
         mode != TLSKIT_VERIFY_CLIENT_REQUIRED) {
@@ -483,7 +287,7 @@ static const char *proto_name(int v)
 
 int tlskit_config_set_protocols(tlskit_config *cfg, int min_version, int max_version)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     if (min_version == 0)
         min_version = TLSKIT_TLS1_2;
@@ -511,7 +315,7 @@ int tlskit_config_set_protocols(tlskit_config *cfg, int min_version, int max_ver
 
 int tlskit_config_set_ciphers(tlskit_config *cfg, const char *tls12_ciphers)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     ERR_clear_error();
     if (!tls12_ciphers || SSL_CTX_set_cipher_list(cfg->ctx, tls12_ciphers) != 1) {
@@ -524,7 +328,7 @@ int tlskit_config_set_ciphers(tlskit_config *cfg, const char *tls12_ciphers)
 
 int tlskit_config_set_ciphersuites(tlskit_config *cfg, const char *tls13_suites)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     ERR_clear_error();
     if (!tls13_suites || !*tls13_suites ||
@@ -538,7 +342,7 @@ int tlskit_config_set_ciphersuites(tlskit_config *cfg, const char *tls13_suites)
 
 int tlskit_config_set_groups(tlskit_config *cfg, const char *groups)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     ERR_clear_error();
     if (!groups || SSL_CTX_set1_groups_list(cfg->ctx, groups) != 1) {
@@ -553,7 +357,7 @@ int tlskit_config_set_groups(tlskit_config *cfg, const char *groups)
 
 int tlskit_config_set_timeout(tlskit_config *cfg, enum tlskit_timeout which, int64_t ms)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     if (which < TLSKIT_TIMEOUT_CONNECT || which > TLSKIT_TIMEOUT_IDLE) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "unknown timeout %d", which);
@@ -569,7 +373,7 @@ int tlskit_config_set_timeout(tlskit_config *cfg, enum tlskit_timeout which, int
 
 int tlskit_config_set_buffer_sizes(tlskit_config *cfg, int rcvbuf, int sndbuf)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     if (rcvbuf < 0 || sndbuf < 0) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "negative socket buffer size");
@@ -582,7 +386,7 @@ int tlskit_config_set_buffer_sizes(tlskit_config *cfg, int rcvbuf, int sndbuf)
 
 int tlskit_config_set_nodelay(tlskit_config *cfg, int on)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     cfg->nodelay = on != 0;
     return 0;
@@ -590,7 +394,7 @@ int tlskit_config_set_nodelay(tlskit_config *cfg, int on)
 
 int tlskit_config_set_session_tickets(tlskit_config *cfg, int count)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     if (count < 0 || count > 16) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID,
@@ -608,7 +412,7 @@ int tlskit_config_set_session_tickets(tlskit_config *cfg, int count)
 int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_s, int interval_s,
                                 int count)
 {
-    if (settable(cfg) != 0)
+    if (tlskit__config_settable(cfg) != 0)
         return -1;
     if (idle_s < 0 || interval_s < 0 || count < 0) {
         tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "negative keepalive setting");

@@ -77,6 +77,13 @@ struct tlskit_config {
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);
+/* Start of every config setter: 0, or -1 with the config's error set when the config is
+ * in use (frozen) (config.c). */
+int tlskit__config_settable(tlskit_config *cfg);
+/* Parse every PEM certificate in buf: the count, or -1 with err naming label and the
+ * reason. leaf (may be NULL) gets the first, chain the others or all (keypair.c). */
+int tlskit__parse_certs(struct tlskit__err *err, const char *label, const void *buf,
+                        size_t len, X509 **leaf, STACK_OF(X509) **chain);
 /* SSL_CTX client-certificate callback of the client role (client.c). */
 int tlskit__client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey);
 /* Make the config ready for a connection (loads the default trust store when no CA was
