@@ -241,10 +241,16 @@ int cli_common_option(int c, char **argv, const char *synopsis, void (*usage)(vo
     }
 }
 
-int cli_next_option(int argc, char **argv, const struct option *longopts)
+int cli_parse_options(int argc, char **argv, const struct option *longopts,
+                      int (*set)(int c, char **argv, void *opts), void *opts)
 {
+    int c, rc;
+
     opterr = 0;
-    return getopt_long(argc, argv, ":vqhV", longopts, NULL);
+    while ((c = getopt_long(argc, argv, ":vqhV", longopts, NULL)) != -1)
+        if ((rc = set(c, argv, opts)) >= 0)
+            return rc;
+    return -1;
 }
 
 int cli_tls_version_option(const char *synopsis, const char *name, const char *arg,

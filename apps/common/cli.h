@@ -50,15 +50,18 @@ int cli_common_option(int c, char **argv, const char *synopsis, void (*usage)(vo
                       int *verbosity);
 
 /* The long options every app has, to end its table: --verbose, --quiet, --help,
- * --version, and the terminator. cli_next_option() takes their short forms. */
+ * --version, and the terminator. cli_parse_options() takes their short forms. */
 #define CLI_COMMON_LONG_OPTIONS                                                             \
     {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},                 \
     {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}
 
 struct option;
-/* getopt_long() over longopts and the common short options, with getopt's own messages
- * off (cli_common_option() reports). The next option, or -1 at the end. */
-int cli_next_option(int argc, char **argv, const struct option *longopts);
+/* The option loop of every app: getopt_long() over longopts and the common short
+ * options, with getopt's own messages off (cli_common_option() reports), calling
+ * set(c, argv, opts) for each option until it returns an exit code (>= 0), which is
+ * returned. -1 once every option is taken; the operands start at optind. */
+int cli_parse_options(int argc, char **argv, const struct option *longopts,
+                      int (*set)(int c, char **argv, void *opts), void *opts);
 
 /* A --tls-min/--tls-max value ("1.2", "1.3") into *version. -1 to go on, or the usage
  * error's exit code. */

@@ -79,9 +79,12 @@ static const struct option long_options[] = {
     CLI_COMMON_LONG_OPTIONS,
 };
 
-/* One option, c as cli_next_option() returned it. -1 to go on, or the exit code. */
-static int set_option(int c, char **argv, struct options *o)
+/* One option, c as getopt_long() returned it (for cli_parse_options(), hence the void
+ * pointer). -1 to go on, or the exit code. */
+static int set_option(int c, char **argv, void *opts)
 {
+    struct options *o = opts;
+
     switch (c) {
     case OPT_CA:
         o->ca = optarg;
@@ -143,10 +146,6 @@ static int check_args(int argc, char **argv, struct options *o)
 
 int tlsclient_parse_args(int argc, char **argv, struct options *o)
 {
-    int c, rc;
-
-    while ((c = cli_next_option(argc, argv, long_options)) != -1)
-        if ((rc = set_option(c, argv, o)) >= 0)
-            return rc;
-    return check_args(argc, argv, o);
+    int rc = cli_parse_options(argc, argv, long_options, set_option, o);
+    return rc >= 0 ? rc : check_args(argc, argv, o);
 }

@@ -214,9 +214,12 @@ static int set_number(int c, struct options *o)
     }
 }
 
-/* One option, c as cli_next_option() returned it. -1 to go on, or the exit code. */
-static int set_option(int c, char **argv, struct options *o)
+/* One option, c as getopt_long() returned it (for cli_parse_options(), hence the void
+ * pointer). -1 to go on, or the exit code. */
+static int set_option(int c, char **argv, void *opts)
 {
+    struct options *o = opts;
+
     switch (c) {
     case OPT_BIND:
         o->bind = optarg;
@@ -273,10 +276,6 @@ static int check_args(int argc, char **argv, const struct options *o)
 
 int tlsserver_parse_args(int argc, char **argv, struct options *o)
 {
-    int c, rc;
-
-    while ((c = cli_next_option(argc, argv, long_options)) != -1)
-        if ((rc = set_option(c, argv, o)) >= 0)
-            return rc;
-    return check_args(argc, argv, o);
+    int rc = cli_parse_options(argc, argv, long_options, set_option, o);
+    return rc >= 0 ? rc : check_args(argc, argv, o);
 }

@@ -11,7 +11,9 @@
 #include "cli.h"
 #include "fuzz_common.h"
 #include "fuzz_options.h"
-#include "tlsclient/options.h"
+/* By its path: both apps have an options.h, and both app folders are on the include
+ * path of the fuzz targets. */
+#include "../../apps/tlsclient/options.h"
 
 static int from_args(const char *p, int argc, char **argv)
 {

@@ -12,7 +12,9 @@
 #include "cli.h"
 #include "fuzz_common.h"
 #include "fuzz_options.h"
-#include "tlsserver/options.h"
+/* By its path: both apps have an options.h, and both app folders are on the include
+ * path of the fuzz targets. */
+#include "../../apps/tlsserver/options.h"
 
 static int in_argv(const char *p, int argc, char **argv)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tlsclient: connect to a TLS server and relay stdin to it and its data to stdout, like
- * `ncat --ssl`. Public tlskit API only.
+ * tlsclient's connection once it is set up: the exit code for a failure, the -v summary,
+ * and the relay between stdin/stdout and the server.
  *
  * One thread does everything: an SSL object must not be read and written from two
  * threads at once. After a blocking connect + handshake (bounded by --timeout), the
@@ -18,7 +18,7 @@
 #include <tlskit/tlskit.h>
 
 #include "cli.h"
-#include "options.h"
+#include "client.h"
 
 #define RELAY_BUF 16384
 
@@ -44,7 +44,7 @@ static int exit_code(int code, int after_handshake)
     }
 }
 
-static int conn_failed(const tlskit_conn *c, int after_handshake)
+int client_failed(const tlskit_conn *c, int after_handshake)
 {
     const char *why = tlskit_conn_error(c);
     cli_msg("%s", why != NULL && *why != '\0' ? why : "unknown error");
@@ -66,7 +66,7 @@ static void format_time(time_t t, char *buf, size_t len)
         snprintf(buf, len, "(unknown)");
 }
 
-static void print_summary(const tlskit_conn *c)
+void client_summary(const tlskit_conn *c)
 {
     cli_msg("connected to %s", or_none(tlskit_conn_peer_addr(c)));
     cli_msg("protocol: %s, cipher: %s, group: %s", or_none(tlskit_conn_protocol(c)),
@@ -133,7 +133,7 @@ static int pump_in(struct relay *r, int *clean_eof)
             r->read_events = tlskit_want_events(n);
             return RELAY_GO_ON;
         }
-        return conn_failed(r->conn, 1);
+        return client_failed(r->conn, 1);
     }
 }
 
@@ -200,7 +200,7 @@ static int read_stdin(struct relay *r)
     return RELAY_GO_ON;
 }
 
-static int relay(tlskit_conn *c)
+int client_relay(tlskit_conn *c)
 {
     static struct relay r; /* 32 KiB of buffers: keep them off the stack */
     int eof = 0, rc;
@@ -208,7 +208,7 @@ static int relay(tlskit_conn *c)
     r.conn = c;
     r.stdin_open = 1;
     if (tlskit_conn_set_nonblocking(c, 1) < 0)
-        return conn_failed(c, 1);
+        return client_failed(c, 1);
 
     for (;;) {
         if ((rc = pump_in(&r, &eof)) != RELAY_GO_ON || eof)
@@ -234,75 +234,4 @@ static int relay(tlskit_conn *c)
                 return rc;
         }
     }
-}
-
-/* ---- main --------------------------------------------------------------------------- */
-
-static tlskit_config *configure(const struct options *o)
-{
-    tlskit_config *cfg = tlskit_config_new();
-    if (cfg == NULL) {
-        cli_msg("out of memory");
-        return NULL;
-    }
-    if ((o->ca != NULL && tlskit_config_add_ca_file(cfg, o->ca) < 0) ||
-        (o->capath != NULL && tlskit_config_add_ca_dir(cfg, o->capath) < 0) ||
-        (o->cert != NULL && tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) ||
-        tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
-        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
-        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0) {
-        cli_msg("%s", tlskit_config_error(cfg));
-        tlskit_config_free(cfg);
-        return NULL;
-    }
-    if (o->insecure) {
-        tlskit_config_insecure_noverifycert(cfg);
-        tlskit_config_insecure_noverifyname(cfg);
-    }
-    return cfg;
-}
-
-static int run(const struct options *o, tlskit_conn *c)
-{
-    if (o->servername != NULL && tlskit_conn_set_servername(c, o->servername) < 0)
-        return conn_failed(c, 0);
-    if (tlskit_conn_connect(c, o->host, o->port) < 0)
-        return conn_failed(c, 0);
-    if (tlskit_conn_handshake(c) < 0)
-        return conn_failed(c, 0);
-    if (o->verbosity > 1)
-        print_summary(c);
-
-    int rc = relay(c);
-    /* Our close_notify if not sent yet (the server closed first, or stdout failed); the
-     * library skips it on a connection that already broke. */
-    (void)tlskit_conn_close(c);
-    return rc;
-}
-
-int main(int argc, char **argv)
-{
-    struct options o = tlsclient_defaults();
-    int rc;
-
-    cli_init("tlsclient");
-    rc = tlsclient_parse_args(argc, argv, &o);
-    if (rc >= 0)
-        return rc;
-    if (o.insecure && o.verbosity > 0)
-        cli_msg("warning: --insecure: the server's certificate is NOT verified; anyone on "
-                "the path can impersonate it");
-
-    tlskit_config *cfg = configure(&o);
-    if (cfg == NULL)
-        return CLI_EXIT_ERROR;
-    tlskit_conn *c = tlskit_conn_new(cfg);
-    tlskit_config_free(cfg); /* the connection holds its own reference */
-    if (c == NULL) {
-        cli_msg("out of memory");
-        return CLI_EXIT_ERROR;
-    }
-    rc = run(&o, c);
-    tlskit_conn_free(c);
-    return rc;
 }

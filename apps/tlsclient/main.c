@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tlsclient: connect to a TLS server and relay stdin to it and its data to stdout, like
+ * `ncat --ssl`. Public tlskit API only. This file: parse, connect, relay, clean up.
+ */
+#include <stddef.h>
+
+#include <tlskit/tlskit.h>
+
+#include "cli.h"
+#include "client.h"
+#include "options.h"
+
+static tlskit_config *configure(const struct options *o)
+{
+    tlskit_config *cfg = tlskit_config_new();
+    if (cfg == NULL) {
+        cli_msg("out of memory");
+        return NULL;
+    }
+    if ((o->ca != NULL && tlskit_config_add_ca_file(cfg, o->ca) < 0) ||
+        (o->capath != NULL && tlskit_config_add_ca_dir(cfg, o->capath) < 0) ||
+        (o->cert != NULL && tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) ||
+        tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
+        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
+        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0) {
+        cli_msg("%s", tlskit_config_error(cfg));
+        tlskit_config_free(cfg);
+        return NULL;
+    }
+    if (o->insecure) {
+        tlskit_config_insecure_noverifycert(cfg);
+        tlskit_config_insecure_noverifyname(cfg);
+    }
+    return cfg;
+}
+
+static int run(const struct options *o, tlskit_conn *c)
+{
+    if (o->servername != NULL && tlskit_conn_set_servername(c, o->servername) < 0)
+        return client_failed(c, 0);
+    if (tlskit_conn_connect(c, o->host, o->port) < 0)
+        return client_failed(c, 0);
+    if (tlskit_conn_handshake(c) < 0)
+        return client_failed(c, 0);
+    if (o->verbosity > 1)
+        client_summary(c);
+
+    int rc = client_relay(c);
+    /* Our close_notify if not sent yet (the server closed first, or stdout failed); the
+     * library skips it on a connection that already broke. */
+    (void)tlskit_conn_close(c);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = tlsclient_defaults();
+    int rc;
+
+    cli_init("tlsclient");
+    rc = tlsclient_parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (o.insecure && o.verbosity > 0)
+        cli_msg("warning: --insecure: the server's certificate is NOT verified; anyone on "
+                "the path can impersonate it");
+
+    tlskit_config *cfg = configure(&o);
+    if (cfg == NULL)
+        return CLI_EXIT_ERROR;
+    tlskit_conn *c = tlskit_conn_new(cfg);
+    tlskit_config_free(cfg); /* the connection holds its own reference */
+    if (c == NULL) {
+        cli_msg("out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    rc = run(&o, c);
+    tlskit_conn_free(c);
+    return rc;
+}
