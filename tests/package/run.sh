@@ -15,6 +15,8 @@
 #   - the README's client and server examples (tests/package/examples/) build against the
 #     install and talk to each other over TLS with certificates from scripts/gen-certs.sh;
 #   - the same consumer builds with pkg-config, shared and fully static (tlskit), and runs.
+#   - a project that embeds the source tree with add_subdirectory() gets the library
+#     alone: no tests (so no Criterion), no apps.
 #
 # Usage: run.sh --build-dir DIR [--work-dir DIR] [--cc CC] [--cxx CXX] [--flags FLAGS]
 #   --build-dir DIR  the configured and built tlskit build tree (env TLSKIT_BUILD_DIR)
@@ -204,6 +206,21 @@ if [[ -s $work/static-foreign.txt ]]; then
     indent "$work/static-foreign.txt"
 else
     ok "libtlskit.a defines no global symbol outside tlskit_*"
+fi
+
+# ------------------------------------------------------------------ embedding
+step "an outside CMake project: add_subdirectory(tlskit) builds the library alone"
+ebuild=$work/embed-build
+# pkg-config finds nothing here: a tlskit that still wanted its tests (Criterion, found
+# through pkg-config) would not configure.
+if PKG_CONFIG_LIBDIR=$work/no-pc-files PKG_CONFIG_PATH= cmake -S "$here/embed" -B "$ebuild" \
+    -DTLSKIT_SOURCE="$root" -DCMAKE_BUILD_TYPE=Release >"$work/embed-configure.log" 2>&1 &&
+    cmake --build "$ebuild" >"$work/embed-build.log" 2>&1; then
+    ok "configure (no tests, no apps, no Criterion) and build the embedding project"
+    check -v "embed_static runs (tlskit::tlskit_static from source)" "$ebuild/embed_static"
+else
+    bad "configure and build the embedding project"
+    tail -n 20 "$work/embed-configure.log" "$work/embed-build.log" 2>/dev/null | sed 's/^/      /'
 fi
 
 # ------------------------------------------------------------------ CMake consumer
