@@ -23,16 +23,20 @@ static tlskit_config *configure(const struct options *o)
         (o->cert != NULL && tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
-        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0) {
-        cli_msg("%s", tlskit_config_error(cfg));
-        tlskit_config_free(cfg);
-        return NULL;
-    }
+        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0)
+        goto fail;
+    for (int i = 0; i < o->ncrl; i++)
+        if (tlskit_config_add_crl_file(cfg, o->crl[i]) < 0)
+            goto fail;
     if (o->insecure) {
         tlskit_config_insecure_noverifycert(cfg);
         tlskit_config_insecure_noverifyname(cfg);
     }
     return cfg;
+fail:
+    cli_msg("%s", tlskit_config_error(cfg));
+    tlskit_config_free(cfg);
+    return NULL;
 }
 
 static int run(const struct options *o, tlskit_conn *c)

@@ -33,6 +33,9 @@ static void usage(void)
         "                       system trust store\n"
         "  --capath DIR         trust the CA certificates in DIR (hashed, c_rehash\n"
         "                       style) instead of the system trust store\n"
+        "  --crl FILE           certificate revocation list(s), PEM (may repeat): a\n"
+        "                       revoked server certificate fails with exit 5; the\n"
+        "                       server's issuer must then have a CRL among them\n"
         "  --servername NAME    name to send as SNI and to check the certificate\n"
         "                       against (default: HOST)\n"
         "  --insecure           do NOT verify the server's certificate or name\n"
@@ -55,20 +58,21 @@ static void usage(void)
         "  2  usage error\n"
         "  3  could not connect (name resolution, refused, unreachable)\n"
         "  4  timed out\n"
-        "  5  certificate verification failed (the server's, or the server\n"
-        "     rejected ours)\n"
+        "  5  certificate verification failed (the server's, e.g. revoked, or the\n"
+        "     server rejected ours)\n"
         "  6  TLS handshake failed for another reason\n"
         "  7  connection broke after the handshake (reset, truncation)\n");
 }
 
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
-    OPT_TLS_MIN, OPT_TLS_MAX,
+    OPT_TLS_MIN, OPT_TLS_MAX, OPT_CRL,
 };
 
 static const struct option long_options[] = {
     {"ca", required_argument, NULL, OPT_CA},
     {"capath", required_argument, NULL, OPT_CAPATH},
+    {"crl", required_argument, NULL, OPT_CRL},
     {"servername", required_argument, NULL, OPT_SERVERNAME},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"cert", required_argument, NULL, OPT_CERT},
@@ -91,6 +95,11 @@ static int set_option(int c, char **argv, void *opts)
         return -1;
     case OPT_CAPATH:
         o->capath = optarg;
+        return -1;
+    case OPT_CRL:
+        if (o->ncrl == TLSCLIENT_MAX_CRLS)
+            return cli_usage_error(SYNOPSIS, "--crl: at most %d files", TLSCLIENT_MAX_CRLS);
+        o->crl[o->ncrl++] = optarg;
         return -1;
     case OPT_SERVERNAME:
         if (*optarg == '\0')

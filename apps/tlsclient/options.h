@@ -6,8 +6,12 @@
 
 #include <stdint.h>
 
+#define TLSCLIENT_MAX_CRLS 16
+
 struct options {
     const char *host, *port;
+    const char *crl[TLSCLIENT_MAX_CRLS]; /* --crl, in order */
+    int ncrl;
     const char *ca, *capath, *servername, *cert, *key;
     int insecure;
     int64_t timeout_ms;

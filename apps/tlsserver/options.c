@@ -43,6 +43,10 @@ static void usage(void)
         "  --verify-client[=MODE]    ask clients for a certificate; MODE 'required'\n"
         "                            (the default) rejects clients without one,\n"
         "                            'optional' accepts them; needs --ca\n"
+        "  --crl FILE                certificate revocation list(s), PEM (may repeat;\n"
+        "                            needs --verify-client): a revoked client\n"
+        "                            certificate is refused; the client's issuer must\n"
+        "                            then have a CRL among them. Re-read on SIGHUP\n"
         "  --tls-min VERSION         lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
         "  --tls-max VERSION         highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
         "  --tickets N               TLS 1.3 session tickets sent after each full\n"
@@ -93,7 +97,7 @@ static void usage(void)
 enum {
     OPT_BIND = 256, OPT_PORT, OPT_CERT, OPT_KEY, OPT_CA, OPT_VERIFY_CLIENT, OPT_TLS_MIN,
     OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
-    OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
+    OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS, OPT_CRL,
 };
 
 static const struct option long_options[] = {
@@ -102,6 +106,7 @@ static const struct option long_options[] = {
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
     {"ca", required_argument, NULL, OPT_CA},
+    {"crl", required_argument, NULL, OPT_CRL},
     {"verify-client", optional_argument, NULL, OPT_VERIFY_CLIENT},
     {"tls-min", required_argument, NULL, OPT_TLS_MIN},
     {"tls-max", required_argument, NULL, OPT_TLS_MAX},
@@ -233,6 +238,11 @@ static int set_option(int c, char **argv, void *opts)
     case OPT_CA:
         o->ca = optarg;
         return -1;
+    case OPT_CRL:
+        if (o->ncrl == TLSSERVER_MAX_CRLS)
+            return cli_usage_error(SYNOPSIS, "--crl: at most %d files", TLSSERVER_MAX_CRLS);
+        o->crl[o->ncrl++] = optarg;
+        return -1;
     case OPT_TLS_MIN:
         return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);
     case OPT_TLS_MAX:
@@ -266,6 +276,9 @@ static int check_args(int argc, char **argv, const struct options *o)
                                    "--verify-client=%s?)", argv[optind], argv[optind]);
         return cli_usage_error(SYNOPSIS, "unexpected argument '%s'", argv[optind]);
     }
+    if (o->ncrl > 0 && o->verify_client == TLSKIT_VERIFY_CLIENT_NONE)
+        return cli_usage_error(SYNOPSIS, "--crl needs --verify-client (CRLs are checked "
+                               "against client certificates)");
     if (o->verify_client != TLSKIT_VERIFY_CLIENT_NONE && o->ca == NULL)
         return cli_usage_error(SYNOPSIS, "--verify-client needs --ca FILE (the CA that "
                                "client certificates must chain to)");

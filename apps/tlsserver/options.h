@@ -16,8 +16,12 @@
 enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
 enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
 
+#define TLSSERVER_MAX_CRLS 16
+
 struct options {
     const char *bind;
+    const char *crl[TLSSERVER_MAX_CRLS]; /* --crl, in order */
+    int ncrl;
     char port[8];
     const char *cert, *key, *ca;
     int verify_client;

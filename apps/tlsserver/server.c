@@ -26,6 +26,14 @@ static int missing(const char *path)
     return access(path, F_OK) < 0 && errno == ENOENT;
 }
 
+static int add_crls(tlskit_config *cfg, const struct options *o)
+{
+    for (int i = 0; i < o->ncrl; i++)
+        if (tlskit_config_add_crl_file(cfg, o->crl[i]) < 0)
+            return -1;
+    return 0;
+}
+
 static tlskit_config *server_config(const struct options *o, int startup)
 {
     tlskit_config *cfg = tlskit_config_new();
@@ -47,7 +55,8 @@ static tlskit_config *server_config(const struct options *o, int startup)
         tlskit_config_set_session_tickets(cfg, o->tickets) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->handshake_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_IDLE, o->idle_ms) < 0 ||
-        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_WRITE, o->write_ms) < 0) {
+        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_WRITE, o->write_ms) < 0 ||
+        add_crls(cfg, o) < 0) {
         cli_msg("%s%s", startup ? "" : "reload failed, keeping the old certificate: ",
                 tlskit_config_error(cfg));
         goto fail;

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target: certificate and key loading from memory —
- * tlskit_config_set_keypair_mem() and tlskit_config_add_ca_mem() with arbitrary bytes.
+ * Fuzz target: certificate, key and CRL loading from memory —
+ * tlskit_config_set_keypair_mem(), tlskit_config_add_ca_mem() and
+ * tlskit_config_add_crl_mem() with arbitrary bytes.
  *
  * Input: [0] bit 0 skip the keypair call, bit 1 skip the CA call, bit 2 CA before
- * keypair; [1..2] little-endian length of the certificate part (taken modulo the rest);
- * then the certificate bytes and the key bytes. The CA call gets the whole rest.
+ * keypair, bit 3 also the CRL call; [1..2] little-endian length of the certificate part
+ * (taken modulo the rest); then the certificate bytes and the key bytes. The CA and CRL
+ * calls get the whole rest.
  * Invariants: 0 or -1; on 0 no error (class NONE, message ""); on -1 a class among
  * INVALID, NOMEM, FILE and CONFIG and a message naming what was loaded; the OpenSSL
  * error queue is left empty; a loaded keypair makes a config a listener accepts; no leaks
@@ -60,6 +62,12 @@ static void ca(tlskit_config *cfg, const uint8_t *data, size_t len)
     check_result(cfg, rc, "tlskit_config_add_ca_mem", "CA (memory)");
 }
 
+static void crl(tlskit_config *cfg, const uint8_t *data, size_t len)
+{
+    int rc = tlskit_config_add_crl_mem(cfg, data, len);
+    check_result(cfg, rc, "tlskit_config_add_crl_mem", "CRL (memory)");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fz_input in = {data, size};
@@ -79,6 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int have_keypair = !(flags & 1) && keypair(cfg, cert, cert_len, key, key_len) == 0;
     if (!(flags & 4) && !(flags & 2))
         ca(cfg, cert, in.n);
+    if (flags & 8)
+        crl(cfg, cert, in.n);
     if (have_keypair)
         listener_accepts(cfg);
     tlskit_config_free(cfg);

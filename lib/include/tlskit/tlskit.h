@@ -146,6 +146,16 @@ TLSKIT_API int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir);
 TLSKIT_API int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len);
 /* Add the system default trust store (also when a CA was added). */
 TLSKIT_API int tlskit_config_add_system_ca(tlskit_config *cfg);
+/* Certificate revocation lists (PEM, one or more per file; each call adds). Once a CRL is
+ * added, the peer's own certificate (a server's for a client, a client's for a server
+ * with client verification) must be covered by a CRL of its issuer: a revoked one fails
+ * the handshake with TLSKIT_E_VERIFY "... certificate verify failed: certificate
+ * revoked", and one whose issuer has no CRL here fails with "unable to get certificate
+ * CRL" (never mistaken for "not revoked"). An expired CRL fails as "CRL has expired".
+ * Errors: TLSKIT_E_FILE naming the file (missing, unreadable, no or malformed PEM CRL).
+ * 0, or -1 (also when the config is in use). */
+TLSKIT_API int tlskit_config_add_crl_file(tlskit_config *cfg, const char *crl_file);
+TLSKIT_API int tlskit_config_add_crl_mem(tlskit_config *cfg, const void *crl, size_t len);
 
 /* Client role: do not verify the server's certificate chain / host name.
  * Loudly insecure: anyone on the path can impersonate the server.
