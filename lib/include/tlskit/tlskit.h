@@ -198,6 +198,26 @@ TLSKIT_API int tlskit_config_set_nodelay(tlskit_config *cfg, int on);
  * 16). 0 sends none, and turns TLS 1.2 tickets off too: clients then resume only from
  * the server's session cache (TLS 1.2) or not at all (TLS 1.3). */
 TLSKIT_API int tlskit_config_set_session_tickets(tlskit_config *cfg, int count);
+/* Server: session-ticket keys. By default the config makes its own random keys: a new
+ * key encrypts tickets every lifetime (set_ticket_lifetime, seconds, default 3600, at
+ * most TLSKIT_TICKET_LIFETIME_MAX), and a ticket stays accepted for one more lifetime
+ * after its key stopped encrypting; sessions expire after two lifetimes. A config handed
+ * to tlskit_listener_reload() / tlskit_engine_reload() takes over the keys of the config
+ * it replaces, so tickets issued before a reload still resume.
+ * add_ticket_key_file/_mem: a key in nginx's ssl_session_ticket_key format, 48 bytes
+ * (16 name, 16 AES-128 key, 16 HMAC key) or 80 bytes (16 name, 32 HMAC key, 32 AES-256
+ * key). The first key added encrypts; later ones only decrypt, and a client resuming
+ * with one of them gets a fresh ticket. Servers given the same files resume each other's
+ * sessions. With keys added there is no rotation (and no carrying over on reload): the
+ * keys are what was added. The file must be a regular file that group and others cannot
+ * read. Fails with TLSKIT_E_FILE naming the file and the reason (missing, not a regular
+ * file, readable by others, not 48 or 80 bytes). The key bytes are copied and never
+ * shown in a message. */
+#define TLSKIT_TICKET_LIFETIME_MAX 604800 /* 7 days */
+TLSKIT_API int tlskit_config_set_ticket_lifetime(tlskit_config *cfg, int64_t secs);
+TLSKIT_API int tlskit_config_add_ticket_key_file(tlskit_config *cfg, const char *path);
+TLSKIT_API int tlskit_config_add_ticket_key_mem(tlskit_config *cfg, const void *key,
+                                                size_t len);
 /* TCP keepalive: idle seconds before probes, seconds between probes, probe count
  * (0 keeps the kernel default for that value). */
 TLSKIT_API int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_s,

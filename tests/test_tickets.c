@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Session-ticket keys (tickets.c), in process over loopback listeners: keys shared by
+ * two configs (nginx's 48- and 80-byte layouts), the first key encrypts and the others
+ * renew, automatic rotation, reload keeping tickets, and bad key input.
+ */
+#include "common.h"
+
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+TK_SUITE(tickets);
+
+/* ---- a server thread and a client exchange ---- */
+
+struct srv {
+    tlskit_listener *l;
+    tlskit_config *reload_to; /* after the first connection, if set */
+    int conns;
+    int reused[8];
+    char err[512];
+};
+
+static void *srv_main(void *p)
+{
+    struct srv *r = p;
+    for (int i = 0; i < r->conns; i++) {
+        tlskit_conn *conn = NULL;
+        if (tlskit_listener_accept(r->l, &conn, 20000) != 0) {
+            snprintf(r->err, sizeof r->err, "accept: %s", tk_str(tlskit_listener_error(r->l)));
+            return NULL;
+        }
+        char ch;
+        if (tlskit_conn_read(conn, &ch, 1) == 1)
+            tlskit_conn_write_all(conn, &ch, 1);
+        r->reused[i] = tlskit_conn_session_reused(conn);
+        tlskit_conn_close(conn);
+        tlskit_conn_free(conn);
+        if (i == 0 && r->reload_to && tlskit_listener_reload(r->l, r->reload_to) != 0)
+            snprintf(r->err, sizeof r->err, "reload: %s", tk_str(tlskit_listener_error(r->l)));
+    }
+    return NULL;
+}
+
+/* One exchange with the server on l, offering `offer` (may be NULL). Returns the session
+ * the connection ended with (a new reference) and sets *reused. */
+static tlskit_session *exchange(tlskit_config *c, tlskit_listener *l, tlskit_session *offer,
+                                int *reused)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", tlskit_listener_port(l));
+    tlskit_conn *conn = tlskit_conn_new(c);
+    cr_assert_not_null(conn);
+    cr_assert_eq(tlskit_conn_set_servername(conn, "localhost"), 0);
+    cr_assert_eq(tlskit_conn_connect(conn, "127.0.0.1", port), 0, "%s",
+                 tk_str(tlskit_conn_error(conn)));
+    if (offer)
+        cr_assert_eq(tlskit_conn_set_session(conn, offer), 0, "%s",
+                     tk_str(tlskit_conn_error(conn)));
+    cr_assert_eq(tlskit_conn_handshake(conn), 0, "%s", tk_str(tlskit_conn_error(conn)));
+    cr_assert_eq(tlskit_conn_write(conn, "x", 1), 1, "%s", tk_str(tlskit_conn_error(conn)));
+    char ch;
+    tk_conn_read_exact(conn, &ch, 1); /* TLS 1.3: the ticket came before the answer */
+    *reused = tlskit_conn_session_reused(conn);
+    tlskit_session *s = tlskit_conn_session_copy(conn);
+    tlskit_conn_close(conn);
+    tlskit_conn_free(conn);
+    return s;
+}
+
+/* The name of the key that encrypted the session's ticket (its first 16 bytes). */
+static void ticket_name(const tlskit_session *s, unsigned char name[16])
+{
+    const unsigned char *tick = NULL;
+    size_t len = 0;
+    SSL_SESSION_get0_ticket((const SSL_SESSION *)(const void *)s, &tick, &len);
+    cr_assert_geq(len, 16, "the session has no ticket");
+    memcpy(name, tick, 16);
+}
+
+static tlskit_config *client_cfg(int proto)
+{
+    tlskit_config *c = tk_client_config("ca.crt");
+    cr_assert_eq(tlskit_config_set_protocols(c, proto, proto), 0);
+    return c;
+}
+
+static unsigned char key48[48];
+static unsigned char key80[80];
+static unsigned char key80b[80];
+
+static void make_keys(void)
+{
+    tk_fill_pattern(key48, sizeof key48, 48);
+    tk_fill_pattern(key80, sizeof key80, 80);
+    tk_fill_pattern(key80b, sizeof key80b, 81);
+}
+
+static tlskit_config *srv_cfg_keys(const unsigned char *k1, size_t l1, const unsigned char *k2,
+                                   size_t l2)
+{
+    tlskit_config *s = tk_server_config("server");
+    if (k1)
+        cr_assert_eq(tlskit_config_add_ticket_key_mem(s, k1, l1), 0, "%s",
+                     tk_str(tlskit_config_error(s)));
+    if (k2)
+        cr_assert_eq(tlskit_config_add_ticket_key_mem(s, k2, l2), 0, "%s",
+                     tk_str(tlskit_config_error(s)));
+    return s;
+}
+
+/* A session from a server with keys (a1, a2) offered to a server with keys (b1, b2).
+ * Returns whether it resumed; *renewed: the ticket after it is under another key. */
+static int across(int proto, const unsigned char *a1, size_t la1, const unsigned char *b1,
+                  size_t lb1, const unsigned char *b2, size_t lb2, int *renewed)
+{
+    tlskit_config *sa = srv_cfg_keys(a1, la1, NULL, 0), *sb = srv_cfg_keys(b1, lb1, b2, lb2);
+    tlskit_config *c = client_cfg(proto);
+    tlskit_listener *la = tk_listen(sa, "127.0.0.1", "0"), *lb = tk_listen(sb, "127.0.0.1", "0");
+    struct srv ra = {.l = la, .conns = 1}, rb = {.l = lb, .conns = 1};
+    pthread_t ta = tk_thread_start(srv_main, &ra), tb = tk_thread_start(srv_main, &rb);
+    int reused = -1, reused2 = -1;
+    tlskit_session *s1 = exchange(c, la, NULL, &reused);
+    cr_expect_eq(reused, 0);
+    tlskit_session *s2 = exchange(c, lb, s1, &reused2);
+    unsigned char n1[16], n2[16];
+    ticket_name(s1, n1);
+    ticket_name(s2, n2);
+    *renewed = memcmp(n1, n2, 16) != 0;
+    tlskit_session_free(s1);
+    tlskit_session_free(s2);
+    tk_thread_join(ta);
+    tk_thread_join(tb);
+    cr_expect_eq(rb.reused[0], reused2, "client and server disagree on the resumption");
+    cr_expect_str_empty(ra.err, "%s", ra.err);
+    cr_expect_str_empty(rb.err, "%s", rb.err);
+    tlskit_listener_free(la);
+    tlskit_listener_free(lb);
+    tlskit_config_free(sa);
+    tlskit_config_free(sb);
+    tlskit_config_free(c);
+    return reused2;
+}
+
+static const int protos[] = {TLSKIT_TLS1_2, TLSKIT_TLS1_3};
+
+TK_TEST(tickets, same_key_resumes_across_configs_both_layouts)
+{
+    make_keys();
+    for (size_t i = 0; i < 2; i++) {
+        int renewed = -1;
+        cr_expect_eq(across(protos[i], key48, 48, key48, 48, NULL, 0, &renewed), 1,
+                     "48-byte key, proto %x: no resumption", protos[i]);
+        cr_expect_eq(across(protos[i], key80, 80, key80, 80, NULL, 0, &renewed), 1,
+                     "80-byte key, proto %x: no resumption", protos[i]);
+        if (protos[i] == TLSKIT_TLS1_2)
+            cr_expect_eq(renewed, 0, "TLS 1.2 ticket renewed under the encrypting key");
+    }
+}
+
+TK_TEST(tickets, different_keys_do_not_resume)
+{
+    make_keys();
+    for (size_t i = 0; i < 2; i++) {
+        int renewed = -1;
+        cr_expect_eq(across(protos[i], key80, 80, key80b, 80, NULL, 0, &renewed), 0,
+                     "proto %x: resumed with a key the server does not have", protos[i]);
+        cr_expect_eq(across(protos[i], NULL, 0, NULL, 0, NULL, 0, &renewed), 0,
+                     "proto %x: two automatic stores resumed each other", protos[i]);
+    }
+}
+
+TK_TEST(tickets, second_key_decrypts_and_renews)
+{
+    make_keys();
+    for (size_t i = 0; i < 2; i++) {
+        int renewed = -1;
+        /* A made the ticket with key80; B encrypts with key80b and still accepts key80. */
+        cr_expect_eq(across(protos[i], key80, 80, key80b, 80, key80, 80, &renewed), 1,
+                     "proto %x: the decrypt-only key was not accepted", protos[i]);
+        cr_expect_eq(renewed, 1, "proto %x: no fresh ticket under the first key", protos[i]);
+    }
+}
+
+/* Automatic keys, lifetime 1 s: within the first second the ticket resumes under the same
+ * key; in the second it resumes and is renewed under a new key; after two it is refused.
+ * The windows are computed from the handshake times, so a slow machine only waits longer. */
+TK_TEST(tickets, automatic_keys_rotate)
+{
+    for (size_t i = 0; i < 2; i++) {
+        tlskit_config *s = tk_server_config("server");
+        cr_assert_eq(tlskit_config_set_ticket_lifetime(s, 1), 0);
+        tlskit_config *c = client_cfg(protos[i]);
+        tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
+        struct srv r = {.l = l, .conns = 3};
+        pthread_t t = tk_thread_start(srv_main, &r);
+        int reused = -1;
+        int64_t start = tk_now_ms();
+        tlskit_session *s1 = exchange(c, l, NULL, &reused);
+        int64_t made = tk_now_ms();
+        /* The key was made between start and made: it encrypts until at least
+         * start + 1000 and is accepted until at least start + 2000. */
+        while (tk_now_ms() < made + 1000)
+            poll(NULL, 0, 20);
+        cr_assert_lt(tk_now_ms(), start + 2000, "the machine is too slow for this test");
+        tlskit_session *s2 = exchange(c, l, s1, &reused);
+        cr_expect_eq(reused, 1, "proto %x: the previous key's ticket was refused", protos[i]);
+        unsigned char n1[16], n2[16];
+        ticket_name(s1, n1);
+        ticket_name(s2, n2);
+        cr_expect_neq(memcmp(n1, n2, 16), 0, "proto %x: not renewed under a new key",
+                      protos[i]);
+        while (tk_now_ms() < made + 2000)
+            poll(NULL, 0, 20);
+        tlskit_session *s3 = exchange(c, l, s1, &reused);
+        cr_expect_eq(reused, 0, "proto %x: a ticket older than two lifetimes resumed",
+                     protos[i]);
+        tlskit_session_free(s1);
+        tlskit_session_free(s2);
+        tlskit_session_free(s3);
+        tk_thread_join(t);
+        cr_expect_str_empty(r.err, "%s", r.err);
+        tlskit_listener_free(l);
+        tlskit_config_free(s);
+        tlskit_config_free(c);
+    }
+}
+
+/* A reload hands the listener a new config (a new SSL_CTX): tickets made before it still
+ * resume. With key files, the new config's keys are what it was given. */
+static int resumes_after_reload(int proto, const unsigned char *k_old, const unsigned char *k_new)
+{
+    tlskit_config *s1 = srv_cfg_keys(k_old, 80, NULL, 0), *s2 = srv_cfg_keys(k_new, 80, NULL, 0);
+    tlskit_config *c = client_cfg(proto);
+    tlskit_listener *l = tk_listen(s1, "127.0.0.1", "0");
+    struct srv r = {.l = l, .conns = 2, .reload_to = s2};
+    pthread_t t = tk_thread_start(srv_main, &r);
+    int reused = -1;
+    tlskit_session *a = exchange(c, l, NULL, &reused);
+    tlskit_session *b = exchange(c, l, a, &reused);
+    tk_thread_join(t);
+    cr_expect_str_empty(r.err, "%s", r.err);
+    tlskit_session_free(a);
+    tlskit_session_free(b);
+    tlskit_listener_free(l);
+    tlskit_config_free(s1);
+    tlskit_config_free(s2);
+    tlskit_config_free(c);
+    return reused;
+}
+
+TK_TEST(tickets, reload_keeps_tickets)
+{
+    make_keys();
+    for (size_t i = 0; i < 2; i++) {
+        cr_expect_eq(resumes_after_reload(protos[i], NULL, NULL), 1,
+                     "proto %x: automatic keys lost in the reload", protos[i]);
+        cr_expect_eq(resumes_after_reload(protos[i], key80, key80), 1,
+                     "proto %x: same key file, no resumption after reload", protos[i]);
+        cr_expect_eq(resumes_after_reload(protos[i], key80, key80b), 0,
+                     "proto %x: a replaced key file still decrypts", protos[i]);
+    }
+}
+
+/* ---- bad input ---- */
+
+static void expect_key_file_error(const char *path, const char *why)
+{
+    tlskit_config *s = tlskit_config_new();
+    cr_assert_not_null(s);
+    cr_expect_eq(tlskit_config_add_ticket_key_file(s, path), -1, "%s accepted", path);
+    cr_expect_eq(tlskit_config_error_code(s), TLSKIT_E_FILE, "%s: %s", path,
+                 tlskit_config_error(s));
+    cr_expect(tk_contains(tlskit_config_error(s), path), "%s", tlskit_config_error(s));
+    cr_expect(tk_contains(tlskit_config_error(s), why), "want '%s' in: %s", why,
+              tlskit_config_error(s));
+    tlskit_config_free(s);
+}
+
+TK_TEST(tickets, bad_key_files_are_refused)
+{
+    char dir[256], path[512];
+    unsigned char buf[100];
+    tk_tmpdir(dir, sizeof dir);
+    tk_fill_pattern(buf, sizeof buf, 7);
+
+    snprintf(path, sizeof path, "%s/short.key", dir);
+    tk_write_file(path, buf, 47);
+    chmod(path, 0600);
+    expect_key_file_error(path, "47 bytes, expected 48 or 80");
+    snprintf(path, sizeof path, "%s/mid.key", dir);
+    tk_write_file(path, buf, 64);
+    chmod(path, 0600);
+    expect_key_file_error(path, "64 bytes, expected 48 or 80");
+    snprintf(path, sizeof path, "%s/long.key", dir);
+    tk_write_file(path, buf, 81);
+    chmod(path, 0600);
+    expect_key_file_error(path, "too long");
+    snprintf(path, sizeof path, "%s/open.key", dir);
+    tk_write_file(path, buf, 48);
+    chmod(path, 0644);
+    expect_key_file_error(path, "readable by group or others (mode 0644");
+    chmod(path, 0640);
+    expect_key_file_error(path, "readable by group or others (mode 0640");
+    expect_key_file_error(dir, "not a regular file (a directory)");
+    snprintf(path, sizeof path, "%s/missing.key", dir);
+    expect_key_file_error(path, "No such file or directory");
+
+    snprintf(path, sizeof path, "%s/good.key", dir);
+    tk_write_file(path, buf, 80);
+    chmod(path, 0600);
+    tlskit_config *s = tlskit_config_new();
+    cr_expect_eq(tlskit_config_add_ticket_key_file(s, path), 0, "%s", tlskit_config_error(s));
+    cr_expect_eq(tlskit_config_add_ticket_key_mem(s, buf, 79), -1);
+    cr_expect(tk_contains(tlskit_config_error(s), "79 bytes"), "%s", tlskit_config_error(s));
+    cr_expect_eq(tlskit_config_set_ticket_lifetime(s, 0), -1);
+    cr_expect_eq(tlskit_config_set_ticket_lifetime(s, TLSKIT_TICKET_LIFETIME_MAX + 1), -1);
+    cr_expect_eq(tlskit_config_set_ticket_lifetime(s, TLSKIT_TICKET_LIFETIME_MAX), 0);
+    tlskit_config_free(s);
+    tk_rmtree(dir);
+}
+
+TK_TEST(tickets, frozen_config_takes_no_keys)
+{
+    tlskit_config *s = tk_server_config("server");
+    tlskit_listener *l = tlskit_listener_new(s);
+    cr_expect_eq(tlskit_config_add_ticket_key_mem(s, key48, 48), -1);
+    cr_expect_eq(tlskit_config_set_ticket_lifetime(s, 10), -1);
+    cr_expect_eq(tlskit_config_error_code(s), TLSKIT_E_INVALID);
+    tlskit_listener_free(l);
+    tlskit_config_free(s);
+}
