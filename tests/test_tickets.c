@@ -2,13 +2,15 @@
 /*
  * Session-ticket keys (tickets.c), in process over loopback listeners: keys shared by
  * two configs (nginx's 48- and 80-byte layouts), the first key encrypts and the others
- * renew, automatic rotation, reload keeping tickets, and bad key input.
+ * renew, automatic rotation, reload keeping tickets, and bad key input; client sessions
+ * saved and loaded as PEM (memory and files) and bad session files.
  */
 #include "common.h"
 
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,10 +48,9 @@ static void *srv_main(void *p)
     return NULL;
 }
 
-/* One exchange with the server on l, offering `offer` (may be NULL). Returns the session
- * the connection ended with (a new reference) and sets *reused. */
-static tlskit_session *exchange(tlskit_config *c, tlskit_listener *l, tlskit_session *offer,
-                                int *reused)
+/* A client connection to the server on l, offering `offer` (may be NULL), handshake
+ * done. */
+static tlskit_conn *connect_hs(tlskit_config *c, tlskit_listener *l, tlskit_session *offer)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", tlskit_listener_port(l));
@@ -62,9 +63,28 @@ static tlskit_session *exchange(tlskit_config *c, tlskit_listener *l, tlskit_ses
         cr_assert_eq(tlskit_conn_set_session(conn, offer), 0, "%s",
                      tk_str(tlskit_conn_error(conn)));
     cr_assert_eq(tlskit_conn_handshake(conn), 0, "%s", tk_str(tlskit_conn_error(conn)));
+    return conn;
+}
+
+/* One byte there and back, then close. */
+static void echo_close(tlskit_conn *conn)
+{
     cr_assert_eq(tlskit_conn_write(conn, "x", 1), 1, "%s", tk_str(tlskit_conn_error(conn)));
     char ch;
     tk_conn_read_exact(conn, &ch, 1); /* TLS 1.3: the ticket came before the answer */
+    tlskit_conn_close(conn);
+    tlskit_conn_free(conn);
+}
+
+/* One exchange with the server on l, offering `offer` (may be NULL). Returns the session
+ * the connection ended with (a new reference) and sets *reused. */
+static tlskit_session *exchange(tlskit_config *c, tlskit_listener *l, tlskit_session *offer,
+                                int *reused)
+{
+    tlskit_conn *conn = connect_hs(c, l, offer);
+    cr_assert_eq(tlskit_conn_write(conn, "x", 1), 1, "%s", tk_str(tlskit_conn_error(conn)));
+    char ch;
+    tk_conn_read_exact(conn, &ch, 1);
     *reused = tlskit_conn_session_reused(conn);
     tlskit_session *s = tlskit_conn_session_copy(conn);
     tlskit_conn_close(conn);
@@ -333,4 +353,99 @@ TK_TEST(tickets, frozen_config_takes_no_keys)
     cr_expect_eq(tlskit_config_error_code(s), TLSKIT_E_INVALID);
     tlskit_listener_free(l);
     tlskit_config_free(s);
+}
+
+/* ---- client sessions: PEM in memory and in files ---- */
+
+/* Save the first connection's session (after waiting for it) to memory and to a file,
+ * then resume from each. */
+TK_TEST(tickets, session_saved_and_loaded_resumes)
+{
+    char dir[256], path[300];
+    tk_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/sess.pem", dir);
+    for (size_t i = 0; i < 2; i++) {
+        tlskit_config *s = tk_server_config("server"), *c = client_cfg(protos[i]);
+        tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
+        struct srv r = {.l = l, .conns = 3};
+        pthread_t t = tk_thread_start(srv_main, &r);
+
+        tlskit_conn *first = connect_hs(c, l, NULL);
+        char *pem = NULL;
+        size_t len = 0;
+        cr_expect_eq(tlskit_conn_session_wait(first, 20000), 0, "%s",
+                     tlskit_conn_error(first));
+        cr_assert_eq(tlskit_conn_session_save_mem(first, &pem, &len), 0, "%s",
+                     tlskit_conn_error(first));
+        cr_assert_eq(tlskit_conn_session_save_file(first, path), 0, "%s",
+                     tlskit_conn_error(first));
+        echo_close(first); /* the data waited behind the ticket, untouched */
+        cr_expect(len > 40 && memcmp(pem, "-----BEGIN SSL SESSION PARAMETERS-----", 38) == 0);
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0);
+        cr_expect_eq(st.st_mode & 07777, 0600, "session file mode %o", st.st_mode & 07777);
+
+        tlskit_conn *a = tlskit_conn_new(c);
+        char port[16];
+        snprintf(port, sizeof port, "%d", tlskit_listener_port(l));
+        cr_assert_eq(tlskit_conn_connect(a, "localhost", port), 0, "%s", tlskit_conn_error(a));
+        cr_assert_eq(tlskit_conn_session_load_mem(a, pem, len), 0, "%s", tlskit_conn_error(a));
+        cr_assert_eq(tlskit_conn_handshake(a), 0, "%s", tlskit_conn_error(a));
+        cr_expect_eq(tlskit_conn_session_reused(a), 1, "proto %x: PEM in memory", protos[i]);
+        echo_close(a);
+        tlskit_conn *b = tlskit_conn_new(c);
+        cr_assert_eq(tlskit_conn_connect(b, "localhost", port), 0, "%s", tlskit_conn_error(b));
+        cr_assert_eq(tlskit_conn_session_load_file(b, path), 0, "%s", tlskit_conn_error(b));
+        cr_assert_eq(tlskit_conn_handshake(b), 0, "%s", tlskit_conn_error(b));
+        cr_expect_eq(tlskit_conn_session_reused(b), 1, "proto %x: session file", protos[i]);
+        echo_close(b);
+        free(pem);
+        tk_thread_join(t);
+        cr_expect_str_empty(r.err, "%s", r.err);
+        tlskit_listener_free(l);
+        tlskit_config_free(s);
+        tlskit_config_free(c);
+    }
+    tk_rmtree(dir);
+}
+
+static void expect_load_error(tlskit_conn *conn, const char *path, const char *why)
+{
+    cr_expect_eq(tlskit_conn_session_load_file(conn, path), -1, "%s accepted", path);
+    cr_expect_eq(tlskit_conn_error_code(conn), TLSKIT_E_FILE, "%s", tlskit_conn_error(conn));
+    cr_expect(tk_contains(tlskit_conn_error(conn), path), "%s", tlskit_conn_error(conn));
+    cr_expect(tk_contains(tlskit_conn_error(conn), why), "want '%s' in: %s", why,
+              tlskit_conn_error(conn));
+}
+
+TK_TEST(tickets, bad_session_files_are_refused)
+{
+    char dir[256], path[300];
+    tk_tmpdir(dir, sizeof dir);
+    tlskit_config *c = tk_client_config("ca.crt");
+    tlskit_conn *conn = tlskit_conn_new(c);
+
+    snprintf(path, sizeof path, "%s/open.pem", dir);
+    tk_write_file(path, "x", 1);
+    chmod(path, 0644);
+    expect_load_error(conn, path, "readable by group or others (mode 0644");
+    chmod(path, 0600);
+    cr_assert_eq(chown(path, 4321, 4321), 0, "chown (the suite runs as root)");
+    expect_load_error(conn, path, "belongs to another user (uid 4321)");
+    cr_assert_eq(chown(path, geteuid(), getegid()), 0);
+    expect_load_error(conn, path, "not a PEM session");
+    expect_load_error(conn, dir, "not a regular file (a directory)");
+    snprintf(path, sizeof path, "%s/missing.pem", dir);
+    expect_load_error(conn, path, "No such file or directory");
+    cr_expect_eq(tlskit_conn_session_load_mem(conn, "junk", 4), -1);
+    cr_expect_eq(tlskit_conn_error_code(conn), TLSKIT_E_FILE, "%s", tlskit_conn_error(conn));
+
+    /* Nothing to save or wait for before a handshake. */
+    cr_expect_eq(tlskit_conn_session_save_file(conn, path), -1);
+    cr_expect_eq(tlskit_conn_error_code(conn), TLSKIT_E_INVALID, "%s", tlskit_conn_error(conn));
+    cr_expect_eq(tlskit_conn_session_wait(conn, 10), -1);
+    cr_expect_eq(tlskit_conn_error_code(conn), TLSKIT_E_INVALID, "%s", tlskit_conn_error(conn));
+    tlskit_conn_free(conn);
+    tlskit_config_free(c);
+    tk_rmtree(dir);
 }

@@ -332,6 +332,28 @@ TLSKIT_API void tlskit_session_free(tlskit_session *sess);
  * tlskit_conn_session_reused()). The connection takes its own reference. */
 TLSKIT_API int tlskit_conn_set_session(tlskit_conn *conn, tlskit_session *sess);
 
+/* Sessions kept across processes, as PEM: the format `openssl s_client -sess_out` writes
+ * and `-sess_in` reads (either side may write what the other reads).
+ * save: the connection's session, once it is resumable (TLSKIT_E_INVALID before that;
+ * with TLS 1.3 call tlskit_conn_session_wait() first). _mem: *pem gets a new buffer of
+ * *len bytes (not NUL-terminated) that the caller releases with free(). _file: the file
+ * is created or replaced with mode 0600; refused (TLSKIT_E_FILE) when it is not a
+ * regular file or belongs to another user; a symbolic link is not followed.
+ * load: offer the session, as tlskit_conn_set_session() does (after connect/wrap,
+ * before the handshake). _file refuses (TLSKIT_E_FILE, the message says which) a file
+ * that is not a regular file, belongs to another user or is readable by group or others:
+ * the file holds the secret that resumes the session. Malformed PEM: TLSKIT_E_FILE. */
+TLSKIT_API int tlskit_conn_session_save_mem(tlskit_conn *conn, char **pem, size_t *len);
+TLSKIT_API int tlskit_conn_session_save_file(tlskit_conn *conn, const char *path);
+TLSKIT_API int tlskit_conn_session_load_mem(tlskit_conn *conn, const void *pem, size_t len);
+TLSKIT_API int tlskit_conn_session_load_file(tlskit_conn *conn, const char *path);
+/* Client, after the handshake: wait up to timeout_ms for a resumable session (TLS 1.3
+ * servers send their tickets after the handshake). Processes incoming records without
+ * taking application data (it stays for tlskit_conn_read()). 0 when the session is
+ * resumable (at once with TLS 1.2 tickets); -1 with TLSKIT_E_TIMEOUT when none came in
+ * time, TLSKIT_E_CLOSED when the server sent data or closed without a ticket. */
+TLSKIT_API int tlskit_conn_session_wait(tlskit_conn *conn, int timeout_ms);
+
 /* ---------------------------------------------------------------------------------------
  * Connection and peer details (valid after the handshake unless said otherwise)
  * ------------------------------------------------------------------------------------- */
