@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Session tickets as a user meets them: tlsserver --ticket-key / --ticket-lifetime and
- * SIGHUP, with `openssl s_client -sess_out/-sess_in` as the client (a real peer that is
- * not tlskit). Two servers sharing a key file resume each other's sessions (both nginx
+ * SIGHUP, and tlsclient --sess-out / --sess-in / --reconnect, with
+ * `openssl s_client -sess_out/-sess_in` as the real peer that is not tlskit (each reads
+ * the other's session files). Two servers sharing a key file resume each other's sessions (both nginx
  * layouts, TLS 1.2 and 1.3); a reload keeps resumption working; bad key files are
  * start-up errors.
  */
@@ -67,6 +68,39 @@ static void write_key(const char *path, size_t len, uint32_t seed)
 }
 
 static const char *const protos[] = {"-tls1_2", "-tls1_3"};
+static const char *const versions[] = {"1.2", "1.3"}; /* the same, as tlsclient says it */
+
+/* tlsclient -v to port with TLS `version` only and the extra arguments (NULL-ended);
+ * sends one line and expects it back. Returns the exit code; p keeps the output (the
+ * caller frees it). */
+static int tlsclient_run(struct tk_proc *p, int port, const char *version,
+                         const char *const extra[])
+{
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *argv[24] = {tk_client_bin(), "-v", "--ca", tk_cert("ca.crt"), "--tls-min",
+                            version, "--tls-max", version};
+    int n = 8;
+    for (int i = 0; extra != NULL && extra[i] != NULL; i++)
+        argv[n++] = extra[i];
+    argv[n++] = "localhost";
+    argv[n++] = portstr;
+    argv[n] = NULL;
+    return tk_run(p, argv, "hello\n", 6, RUN_MS);
+}
+
+/* 1 when tlsclient resumed (its -v line), 0 when not; fails the test on an error. */
+static int tlsclient_resumed(int port, const char *version, const char *const extra[])
+{
+    struct tk_proc p;
+    int code = tlsclient_run(&p, port, version, extra);
+    cr_assert_eq(code, 0, "tlsclient %s exit %d: %s", version, code, p.errbuf);
+    cr_expect_str_eq(p.outbuf, "hello\n");
+    int reused = tk_contains(p.errbuf, "tlsclient: resumed: yes\n");
+    cr_assert(reused || tk_contains(p.errbuf, "tlsclient: resumed: no\n"), "%s", p.errbuf);
+    tk_proc_free(&p);
+    return reused;
+}
 
 TK_TEST(tickets_apps, two_servers_sharing_a_key_file_resume_each_other)
 {
@@ -87,6 +121,23 @@ TK_TEST(tickets_apps, two_servers_sharing_a_key_file_resume_each_other)
             cr_expect_eq(s_client_resumed(b.port, protos[i], sess, NULL), 1,
                          "%zu-byte key, %s: a session made on A did not resume on B",
                          sizes[k], protos[i]);
+            /* tlsclient: made on A, resumed on B, and each reads the other's file. */
+            unlink(sess);
+            const char *out[] = {"--sess-out", sess, NULL}, *in[] = {"--sess-in", sess, NULL};
+            cr_expect_eq(tlsclient_resumed(a.port, versions[i], out), 0);
+            struct stat st;
+            cr_assert_eq(stat(sess, &st), 0, "--sess-out wrote no file");
+            cr_expect_eq(st.st_mode & 07777, 0600, "session file mode %o", st.st_mode & 07777);
+            cr_expect_eq(tlsclient_resumed(b.port, versions[i], in), 1,
+                         "%zu-byte key, TLS %s: tlsclient did not resume on B", sizes[k],
+                         versions[i]);
+            cr_expect_eq(s_client_resumed(b.port, protos[i], sess, NULL), 1,
+                         "TLS %s: s_client did not resume with tlsclient's file", versions[i]);
+            unlink(sess);
+            cr_expect_eq(s_client_resumed(a.port, protos[i], NULL, sess), 0);
+            chmod(sess, 0600); /* s_client writes it as its umask says */
+            cr_expect_eq(tlsclient_resumed(b.port, versions[i], in), 1,
+                         "TLS %s: tlsclient did not resume with s_client's file", versions[i]);
         }
         tk_server_stop(&a);
         tk_server_stop(&b);
@@ -208,5 +259,86 @@ TK_TEST(tickets_apps, bad_key_files_are_startup_errors)
                          "not a whole number of seconds");
     expect_start_failure((const char *const[]){"--ticket-lifetime", "1h", NULL}, 2,
                          "not a whole number of seconds");
+    tk_rmtree(dir);
+}
+
+/* --reconnect N: one line per further connection, each resumed; -v says so too. */
+TK_TEST(tickets_apps, tlsclient_reconnect_resumes)
+{
+    const char *quiet[] = {"-q", NULL};
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", quiet);
+    for (size_t i = 0; i < 2; i++) {
+        struct tk_proc p;
+        const char *extra[] = {"--reconnect", "3", NULL};
+        int code = tlsclient_run(&p, s.port, versions[i], extra);
+        cr_expect_eq(code, 0, "exit %d: %s", code, p.errbuf);
+        cr_expect(tk_matches(p.errbuf, "tlsclient: resumed: no\n(.*\n)*"
+                                       "tlsclient: reconnect 1: resumed: yes\n(.*\n)*"
+                                       "tlsclient: reconnect 2: resumed: yes\n(.*\n)*"
+                                       "tlsclient: reconnect 3: resumed: yes\n"),
+                  "TLS %s: %s", versions[i], p.errbuf);
+        cr_expect(!tk_contains(p.errbuf, "reconnect 4"), "%s", p.errbuf);
+        tk_proc_free(&p);
+    }
+    tk_server_stop(&s);
+    /* A server without tickets: the reconnections say no. */
+    const char *none[] = {"-q", "--tickets", "0", NULL};
+    tk_server_start(&s, "server", "127.0.0.1", none);
+    struct tk_proc p;
+    const char *extra[] = {"--reconnect", "1", NULL};
+    int code = tlsclient_run(&p, s.port, "1.3", extra);
+    cr_expect(tk_contains(p.errbuf, "reconnect 1: resumed: no") ||
+                  tk_contains(p.errbuf, "--reconnect: "), "exit %d: %s", code, p.errbuf);
+    tk_proc_free(&p);
+    tk_server_stop(&s);
+}
+
+/* Bad session files: exit 1 and a message naming the flag, the file and which check. */
+static void expect_client_failure(int port, const char *const extra[], int want,
+                                  const char *why)
+{
+    struct tk_proc p;
+    int code = tlsclient_run(&p, port, "1.3", extra);
+    cr_expect_eq(code, want, "%s %s: exit %d; stderr: %s", extra[0], extra[1], code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, extra[0]), "the flag is not named: %s", p.errbuf);
+    cr_expect(tk_contains(p.errbuf, why), "want '%s' in: %s", why, p.errbuf);
+    tk_proc_free(&p);
+}
+
+TK_TEST(tickets_apps, tlsclient_bad_session_files)
+{
+    char dir[256], sess[300], junk[300];
+    tk_tmpdir(dir, sizeof dir);
+    snprintf(sess, sizeof sess, "%s/sess.pem", dir);
+    snprintf(junk, sizeof junk, "%s/junk.pem", dir);
+    const char *quiet[] = {"-q", NULL};
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", quiet);
+    const char *out[] = {"--sess-out", sess, NULL};
+    cr_assert_eq(tlsclient_resumed(s.port, "1.3", out), 0);
+
+    chmod(sess, 0644);
+    expect_client_failure(s.port, (const char *const[]){"--sess-in", sess, NULL}, 1,
+                          "readable by group or others (mode 0644");
+    chmod(sess, 0600);
+    cr_assert_eq(chown(sess, 4321, 4321), 0, "chown (the suite runs as root)");
+    expect_client_failure(s.port, (const char *const[]){"--sess-in", sess, NULL}, 1,
+                          "belongs to another user (uid 4321)");
+    expect_client_failure(s.port, (const char *const[]){"--sess-out", sess, NULL}, 1,
+                          "belongs to another user (uid 4321)");
+    cr_assert_eq(chown(sess, geteuid(), getegid()), 0);
+    expect_client_failure(s.port, (const char *const[]){"--sess-in", dir, NULL}, 1,
+                          "not a regular file (a directory)");
+    expect_client_failure(s.port, (const char *const[]){"--sess-out", dir, NULL}, 1, dir);
+    tk_write_file(junk, "not a session\n", 14);
+    chmod(junk, 0600);
+    expect_client_failure(s.port, (const char *const[]){"--sess-in", junk, NULL}, 1,
+                          "not a PEM session");
+    expect_client_failure(s.port, (const char *const[]){"--reconnect", "x", NULL}, 2,
+                          "not a whole number");
+    expect_client_failure(s.port, (const char *const[]){"--sess-in", "", NULL}, 2,
+                          "the file name is empty");
+    tk_server_stop(&s);
     tk_rmtree(dir);
 }
