@@ -9,6 +9,7 @@
 
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +245,66 @@ TK_TEST(tickets, automatic_keys_rotate)
         tlskit_session_free(s3);
         tk_thread_join(t);
         cr_expect_str_empty(r.err, "%s", r.err);
+        tlskit_listener_free(l);
+        tlskit_config_free(s);
+        tlskit_config_free(c);
+    }
+}
+
+/* A hostile client offers forged tickets: another key name, or a changed byte under the
+ * HMAC. The server must neither fail nor resume: a full handshake, and a fresh ticket. */
+static tlskit_session *forge(const tlskit_session *orig, size_t at_from_end, int name)
+{
+    const SSL_SESSION *s = (const SSL_SESSION *)(const void *)orig;
+    const unsigned char *tick = NULL;
+    size_t tlen = 0;
+    SSL_SESSION_get0_ticket(s, &tick, &tlen);
+    cr_assert_gt(tlen, 32);
+    int len = i2d_SSL_SESSION((SSL_SESSION *)(uintptr_t)s, NULL);
+    cr_assert_gt(len, 0);
+    unsigned char *der = malloc((size_t)len), *p = der;
+    cr_assert_eq(i2d_SSL_SESSION((SSL_SESSION *)(uintptr_t)s, &p), len);
+    unsigned char *t = memmem(der, (size_t)len, tick, tlen);
+    cr_assert_not_null(t, "the ticket is not in the DER session");
+    t[name ? 3 : tlen - 1 - at_from_end] ^= 0x5a;
+    const unsigned char *q = der;
+    SSL_SESSION *forged = d2i_SSL_SESSION(NULL, &q, len);
+    free(der);
+    cr_assert_not_null(forged);
+    return (tlskit_session *)(void *)forged;
+}
+
+TK_TEST(tickets, forged_tickets_get_full_handshakes)
+{
+    make_keys();
+    for (size_t i = 0; i < 2; i++) {
+        tlskit_config *s = srv_cfg_keys(key80, 80, NULL, 0), *c = client_cfg(protos[i]);
+        tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
+        struct srv r = {.l = l, .conns = 4};
+        pthread_t t = tk_thread_start(srv_main, &r);
+        int reused = -1;
+        tlskit_session *good = exchange(c, l, NULL, &reused);
+        const struct {
+            size_t at;
+            int name;
+            const char *what;
+        } cases[] = {{0, 1, "unknown key name"}, {0, 0, "last HMAC byte"},
+                     {40, 0, "a ciphertext byte"}};
+        for (size_t k = 0; k < 3; k++) {
+            tlskit_session *bad = forge(good, cases[k].at, cases[k].name);
+            tlskit_session *after = exchange(c, l, bad, &reused);
+            cr_expect_eq(reused, 0, "proto %x, %s: a forged ticket resumed", protos[i],
+                         cases[k].what);
+            cr_expect(tlskit_session_resumable(after), "proto %x, %s: no fresh ticket",
+                      protos[i], cases[k].what);
+            tlskit_session_free(bad);
+            tlskit_session_free(after);
+        }
+        tlskit_session_free(good);
+        tk_thread_join(t);
+        cr_expect_str_empty(r.err, "%s", r.err);
+        for (int k = 1; k < 4; k++)
+            cr_expect_eq(r.reused[k], 0, "the server resumed a forged ticket");
         tlskit_listener_free(l);
         tlskit_config_free(s);
         tlskit_config_free(c);

@@ -149,8 +149,10 @@ static int load_pem(tlskit_conn *c, const char *label, const void *pem, size_t l
     SSL_SESSION *s = b ? PEM_read_bio_SSL_SESSION(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
     if (!s) {
-        tlskit__err_set_ssl(&c->err, TLSKIT_E_FILE, "no SSL SESSION PARAMETERS block",
-                            "session %s: not a PEM session", label);
+        int oom = ERR_GET_REASON(ERR_peek_last_error()) == ERR_R_MALLOC_FAILURE;
+        tlskit__err_set_ssl(&c->err, oom ? TLSKIT_E_NOMEM : TLSKIT_E_FILE,
+                            "no SSL SESSION PARAMETERS block", "session %s: %s", label,
+                            oom ? "out of memory" : "not a PEM session");
         return -1;
     }
     int rc = tlskit_conn_set_session(c, (tlskit_session *)(void *)s);
