@@ -95,7 +95,8 @@ static void usage(void)
         "sent and sends close_notify; thread and iterative cut them). SIGHUP reloads\n"
         "the certificate, key, CA and ticket key files: new connections get the new\n"
         "material, open ones keep theirs, tickets issued before still resume; if the\n"
-        "new files are bad the old ones stay and the reason is logged. SIGUSR1 prints the counters (they are also printed on exit).\n"
+        "new files are bad the old ones stay and the reason is logged. SIGUSR1\n"
+        "prints the counters (they are also printed on exit).\n"
         "\n"
         "Exit status: 0 stopped cleanly, 1 start-up error, 2 usage error.\n");
 }
