@@ -68,6 +68,18 @@ static void write_key(const char *path, size_t len, uint32_t seed)
 }
 
 static const char *const protos[] = {"-tls1_2", "-tls1_3"};
+
+/* A private directory and two file names in it. */
+struct files {
+    char dir[256], a[300], b[300];
+};
+
+static void files_init(struct files *f, const char *a, const char *b)
+{
+    tk_tmpdir(f->dir, sizeof f->dir);
+    snprintf(f->a, sizeof f->a, "%s/%s", f->dir, a);
+    snprintf(f->b, sizeof f->b, "%s/%s", f->dir, b);
+}
 static const char *const versions[] = {"1.2", "1.3"}; /* the same, as tlsclient says it */
 
 /* tlsclient -v to port with TLS `version` only and the extra arguments (NULL-ended);
@@ -102,60 +114,61 @@ static int tlsclient_resumed(int port, const char *version, const char *const ex
     return reused;
 }
 
-TK_TEST(tickets_apps, two_servers_sharing_a_key_file_resume_each_other)
+/* tlsclient: a session made on A resumed on B, and each of tlsclient and s_client reads
+ * the other's session file. */
+static void tlsclient_across(int pa, int pb, size_t i, const char *sess, const char *what)
 {
-    char dir[256], key[300], sess[300];
-    tk_tmpdir(dir, sizeof dir);
-    snprintf(key, sizeof key, "%s/ticket.key", dir);
-    snprintf(sess, sizeof sess, "%s/sess.pem", dir);
-    static const size_t sizes[] = {48, 80};
-    for (size_t k = 0; k < 2; k++) {
-        write_key(key, sizes[k], (uint32_t)sizes[k]);
-        const char *extra[] = {"--ticket-key", key, "-q", NULL};
-        struct tk_server a, b;
-        tk_server_start(&a, "server", "127.0.0.1", extra);
-        tk_server_start(&b, "server", "127.0.0.1", extra);
-        for (size_t i = 0; i < 2; i++) {
-            unlink(sess);
-            cr_expect_eq(s_client_resumed(a.port, protos[i], NULL, sess), 0);
-            cr_expect_eq(s_client_resumed(b.port, protos[i], sess, NULL), 1,
-                         "%zu-byte key, %s: a session made on A did not resume on B",
-                         sizes[k], protos[i]);
-            /* tlsclient: made on A, resumed on B, and each reads the other's file. */
-            unlink(sess);
-            const char *out[] = {"--sess-out", sess, NULL}, *in[] = {"--sess-in", sess, NULL};
-            cr_expect_eq(tlsclient_resumed(a.port, versions[i], out), 0);
-            struct stat st;
-            cr_assert_eq(stat(sess, &st), 0, "--sess-out wrote no file");
-            cr_expect_eq(st.st_mode & 07777, 0600, "session file mode %o", st.st_mode & 07777);
-            cr_expect_eq(tlsclient_resumed(b.port, versions[i], in), 1,
-                         "%zu-byte key, TLS %s: tlsclient did not resume on B", sizes[k],
-                         versions[i]);
-            cr_expect_eq(s_client_resumed(b.port, protos[i], sess, NULL), 1,
-                         "TLS %s: s_client did not resume with tlsclient's file", versions[i]);
-            unlink(sess);
-            cr_expect_eq(s_client_resumed(a.port, protos[i], NULL, sess), 0);
-            chmod(sess, 0600); /* s_client writes it as its umask says */
-            cr_expect_eq(tlsclient_resumed(b.port, versions[i], in), 1,
-                         "TLS %s: tlsclient did not resume with s_client's file", versions[i]);
-        }
-        tk_server_stop(&a);
-        tk_server_stop(&b);
-    }
-    /* Control: without a shared file, B has its own keys. */
-    const char *none[] = {"-q", NULL};
+    const char *out[] = {"--sess-out", sess, NULL}, *in[] = {"--sess-in", sess, NULL};
+    unlink(sess);
+    cr_expect_eq(tlsclient_resumed(pa, versions[i], out), 0);
+    struct stat st;
+    cr_assert_eq(stat(sess, &st), 0, "--sess-out wrote no file");
+    cr_expect_eq(st.st_mode & 07777, 0600, "session file mode %o", st.st_mode & 07777);
+    cr_expect_eq(tlsclient_resumed(pb, versions[i], in), 1,
+                 "%s, TLS %s: tlsclient did not resume on B", what, versions[i]);
+    cr_expect_eq(s_client_resumed(pb, protos[i], sess, NULL), 1,
+                 "%s, TLS %s: s_client did not resume with tlsclient's file", what, versions[i]);
+    unlink(sess);
+    cr_expect_eq(s_client_resumed(pa, protos[i], NULL, sess), 0);
+    chmod(sess, 0600); /* s_client writes it as its umask says */
+    cr_expect_eq(tlsclient_resumed(pb, versions[i], in), 1,
+                 "%s, TLS %s: tlsclient did not resume with s_client's file", what,
+                 versions[i]);
+}
+
+/* Two servers started with extra: does a session made on A resume on B? */
+static void two_servers(const char *const extra[], const char *sess, int want,
+                        const char *what)
+{
     struct tk_server a, b;
-    tk_server_start(&a, "server", "127.0.0.1", none);
-    tk_server_start(&b, "server", "127.0.0.1", none);
+    tk_server_start(&a, "server", "127.0.0.1", extra);
+    tk_server_start(&b, "server", "127.0.0.1", extra);
     for (size_t i = 0; i < 2; i++) {
         unlink(sess);
         cr_expect_eq(s_client_resumed(a.port, protos[i], NULL, sess), 0);
-        cr_expect_eq(s_client_resumed(b.port, protos[i], sess, NULL), 0,
-                     "%s: resumed on a server without the key", protos[i]);
+        cr_expect_eq(s_client_resumed(b.port, protos[i], sess, NULL), want,
+                     "%s, %s: s_client, session made on A, resumed on B: %d", what,
+                     protos[i], !want);
+        if (want)
+            tlsclient_across(a.port, b.port, i, sess, what);
     }
     tk_server_stop(&a);
     tk_server_stop(&b);
-    tk_rmtree(dir);
+}
+
+TK_TEST(tickets_apps, two_servers_sharing_a_key_file_resume_each_other)
+{
+    struct files f;
+    files_init(&f, "ticket.key", "sess.pem");
+    write_key(f.a, 48, 48);
+    two_servers((const char *const[]){"--ticket-key", f.a, "-q", NULL}, f.b, 1,
+                "48-byte key file");
+    write_key(f.a, 80, 80);
+    two_servers((const char *const[]){"--ticket-key", f.a, "-q", NULL}, f.b, 1,
+                "80-byte key file");
+    /* Control: without a shared file, B has its own keys. */
+    two_servers((const char *const[]){"-q", NULL}, f.b, 0, "no key file");
+    tk_rmtree(f.dir);
 }
 
 /* SIGHUP makes a new config; sessions from before it still resume (automatic keys are
@@ -170,30 +183,11 @@ static void sighup(struct tk_server *s, size_t *reloads)
               "%s", s->p.errbuf);
 }
 
-TK_TEST(tickets_apps, sighup_keeps_resumption)
+/* A session made before SIGHUP resumes after it; with a key file, rewriting the file and
+ * reloading again ends it. */
+static void sighup_case(const char *const extra[], const char *key, const char *sess,
+                        const char *what)
 {
-    char dir[256], key[300], sess[300];
-    tk_tmpdir(dir, sizeof dir);
-    snprintf(key, sizeof key, "%s/ticket.key", dir);
-    snprintf(sess, sizeof sess, "%s/sess.pem", dir);
-    static const char *const models[] = {"event", "thread"};
-    for (size_t m = 0; m < 2; m++) {
-        const char *extra[] = {"--model", models[m], "-q", NULL};
-        struct tk_server s;
-        size_t reloads = 0;
-        tk_server_start(&s, "server", "127.0.0.1", extra);
-        for (size_t i = 0; i < 2; i++) {
-            unlink(sess);
-            cr_expect_eq(s_client_resumed(s.port, protos[i], NULL, sess), 0);
-            sighup(&s, &reloads);
-            cr_expect_eq(s_client_resumed(s.port, protos[i], sess, NULL), 1,
-                         "%s model, %s: the session did not survive SIGHUP", models[m],
-                         protos[i]);
-        }
-        tk_server_stop(&s);
-    }
-    write_key(key, 80, 1);
-    const char *extra[] = {"--ticket-key", key, "-q", NULL};
     struct tk_server s;
     size_t reloads = 0;
     tk_server_start(&s, "server", "127.0.0.1", extra);
@@ -202,13 +196,28 @@ TK_TEST(tickets_apps, sighup_keeps_resumption)
         cr_expect_eq(s_client_resumed(s.port, protos[i], NULL, sess), 0);
         sighup(&s, &reloads);
         cr_expect_eq(s_client_resumed(s.port, protos[i], sess, NULL), 1,
-                     "%s: same key file, no resumption after SIGHUP", protos[i]);
+                     "%s, %s: the session did not survive SIGHUP", what, protos[i]);
+        if (key == NULL)
+            continue;
         write_key(key, 80, (uint32_t)(2 + i));
         sighup(&s, &reloads);
         cr_expect_eq(s_client_resumed(s.port, protos[i], sess, NULL), 0,
-                     "%s: the key file was not re-read on SIGHUP", protos[i]);
+                     "%s, %s: the key file was not re-read on SIGHUP", what, protos[i]);
     }
     tk_server_stop(&s);
+}
+
+TK_TEST(tickets_apps, sighup_keeps_resumption)
+{
+    struct files f;
+    files_init(&f, "ticket.key", "sess.pem");
+    const char *dir = f.dir, *key = f.a, *sess = f.b;
+    sighup_case((const char *const[]){"--model", "event", "-q", NULL}, NULL, sess,
+                "event model");
+    sighup_case((const char *const[]){"--model", "thread", "-q", NULL}, NULL, sess,
+                "thread model");
+    write_key(key, 80, 1);
+    sighup_case((const char *const[]){"--ticket-key", key, "-q", NULL}, key, sess, "key file");
     tk_rmtree(dir);
 }
 
@@ -308,10 +317,9 @@ static void expect_client_failure(int port, const char *const extra[], int want,
 
 TK_TEST(tickets_apps, tlsclient_bad_session_files)
 {
-    char dir[256], sess[300], junk[300];
-    tk_tmpdir(dir, sizeof dir);
-    snprintf(sess, sizeof sess, "%s/sess.pem", dir);
-    snprintf(junk, sizeof junk, "%s/junk.pem", dir);
+    struct files f;
+    files_init(&f, "sess.pem", "junk.pem");
+    const char *dir = f.dir, *sess = f.a, *junk = f.b;
     const char *quiet[] = {"-q", NULL};
     struct tk_server s;
     tk_server_start(&s, "server", "127.0.0.1", quiet);
