@@ -57,7 +57,9 @@ static int reconnect_once(const struct options *o, tlskit_config *cfg, unsigned 
     cli_msg("reconnect %lu: resumed: %s", i, tlskit_conn_session_reused(c) ? "yes" : "no");
     if (o->verbosity > 1)
         client_summary(c);
-    if (tlskit_conn_session_wait(c, TICKET_WAIT_MS) == 0) {
+    /* A newer session if its ticket is already here; else the one offered serves again
+     * (tickets are not single-use), so a server without tickets costs no wait. */
+    if (tlskit_conn_session_wait(c, 0) == 0) {
         tlskit_session *newer = tlskit_conn_session_copy(c);
         if (newer != NULL) {
             tlskit_session_free(*sess);

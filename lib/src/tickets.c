@@ -266,11 +266,12 @@ static int add_key(tlskit_config *cfg, const char *label, const unsigned char *b
     if (!t->files) { /* the first key given: automatic keys end here */
         wipe_keys(t->keys, t->n);
         t->n = 0;
-        t->files = 1;
     }
     if (push_key(t, &k) != 0) {
         tlskit__err_set(&cfg->err, TLSKIT_E_NOMEM, "ticket key %s: out of memory", label);
         rc = -1;
+    } else {
+        t->files = 1; /* only with a key to encrypt with */
     }
     pthread_mutex_unlock(&t->mu);
     OPENSSL_cleanse(&k, sizeof(k));

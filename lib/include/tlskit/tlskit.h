@@ -349,7 +349,8 @@ TLSKIT_API int tlskit_conn_session_load_mem(tlskit_conn *conn, const void *pem, 
 TLSKIT_API int tlskit_conn_session_load_file(tlskit_conn *conn, const char *path);
 /* Client, after the handshake: wait up to timeout_ms for a resumable session (TLS 1.3
  * servers send their tickets after the handshake). Processes incoming records without
- * taking application data (it stays for tlskit_conn_read()). 0 when the session is
+ * taking application data (it stays for tlskit_conn_read()); timeout_ms 0 only looks at
+ * what has arrived. 0 when the session is
  * resumable (at once with TLS 1.2 tickets); -1 with TLSKIT_E_TIMEOUT when none came in
  * time, TLSKIT_E_CLOSED when the server sent data or closed without a ticket. */
 TLSKIT_API int tlskit_conn_session_wait(tlskit_conn *conn, int timeout_ms);
