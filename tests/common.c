@@ -847,3 +847,26 @@ void tk_server_stop(struct tk_server *s)
                  s->p.errbuf);
     tk_proc_free(&s->p);
 }
+
+/* ---- a listener answering one byte per connection ---- */
+
+void *tk_byte_server_main(void *arg)
+{
+    struct tk_byte_server *r = arg;
+    for (int i = 0; i < r->conns && i < 8; i++) {
+        tlskit_conn *conn = NULL;
+        if (tlskit_listener_accept(r->l, &conn, 20000) != 0) {
+            snprintf(r->err, sizeof r->err, "accept: %s", tk_str(tlskit_listener_error(r->l)));
+            return NULL;
+        }
+        char ch;
+        if (tlskit_conn_read(conn, &ch, 1) == 1)
+            tlskit_conn_write_all(conn, &ch, 1);
+        r->reused[i] = tlskit_conn_session_reused(conn);
+        tlskit_conn_close(conn);
+        tlskit_conn_free(conn);
+        if (i == 0 && r->reload_to && tlskit_listener_reload(r->l, r->reload_to) != 0)
+            snprintf(r->err, sizeof r->err, "reload: %s", tk_str(tlskit_listener_error(r->l)));
+    }
+    return NULL;
+}

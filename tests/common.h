@@ -123,6 +123,21 @@ int tk_nb_handshake(tlskit_conn *a, tlskit_conn *b, int timeout_ms, char *err, s
 /* Read exactly len bytes from conn (blocking), asserting. */
 void tk_conn_read_exact(tlskit_conn *conn, void *buf, size_t len);
 
+/* ---- a listener answering one byte per connection ---- */
+
+/* The thread body (tk_thread_start(tk_byte_server_main, &srv)): serve `conns` connections
+ * on l one after the other: read a byte, send it back, note in reused[i] whether the
+ * session was resumed, close. With reload_to set, l is reloaded with it after the first
+ * connection (from this, the accepting thread). err says what failed (empty if nothing). */
+struct tk_byte_server {
+    tlskit_listener *l;
+    tlskit_config *reload_to;
+    int conns;        /* at most 8 */
+    int reused[8];
+    char err[512];
+};
+void *tk_byte_server_main(void *arg);
+
 /* ---- threads (assert on failure) ---- */
 pthread_t tk_thread_start(void *(*fn)(void *), void *arg);
 void *tk_thread_join(pthread_t t);

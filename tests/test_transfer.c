@@ -286,33 +286,6 @@ TK_TEST(transfer, read_ahead_small_records_nonblocking)
 
 /* ---- session tickets ---- */
 
-struct resume_srv {
-    tlskit_listener *l;
-    int conns;
-    int reused[4];
-    char err[512];
-};
-
-/* Serve `conns` connections one after the other: read a byte, answer it, close. */
-static void *resume_srv_main(void *p)
-{
-    struct resume_srv *r = p;
-    for (int i = 0; i < r->conns; i++) {
-        tlskit_conn *conn = NULL;
-        if (tlskit_listener_accept(r->l, &conn, 20000) != 0) {
-            snprintf(r->err, sizeof r->err, "accept: %s", tk_str(tlskit_listener_error(r->l)));
-            return NULL;
-        }
-        char ch;
-        if (tlskit_conn_read(conn, &ch, 1) == 1)
-            tlskit_conn_write_all(conn, &ch, 1);
-        r->reused[i] = tlskit_conn_session_reused(conn);
-        tlskit_conn_close(conn);
-        tlskit_conn_free(conn);
-    }
-    return NULL;
-}
-
 static int g_tickets_seen;
 
 static int count_ticket(SSL *ssl, SSL_SESSION *sess)
@@ -350,8 +323,8 @@ static int tickets_and_resume(int tickets, int *reused, int *srv_reused)
     SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
     SSL_CTX_sess_set_new_cb(cctx, count_ticket);
     tlskit_listener *l = tk_listen(s, "127.0.0.1", "0");
-    struct resume_srv r = {.l = l, .conns = 2};
-    pthread_t t = tk_thread_start(resume_srv_main, &r);
+    struct tk_byte_server r = {.l = l, .conns = 2};
+    pthread_t t = tk_thread_start(tk_byte_server_main, &r);
 
     g_tickets_seen = 0;
     tlskit_conn *first = exchange(c, l, NULL);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* tlsclient's parts: the command line (options.c), main (main.c: configure, connect,
- * clean up), and the connection once it is up (relay.c). */
+ * clean up), the connection once it is up (relay.c), and saved sessions (resume.c). */
 #ifndef TLSCLIENT_CLIENT_H
 #define TLSCLIENT_CLIENT_H
 
 #include <tlskit/tlskit.h>
+
+struct options;
 
 /* Log c's error and return the exit code for it (DESIGN.md's contract): a failure after
  * the handshake is "connection broke" where the same class before it is "handshake
@@ -17,5 +19,18 @@ void client_summary(const tlskit_conn *c);
 /* Relay stdin to c and c to stdout until the server closes (c is switched to
  * non-blocking). The exit code. */
 int client_relay(tlskit_conn *c);
+
+/* ---- sessions (resume.c) ---- */
+
+/* --sess-in: offer the saved session on c (connected, before the handshake). -1 to go
+ * on, or the exit code after the message. */
+int client_offer_session(const struct options *o, tlskit_conn *c);
+/* After the handshake, for --sess-out and --reconnect: wait (bounded) for a resumable
+ * session, save it to --sess-out, and return a copy (NULL, after a message, when there
+ * is none or it could not be saved; NULL too without either option). */
+tlskit_session *client_keep_session(const struct options *o, tlskit_conn *c);
+/* --reconnect N: N more connections offering sess (taken over, freed); a line on stderr
+ * for each. The exit code. */
+int client_reconnect(const struct options *o, tlskit_config *cfg, tlskit_session *sess);
 
 #endif

@@ -39,21 +39,30 @@ fail:
     return NULL;
 }
 
-static int run(const struct options *o, tlskit_conn *c)
+static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
 {
     if (o->servername != NULL && tlskit_conn_set_servername(c, o->servername) < 0)
         return client_failed(c, 0);
     if (tlskit_conn_connect(c, o->host, o->port) < 0)
         return client_failed(c, 0);
+    int rc = client_offer_session(o, c);
+    if (rc >= 0)
+        return rc;
     if (tlskit_conn_handshake(c) < 0)
         return client_failed(c, 0);
     if (o->verbosity > 1)
         client_summary(c);
+    tlskit_session *sess = client_keep_session(o, c);
 
-    int rc = client_relay(c);
+    rc = client_relay(c);
     /* Our close_notify if not sent yet (the server closed first, or stdout failed); the
      * library skips it on a connection that already broke. */
     (void)tlskit_conn_close(c);
+    if (rc == CLI_EXIT_OK && o->sess_out != NULL && sess == NULL)
+        rc = CLI_EXIT_ERROR; /* --sess-out asked for a file it did not get */
+    if (rc == CLI_EXIT_OK && o->reconnect > 0)
+        return client_reconnect(o, cfg, sess);
+    tlskit_session_free(sess);
     return rc;
 }
 
@@ -74,12 +83,13 @@ int main(int argc, char **argv)
     if (cfg == NULL)
         return CLI_EXIT_ERROR;
     tlskit_conn *c = tlskit_conn_new(cfg);
-    tlskit_config_free(cfg); /* the connection holds its own reference */
     if (c == NULL) {
         cli_msg("out of memory");
+        tlskit_config_free(cfg);
         return CLI_EXIT_ERROR;
     }
-    rc = run(&o, c);
+    rc = run(&o, cfg, c);
     tlskit_conn_free(c);
+    tlskit_config_free(cfg);
     return rc;
 }

@@ -46,8 +46,17 @@ static void usage(void)
         "                       handshake (default: 30; fractions allowed; 0 = none)\n"
         "  --tls-min VERSION    lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
         "  --tls-max VERSION    highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
-        "  -v, --verbose        after the handshake, describe the connection and the\n"
-        "                       server's certificate on stderr\n"
+        "  --sess-in FILE       offer the session saved in FILE (PEM, as written by\n"
+        "                       --sess-out or openssl s_client -sess_out); the file\n"
+        "                       must be ours and unreadable by group and others\n"
+        "  --sess-out FILE      save the session to FILE (PEM, mode 0600); with TLS 1.3\n"
+        "                       waits up to 5 seconds for the server's ticket\n"
+        "  --reconnect N        after the first connection, connect N more times\n"
+        "                       offering its session, and print for each whether it\n"
+        "                       resumed\n"
+        "  -v, --verbose        after the handshake, describe the connection (with\n"
+        "                       'resumed: yes|no') and the server's certificate on\n"
+        "                       stderr\n"
         "  -q, --quiet          print errors only (also silences the --insecure warning)\n"
         "  -h, --help           show this help and exit\n"
         "  -V, --version        show the version and exit\n"
@@ -66,7 +75,7 @@ static void usage(void)
 
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
-    OPT_TLS_MIN, OPT_TLS_MAX, OPT_CRL,
+    OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL,
 };
 
 static const struct option long_options[] = {
@@ -80,6 +89,9 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"tls-min", required_argument, NULL, OPT_TLS_MIN},
     {"tls-max", required_argument, NULL, OPT_TLS_MAX},
+    {"sess-in", required_argument, NULL, OPT_SESS_IN},
+    {"sess-out", required_argument, NULL, OPT_SESS_OUT},
+    {"reconnect", required_argument, NULL, OPT_RECONNECT},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -124,6 +136,18 @@ static int set_option(int c, char **argv, void *opts)
         return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);
     case OPT_TLS_MAX:
         return cli_tls_version_option(SYNOPSIS, "--tls-max", optarg, &o->tls_max);
+    case OPT_SESS_IN:
+    case OPT_SESS_OUT:
+        if (*optarg == '\0')
+            return cli_usage_error(SYNOPSIS, "%s: the file name is empty",
+                                   c == OPT_SESS_IN ? "--sess-in" : "--sess-out");
+        *(c == OPT_SESS_IN ? &o->sess_in : &o->sess_out) = optarg;
+        return -1;
+    case OPT_RECONNECT:
+        if (cli_parse_ulong(optarg, 0, 1000, &o->reconnect) < 0)
+            return cli_usage_error(SYNOPSIS, "--reconnect: '%s' is not a whole number from 0 "
+                                   "to 1000", optarg);
+        return -1;
     default:
         return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
     }

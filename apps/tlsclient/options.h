@@ -14,6 +14,8 @@ struct options {
     int ncrl;
     const char *ca, *capath, *servername, *cert, *key;
     int insecure;
+    const char *sess_in, *sess_out; /* saved sessions (PEM) */
+    unsigned long reconnect;        /* connections after the first, offering the session */
     int64_t timeout_ms;
     int tls_min, tls_max;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */

@@ -20,6 +20,7 @@ struct options tlsserver_defaults(void)
         .bind = "localhost", .port = "4433", .cert = DEFAULT_CERT, .key = DEFAULT_KEY,
         .tls_min = TLSKIT_TLS1_2, .tls_max = TLSKIT_TLS1_3, .handshake_ms = 10 * 1000,
         .idle_ms = 300 * 1000, .write_ms = 30 * 1000, .max_conns = 10000, .tickets = 1,
+        .ticket_lifetime = 3600,
         .body_size = 1024, .model = MODEL_EVENT, .mode = MODE_ECHO, .verbosity = 1,
     };
 }
@@ -52,6 +53,15 @@ static void usage(void)
         "  --tickets N               TLS 1.3 session tickets sent after each full\n"
         "                            handshake, 0 to 16 (default: 1); 0 also turns\n"
         "                            TLS 1.2 tickets off\n"
+        "  --ticket-key FILE         session-ticket key in nginx's format (48 or 80\n"
+        "                            bytes, mode 0600); may repeat: the first encrypts,\n"
+        "                            the others only decrypt (a fresh ticket follows).\n"
+        "                            Servers given the same file resume each other's\n"
+        "                            sessions. Re-read on SIGHUP\n"
+        "  --ticket-lifetime SECS    without --ticket-key: a new random ticket key every\n"
+        "                            SECS, a ticket accepted for SECS more after its key\n"
+        "                            stops encrypting (default: 3600); keys survive\n"
+        "                            SIGHUP\n"
         "  --handshake-timeout SECS  limit for a whole handshake (default: 10;\n"
         "                            fractions allowed; 0 = none)\n"
         "  --idle-timeout SECS       close a connection idle this long (default: 300;\n"
@@ -76,7 +86,9 @@ static void usage(void)
         "  -q, --quiet               no per-connection lines (errors still shown)\n"
         "  -h, --help                show this help and exit\n"
         "  -V, --version             show the version and exit\n"
-        "\n"
+        "\n");
+    /* Two strings: C99 promises only 4095 characters in one literal. */
+    printf(
         "The first line on stdout is 'tlsserver: listening on ADDRESS:PORT[, ...]'.\n"
         "Each connection logs one line on stderr when it ends:\n"
         "  tlsserver: conn PEER proto=P cipher=C in=N out=N time=S.SSSs ok\n"
@@ -85,9 +97,10 @@ static void usage(void)
         GRACE_SECS_TEXT "\n"
         "seconds to finish, closes them and exits 0 (the event model echoes what they\n"
         "sent and sends close_notify; thread and iterative cut them). SIGHUP reloads\n"
-        "the certificate, key and CA files: new connections get the new material, open\n"
-        "ones keep theirs; if the new files are bad the old ones stay and the reason is\n"
-        "logged. SIGUSR1 prints the counters (they are also printed on exit).\n"
+        "the certificate, key, CA and ticket key files: new connections get the new\n"
+        "material, open ones keep theirs, tickets issued before still resume; if the\n"
+        "new files are bad the old ones stay and the reason is logged. SIGUSR1\n"
+        "prints the counters (they are also printed on exit).\n"
         "\n"
         "Exit status: 0 stopped cleanly, 1 start-up error, 2 usage error.\n");
 }
@@ -97,7 +110,8 @@ static void usage(void)
 enum {
     OPT_BIND = 256, OPT_PORT, OPT_CERT, OPT_KEY, OPT_CA, OPT_VERIFY_CLIENT, OPT_TLS_MIN,
     OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
-    OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS, OPT_CRL,
+    OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
+    OPT_TICKET_KEY, OPT_TICKET_LIFETIME, OPT_CRL,
 };
 
 static const struct option long_options[] = {
@@ -120,6 +134,8 @@ static const struct option long_options[] = {
     {"mode", required_argument, NULL, OPT_MODE},
     {"body-size", required_argument, NULL, OPT_BODY_SIZE},
     {"tickets", required_argument, NULL, OPT_TICKETS},
+    {"ticket-key", required_argument, NULL, OPT_TICKET_KEY},
+    {"ticket-lifetime", required_argument, NULL, OPT_TICKET_LIFETIME},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -208,6 +224,13 @@ static int set_number(int c, struct options *o)
                                    "0 to 16", optarg);
         o->tickets = (int)num;
         return -1;
+    case OPT_TICKET_LIFETIME:
+        if (cli_parse_ulong(optarg, 1, TLSKIT_TICKET_LIFETIME_MAX, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--ticket-lifetime: '%s' is not a whole number "
+                                   "of seconds from 1 to %d", optarg,
+                                   TLSKIT_TICKET_LIFETIME_MAX);
+        o->ticket_lifetime = (long)num;
+        return -1;
     default: /* OPT_EXIT_AFTER, OPT_MAX_CONNS */
         if (cli_parse_ulong(optarg, 1, 1000000000, &num) < 0)
             return cli_usage_error(SYNOPSIS, "%s: '%s' is not a whole number from 1 "
@@ -243,6 +266,12 @@ static int set_option(int c, char **argv, void *opts)
             return cli_usage_error(SYNOPSIS, "--crl: at most %d files", TLSSERVER_MAX_CRLS);
         o->crl[o->ncrl++] = optarg;
         return -1;
+    case OPT_TICKET_KEY:
+        if (o->nticket_keys == MAX_TICKET_KEYS)
+            return cli_usage_error(SYNOPSIS, "--ticket-key: more than %d key files",
+                                   MAX_TICKET_KEYS);
+        o->ticket_keys[o->nticket_keys++] = optarg;
+        return -1;
     case OPT_TLS_MIN:
         return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);
     case OPT_TLS_MAX:
@@ -259,6 +288,7 @@ static int set_option(int c, char **argv, void *opts)
     case OPT_WORKERS:
     case OPT_BODY_SIZE:
     case OPT_TICKETS:
+    case OPT_TICKET_LIFETIME:
     case OPT_EXIT_AFTER:
     case OPT_MAX_CONNS:
         return set_number(c, o);

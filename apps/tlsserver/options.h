@@ -12,6 +12,7 @@
  * so that the help text can show it (GRACE_SECS_TEXT). */
 #define GRACE_SECS 2
 #define GRACE_MS (GRACE_SECS * 1000)
+#define MAX_TICKET_KEYS 16
 
 enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
 enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
@@ -30,6 +31,9 @@ struct options {
     unsigned long exit_after; /* 0: run until a signal */
     unsigned long max_conns;
     int tickets;                /* TLS 1.3 session tickets per full handshake */
+    const char *ticket_keys[MAX_TICKET_KEYS]; /* --ticket-key files, the first encrypts */
+    int nticket_keys;
+    long ticket_lifetime;       /* seconds */
     unsigned long workers;    /* event model; 0: one per core */
     unsigned long body_size;  /* http mode */
     enum model model;

@@ -56,11 +56,18 @@ static tlskit_config *server_config(const struct options *o, int startup)
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->handshake_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_IDLE, o->idle_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_WRITE, o->write_ms) < 0 ||
+        tlskit_config_set_ticket_lifetime(cfg, o->ticket_lifetime) < 0 ||
         add_crls(cfg, o) < 0) {
         cli_msg("%s%s", startup ? "" : "reload failed, keeping the old certificate: ",
                 tlskit_config_error(cfg));
         goto fail;
     }
+    for (int i = 0; i < o->nticket_keys; i++)
+        if (tlskit_config_add_ticket_key_file(cfg, o->ticket_keys[i]) < 0) {
+            cli_msg("%s--ticket-key: %s", startup ? "" : "reload failed, keeping the old "
+                    "certificate and ticket keys: ", tlskit_config_error(cfg));
+            goto fail;
+        }
     return cfg;
 fail:
     tlskit_config_free(cfg);

@@ -51,6 +51,13 @@ int tlskit__client_setup(tlskit_conn *c)
     SSL *ssl = c->ssl;
     const char *name = c->servername;
     SSL_set_connect_state(ssl);
+    /* The session id context separates a server's sessions by application; a client's
+     * sessions carry none, as openssl s_client's do, so saved sessions go both ways
+     * (OpenSSL refuses to resume a session whose context differs from the SSL's). */
+    if (SSL_set_session_id_context(ssl, NULL, 0) != 1) {
+        tlskit__err_set_ssl(&c->err, TLSKIT_E_NOMEM, "out of memory", "client setup");
+        return -1;
+    }
     if (!c->cfg->verify_cert) {
         SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
     } else {

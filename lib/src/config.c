@@ -72,6 +72,12 @@ tlskit_config *tlskit_config_new(void)
     /* Called only when a server asks a client that has no certificate for one: noted so
      * the failure that follows is reported as a verification problem. */
     SSL_CTX_set_client_cert_cb(ctx, tlskit__client_cert_cb);
+    /* Our own ticket keys, not OpenSSL's per-SSL_CTX ones: they survive a reload. */
+    cfg->tickets = tlskit__tickets_new(ctx);
+    if (!cfg->tickets) {
+        tlskit_config_free(cfg);
+        return NULL;
+    }
     return cfg;
 }
 
@@ -99,6 +105,7 @@ void tlskit_config_free(tlskit_config *cfg)
     if (!cfg || atomic_fetch_sub(&cfg->refs, 1) != 1)
         return;
     SSL_CTX_free(cfg->ctx);
+    tlskit__tickets_free(cfg->tickets);
     tlskit__err_free(&cfg->err);
     pthread_mutex_destroy(&cfg->mu);
     free(cfg);

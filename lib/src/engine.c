@@ -147,6 +147,7 @@ int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg)
     }
     pthread_mutex_lock(&e->mu);
     tlskit_config *old = e->cfg;
+    tlskit__tickets_carry(cfg->tickets, old->tickets);
     e->cfg = tlskit__config_ref(cfg);
     atomic_fetch_add(&e->cfg_gen, 1);
     pthread_mutex_unlock(&e->mu);

@@ -57,6 +57,12 @@ int64_t tlskit__deadline_in(int64_t ms);
 
 /* Read a whole (small) file into a NUL-terminated heap buffer; errors name the path. */
 int tlskit__read_file(struct tlskit__err *err, const char *path, char **out, size_t *outlen);
+/* Read a secret file (at most cap - 1 bytes) into buf: refused unless it is a regular
+ * file unreadable by group and others (and, with must_own, owned by the effective
+ * user). Errors name what ("ticket key file"), the path and which check failed. The
+ * caller wipes buf. */
+int tlskit__read_private_file(struct tlskit__err *err, const char *what, const char *path,
+                              int must_own, unsigned char *buf, size_t cap, size_t *outlen);
 
 struct tlskit_config {
     atomic_int refs;
@@ -74,6 +80,7 @@ struct tlskit_config {
     int rcvbuf, sndbuf;
     int nodelay;
     int keepalive, ka_idle, ka_interval, ka_count;
+    struct tlskit__tickets *tickets; /* session-ticket keys (tickets.c) */
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);
@@ -89,6 +96,14 @@ int tlskit__client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey);
 /* Make the config ready for a connection (loads the default trust store when no CA was
  * set). Thread-safe. */
 int tlskit__config_prepare(tlskit_config *cfg, struct tlskit__err *err);
+
+/* ---- Session-ticket keys (tickets.c) ---- */
+/* The key store of a new config, its callback installed on ctx. NULL when out of memory. */
+struct tlskit__tickets *tlskit__tickets_new(SSL_CTX *ctx);
+void tlskit__tickets_free(struct tlskit__tickets *t);
+/* Reload: the new config's automatic keys take over the old config's, so tickets issued
+ * before the reload still resume. Nothing when either uses key files. */
+void tlskit__tickets_carry(struct tlskit__tickets *to, struct tlskit__tickets *from);
 
 /* ---- Sockets (socket.c) ---- */
 #define TK_MAX_LISTEN 16

@@ -213,6 +213,7 @@ int tlskit_listener_reload(tlskit_listener *l, tlskit_config *cfg)
         return -1;
     }
     tlskit_config *old = l->cfg;
+    tlskit__tickets_carry(cfg->tickets, old->tickets);
     l->cfg = tlskit__config_ref(cfg);
     tlskit_config_free(old);
     return 0;

@@ -150,3 +150,60 @@ fail:
     close(fd);
     return -1;
 }
+
+/* Secrets (ticket keys, saved sessions): a regular file that only its owner may read,
+ * opened without following a FIFO's block, and checked on the descriptor read from. */
+int tlskit__read_private_file(struct tlskit__err *err, const char *what, const char *path,
+                              int must_own, unsigned char *buf, size_t cap, size_t *outlen)
+{
+    struct stat st;
+    size_t used = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        tlskit__err_set_errno(err, TLSKIT_E_FILE, errno, "%s %s", what, path);
+        return -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        tlskit__err_set_errno(err, TLSKIT_E_FILE, errno, "%s %s", what, path);
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        tlskit__err_set(err, TLSKIT_E_FILE, "%s %s: not a regular file%s", what, path,
+                        S_ISDIR(st.st_mode) ? " (a directory)" : "");
+        goto fail;
+    }
+    if (must_own && st.st_uid != geteuid()) {
+        tlskit__err_set(err, TLSKIT_E_FILE, "%s %s: belongs to another user (uid %lu)", what,
+                        path, (unsigned long)st.st_uid);
+        goto fail;
+    }
+    if (st.st_mode & (S_IRGRP | S_IROTH)) {
+        tlskit__err_set(err, TLSKIT_E_FILE,
+                        "%s %s: readable by group or others (mode %04o; chmod 600 it)", what,
+                        path, (unsigned)(st.st_mode & 07777));
+        goto fail;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + used, cap - used);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            tlskit__err_set_errno(err, TLSKIT_E_FILE, errno, "%s %s", what, path);
+            goto fail;
+        }
+        used += (size_t)n;
+        if (used == cap) {
+            tlskit__err_set(err, TLSKIT_E_FILE, "%s %s: too long (more than %zu bytes)", what,
+                            path, cap - 1);
+            goto fail;
+        }
+    }
+    close(fd);
+    *outlen = used;
+    return 0;
+fail:
+    close(fd);
+    return -1;
+}

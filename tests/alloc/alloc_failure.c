@@ -47,6 +47,9 @@
  *               client config with CA and client keypair; handshake, echo, close_notify
  *               both ways, free everything.
  *   tls12       the same without mTLS, TLS 1.2 only (a different handshake path).
+ *   resume      TLS 1.3 with a ticket key file's key (add_ticket_key_mem): a first
+ *               handshake whose session is saved as PEM (session_save_mem), then a
+ *               second offering it (session_load_mem) that must resume.
  *   engine      the server engine (1 worker thread) on 127.0.0.1:0 with an echo handler:
  *               engine_new, listen, start, a blocking client handshake + echo + close,
  *               engine_stop, engine_free. Threads make its allocation order vary a
@@ -662,6 +665,11 @@ static void peer_must_end(struct run *r, struct end *e)
 struct pair_opts {
     int mtls;
     int tls12;
+    const unsigned char *ticket_key; /* 80 bytes, or NULL: automatic keys */
+    const char *offer;               /* PEM session to offer (offer_len bytes), or NULL */
+    size_t offer_len;
+    char **save;                     /* if set: the session after the echo, as PEM */
+    size_t *save_len;
 };
 
 static void scenario_pair(struct run *r, const struct pair_opts *o)
@@ -686,7 +694,9 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         (o->mtls && CFG_CALL(r, scfg, tlskit_config_set_verify_client(
                                           scfg, TLSKIT_VERIFY_CLIENT_REQUIRED))) ||
         (o->tls12 && CFG_CALL(r, scfg, tlskit_config_set_protocols(scfg, TLSKIT_TLS1_2,
-                                                                   TLSKIT_TLS1_2))))
+                                                                   TLSKIT_TLS1_2))) ||
+        (o->ticket_key &&
+         CFG_CALL(r, scfg, tlskit_config_add_ticket_key_mem(scfg, o->ticket_key, 80))))
         goto out;
     if (!(ccfg = tlskit_config_new())) {
         check_null(r, "tlskit_config_new (client)");
@@ -727,9 +737,16 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         conn_failed(r, &cli, "tlskit_conn_wrap_client");
         goto out;
     }
+    if (o->offer && tlskit_conn_session_load_mem(cc, o->offer, o->offer_len) != 0) {
+        conn_failed(r, &cli, "tlskit_conn_session_load_mem");
+        goto out;
+    }
     if (handshake_both(r, &srv, &cli) != 0)
         goto peer;
-    snprintf(r->proto, sizeof r->proto, "%s", tlskit_conn_protocol(cc) ? tlskit_conn_protocol(cc) : "?");
+    /* A resumption that silently became a full handshake is a different session. */
+    snprintf(r->proto, sizeof r->proto, "%s%s",
+             tlskit_conn_protocol(cc) ? tlskit_conn_protocol(cc) : "?",
+             tlskit_conn_session_reused(cc) ? " resumed" : "");
     snprintf(r->cipher, sizeof r->cipher, "%s", tlskit_conn_cipher(cc) ? tlskit_conn_cipher(cc) : "?");
     if (o->mtls && !tlskit_conn_peer_cert_provided(sc))
         fail(r, "mTLS handshake completed but the server saw no client certificate");
@@ -743,6 +760,12 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         goto out;
     }
     r->echo_ok = 1;
+    /* The TLS 1.3 ticket came before the echo. */
+    if (o->save && tlskit_conn_session_save_mem(cc, o->save, o->save_len) != 0) {
+        conn_failed(r, &cli, "tlskit_conn_session_save_mem");
+        r->echo_ok = 0;
+        goto out;
+    }
 
     /* close_notify both ways. */
     if (tlskit_conn_close(cc) != 0) {
@@ -780,6 +803,26 @@ static void scenario_tls12(struct run *r)
 {
     static const struct pair_opts o = {.tls12 = 1};
     scenario_pair(r, &o);
+}
+
+/* Ticket keys from nginx's 80-byte layout, the session saved as PEM after a first
+ * handshake, then offered on a second: the ticket encrypt and decrypt callbacks and the
+ * session PEM code. */
+static void scenario_resume(struct run *r)
+{
+    static unsigned char key[80];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)(i * 13 + 5);
+    char *pem = NULL;
+    size_t len = 0;
+    struct pair_opts first = {.ticket_key = key, .save = &pem, .save_len = &len};
+    scenario_pair(r, &first);
+    if (pem && r->echo_ok) {
+        struct pair_opts second = {.ticket_key = key, .offer = pem, .offer_len = len};
+        r->echo_ok = 0;
+        scenario_pair(r, &second);
+    }
+    free(pem);
 }
 
 /* ---- scenario: the engine ------------------------------------------------------------ */
@@ -927,6 +970,7 @@ struct scenario {
 static const struct scenario g_scenarios[] = {
     {"tls13-mtls", scenario_tls13_mtls, 0},
     {"tls12", scenario_tls12, 0},
+    {"resume", scenario_resume, 0},
     {"engine", scenario_engine, 1},
 };
 #define NSCEN (sizeof g_scenarios / sizeof g_scenarios[0])

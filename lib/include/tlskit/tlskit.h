@@ -208,6 +208,26 @@ TLSKIT_API int tlskit_config_set_nodelay(tlskit_config *cfg, int on);
  * 16). 0 sends none, and turns TLS 1.2 tickets off too: clients then resume only from
  * the server's session cache (TLS 1.2) or not at all (TLS 1.3). */
 TLSKIT_API int tlskit_config_set_session_tickets(tlskit_config *cfg, int count);
+/* Server: session-ticket keys. By default the config makes its own random keys: a new
+ * key encrypts tickets every lifetime (set_ticket_lifetime, seconds, default 3600, at
+ * most TLSKIT_TICKET_LIFETIME_MAX), and a ticket stays accepted for one more lifetime
+ * after its key stopped encrypting; sessions expire after two lifetimes. A config handed
+ * to tlskit_listener_reload() / tlskit_engine_reload() takes over the keys of the config
+ * it replaces, so tickets issued before a reload still resume.
+ * add_ticket_key_file/_mem: a key in nginx's ssl_session_ticket_key format, 48 bytes
+ * (16 name, 16 AES-128 key, 16 HMAC key) or 80 bytes (16 name, 32 HMAC key, 32 AES-256
+ * key). The first key added encrypts; later ones only decrypt, and a client resuming
+ * with one of them gets a fresh ticket. Servers given the same files resume each other's
+ * sessions. With keys added there is no rotation (and no carrying over on reload): the
+ * keys are what was added. The file must be a regular file that group and others cannot
+ * read. Fails with TLSKIT_E_FILE naming the file and the reason (missing, not a regular
+ * file, readable by others, not 48 or 80 bytes). The key bytes are copied and never
+ * shown in a message. */
+#define TLSKIT_TICKET_LIFETIME_MAX 604800 /* 7 days */
+TLSKIT_API int tlskit_config_set_ticket_lifetime(tlskit_config *cfg, int64_t secs);
+TLSKIT_API int tlskit_config_add_ticket_key_file(tlskit_config *cfg, const char *path);
+TLSKIT_API int tlskit_config_add_ticket_key_mem(tlskit_config *cfg, const void *key,
+                                                size_t len);
 /* TCP keepalive: idle seconds before probes, seconds between probes, probe count
  * (0 keeps the kernel default for that value). */
 TLSKIT_API int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_s,
@@ -321,6 +341,29 @@ TLSKIT_API void tlskit_session_free(tlskit_session *sess);
  * handshake. The server may still decide on a full handshake (see
  * tlskit_conn_session_reused()). The connection takes its own reference. */
 TLSKIT_API int tlskit_conn_set_session(tlskit_conn *conn, tlskit_session *sess);
+
+/* Sessions kept across processes, as PEM: the format `openssl s_client -sess_out` writes
+ * and `-sess_in` reads (either side may write what the other reads).
+ * save: the connection's session, once it is resumable (TLSKIT_E_INVALID before that;
+ * with TLS 1.3 call tlskit_conn_session_wait() first). _mem: *pem gets a new buffer of
+ * *len bytes (not NUL-terminated) that the caller releases with free(). _file: the file
+ * is created or replaced with mode 0600; refused (TLSKIT_E_FILE) when it is not a
+ * regular file or belongs to another user; a symbolic link is not followed.
+ * load: offer the session, as tlskit_conn_set_session() does (after connect/wrap,
+ * before the handshake). _file refuses (TLSKIT_E_FILE, the message says which) a file
+ * that is not a regular file, belongs to another user or is readable by group or others:
+ * the file holds the secret that resumes the session. Malformed PEM: TLSKIT_E_FILE. */
+TLSKIT_API int tlskit_conn_session_save_mem(tlskit_conn *conn, char **pem, size_t *len);
+TLSKIT_API int tlskit_conn_session_save_file(tlskit_conn *conn, const char *path);
+TLSKIT_API int tlskit_conn_session_load_mem(tlskit_conn *conn, const void *pem, size_t len);
+TLSKIT_API int tlskit_conn_session_load_file(tlskit_conn *conn, const char *path);
+/* Client, after the handshake: wait up to timeout_ms for a resumable session (TLS 1.3
+ * servers send their tickets after the handshake). Processes incoming records without
+ * taking application data (it stays for tlskit_conn_read()); timeout_ms 0 only looks at
+ * what has arrived. 0 when the session is
+ * resumable (at once with TLS 1.2 tickets); -1 with TLSKIT_E_TIMEOUT when none came in
+ * time, TLSKIT_E_CLOSED when the server sent data or closed without a ticket. */
+TLSKIT_API int tlskit_conn_session_wait(tlskit_conn *conn, int timeout_ms);
 
 /* ---------------------------------------------------------------------------------------
  * Connection and peer details (valid after the handshake unless said otherwise)
