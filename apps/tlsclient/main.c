@@ -21,6 +21,7 @@ static tlskit_config *configure(const struct options *o)
     if ((o->ca != NULL && tlskit_config_add_ca_file(cfg, o->ca) < 0) ||
         (o->capath != NULL && tlskit_config_add_ca_dir(cfg, o->capath) < 0) ||
         (o->cert != NULL && tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) ||
+        (o->pins != NULL && tlskit_config_set_pinned_pubkeys(cfg, o->pins) < 0) ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0) {
@@ -45,6 +46,8 @@ static int run(const struct options *o, tlskit_conn *c)
         return client_failed(c, 0);
     if (o->verbosity > 1)
         client_summary(c);
+    if (o->showcerts)
+        client_showcerts(c);
 
     int rc = client_relay(c);
     /* Our close_notify if not sent yet (the server closed first, or stdout failed); the

@@ -37,6 +37,11 @@ static void usage(void)
         "                       against (default: HOST)\n"
         "  --insecure           do NOT verify the server's certificate or name\n"
         "                       (anyone on the path can impersonate the server)\n"
+        "  --pin LIST           also require the server's public key to be one of\n"
+        "                       LIST: sha256//BASE64[;sha256//BASE64...] (curl's\n"
+        "                       --pinnedpubkey format; a mismatch exits 5 and\n"
+        "                       prints the key the server has)\n"
+        "  --showcerts          print the server's certificate chain (PEM) on stderr\n"
         "  --cert FILE          client certificate chain, PEM (needs --key)\n"
         "  --key FILE           client private key, PEM (needs --cert)\n"
         "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
@@ -56,14 +61,14 @@ static void usage(void)
         "  3  could not connect (name resolution, refused, unreachable)\n"
         "  4  timed out\n"
         "  5  certificate verification failed (the server's, or the server\n"
-        "     rejected ours)\n"
+        "     rejected ours), or the --pin did not match\n"
         "  6  TLS handshake failed for another reason\n"
         "  7  connection broke after the handshake (reset, truncation)\n");
 }
 
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
-    OPT_TLS_MIN, OPT_TLS_MAX,
+    OPT_TLS_MIN, OPT_TLS_MAX, OPT_PIN, OPT_SHOWCERTS,
 };
 
 static const struct option long_options[] = {
@@ -76,8 +81,27 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"tls-min", required_argument, NULL, OPT_TLS_MIN},
     {"tls-max", required_argument, NULL, OPT_TLS_MAX},
+    {"pin", required_argument, NULL, OPT_PIN},
+    {"showcerts", no_argument, NULL, OPT_SHOWCERTS},
     CLI_COMMON_LONG_OPTIONS,
 };
+
+/* --pin: the library's parser says what is wrong, before anything connects. */
+static int pin_option(const char *list, struct options *o)
+{
+    tlskit_config *cfg = tlskit_config_new();
+    int rc = -1;
+    if (cfg == NULL) {
+        cli_msg("out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    if (tlskit_config_set_pinned_pubkeys(cfg, list) < 0)
+        rc = cli_usage_error(SYNOPSIS, "--pin: %s", tlskit_config_error(cfg));
+    else
+        o->pins = list;
+    tlskit_config_free(cfg);
+    return rc;
+}
 
 /* One option, c as getopt_long() returned it (for cli_parse_options(), hence the void
  * pointer). -1 to go on, or the exit code. */
@@ -110,6 +134,11 @@ static int set_option(int c, char **argv, void *opts)
         if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
             return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of seconds "
                                    "(e.g. 30 or 0.5, at most %ld)", optarg, CLI_SECONDS_MAX);
+        return -1;
+    case OPT_PIN:
+        return pin_option(optarg, o);
+    case OPT_SHOWCERTS:
+        o->showcerts = 1;
         return -1;
     case OPT_TLS_MIN:
         return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);

@@ -9,7 +9,9 @@
 struct options {
     const char *host, *port;
     const char *ca, *capath, *servername, *cert, *key;
+    const char *pins; /* --pin, checked by the parser */
     int insecure;
+    int showcerts;
     int64_t timeout_ms;
     int tls_min, tls_max;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */

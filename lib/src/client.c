@@ -51,7 +51,9 @@ int tlskit__client_setup(tlskit_conn *c)
     SSL *ssl = c->ssl;
     const char *name = c->servername;
     SSL_set_connect_state(ssl);
-    if (!c->cfg->verify_cert) {
+    /* With pins the certificate is always checked: verify.c then ignores the chain's
+     * verdict when verification is off, and the pins decide alone. */
+    if (!c->cfg->verify_cert && !c->cfg->npins) {
         SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
     } else {
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);

@@ -99,6 +99,7 @@ void tlskit_config_free(tlskit_config *cfg)
     if (!cfg || atomic_fetch_sub(&cfg->refs, 1) != 1)
         return;
     SSL_CTX_free(cfg->ctx);
+    free(cfg->pins);
     tlskit__err_free(&cfg->err);
     pthread_mutex_destroy(&cfg->mu);
     free(cfg);

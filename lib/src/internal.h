@@ -74,6 +74,8 @@ struct tlskit_config {
     int rcvbuf, sndbuf;
     int nodelay;
     int keepalive, ka_idle, ka_interval, ka_count;
+    unsigned char (*pins)[32]; /* client role: SHA-256 of the accepted server keys */
+    size_t npins;
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);
@@ -89,6 +91,17 @@ int tlskit__client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey);
 /* Make the config ready for a connection (loads the default trust store when no CA was
  * set). Thread-safe. */
 int tlskit__config_prepare(tlskit_config *cfg, struct tlskit__err *err);
+
+/* ---- Checks on the peer's certificate (verify.c) ---- */
+#define TK_SPKI_TEXT (8 + 44 + 1) /* "sha256//" + base64 of 32 bytes + NUL */
+/* SHA-256 of x's DER SubjectPublicKeyInfo (what curl's --pinnedpubkey hashes): 0 or -1. */
+int tlskit__spki_sha256(const X509 *x, unsigned char md[32]);
+/* md as "sha256//BASE64". */
+void tlskit__spki_text(const unsigned char md[32], char out[TK_SPKI_TEXT]);
+/* Parse "sha256//BASE64[;sha256//BASE64...]": 0 with a new array of *count hashes in
+ * *out (the caller frees it), or -1 with err naming the bad entry. */
+int tlskit__pins_parse(struct tlskit__err *err, const char *text, unsigned char (**out)[32],
+                       size_t *count);
 
 /* ---- Sockets (socket.c) ---- */
 #define TK_MAX_LISTEN 16

@@ -44,8 +44,8 @@
  * Scenarios (one thread, both ends non-blocking over a socketpair, so the allocation
  * sequence is the same in every run):
  *   tls13-mtls  server config from files (set_keypair_file, add_ca_file, verify client),
- *               client config with CA and client keypair; handshake, echo, close_notify
- *               both ways, free everything.
+ *               client config with CA, client keypair and two public-key pins (one the
+ *               server's); handshake, echo, close_notify both ways, free everything.
  *   tls12       the same without mTLS, TLS 1.2 only (a different handshake path).
  *   engine      the server engine (1 worker thread) on 127.0.0.1:0 with an echo handler:
  *               engine_new, listen, start, a blocking client handshake + echo + close,
@@ -79,6 +79,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <tlskit/tlskit.h>
 
@@ -664,6 +667,30 @@ struct pair_opts {
     int tls12;
 };
 
+/* "ZERO_PIN;sha256//<server.crt's key>" for tlskit_config_set_pinned_pubkeys(). Made once
+ * by main(), outside any counted run, so every run's allocations are the scenario's. */
+static const char *server_pins(void)
+{
+    static char pins[128];
+    if (pins[0])
+        return pins;
+    FILE *f = fopen(cert(6, "server.crt"), "r");
+    X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL, md[32];
+    int len = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1;
+    unsigned int mdlen = 0;
+    if (len > 0 && EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1) {
+        int n = snprintf(pins, sizeof pins,
+                         "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;sha256//");
+        EVP_EncodeBlock((unsigned char *)pins + n, md, (int)mdlen);
+    }
+    OPENSSL_free(der);
+    X509_free(x);
+    if (f)
+        fclose(f);
+    return pins;
+}
+
 static void scenario_pair(struct run *r, const struct pair_opts *o)
 {
     tlskit_config *scfg = NULL, *ccfg = NULL;
@@ -694,7 +721,8 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
     }
     if (CFG_CALL(r, ccfg, tlskit_config_add_ca_file(ccfg, cert(3, "ca.crt"))) ||
         (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_keypair_file(
-                                          ccfg, cert(4, "client.crt"), cert(5, "client.key")))))
+                                          ccfg, cert(4, "client.crt"), cert(5, "client.key")))) ||
+        (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_pinned_pubkeys(ccfg, server_pins()))))
         goto out;
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -1569,6 +1597,10 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < NSCEN; i++)
             chosen[nchosen++] = &g_scenarios[i];
     signal(SIGPIPE, SIG_IGN); /* the apps' habit; the library must not need it */
+    if (!server_pins()[0]) {
+        fprintf(stderr, "alloc_failure: cannot read the key of %s\n", cert(6, "server.crt"));
+        return 1;
+    }
 
     struct tally t = {0};
     int setup_failed = 0;

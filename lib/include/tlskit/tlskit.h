@@ -203,6 +203,17 @@ TLSKIT_API int tlskit_config_set_session_tickets(tlskit_config *cfg, int count);
 TLSKIT_API int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_s,
                                            int interval_s, int count);
 
+/* Client role: public-key pinning, in curl's --pinnedpubkey format:
+ * "sha256//BASE64[;sha256//BASE64...]", each the base64 SHA-256 of a DER
+ * SubjectPublicKeyInfo (what tlskit_conn_peer_cert_spki_sha256() gives). The server's
+ * leaf certificate must carry one of these keys. Checked after the normal verification,
+ * on top of it: a certificate must verify AND match a pin (with
+ * tlskit_config_insecure_noverifycert() the pin alone decides). A mismatch fails the
+ * handshake with TLSKIT_E_VERIFY and a message that says it was the pin and gives the
+ * hash the server presented. Replaces earlier pins. 0, or -1 with TLSKIT_E_INVALID naming
+ * the malformed entry (at most 64 pins). */
+TLSKIT_API int tlskit_config_set_pinned_pubkeys(tlskit_config *cfg, const char *pins);
+
 /* Escape hatch: the underlying OpenSSL SSL_CTX (struct ssl_ctx_st *), owned by the
  * config. Changes made through it are the caller's responsibility (also once the config
  * is in use and frozen: the freeze covers only the setters above). */
@@ -343,6 +354,15 @@ TLSKIT_API const char *tlskit_conn_peer_cert_sans(const tlskit_conn *conn);
 TLSKIT_API const char *tlskit_conn_peer_cert_fingerprint(const tlskit_conn *conn);
 TLSKIT_API time_t tlskit_conn_peer_cert_notbefore(const tlskit_conn *conn);
 TLSKIT_API time_t tlskit_conn_peer_cert_notafter(const tlskit_conn *conn);
+/* The SHA-256 of the peer certificate's public key (DER SubjectPublicKeyInfo) as
+ * "sha256//BASE64", the form tlskit_config_set_pinned_pubkeys() takes; NULL if no
+ * certificate. */
+TLSKIT_API const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *conn);
+/* The certificate chain the peer sent, leaf first: the number of certificates (0 if
+ * none) and all of them as PEM ("-----BEGIN CERTIFICATE-----..." one after another; NULL
+ * if none). Owned by the connection. */
+TLSKIT_API int tlskit_conn_peer_chain_count(const tlskit_conn *conn);
+TLSKIT_API const char *tlskit_conn_peer_chain_pem(const tlskit_conn *conn);
 /* Verification result as text: "ok", "not verified (insecure)", "no certificate", or the
  * reason ("certificate has expired"). Valid after a handshake attempt. */
 TLSKIT_API const char *tlskit_conn_verify_result(const tlskit_conn *conn);

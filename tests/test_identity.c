@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The peer's identity beyond "it verifies": the chain it sent, its public key's SHA-256
+ * (sha256//BASE64), public-key pins on top of verification (library and tlsclient --pin)
+ * and tlsclient --showcerts. Hashes are checked against what openssl computes and what
+ * curl --pinnedpubkey accepts.
+ */
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+TK_SUITE(identity);
+
+#define RUN_MS 60000
+
+/* A pin nobody has: the base64 of 32 zero bytes. */
+#define ZERO_PIN "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+/* The pin of NAME.crt as openssl computes it, the way curl's manual says to
+ * (x509 -pubkey | pkey -pubin -outform der | dgst -sha256 -binary | base64). */
+static void openssl_pin(const char *name, char *out, size_t len)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "openssl x509 -in '%s' -pubkey -noout | openssl pkey -pubin -outform der | "
+             "openssl dgst -sha256 -binary | base64",
+             tk_cert(name));
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    struct tk_proc p;
+    int code = tk_run(&p, argv, NULL, 0, RUN_MS);
+    cr_assert_eq(code, 0, "openssl pin of %s: exit %d: %s", name, code, p.errbuf);
+    p.outbuf[strcspn(p.outbuf, "\n")] = '\0';
+    cr_assert_eq(strlen(p.outbuf), 44, "openssl pin: '%s'", p.outbuf);
+    snprintf(out, len, "sha256//%s", p.outbuf);
+    tk_proc_free(&p);
+}
+
+/* Handshake a client config against the server keypair NAME over a socketpair. */
+static void pair(struct tk_side *srv, struct tk_side *cli, const char *name,
+                 tlskit_config *ccfg, tlskit_config *scfg)
+{
+    memset(srv, 0, sizeof(*srv));
+    memset(cli, 0, sizeof(*cli));
+    srv->cfg = scfg ? scfg : tk_server_config(name);
+    cli->cfg = ccfg;
+    cli->servername = "localhost";
+    tk_handshake_pair(srv, cli);
+}
+
+static void pair_free(struct tk_side *srv, struct tk_side *cli)
+{
+    tk_side_free(srv);
+    tk_side_free(cli);
+    tlskit_config_free(srv->cfg);
+    tlskit_config_free(cli->cfg);
+}
+
+/* DER of every certificate in a PEM text, concatenated: comparable across encoders. */
+static unsigned char *pem_chain_der(const char *pem, size_t *len, int *count)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    BIO *out = BIO_new(BIO_s_mem());
+    cr_assert(b != NULL && out != NULL);
+    X509 *x;
+    *count = 0;
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        i2d_X509_bio(out, x);
+        X509_free(x);
+        (*count)++;
+    }
+    char *data;
+    long n = BIO_get_mem_data(out, &data);
+    unsigned char *copy = malloc((size_t)n + 1);
+    cr_assert_not_null(copy);
+    memcpy(copy, data, (size_t)n);
+    *len = (size_t)n;
+    BIO_free(b);
+    BIO_free(out);
+    return copy;
+}
+
+static void expect_same_chain(const char *pem, const char *file)
+{
+    char *want_pem = tk_read_file(tk_cert(file), NULL);
+    size_t got_len, want_len;
+    int got_n, want_n;
+    unsigned char *got = pem_chain_der(pem, &got_len, &got_n);
+    unsigned char *want = pem_chain_der(want_pem, &want_len, &want_n);
+    cr_expect(got_n > 0, "no certificate in:\n%s", pem);
+    cr_expect_eq(got_n, want_n, "%d certificates, %s has %d", got_n, file, want_n);
+    cr_expect(got_len == want_len && memcmp(got, want, got_len) == 0,
+              "the chain is not %s:\n%s", file, pem);
+    free(got);
+    free(want);
+    free(want_pem);
+}
+
+/* ---- library: chain and SPKI ------------------------------------------------------- */
+
+TK_TEST(identity, peer_spki_matches_openssl_and_chain_is_the_servers)
+{
+    char want[64];
+    openssl_pin("server.crt", want, sizeof(want));
+    struct tk_side srv, cli;
+    pair(&srv, &cli, "server", tk_client_config("ca.crt"), NULL);
+    cr_assert_eq(cli.rc, 0, "%s", cli.err);
+    cr_expect_str_eq(tk_str(tlskit_conn_peer_cert_spki_sha256(cli.conn)), want);
+    cr_expect_eq(tlskit_conn_peer_chain_count(cli.conn), 1);
+    expect_same_chain(tk_str(tlskit_conn_peer_chain_pem(cli.conn)), "server.crt");
+    /* The server has no peer certificate: nothing to report. */
+    cr_expect_null(tlskit_conn_peer_cert_spki_sha256(srv.conn));
+    cr_expect_eq(tlskit_conn_peer_chain_count(srv.conn), 0);
+    cr_expect_null(tlskit_conn_peer_chain_pem(srv.conn));
+    pair_free(&srv, &cli);
+}
+
+TK_TEST(identity, server_sees_the_client_chain_and_key)
+{
+    char want[64];
+    openssl_pin("client.crt", want, sizeof(want));
+    tlskit_config *scfg = tk_server_config("server");
+    cr_assert_eq(tlskit_config_add_ca_file(scfg, tk_cert("ca.crt")), 0);
+    cr_assert_eq(tlskit_config_set_verify_client(scfg, TLSKIT_VERIFY_CLIENT_REQUIRED), 0);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tk_config_keypair(ccfg, "client");
+    struct tk_side srv, cli;
+    pair(&srv, &cli, "server", ccfg, scfg);
+    cr_assert_eq(srv.rc, 0, "%s", srv.err);
+    cr_expect_str_eq(tk_str(tlskit_conn_peer_cert_spki_sha256(srv.conn)), want);
+    cr_expect_eq(tlskit_conn_peer_chain_count(srv.conn), 1);
+    expect_same_chain(tk_str(tlskit_conn_peer_chain_pem(srv.conn)), "client.crt");
+    pair_free(&srv, &cli);
+}
+
+/* ---- library: pins ----------------------------------------------------------------- */
+
+static tlskit_config *pinned(const char *ca, const char *pins)
+{
+    tlskit_config *cfg = tk_client_config(ca);
+    cr_assert_eq(tlskit_config_set_pinned_pubkeys(cfg, pins), 0, "%s: %s", pins,
+                 tlskit_config_error(cfg));
+    return cfg;
+}
+
+TK_TEST(identity, pin_right_wrong_and_several)
+{
+    char right[64], several[256], none_right[256];
+    openssl_pin("server.crt", right, sizeof(right));
+    char rsa[64];
+    openssl_pin("rsa.crt", rsa, sizeof(rsa));
+    snprintf(several, sizeof(several), "%s;%s;%s", ZERO_PIN, right, rsa);
+    snprintf(none_right, sizeof(none_right), "%s;%s", ZERO_PIN, rsa);
+    const struct {
+        const char *pins;
+        int ok;
+    } cases[] = {{right, 1}, {several, 1}, {ZERO_PIN, 0}, {none_right, 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int tls12 = 0; tls12 < 2; tls12++) {
+            tlskit_config *ccfg = pinned("ca.crt", cases[i].pins);
+            if (tls12)
+                tlskit_config_set_protocols(ccfg, TLSKIT_TLS1_2, TLSKIT_TLS1_2);
+            struct tk_side srv, cli;
+            pair(&srv, &cli, "server", ccfg, NULL);
+            if (cases[i].ok) {
+                cr_expect_eq(cli.rc, 0, "case %zu tls12=%d: %s", i, tls12, cli.err);
+                cr_expect_str_eq(tk_str(tlskit_conn_verify_result(cli.conn)), "ok");
+            } else {
+                cr_expect_eq(cli.rc, -1, "case %zu tls12=%d: pin mismatch accepted", i, tls12);
+                cr_expect_eq(cli.code, TLSKIT_E_VERIFY, "case %zu: %s: %s", i,
+                             tlskit_error_name(cli.code), cli.err);
+                cr_expect(tk_contains(cli.err, "pin mismatch"), "case %zu: %s", i, cli.err);
+                cr_expect(tk_contains(cli.err, right), "case %zu lacks the real key %s: %s", i,
+                          right, cli.err);
+                cr_expect(tk_contains(tlskit_conn_verify_result(cli.conn), "pin mismatch"),
+                          "verify result: %s", tk_str(tlskit_conn_verify_result(cli.conn)));
+                cr_expect_eq(srv.rc, -1, "the server completed a refused handshake");
+            }
+            pair_free(&srv, &cli);
+        }
+    }
+}
+
+/* A pin is on top of verification: the right pin does not make an untrusted chain
+ * acceptable, and the failure is the chain's, not the pin's. */
+TK_TEST(identity, pin_does_not_replace_verification)
+{
+    char right[64];
+    openssl_pin("server.crt", right, sizeof(right));
+    struct tk_side srv, cli;
+    pair(&srv, &cli, "server", pinned("other-ca.crt", right), NULL);
+    cr_expect_eq(cli.rc, -1, "an untrusted server passed on its pin alone");
+    cr_expect_eq(cli.code, TLSKIT_E_VERIFY, "%s", cli.err);
+    cr_expect(!tk_contains(cli.err, "pin"), "%s", cli.err);
+    pair_free(&srv, &cli);
+
+    /* The wrong name, right pin: still refused. */
+    pair(&srv, &cli, "wronghost", pinned("ca.crt", right), NULL);
+    cr_expect_eq(cli.rc, -1);
+    cr_expect_eq(cli.code, TLSKIT_E_VERIFY, "%s", cli.err);
+    pair_free(&srv, &cli);
+}
+
+/* With verification explicitly off, the pin is all that is checked (curl -k
+ * --pinnedpubkey): a self-signed server passes on its pin and fails without it. */
+TK_TEST(identity, insecure_with_pin_checks_the_pin)
+{
+    char self[64];
+    openssl_pin("selfsigned.crt", self, sizeof(self));
+    const char *pins[] = {self, ZERO_PIN};
+    for (int i = 0; i < 2; i++) {
+        tlskit_config *ccfg = pinned("ca.crt", pins[i]);
+        tlskit_config_insecure_noverifycert(ccfg);
+        struct tk_side srv, cli;
+        pair(&srv, &cli, "selfsigned", ccfg, NULL);
+        if (i == 0) {
+            cr_expect_eq(cli.rc, 0, "%s", cli.err);
+        } else {
+            cr_expect_eq(cli.rc, -1);
+            cr_expect_eq(cli.code, TLSKIT_E_VERIFY, "%s", cli.err);
+            cr_expect(tk_contains(cli.err, self), "%s", cli.err);
+        }
+        pair_free(&srv, &cli);
+    }
+}
+
+TK_TEST(identity, malformed_pins_are_refused)
+{
+    static const char *const bad[] = {
+        "",
+        "sha256//",
+        "sha256//AAAA",
+        "sha1//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "SHA256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",  /* no padding */
+        "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=",  /* not canonical */
+        "sha256//AAAAAAAAAAAAAAAAAAAAAA*AAAAAAAAAAAAAAAAAAAAA=",
+        ZERO_PIN ";",
+        ";" ZERO_PIN,
+        ZERO_PIN ";;" ZERO_PIN,
+        ZERO_PIN " ",
+        "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=AAAA",
+    };
+    tlskit_config *cfg = tlskit_config_new();
+    cr_assert_not_null(cfg);
+    cr_assert_eq(tlskit_config_set_pinned_pubkeys(cfg, ZERO_PIN ";" ZERO_PIN), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(tlskit_config_set_pinned_pubkeys(cfg, bad[i]), -1, "accepted '%s'",
+                     bad[i]);
+        cr_expect_eq(tlskit_config_error_code(cfg), TLSKIT_E_INVALID, "'%s'", bad[i]);
+        cr_expect(tk_contains(tlskit_config_error(cfg), "pin"), "'%s': %s", bad[i],
+                  tlskit_config_error(cfg));
+    }
+    cr_expect_eq(tlskit_config_set_pinned_pubkeys(cfg, NULL), -1);
+    /* Too many. */
+    size_t n = 65, len = n * 53;
+    char *many = malloc(len);
+    cr_assert_not_null(many);
+    many[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        strcat(strcat(many, i ? ";" : ""), ZERO_PIN);
+    cr_expect_eq(tlskit_config_set_pinned_pubkeys(cfg, many), -1);
+    free(many);
+    tlskit_config_free(cfg);
+}
+
+/* ---- tlsclient --pin, --showcerts --------------------------------------------------- */
+
+static int client(struct tk_proc *p, const char *const args[])
+{
+    return tk_run_app(p, tk_client_bin(), args, "hello\n", 6, RUN_MS);
+}
+
+TK_TEST(identity, tlsclient_pin)
+{
+    char right[64], several[200], wrong[200];
+    openssl_pin("server.crt", right, sizeof(right));
+    snprintf(several, sizeof(several), "%s;%s", ZERO_PIN, right);
+    snprintf(wrong, sizeof(wrong), "%s;%s", ZERO_PIN, ZERO_PIN);
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", NULL);
+    const char *pins[] = {right, several, wrong};
+    for (int i = 0; i < 3; i++) {
+        const char *args[] = {"--ca", tk_cert("ca.crt"), "--pin", pins[i], "localhost",
+                              s.portstr, NULL};
+        struct tk_proc p;
+        int code = client(&p, args);
+        if (i < 2) {
+            cr_expect_eq(code, 0, "--pin %s: exit %d: %s", pins[i], code, p.errbuf);
+            cr_expect_str_eq(p.outbuf, "hello\n");
+        } else {
+            cr_expect_eq(code, 5, "wrong pin: exit %d: %s", code, p.errbuf);
+            cr_expect(tk_contains(p.errbuf, "pin mismatch"), "%s", p.errbuf);
+            cr_expect(tk_contains(p.errbuf, right), "the real key %s is not printed: %s",
+                      right, p.errbuf);
+            cr_expect_str_eq(p.outbuf, "");
+        }
+        tk_proc_free(&p);
+    }
+    /* -v shows the key in the form --pin takes. */
+    const char *args[] = {"-v", "--ca", tk_cert("ca.crt"), "localhost", s.portstr, NULL};
+    struct tk_proc p;
+    cr_expect_eq(client(&p, args), 0, "%s", p.errbuf);
+    cr_expect(tk_contains(p.errbuf, right), "-v lacks %s: %s", right, p.errbuf);
+    tk_proc_free(&p);
+    tk_server_stop(&s);
+}
+
+TK_TEST(identity, tlsclient_malformed_pin_is_a_usage_error)
+{
+    static const char *const bad[] = {"", "sha256//nope", "sha512//x", ZERO_PIN ";"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *args[] = {"--pin", bad[i], "localhost", "4433", NULL};
+        struct tk_proc p;
+        int code = client(&p, args);
+        cr_expect_eq(code, 2, "--pin '%s': exit %d", bad[i], code);
+        cr_expect(tk_contains(p.errbuf, "tlsclient: --pin: "), "'%s': %s", bad[i], p.errbuf);
+        tk_proc_free(&p);
+    }
+}
+
+TK_TEST(identity, tlsclient_showcerts_prints_the_chain_on_stderr)
+{
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", NULL);
+    const char *args[] = {"--showcerts", "--ca", tk_cert("ca.crt"), "localhost", s.portstr,
+                          NULL};
+    struct tk_proc p;
+    int code = client(&p, args);
+    cr_expect_eq(code, 0, "exit %d: %s", code, p.errbuf);
+    cr_expect_str_eq(p.outbuf, "hello\n", "stdout is the data channel only");
+    cr_expect(tk_contains(p.errbuf, "server certificate chain: 1 certificate\n"), "%s",
+              p.errbuf);
+    expect_same_chain(p.errbuf, "server.crt");
+    tk_proc_free(&p);
+    tk_server_stop(&s);
+}
+
+/* curl takes the key tlskit reports as its --pinnedpubkey, and refuses another: the
+ * format is curl's. */
+TK_TEST(identity, curl_accepts_the_reported_pin)
+{
+    struct tk_side srv, cli;
+    pair(&srv, &cli, "server", tk_client_config("ca.crt"), NULL);
+    cr_assert_eq(cli.rc, 0, "%s", cli.err);
+    char pin[64];
+    snprintf(pin, sizeof(pin), "%s", tk_str(tlskit_conn_peer_cert_spki_sha256(cli.conn)));
+    pair_free(&srv, &cli);
+    struct tk_server s;
+    static const char *const http[] = {"--mode", "http", NULL};
+    tk_server_start(&s, "server", "127.0.0.1", http);
+    char url[64], resolve[64];
+    snprintf(url, sizeof(url), "https://localhost:%s/", s.portstr);
+    snprintf(resolve, sizeof(resolve), "localhost:%s:127.0.0.1", s.portstr);
+    const char *pins[] = {pin, ZERO_PIN};
+    for (int i = 0; i < 2; i++) {
+        const char *argv[] = {"curl", "-sS", "-o", "/dev/null", "--cacert", tk_cert("ca.crt"),
+                              "--resolve", resolve, "--pinnedpubkey", pins[i], url, NULL};
+        const char *full[16];
+        full[0] = "/usr/bin/curl";
+        for (int k = 1; argv[k - 1] != NULL; k++)
+            full[k] = argv[k];
+        struct tk_proc p;
+        int code = tk_run(&p, full, NULL, 0, RUN_MS);
+        if (i == 0)
+            cr_expect_eq(code, 0, "curl --pinnedpubkey %s: exit %d: %s", pin, code, p.errbuf);
+        else
+            cr_expect_eq(code, 90, "curl with a wrong pin: exit %d: %s", code, p.errbuf);
+        tk_proc_free(&p);
+    }
+    tk_server_stop(&s);
+}
