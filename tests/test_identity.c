@@ -375,3 +375,230 @@ TK_TEST(identity, curl_accepts_the_reported_pin)
     }
     tk_server_stop(&s);
 }
+
+/* ---- client identities: the allow-list ---------------------------------------------- */
+
+#define CLIENT_SPIFFE "spiffe://tlskit.test/ns/default/sa/client"
+
+/* A server config that verifies clients against ca.crt and allows only ids. */
+static tlskit_config *allowing(const char *const ids[])
+{
+    tlskit_config *cfg = tk_server_config("server");
+    cr_assert_eq(tlskit_config_add_ca_file(cfg, tk_cert("ca.crt")), 0);
+    cr_assert_eq(tlskit_config_set_verify_client(cfg, TLSKIT_VERIFY_CLIENT_REQUIRED), 0);
+    for (int i = 0; ids[i] != NULL; i++)
+        cr_assert_eq(tlskit_config_add_allowed_client(cfg, ids[i]), 0, "%s: %s", ids[i],
+                     tlskit_config_error(cfg));
+    return cfg;
+}
+
+/* What a client certificate presents, and an id of each kind that it does or does not
+ * match. The CN-only rule: client.crt has no SANs, the others have the same CN and one
+ * SAN each, so cn: names only client.crt. */
+static const struct ident_case {
+    const char *id;
+    const char *cert;     /* a client certificate it allows */
+    const char *other;    /* one it refuses */
+    const char *presents; /* what the refused one is logged as presenting */
+} ident_cases[] = {
+    {"dns:client.tlskit.test", "client-dns", "client-uri", "uri:" CLIENT_SPIFFE},
+    {"dns:CLIENT.tlskit.TEST", "client-dns", "client", "cn:tlskit-client"},
+    {"uri:" CLIENT_SPIFFE, "client-uri", "client-email", "email:client@tlskit.test"},
+    {"email:client@tlskit.test", "client-email", "client-dns", "dns:client.tlskit.test"},
+    {"cn:tlskit-client", "client", "client-dns", "dns:client.tlskit.test"},
+    {"spki:", "client-rsa", "client", "cn:tlskit-client, spki:sha256//"}, /* key filled in */
+};
+
+/* The id of a case, with client-rsa's key for "spki:". */
+static const char *case_id(const struct ident_case *c, char *buf, size_t len)
+{
+    if (strcmp(c->id, "spki:") != 0)
+        return c->id;
+    char pin[64];
+    openssl_pin("client-rsa.crt", pin, sizeof(pin));
+    snprintf(buf, len, "spki:%s", pin);
+    return buf;
+}
+
+TK_TEST(identity, allow_list_each_kind_in_process)
+{
+    for (size_t i = 0; i < sizeof(ident_cases) / sizeof(ident_cases[0]); i++) {
+        char buf[96];
+        const char *ids[] = {case_id(&ident_cases[i], buf, sizeof(buf)), NULL};
+        for (int refused = 0; refused < 2; refused++) {
+            const char *cert = refused ? ident_cases[i].other : ident_cases[i].cert;
+            tlskit_config *ccfg = tk_client_config("ca.crt");
+            tk_config_keypair(ccfg, cert);
+            struct tk_side srv, cli;
+            pair(&srv, &cli, "server", ccfg, allowing(ids));
+            if (!refused) {
+                cr_expect_eq(srv.rc, 0, "%s with %s: %s", ids[0], cert, srv.err);
+            } else {
+                cr_expect_eq(srv.rc, -1, "%s let %s in", ids[0], cert);
+                cr_expect_eq(srv.code, TLSKIT_E_VERIFY, "%s", srv.err);
+                cr_expect(tk_contains(srv.err, "not on the allow-list: it presented "),
+                          "%s", srv.err);
+                cr_expect(tk_contains(srv.err, ident_cases[i].presents), "%s: %s lacks %s",
+                          ids[0], srv.err, ident_cases[i].presents);
+                cr_expect(tk_contains(tlskit_conn_verify_result(srv.conn), "allow-list"),
+                          "verify result %s", tk_str(tlskit_conn_verify_result(srv.conn)));
+            }
+            pair_free(&srv, &cli);
+        }
+    }
+}
+
+/* Several ids: any one admits; a certificate that fails verification is refused for
+ * that, whatever its identities. */
+TK_TEST(identity, allow_list_several_and_verification_first)
+{
+    const char *ids[] = {"dns:nope.example", "cn:tlskit-client", "uri:" CLIENT_SPIFFE, NULL};
+    const struct {
+        const char *cert;
+        int ok;
+        const char *why;
+    } cases[] = {
+        {"client", 1, NULL},
+        {"client-uri", 1, NULL},
+        {"client-email", 0, "allow-list"},
+        {"client-otherca", 0, "unable to get local issuer certificate"},
+        {"client-expired", 0, "certificate has expired"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tlskit_config *ccfg = tk_client_config("ca.crt");
+        tk_config_keypair(ccfg, cases[i].cert);
+        struct tk_side srv, cli;
+        pair(&srv, &cli, "server", ccfg, allowing(ids));
+        if (cases[i].ok) {
+            cr_expect_eq(srv.rc, 0, "%s: %s", cases[i].cert, srv.err);
+        } else {
+            cr_expect_eq(srv.rc, -1, "%s admitted", cases[i].cert);
+            cr_expect(tk_contains(srv.err, cases[i].why), "%s: %s", cases[i].cert, srv.err);
+        }
+        pair_free(&srv, &cli);
+    }
+    /* No client certificate at all: refused even with verify_client optional. */
+    tlskit_config *scfg = allowing(ids);
+    cr_assert_eq(tlskit_config_set_verify_client(scfg, TLSKIT_VERIFY_CLIENT_OPTIONAL), 0);
+    struct tk_side srv, cli;
+    pair(&srv, &cli, "server", tk_client_config("ca.crt"), scfg);
+    cr_expect_eq(srv.rc, -1, "a client without a certificate passed an allow-list");
+    cr_expect_eq(srv.code, TLSKIT_E_VERIFY, "%s", srv.err);
+    pair_free(&srv, &cli);
+}
+
+TK_TEST(identity, malformed_identities_are_refused)
+{
+    static const char *const bad[] = {
+        "", "client.tlskit.test", "DNS:client.tlskit.test", "dns:", "dns:a b", "dns:a/b",
+        "uri:no-scheme", "uri:", "email:nobody", "email:@x", "email:a@", "email:a@b@c",
+        "cn:", "cn: padded", "cn:tab\there", "spki:", "spki:sha256//AAAA",
+        "spki:" ZERO_PIN ";" ZERO_PIN, "ip:127.0.0.1",
+    };
+    tlskit_config *cfg = tlskit_config_new();
+    cr_assert_not_null(cfg);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(tlskit_config_add_allowed_client(cfg, bad[i]), -1, "accepted '%s'", bad[i]);
+        cr_expect_eq(tlskit_config_error_code(cfg), TLSKIT_E_INVALID, "'%s'", bad[i]);
+        cr_expect(tk_contains(tlskit_config_error(cfg), "client identity"), "'%s': %s", bad[i],
+                  tlskit_config_error(cfg));
+    }
+    cr_expect_eq(tlskit_config_add_allowed_client(cfg, NULL), -1);
+    static const char *const good[] = {"dns:*.tlskit.test", "cn:Jane Doe", "spki:" ZERO_PIN,
+                                       "uri:urn:uuid:1234", "email:a.b+c@d.example"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        cr_expect_eq(tlskit_config_add_allowed_client(cfg, good[i]), 0, "'%s': %s", good[i],
+                     tlskit_config_error(cfg));
+    tlskit_config_free(cfg);
+}
+
+/* ---- the allow-list in tlsserver, with curl, openssl s_client and tlsclient ---------- */
+
+#define HTTP_REQ "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+enum peer { PEER_CURL, PEER_OPENSSL, PEER_TLSCLIENT };
+static const char *const peer_names[] = {"curl", "openssl s_client", "tlsclient"};
+
+/* One HTTP request from peer with client certificate cert; 1 when a 200 came back. */
+static int peer_get(enum peer peer, const char *port, const char *cert)
+{
+    char crt[512], key[512], url[64], resolve[64], connect[64];
+    snprintf(crt, sizeof(crt), "%s/%s.crt", tk_certs_dir(), cert);
+    snprintf(key, sizeof(key), "%s/%s.key", tk_certs_dir(), cert);
+    snprintf(url, sizeof(url), "https://localhost:%s/", port);
+    snprintf(resolve, sizeof(resolve), "localhost:%s:127.0.0.1", port);
+    snprintf(connect, sizeof(connect), "127.0.0.1:%s", port);
+    const char *curl[] = {"/usr/bin/curl", "-sS", "-i", "--cacert", tk_cert("ca.crt"),
+                          "--resolve", resolve, "--cert", crt, "--key", key, url, NULL};
+    const char *openssl[] = {"/usr/bin/openssl", "s_client", "-quiet", "-connect", connect,
+                             "-servername", "localhost", "-verify_return_error", "-CAfile",
+                             tk_cert("ca.crt"), "-cert", crt, "-key", key, NULL};
+    const char *tlsclient[] = {tk_client_bin(), "--ca", tk_cert("ca.crt"), "--cert", crt,
+                               "--key", key, "localhost", port, NULL};
+    const char *const *argv = peer == PEER_CURL ? curl : peer == PEER_OPENSSL ? openssl
+                                                                               : tlsclient;
+    struct tk_proc p;
+    int code = tk_run(&p, argv, HTTP_REQ, strlen(HTTP_REQ), RUN_MS);
+    int ok = tk_contains(p.outbuf, "HTTP/1.1 200");
+    if (ok && code != 0)
+        cr_expect_fail("%s with %s: a 200, yet exit %d: %s", peer_names[peer], cert, code,
+                       p.errbuf);
+    if (!ok && peer == PEER_TLSCLIENT)
+        cr_expect_eq(code, 5, "tlsclient refused: exit %d, not 5: %s", code, p.errbuf);
+    tk_proc_free(&p);
+    return ok;
+}
+
+TK_TEST(identity, tlsserver_allow_client_with_real_peers)
+{
+    for (size_t i = 0; i < sizeof(ident_cases) / sizeof(ident_cases[0]); i++) {
+        char buf[96];
+        const struct ident_case *c = &ident_cases[i];
+        const char *extra[] = {"--mode", "http", "--ca", tk_cert("ca.crt"), "--verify-client",
+                               "--allow-client", case_id(c, buf, sizeof(buf)), NULL};
+        struct tk_server s;
+        tk_server_start(&s, "server", "127.0.0.1", extra);
+        for (int peer = PEER_CURL; peer <= PEER_TLSCLIENT; peer++) {
+            cr_expect(peer_get((enum peer)peer, s.portstr, c->cert), "%s refused %s with %s",
+                      extra[6], peer_names[peer], c->cert);
+            cr_expect(!peer_get((enum peer)peer, s.portstr, c->other), "%s admitted %s with %s",
+                      extra[6], peer_names[peer], c->other);
+        }
+        /* One refusal per peer, each logged with what the client presented. */
+        cr_expect(tk_proc_wait_for_n(&s.p, 2, "not on the allow-list", 3, 30000),
+                  "server log: %s", s.p.errbuf);
+        char want[160];
+        snprintf(want, sizeof(want), "it presented %s", c->presents);
+        cr_expect(tk_contains(s.p.errbuf, "error=TLSKIT_E_VERIFY: ") &&
+                      tk_contains(s.p.errbuf, want),
+                  "%s: the log does not say \"%s\":\n%s", extra[6], want, s.p.errbuf);
+        tk_server_stop(&s);
+    }
+}
+
+TK_TEST(identity, tlsserver_allow_client_usage_errors)
+{
+    const char *ca = tk_cert("ca.crt");
+    const struct {
+        const char *args[8];
+        const char *msg;
+    } cases[] = {
+        {{"--allow-client", "dns:a.example", NULL}, "--allow-client needs --verify-client"},
+        {{"--ca", ca, "--verify-client=optional", "--allow-client", "dns:a.example", NULL},
+         "--allow-client needs --verify-client"},
+        {{"--ca", ca, "--verify-client", "--allow-client", "host:a.example", NULL},
+         "tlsserver: --allow-client: client identity \"host:a.example\""},
+        {{"--ca", ca, "--verify-client", "--allow-client", "spki:sha256//nope", NULL},
+         "tlsserver: --allow-client: client identity \"spki:sha256//nope\""},
+        {{"--ca", ca, "--verify-client", "--allow-client", "email:nobody", NULL},
+         "tlsserver: --allow-client: client identity \"email:nobody\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tk_proc p;
+        int code = tk_run_app(&p, tk_server_bin(), cases[i].args, NULL, 0, RUN_MS);
+        cr_expect_eq(code, 2, "case %zu: exit %d: %s", i, code, p.errbuf);
+        cr_expect(tk_contains(p.errbuf, cases[i].msg), "case %zu: %s", i, p.errbuf);
+        cr_expect_str_eq(p.outbuf, "", "case %zu started listening", i);
+        tk_proc_free(&p);
+    }
+}

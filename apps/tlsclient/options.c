@@ -86,23 +86,6 @@ static const struct option long_options[] = {
     CLI_COMMON_LONG_OPTIONS,
 };
 
-/* --pin: the library's parser says what is wrong, before anything connects. */
-static int pin_option(const char *list, struct options *o)
-{
-    tlskit_config *cfg = tlskit_config_new();
-    int rc = -1;
-    if (cfg == NULL) {
-        cli_msg("out of memory");
-        return CLI_EXIT_ERROR;
-    }
-    if (tlskit_config_set_pinned_pubkeys(cfg, list) < 0)
-        rc = cli_usage_error(SYNOPSIS, "--pin: %s", tlskit_config_error(cfg));
-    else
-        o->pins = list;
-    tlskit_config_free(cfg);
-    return rc;
-}
-
 /* One option, c as getopt_long() returned it (for cli_parse_options(), hence the void
  * pointer). -1 to go on, or the exit code. */
 static int set_option(int c, char **argv, void *opts)
@@ -135,8 +118,10 @@ static int set_option(int c, char **argv, void *opts)
             return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of seconds "
                                    "(e.g. 30 or 0.5, at most %ld)", optarg, CLI_SECONDS_MAX);
         return -1;
-    case OPT_PIN:
-        return pin_option(optarg, o);
+    case OPT_PIN: /* the library's parser says what is wrong before anything connects */
+        o->pins = optarg;
+        return cli_config_value_option(SYNOPSIS, "--pin", optarg,
+                                       tlskit_config_set_pinned_pubkeys);
     case OPT_SHOWCERTS:
         o->showcerts = 1;
         return -1;

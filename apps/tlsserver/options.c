@@ -43,6 +43,11 @@ static void usage(void)
         "  --verify-client[=MODE]    ask clients for a certificate; MODE 'required'\n"
         "                            (the default) rejects clients without one,\n"
         "                            'optional' accepts them; needs --ca\n"
+        "  --allow-client ID         accept only client certificates with one of these\n"
+        "                            identities (repeat for more): dns:NAME, uri:URI\n"
+        "                            (e.g. a SPIFFE ID), email:ADDR, cn:NAME (only\n"
+        "                            for certificates without SANs) or\n"
+        "                            spki:sha256//BASE64; needs --verify-client\n"
         "  --tls-min VERSION         lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
         "  --tls-max VERSION         highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
         "  --tickets N               TLS 1.3 session tickets sent after each full\n"
@@ -94,6 +99,7 @@ enum {
     OPT_BIND = 256, OPT_PORT, OPT_CERT, OPT_KEY, OPT_CA, OPT_VERIFY_CLIENT, OPT_TLS_MIN,
     OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
     OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
+    OPT_ALLOW_CLIENT,
 };
 
 static const struct option long_options[] = {
@@ -115,6 +121,7 @@ static const struct option long_options[] = {
     {"mode", required_argument, NULL, OPT_MODE},
     {"body-size", required_argument, NULL, OPT_BODY_SIZE},
     {"tickets", required_argument, NULL, OPT_TICKETS},
+    {"allow-client", required_argument, NULL, OPT_ALLOW_CLIENT},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -214,6 +221,17 @@ static int set_number(int c, struct options *o)
     }
 }
 
+/* --allow-client: the library's parser says what is wrong before anything listens. */
+static int allow_client_option(const char *id, struct options *o)
+{
+    if (o->nallow_client == MAX_ALLOW_CLIENT)
+        return cli_usage_error(SYNOPSIS, "--allow-client: at most %d identities",
+                               MAX_ALLOW_CLIENT);
+    o->allow_client[o->nallow_client++] = id;
+    return cli_config_value_option(SYNOPSIS, "--allow-client", id,
+                                   tlskit_config_add_allowed_client);
+}
+
 /* One option, c as getopt_long() returned it (for cli_parse_options(), hence the void
  * pointer). -1 to go on, or the exit code. */
 static int set_option(int c, char **argv, void *opts)
@@ -241,6 +259,8 @@ static int set_option(int c, char **argv, void *opts)
     case OPT_MODEL:
     case OPT_MODE:
         return set_choice(c, o);
+    case OPT_ALLOW_CLIENT:
+        return allow_client_option(optarg, o);
     case OPT_HANDSHAKE_TIMEOUT:
     case OPT_IDLE_TIMEOUT:
     case OPT_WRITE_TIMEOUT:
@@ -269,6 +289,9 @@ static int check_args(int argc, char **argv, const struct options *o)
     if (o->verify_client != TLSKIT_VERIFY_CLIENT_NONE && o->ca == NULL)
         return cli_usage_error(SYNOPSIS, "--verify-client needs --ca FILE (the CA that "
                                "client certificates must chain to)");
+    if (o->nallow_client > 0 && o->verify_client != TLSKIT_VERIFY_CLIENT_REQUIRED)
+        return cli_usage_error(SYNOPSIS, "--allow-client needs --verify-client (required: "
+                               "a client without a certificate has no identity to allow)");
     if (o->tls_min > o->tls_max)
         return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
     return -1;

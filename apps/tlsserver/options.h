@@ -13,6 +13,8 @@
 #define GRACE_SECS 2
 #define GRACE_MS (GRACE_SECS * 1000)
 
+#define MAX_ALLOW_CLIENT 64
+
 enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
 enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
 
@@ -21,6 +23,8 @@ struct options {
     char port[8];
     const char *cert, *key, *ca;
     int verify_client;
+    const char *allow_client[MAX_ALLOW_CLIENT]; /* --allow-client, checked by the parser */
+    int nallow_client;
     int tls_min, tls_max;
     int64_t handshake_ms, idle_ms, write_ms;
     unsigned long exit_after; /* 0: run until a signal */

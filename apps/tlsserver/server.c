@@ -52,6 +52,11 @@ static tlskit_config *server_config(const struct options *o, int startup)
                 tlskit_config_error(cfg));
         goto fail;
     }
+    for (int i = 0; i < o->nallow_client; i++)
+        if (tlskit_config_add_allowed_client(cfg, o->allow_client[i]) < 0) {
+            cli_msg("%s", tlskit_config_error(cfg)); /* checked by the parser: memory */
+            goto fail;
+        }
     return cfg;
 fail:
     tlskit_config_free(cfg);

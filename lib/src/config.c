@@ -100,6 +100,7 @@ void tlskit_config_free(tlskit_config *cfg)
         return;
     SSL_CTX_free(cfg->ctx);
     free(cfg->pins);
+    tlskit__allowed_free(cfg);
     tlskit__err_free(&cfg->err);
     pthread_mutex_destroy(&cfg->mu);
     free(cfg);

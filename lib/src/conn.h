@@ -45,7 +45,7 @@ struct tlskit_conn {
     int corked;                /* the last send() had MSG_MORE */
     int cork;                  /* hold every send back (MSG_MORE) for now */
     char verify_text[128];
-    char verify_why[160];      /* why verify.c refused a certificate OpenSSL accepted */
+    char verify_why[320];      /* why verify.c refused a certificate OpenSSL accepted */
     struct tlskit__peer_info info;
     void *userdata;
     struct tlskit__econn *eng; /* engine state, NULL outside the engine */
@@ -66,6 +66,9 @@ int tlskit__client_setup(tlskit_conn *conn);
 void tlskit__info_collect(tlskit_conn *conn);
 void tlskit__info_free(tlskit_conn *conn);
 void tlskit__info_verify_text(tlskit_conn *conn);
+/* A name from a certificate as printable text: bytes outside 0x21..0x7e, ',' and '\\'
+ * become \xNN (info.c). */
+void tlskit__escape_name(const unsigned char *in, int len, char *out, size_t outlen);
 
 /* What a connection was doing when it failed: the operations of conn_run(), and the
  * engine's idle deadline. */

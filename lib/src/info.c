@@ -41,7 +41,7 @@ static void append(char *buf, size_t len, size_t *used, const char *prefix, cons
 /* A name from a certificate as printable text: bytes outside 0x21..0x7e, and the ',' and
  * '\\' that would make one name read as two, become \xNN. So "evil\0.localhost" cannot
  * show as "evil". */
-static void escape_name(const unsigned char *in, int len, char *out, size_t outlen)
+void tlskit__escape_name(const unsigned char *in, int len, char *out, size_t outlen)
 {
     size_t o = 0;
     for (int i = 0; i < len && o + 5 < outlen; i++) {
@@ -65,7 +65,7 @@ static char *sans_text(const X509 *x)
         if (g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI) {
             const ASN1_IA5STRING *s = g->d.ia5;
             char val[256];
-            escape_name(s->data, s->length, val, sizeof(val));
+            tlskit__escape_name(s->data, s->length, val, sizeof(val));
             append(buf, sizeof(buf), &used,
                    g->type == GEN_DNS ? "DNS:" : g->type == GEN_EMAIL ? "email:" : "URI:", val);
         } else if (g->type == GEN_IPADD) {

@@ -76,6 +76,8 @@ struct tlskit_config {
     int keepalive, ka_idle, ka_interval, ka_count;
     unsigned char (*pins)[32]; /* client role: SHA-256 of the accepted server keys */
     size_t npins;
+    struct tlskit__ident *allowed; /* server role: the client identities accepted */
+    size_t nallowed;
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);
@@ -93,6 +95,19 @@ int tlskit__client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey);
 int tlskit__config_prepare(tlskit_config *cfg, struct tlskit__err *err);
 
 /* ---- Checks on the peer's certificate (verify.c) ---- */
+#define TK_MAX_ALLOWED 256
+#define TK_IDENT_MAX 255
+enum tlskit__ident_kind { TK_ID_NONE = 0, TK_ID_DNS, TK_ID_URI, TK_ID_EMAIL, TK_ID_CN,
+                          TK_ID_SPKI };
+/* One allow-list entry: "dns:NAME" ... value (owned) for the names, md for spki. */
+struct tlskit__ident {
+    enum tlskit__ident_kind kind;
+    char *value;
+    unsigned char md[32];
+};
+/* Parse one "kind:value" identity into out (value allocated): 0, or -1 with err. */
+int tlskit__ident_parse(struct tlskit__err *err, const char *text, struct tlskit__ident *out);
+void tlskit__allowed_free(tlskit_config *cfg);
 #define TK_SPKI_TEXT (8 + 44 + 1) /* "sha256//" + base64 of 32 bytes + NUL */
 /* SHA-256 of x's DER SubjectPublicKeyInfo (what curl's --pinnedpubkey hashes): 0 or -1. */
 int tlskit__spki_sha256(const X509 *x, unsigned char md[32]);

@@ -43,9 +43,10 @@
  *
  * Scenarios (one thread, both ends non-blocking over a socketpair, so the allocation
  * sequence is the same in every run):
- *   tls13-mtls  server config from files (set_keypair_file, add_ca_file, verify client),
- *               client config with CA, client keypair and two public-key pins (one the
- *               server's); handshake, echo, close_notify both ways, free everything.
+ *   tls13-mtls  server config from files (set_keypair_file, add_ca_file, verify client,
+ *               an allow-list of two client identities), client config with CA, client
+ *               keypair and two public-key pins (one the server's); handshake, echo,
+ *               close_notify both ways, free everything.
  *   tls12       the same without mTLS, TLS 1.2 only (a different handshake path).
  *   engine      the server engine (1 worker thread) on 127.0.0.1:0 with an echo handler:
  *               engine_new, listen, start, a blocking client handshake + echo + close,
@@ -712,6 +713,10 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         CFG_CALL(r, scfg, tlskit_config_add_ca_file(scfg, cert(2, "ca.crt"))) ||
         (o->mtls && CFG_CALL(r, scfg, tlskit_config_set_verify_client(
                                           scfg, TLSKIT_VERIFY_CLIENT_REQUIRED))) ||
+        (o->mtls && CFG_CALL(r, scfg, tlskit_config_add_allowed_client(
+                                          scfg, "dns:nobody.example"))) ||
+        (o->mtls && CFG_CALL(r, scfg, tlskit_config_add_allowed_client(
+                                          scfg, "cn:tlskit-client"))) ||
         (o->tls12 && CFG_CALL(r, scfg, tlskit_config_set_protocols(scfg, TLSKIT_TLS1_2,
                                                                    TLSKIT_TLS1_2))))
         goto out;

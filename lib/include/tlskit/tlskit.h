@@ -161,6 +161,23 @@ enum tlskit_verify_client { TLSKIT_VERIFY_CLIENT_NONE = 0, TLSKIT_VERIFY_CLIENT_
 TLSKIT_API int tlskit_config_set_verify_client(tlskit_config *cfg,
                                                enum tlskit_verify_client mode);
 
+/* Server role: accept only clients whose certificate (verified as usual) carries one of
+ * these identities; each call adds one, at most 256. id is one of
+ *   "dns:NAME"     a DNS name in the subjectAltName (exact, case-insensitive)
+ *   "uri:URI"      a URI in the subjectAltName (exact), e.g. a SPIFFE ID
+ *   "email:ADDR"   an e-mail address in the subjectAltName (case-insensitive)
+ *   "cn:NAME"      the subject's (last) common name, only for certificates without
+ *                  DNS, URI or e-mail SANs
+ *   "spki:sha256//BASE64"  the SHA-256 of the public key (as
+ *                  tlskit_conn_peer_cert_spki_sha256() gives it).
+ * With an allow-list a client certificate is required, whatever
+ * tlskit_config_set_verify_client() says. A client that verifies but matches none fails
+ * the handshake with TLSKIT_E_VERIFY and a message listing the identities it presented
+ * ("client not on the allow-list: it presented dns:a.example, spki:sha256//..."); it is
+ * sent a bad_certificate alert (OpenSSL 3.0 offers no way to send access_denied from
+ * certificate verification). 0, or -1 with TLSKIT_E_INVALID naming the malformed id. */
+TLSKIT_API int tlskit_config_add_allowed_client(tlskit_config *cfg, const char *id);
+
 /* Protocol range. Only TLS 1.2 and TLS 1.3 are offered; the default is 1.2 to 1.3. */
 #define TLSKIT_TLS1_2 0x0303
 #define TLSKIT_TLS1_3 0x0304
