@@ -7,9 +7,17 @@
  */
 #include "common.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -601,4 +609,277 @@ TK_TEST(identity, tlsserver_allow_client_usage_errors)
         cr_expect_str_eq(p.outbuf, "", "case %zu started listening", i);
         tk_proc_free(&p);
     }
+}
+
+/* ---- the key log ------------------------------------------------------------------ */
+
+#define NSS_LINE_RE                                                                      \
+    "^(CLIENT_RANDOM|CLIENT_HANDSHAKE_TRAFFIC_SECRET|SERVER_HANDSHAKE_TRAFFIC_SECRET|"   \
+    "CLIENT_TRAFFIC_SECRET_0|SERVER_TRAFFIC_SECRET_0|EXPORTER_SECRET) [0-9a-f]{64} "     \
+    "([0-9a-f]{64}|[0-9a-f]{96})$"
+
+/* Every line of the key log at path is a valid NSS key log line, there are at least
+ * min_lines, and one tlskit wrote (ours) has mode 0600 (curl's need not); returns its
+ * text (free it). */
+static char *check_keylog(const char *path, int min_lines, int ours)
+{
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
+    if (ours)
+        cr_expect_eq(st.st_mode & 0777, 0600, "%s: mode %o", path, st.st_mode & 0777);
+    char *text = tk_read_file(path, NULL);
+    char *copy = strdup(text), *save = NULL;
+    cr_assert_not_null(copy);
+    int n = 0;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cr_expect(tk_matches(line, NSS_LINE_RE), "%s: not an NSS key log line: '%s'", path,
+                  line);
+        n++;
+    }
+    cr_expect(n >= min_lines, "%s: %d lines:\n%s", path, n, text);
+    cr_expect(text[0] == '\0' || text[strlen(text) - 1] == '\n', "%s: unterminated line", path);
+    free(copy);
+    return text;
+}
+
+TK_TEST(identity, keylog_library_tls12_and_tls13)
+{
+    char dir[256], path[512];
+    tk_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/keys.log", dir);
+    /* TLS 1.3: five secrets per connection; TLS 1.2: one CLIENT_RANDOM. Appended. */
+    for (int tls12 = 0; tls12 < 2; tls12++) {
+        tlskit_config *ccfg = tk_client_config("ca.crt");
+        cr_assert_eq(tlskit_config_insecure_keylog_file(ccfg, path), 0, "%s",
+                     tlskit_config_error(ccfg));
+        if (tls12)
+            tlskit_config_set_protocols(ccfg, TLSKIT_TLS1_2, TLSKIT_TLS1_2);
+        struct tk_side srv, cli;
+        pair(&srv, &cli, "server", ccfg, NULL);
+        cr_expect_eq(cli.rc, 0, "%s", cli.err);
+        pair_free(&srv, &cli);
+    }
+    char *text = check_keylog(path, 6, 1);
+    cr_expect(tk_contains(text, "CLIENT_HANDSHAKE_TRAFFIC_SECRET ") &&
+                  tk_contains(text, "SERVER_TRAFFIC_SECRET_0 ") &&
+                  tk_contains(text, "CLIENT_RANDOM "),
+              "%s", text);
+    free(text);
+    /* Off unless asked: a config without the call writes nothing anywhere. */
+    tlskit_config *cfg = tlskit_config_new();
+    cr_expect_eq(tlskit_config_insecure_keylog_file(cfg, dir), -1, "a directory accepted");
+    cr_expect_eq(tlskit_config_error_code(cfg), TLSKIT_E_FILE);
+    cr_expect(tk_contains(tlskit_config_error(cfg), dir) &&
+                  tk_contains(tlskit_config_error(cfg), "Is a directory"),
+              "%s", tlskit_config_error(cfg));
+    cr_expect_eq(tlskit_config_insecure_keylog_file(cfg, "/dev/null"), -1, "not a file");
+    cr_expect_eq(tlskit_config_insecure_keylog_file(cfg, ""), -1);
+    tlskit_config_free(cfg);
+    tk_rmtree(dir);
+}
+
+static int same_secrets(const char *ours, const char *theirs)
+{
+    /* Every line curl (or tlsclient) wrote must be in the server's file: the same
+     * client random, label and secret. */
+    char *copy = strdup(theirs), *save = NULL;
+    int n = 0, found = 0;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        n++;
+        found += tk_contains(ours, line);
+    }
+    free(copy);
+    return n > 0 && found == n;
+}
+
+TK_TEST(identity, keylog_server_matches_curl_and_tlsclient)
+{
+    char dir[256], srvlog[512], curllog[512], clilog[512], env[600], url[64], resolve[64];
+    tk_tmpdir(dir, sizeof(dir));
+    snprintf(srvlog, sizeof(srvlog), "%s/server.keys", dir);
+    snprintf(curllog, sizeof(curllog), "%s/curl.keys", dir);
+    snprintf(clilog, sizeof(clilog), "%s/tlsclient.keys", dir);
+    const char *extra[] = {"--mode", "http", "--keylog", srvlog, NULL};
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", extra);
+    cr_expect(tk_proc_wait_for(&s.p, 2, "WARNING: --keylog ", 30000),
+              "no start-up warning: %s", s.p.errbuf);
+    snprintf(url, sizeof(url), "https://localhost:%s/", s.portstr);
+    snprintf(resolve, sizeof(resolve), "localhost:%s:127.0.0.1", s.portstr);
+    snprintf(env, sizeof(env), "SSLKEYLOGFILE=%s", curllog);
+    const char *curl[] = {"/usr/bin/env", env, "curl", "-sS", "-o", "/dev/null", "--cacert",
+                          tk_cert("ca.crt"), "--resolve", resolve, url, NULL};
+    struct tk_proc p;
+    int code = tk_run(&p, curl, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 0, "curl: %s", p.errbuf);
+    tk_proc_free(&p);
+    /* tlsclient through the environment variable, as curl. */
+    snprintf(env, sizeof(env), "SSLKEYLOGFILE=%s", clilog);
+    const char *cli[] = {"/usr/bin/env", env, tk_client_bin(), "--ca", tk_cert("ca.crt"),
+                         "localhost", s.portstr, NULL};
+    code = tk_run(&p, cli, HTTP_REQ, strlen(HTTP_REQ), RUN_MS);
+    cr_expect_eq(code, 0, "tlsclient: %s", p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "WARNING: SSLKEYLOGFILE "), "no warning: %s", p.errbuf);
+    tk_proc_free(&p);
+    cr_expect(tk_proc_wait_for_n(&s.p, 2, " ok\n", 2, 30000), "%s", s.p.errbuf);
+    tk_server_stop(&s);
+
+    char *ours = check_keylog(srvlog, 10, 1);
+    char *theirs = check_keylog(curllog, 5, 0);
+    char *mine = check_keylog(clilog, 5, 1);
+    cr_expect(same_secrets(ours, theirs), "curl's secrets are not the server's:\n%s\n--\n%s",
+              theirs, ours);
+    cr_expect(same_secrets(ours, mine), "tlsclient's secrets are not the server's:\n%s\n--\n%s",
+              mine, ours);
+    free(ours);
+    free(theirs);
+    free(mine);
+    tk_rmtree(dir);
+}
+
+/* Wait for a child that is still running to exit after sig; its exit code. */
+static int stop_proc(struct tk_proc *p, int sig)
+{
+    kill(p->pid, sig);
+    return tk_proc_wait(p, RUN_MS);
+}
+
+/* A UDP socket on 127.0.0.1, its port in *port. */
+static int udp_bound(int *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+              getsockname(fd, (struct sockaddr *)&sin, &len) == 0, "udp socket: %s",
+              strerror(errno));
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+/* Send datagrams to our own UDP port until the capture lists one (tshark -l prints
+ * "N,PORT" per packet, in order): then everything sent before is in the capture too.
+ * 1, or 0 when 30 s passed (e.g. tshark exited: no privilege to capture). */
+static int capture_saw(struct tk_proc *cap, int udp, int port)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char needle[16];
+    snprintf(needle, sizeof(needle), ",%d\n", port);
+    int64_t end = tk_now_ms() + 30000;
+    while (tk_now_ms() < end) {
+        (void)sendto(udp, "x", 1, 0, (struct sockaddr *)&to, sizeof(to));
+        if (tk_proc_wait_for(cap, 1, needle, 100))
+            return 1;
+    }
+    return 0;
+}
+
+/* tshark's "follow TLS stream 0" of a capture, with or without a key log. */
+static char *tshark_follow(const char *pcap, const char *port, const char *keylog)
+{
+    char opt[600], decode[64];
+    snprintf(opt, sizeof(opt), "tls.keylog_file:%s", keylog ? keylog : "");
+    snprintf(decode, sizeof(decode), "tcp.port==%s,tls", port); /* not 443: say it is TLS */
+    const char *argv[] = {"/usr/bin/tshark", "-n", "-r", pcap, "-d", decode, "-o", opt, "-q",
+                          "-z", "follow,tls,ascii,0", NULL};
+    struct tk_proc p;
+    int code = tk_run(&p, argv, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 0, "tshark: %s", p.errbuf);
+    char *out = strdup(p.outbuf);
+    tk_proc_free(&p);
+    return out;
+}
+
+/* A session captured on loopback, decrypted by tshark with the server's key
+ * log: the plaintext that was sent is there, and not without the key log. */
+TK_TEST(identity, keylog_decrypts_a_captured_session_with_tshark)
+{
+    if (access("/usr/bin/tshark", X_OK) != 0)
+        cr_assert_fail("tshark is missing: run scripts/setup.sh (Debian's tshark)");
+    static const char probe[] = "tlskit key log probe 5d1f0c\n";
+    for (int tls12 = 0; tls12 < 2; tls12++) {
+        char dir[256], keys[512], pcap[512], filter[64];
+        tk_tmpdir(dir, sizeof(dir));
+        snprintf(keys, sizeof(keys), "%s/keys.log", dir);
+        snprintf(pcap, sizeof(pcap), "%s/capture.pcapng", dir);
+        const char *extra[] = {"--keylog", keys, NULL};
+        struct tk_server s;
+        tk_server_start(&s, "server", "127.0.0.1", extra);
+        char portstr[16];
+        snprintf(portstr, sizeof(portstr), "%s", s.portstr);
+        /* tshark captures (through dumpcap) and lists each packet ("N,PORT") as it writes it:
+         * a datagram to `ready` seen means the filter is in place, one to `done` seen
+         * after the session means every packet of it is in the file. */
+        int ready_port, done_port;
+        int ready = udp_bound(&ready_port), done = udp_bound(&done_port);
+        snprintf(filter, sizeof(filter), "tcp port %s or udp port %d or udp port %d",
+                 s.portstr, ready_port, done_port);
+        const char *tshark[] = {"/usr/bin/tshark", "-n", "-i", "lo", "-f", filter, "-w", pcap,
+                                "-P", "-l", "-T", "fields", "-e", "frame.number", "-e",
+                                "udp.dstport", "-E", "separator=,", NULL};
+        struct tk_proc cap;
+        tk_proc_start(&cap, tshark);
+        if (!capture_saw(&cap, ready, ready_port)) {
+            int code = stop_proc(&cap, SIGTERM);
+            cr_assert_fail("cannot capture on the loopback interface (tshark exit %d; "
+                           "capturing needs root or CAP_NET_RAW+CAP_NET_ADMIN): %s",
+                           code, cap.errbuf);
+        }
+        const char *args[] = {"--ca", tk_cert("ca.crt"), "--tls-max", tls12 ? "1.2" : "1.3",
+                              "localhost", s.portstr, NULL};
+        struct tk_proc p;
+        int code = tk_run_app(&p, tk_client_bin(), args, probe, strlen(probe), RUN_MS);
+        cr_expect_eq(code, 0, "tlsclient: %s", p.errbuf);
+        cr_expect_str_eq(p.outbuf, probe);
+        tk_proc_free(&p);
+        cr_expect(tk_proc_wait_for(&s.p, 2, " ok\n", 30000), "%s", s.p.errbuf);
+        tk_server_stop(&s);
+        /* The session is over and logged by the server: once the capture lists a packet
+         * sent after it, it holds all of the session. */
+        cr_expect(capture_saw(&cap, done, done_port), "the capture stalled: %s", cap.errbuf);
+        cr_expect_eq(stop_proc(&cap, SIGINT), 0, "tshark: %s", cap.errbuf);
+        tk_proc_free(&cap);
+        close(ready);
+        close(done);
+        free(check_keylog(keys, tls12 ? 1 : 5, 1));
+        char *plain = tshark_follow(pcap, portstr, keys);
+        cr_expect(tk_contains(plain, "tlskit key log probe 5d1f0c"),
+                  "TLS 1.%d: tshark did not decrypt the probe with the key log:\n%s",
+                  tls12 ? 2 : 3, plain);
+        free(plain);
+        char *sealed = tshark_follow(pcap, portstr, NULL);
+        cr_expect(!tk_contains(sealed, "tlskit key log probe"),
+                  "the probe is readable without the key log:\n%s", sealed);
+        free(sealed);
+        tk_rmtree(dir);
+    }
+}
+
+TK_TEST(identity, keylog_bad_paths_are_start_up_errors)
+{
+    char dir[256];
+    tk_tmpdir(dir, sizeof(dir));
+    const char *srv[] = {"--port", "0", "--cert", tk_cert("server.crt"), "--key",
+                         tk_cert("server.key"), "--keylog", dir, NULL};
+    struct tk_proc p;
+    int code = tk_run_app(&p, tk_server_bin(), srv, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 1, "tlsserver --keylog DIR: exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "tlsserver: --keylog: key log file ") &&
+                  tk_contains(p.errbuf, dir) && tk_contains(p.errbuf, "Is a directory"),
+              "%s", p.errbuf);
+    cr_expect_str_eq(p.outbuf, "");
+    tk_proc_free(&p);
+    const char *cli[] = {"--keylog", dir, "localhost", "4433", NULL};
+    code = tk_run_app(&p, tk_client_bin(), cli, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 1, "tlsclient --keylog DIR: exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "tlsclient: --keylog: key log file ") &&
+                  tk_contains(p.errbuf, "Is a directory"),
+              "%s", p.errbuf);
+    tk_proc_free(&p);
+    const char *empty[] = {"--keylog", "", "localhost", "4433", NULL};
+    code = tk_run_app(&p, tk_client_bin(), empty, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 2, "tlsclient --keylog '': exit %d: %s", code, p.errbuf);
+    tk_proc_free(&p);
+    tk_rmtree(dir);
 }

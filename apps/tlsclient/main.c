@@ -4,6 +4,7 @@
  * `ncat --ssl`. Public tlskit API only. This file: parse, connect, relay, clean up.
  */
 #include <stddef.h>
+#include <stdlib.h>
 
 #include <tlskit/tlskit.h>
 
@@ -26,6 +27,11 @@ static tlskit_config *configure(const struct options *o)
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0) {
         cli_msg("%s", tlskit_config_error(cfg));
+        tlskit_config_free(cfg);
+        return NULL;
+    }
+    if (o->keylog != NULL && tlskit_config_insecure_keylog_file(cfg, o->keylog) < 0) {
+        cli_msg("%s: %s", o->keylog_from, tlskit_config_error(cfg));
         tlskit_config_free(cfg);
         return NULL;
     }
@@ -65,6 +71,15 @@ int main(int argc, char **argv)
     rc = tlsclient_parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    const char *env = getenv("SSLKEYLOGFILE");
+    if (o.keylog == NULL && env != NULL && *env != '\0') {
+        o.keylog = env;
+        o.keylog_from = "SSLKEYLOGFILE";
+    }
+    if (o.keylog != NULL) /* even with -q: the user may not know the variable is set */
+        cli_msg("WARNING: %s %s: the TLS secrets of this connection go to this file; "
+                "anyone who reads it can decrypt the traffic (debugging only)",
+                o.keylog_from, o.keylog);
     if (o.insecure && o.verbosity > 0)
         cli_msg("warning: --insecure: the server's certificate is NOT verified; anyone on "
                 "the path can impersonate it");

@@ -42,6 +42,10 @@ static void usage(void)
         "                       --pinnedpubkey format; a mismatch exits 5 and\n"
         "                       prints the key the server has)\n"
         "  --showcerts          print the server's certificate chain (PEM) on stderr\n"
+        "  --keylog FILE        INSECURE, for debugging: append the TLS secrets to\n"
+        "                       FILE (NSS key log format, for Wireshark); without\n"
+        "                       it, the SSLKEYLOGFILE environment variable is\n"
+        "                       honoured the same way, with the same warning\n"
         "  --cert FILE          client certificate chain, PEM (needs --key)\n"
         "  --key FILE           client private key, PEM (needs --cert)\n"
         "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
@@ -68,7 +72,7 @@ static void usage(void)
 
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
-    OPT_TLS_MIN, OPT_TLS_MAX, OPT_PIN, OPT_SHOWCERTS,
+    OPT_TLS_MIN, OPT_TLS_MAX, OPT_PIN, OPT_SHOWCERTS, OPT_KEYLOG,
 };
 
 static const struct option long_options[] = {
@@ -83,6 +87,7 @@ static const struct option long_options[] = {
     {"tls-max", required_argument, NULL, OPT_TLS_MAX},
     {"pin", required_argument, NULL, OPT_PIN},
     {"showcerts", no_argument, NULL, OPT_SHOWCERTS},
+    {"keylog", required_argument, NULL, OPT_KEYLOG},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -124,6 +129,12 @@ static int set_option(int c, char **argv, void *opts)
                                        tlskit_config_set_pinned_pubkeys);
     case OPT_SHOWCERTS:
         o->showcerts = 1;
+        return -1;
+    case OPT_KEYLOG:
+        if (*optarg == '\0')
+            return cli_usage_error(SYNOPSIS, "--keylog: the file name is empty");
+        o->keylog = optarg;
+        o->keylog_from = "--keylog";
         return -1;
     case OPT_TLS_MIN:
         return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);

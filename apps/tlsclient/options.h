@@ -12,6 +12,8 @@ struct options {
     const char *pins; /* --pin, checked by the parser */
     int insecure;
     int showcerts;
+    const char *keylog;    /* --keylog FILE, or $SSLKEYLOGFILE */
+    const char *keylog_from; /* "--keylog" or "SSLKEYLOGFILE" */
     int64_t timeout_ms;
     int tls_min, tls_max;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */

@@ -48,6 +48,10 @@ static void usage(void)
         "                            (e.g. a SPIFFE ID), email:ADDR, cn:NAME (only\n"
         "                            for certificates without SANs) or\n"
         "                            spki:sha256//BASE64; needs --verify-client\n"
+        "  --keylog FILE             INSECURE, for debugging: append the TLS secrets\n"
+        "                            of every connection to FILE (NSS key log format,\n"
+        "                            for Wireshark); anyone who reads FILE can decrypt\n"
+        "                            the traffic\n"
         "  --tls-min VERSION         lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
         "  --tls-max VERSION         highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
         "  --tickets N               TLS 1.3 session tickets sent after each full\n"
@@ -76,7 +80,9 @@ static void usage(void)
         "                            certificate subject and fingerprint, verify result\n"
         "  -q, --quiet               no per-connection lines (errors still shown)\n"
         "  -h, --help                show this help and exit\n"
-        "  -V, --version             show the version and exit\n"
+        "  -V, --version             show the version and exit\n");
+    /* Two strings: C99 compilers need not take one over 4095 characters. */
+    printf(
         "\n"
         "The first line on stdout is 'tlsserver: listening on ADDRESS:PORT[, ...]'.\n"
         "Each connection logs one line on stderr when it ends:\n"
@@ -99,7 +105,7 @@ enum {
     OPT_BIND = 256, OPT_PORT, OPT_CERT, OPT_KEY, OPT_CA, OPT_VERIFY_CLIENT, OPT_TLS_MIN,
     OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
     OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
-    OPT_ALLOW_CLIENT,
+    OPT_ALLOW_CLIENT, OPT_KEYLOG,
 };
 
 static const struct option long_options[] = {
@@ -122,6 +128,7 @@ static const struct option long_options[] = {
     {"body-size", required_argument, NULL, OPT_BODY_SIZE},
     {"tickets", required_argument, NULL, OPT_TICKETS},
     {"allow-client", required_argument, NULL, OPT_ALLOW_CLIENT},
+    {"keylog", required_argument, NULL, OPT_KEYLOG},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -261,6 +268,11 @@ static int set_option(int c, char **argv, void *opts)
         return set_choice(c, o);
     case OPT_ALLOW_CLIENT:
         return allow_client_option(optarg, o);
+    case OPT_KEYLOG:
+        if (*optarg == '\0')
+            return cli_usage_error(SYNOPSIS, "--keylog: the file name is empty");
+        o->keylog = optarg;
+        return -1;
     case OPT_HANDSHAKE_TIMEOUT:
     case OPT_IDLE_TIMEOUT:
     case OPT_WRITE_TIMEOUT:

@@ -25,6 +25,7 @@ struct options {
     int verify_client;
     const char *allow_client[MAX_ALLOW_CLIENT]; /* --allow-client, checked by the parser */
     int nallow_client;
+    const char *keylog;        /* --keylog FILE: TLS secrets (insecure, debugging) */
     int tls_min, tls_max;
     int64_t handshake_ms, idle_ms, write_ms;
     unsigned long exit_after; /* 0: run until a signal */

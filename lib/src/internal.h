@@ -78,6 +78,7 @@ struct tlskit_config {
     size_t npins;
     struct tlskit__ident *allowed; /* server role: the client identities accepted */
     size_t nallowed;
+    int keylog_fd;             /* the key log (keylog.c), -1 when off */
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);

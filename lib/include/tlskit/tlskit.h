@@ -231,6 +231,17 @@ TLSKIT_API int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_
  * the malformed entry (at most 64 pins). */
 TLSKIT_API int tlskit_config_set_pinned_pubkeys(tlskit_config *cfg, const char *pins);
 
+/* INSECURE, for debugging only: append the TLS secrets of every connection made with
+ * this config to the file at path, in the NSS key log format that Wireshark and tshark
+ * read ("CLIENT_RANDOM <64 hex> <hex>" for TLS 1.2; CLIENT_HANDSHAKE_TRAFFIC_SECRET,
+ * SERVER_HANDSHAKE_TRAFFIC_SECRET, CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0 and
+ * EXPORTER_SECRET for TLS 1.3). Anyone who can read the file can decrypt the captured
+ * traffic. The library opens the file now (created with mode 0600, appended to if it
+ * exists) and writes each line whole, also from several threads; it is closed when the
+ * config is freed. Off unless this is called. 0, or -1 with TLSKIT_E_FILE naming the
+ * path (unopenable, a directory, not a regular file). */
+TLSKIT_API int tlskit_config_insecure_keylog_file(tlskit_config *cfg, const char *path);
+
 /* Escape hatch: the underlying OpenSSL SSL_CTX (struct ssl_ctx_st *), owned by the
  * config. Changes made through it are the caller's responsibility (also once the config
  * is in use and frozen: the freeze covers only the setters above). */
