@@ -27,7 +27,10 @@ Generate a local CA plus server and client (mTLS) certificates for tlskit.
   --negative    also generate the negative test set: expired, notyet,
                 wronghost, otherca (+ other-ca), selfsigned, client-otherca,
                 client-expired, rsa1024, rsa and client-rsa (RSA-2048)
-                certificates
+                certificates, and client certificates with one kind of SAN
+                each: client-dns (DNS:client.tlskit.test), client-uri (a
+                SPIFFE ID) and client-email (client@tlskit.test); client.crt
+                has no SAN
   --days N      validity of leaf certificates in days (default 825; CA: 3650)
   -q            quiet: print nothing but errors
   --help        show this help and exit
@@ -420,8 +423,13 @@ if ((negative)); then
 	make_leaf rsa1024 server localhost rsa 1024 "$ca" "" -- "${default_sans[@]}"
 	make_leaf rsa server localhost rsa 2048 "$ca" "" -- "${default_sans[@]}"
 	make_leaf client-rsa client tlskit-client rsa 2048 "$ca" "" --
+	# Client identities for allow-lists: the same CN as client.crt, one SAN kind each.
+	make_leaf client-dns client tlskit-client ec 0 "$ca" "" -- DNS:client.tlskit.test
+	make_leaf client-uri client tlskit-client ec 0 "$ca" "" -- \
+		URI:spiffe://tlskit.test/ns/default/sa/client
+	make_leaf client-email client tlskit-client ec 0 "$ca" "" -- email:client@tlskit.test
 	files+=(expired notyet wronghost otherca selfsigned client-otherca client-expired rsa1024 rsa
-		client-rsa)
+		client-rsa client-dns client-uri client-email)
 fi
 
 # ---------------------------------------------------------------- install

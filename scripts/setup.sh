@@ -29,8 +29,11 @@ prog=setup.sh
 #   python3           Python's ssl module in the interop matrix, its driver script, and
 #                     bench.sh's report
 #   sslscan, nmap     the scanner checks (no protocol below TLS 1.2, every cipher grade A)
+#   tshark            the key log test: capture a loopback session and decrypt it with the
+#                     key log (capturing needs root or CAP_NET_RAW; the debconf question
+#                     about non-root capture keeps its default, no, non-interactively)
 packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl
-          gnutls-bin python3 sslscan nmap)
+          gnutls-bin python3 sslscan nmap tshark)
 # For scripts/bench.sh only:
 #   nginx-light       the reference server
 #   gnuplot-nox       chart.png

@@ -782,6 +782,18 @@ int tk_run(struct tk_proc *p, const char *const argv[], const void *in, size_t i
     return tk_proc_wait(p, timeout_ms);
 }
 
+int tk_run_app(struct tk_proc *p, const char *bin, const char *const args[], const void *in,
+               size_t inlen, int timeout_ms)
+{
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = bin;
+    for (int i = 0; args[i] != NULL && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return tk_run(p, argv, in, inlen, timeout_ms);
+}
+
 void tk_server_start(struct tk_server *s, const char *cert, const char *bind,
                      const char *const extra[])
 {

@@ -185,6 +185,11 @@ void tk_proc_free(struct tk_proc *p);
 int tk_run(struct tk_proc *p, const char *const argv[], const void *in, size_t inlen,
            int timeout_ms);
 
+/* Run program bin (e.g. tk_client_bin()) with args (NULL-terminated, at most 30) and
+ * stdin `in`; returns its exit code. */
+int tk_run_app(struct tk_proc *p, const char *bin, const char *const args[], const void *in,
+               size_t inlen, int timeout_ms);
+
 /* Paths of the built apps ($TLSKIT_SERVER_BIN, $TLSKIT_CLIENT_BIN). */
 const char *tk_server_bin(void);
 const char *tk_client_bin(void);

@@ -32,13 +32,7 @@ TK_SUITE(apps);
 /* Run tlsclient with args (NULL-terminated) and stdin `in`; returns its exit code. */
 static int client(struct tk_proc *p, const char *const args[], const char *in, size_t inlen)
 {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = tk_client_bin();
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    return tk_run(p, argv, in, inlen, RUN_MS);
+    return tk_run_app(p, tk_client_bin(), args, in, inlen, RUN_MS);
 }
 
 /* tlsclient --ca CA HOST PORT with "hello\n": exit code; stdout checked when 0. */
@@ -492,13 +486,7 @@ TK_TEST(apps, quiet_server_logs_no_connections)
 
 static int server_run(struct tk_proc *p, const char *const args[])
 {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = tk_server_bin();
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    return tk_run(p, argv, NULL, 0, RUN_MS);
+    return tk_run_app(p, tk_server_bin(), args, NULL, 0, RUN_MS);
 }
 
 TK_TEST(apps, usage_errors)

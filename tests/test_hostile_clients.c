@@ -264,8 +264,12 @@ static void victim_start(struct victim *v, int mtls)
      * so a worker that blocks or spins on an attacker fails the probe every time, not only
      * when the kernel's SO_REUSEPORT hash happens to put both on the same worker. */
     const char *plain[] = {"--handshake-timeout", "1", "--workers", "1", NULL};
+    /* mtls 2: also an allow-list that admits the probes' client.crt (cn:, no SANs). */
     const char *withca[] = {"--handshake-timeout", "1", "--workers", "1", "--ca",
-                            tk_cert("ca.crt"), "--verify-client", NULL};
+                            tk_cert("ca.crt"), "--verify-client", "--allow-client",
+                            "cn:tlskit-client", NULL};
+    if (mtls == 1)
+        withca[7] = NULL;
     tk_server_start(&v->s, "server", "127.0.0.1", mtls ? withca : plain);
 
     v->probe_cfg = tk_client_config("ca.crt");
@@ -343,7 +347,8 @@ struct attack {
     const char *name;
     void (*run)(struct victim *v); /* one round; adds its connections to attack_conns */
     int rounds;                    /* measured rounds, after WARMUP_ROUNDS more */
-    int mtls;                      /* server with --ca ca.crt --verify-client */
+    int mtls;                      /* server with --ca ca.crt --verify-client (2: and
+                                    * --allow-client cn:tlskit-client) */
     const char *log_re;            /* every attacking connection's log line; NULL: any */
 };
 
@@ -1423,6 +1428,11 @@ static void atk_mtls_expired(struct victim *v)
     mtls_refused(v, "client-expired", "expired client certificate");
 }
 
+static void atk_mtls_not_allowed(struct victim *v)
+{
+    mtls_refused(v, "client-dns", "a verified client certificate not on the allow-list");
+}
+
 /* ---------------------------------------------------------------------------------------
  * The cases
  * ------------------------------------------------------------------------------------- */
@@ -1486,3 +1496,6 @@ HOSTILE(mtls_other_ca, atk_mtls_other_ca, 8, 1,
         LOG_RE("TLSKIT_E_VERIFY") ".*unable to get local issuer certificate")
 HOSTILE(mtls_expired, atk_mtls_expired, 8, 1,
         LOG_RE("TLSKIT_E_VERIFY") ".*certificate has expired")
+HOSTILE(mtls_not_allowed, atk_mtls_not_allowed, 8, 2,
+        LOG_RE("TLSKIT_E_VERIFY") ".*client not on the allow-list: it presented "
+                                  "dns:client\\.tlskit\\.test, spki:sha256//")

@@ -253,6 +253,21 @@ int cli_parse_options(int argc, char **argv, const struct option *longopts,
     return -1;
 }
 
+int cli_config_value_option(const char *synopsis, const char *name, const char *value,
+                            int (*setter)(struct tlskit_config *cfg, const char *value))
+{
+    tlskit_config *cfg = tlskit_config_new();
+    int rc = -1;
+    if (cfg == NULL) {
+        cli_msg("out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    if (setter(cfg, value) < 0)
+        rc = cli_usage_error(synopsis, "%s: %s", name, tlskit_config_error(cfg));
+    tlskit_config_free(cfg);
+    return rc;
+}
+
 int cli_tls_version_option(const char *synopsis, const char *name, const char *arg,
                            int *version)
 {

@@ -68,6 +68,14 @@ int cli_parse_options(int argc, char **argv, const struct option *longopts,
 int cli_tls_version_option(const char *synopsis, const char *name, const char *arg,
                            int *version);
 
+/* A flag's value checked by the library's own parser before anything starts: setter (a
+ * tlskit_config_* call taking the text) runs on a scratch config. -1 when it takes the
+ * value; else the exit code, after "PROG: NAME: why" (a usage error) or "out of memory".
+ * The config type is spelled out so that this header needs no tlskit.h. */
+struct tlskit_config;
+int cli_config_value_option(const char *synopsis, const char *name, const char *value,
+                            int (*setter)(struct tlskit_config *cfg, const char *value));
+
 /* "-V": "PROG VERSION" and the library's version line, on stdout. */
 void cli_print_version(void);
 

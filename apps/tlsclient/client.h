@@ -15,6 +15,8 @@ int client_failed(const tlskit_conn *c, int after_handshake);
 
 /* -v: the connection and the server's certificate, on stderr. */
 void client_summary(const tlskit_conn *c);
+/* --showcerts: the server's chain as PEM on stderr. */
+void client_showcerts(const tlskit_conn *c);
 
 /* Relay stdin to c and c to stdout until the server closes (c is switched to
  * non-blocking). The exit code. */

@@ -4,6 +4,7 @@
  * `ncat --ssl`. Public tlskit API only. This file: parse, connect, relay, clean up.
  */
 #include <stddef.h>
+#include <stdlib.h>
 
 #include <tlskit/tlskit.h>
 
@@ -21,6 +22,7 @@ static tlskit_config *configure(const struct options *o)
     if ((o->ca != NULL && tlskit_config_add_ca_file(cfg, o->ca) < 0) ||
         (o->capath != NULL && tlskit_config_add_ca_dir(cfg, o->capath) < 0) ||
         (o->cert != NULL && tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) ||
+        (o->pins != NULL && tlskit_config_set_pinned_pubkeys(cfg, o->pins) < 0) ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0)
@@ -28,6 +30,11 @@ static tlskit_config *configure(const struct options *o)
     for (int i = 0; i < o->ncrl; i++)
         if (tlskit_config_add_crl_file(cfg, o->crl[i]) < 0)
             goto fail;
+    if (o->keylog != NULL && tlskit_config_insecure_keylog_file(cfg, o->keylog) < 0) {
+        cli_msg("%s: %s", o->keylog_from, tlskit_config_error(cfg));
+        tlskit_config_free(cfg);
+        return NULL;
+    }
     if (o->insecure) {
         tlskit_config_insecure_noverifycert(cfg);
         tlskit_config_insecure_noverifyname(cfg);
@@ -52,6 +59,8 @@ static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
         return client_failed(c, 0);
     if (o->verbosity > 1)
         client_summary(c);
+    if (o->showcerts)
+        client_showcerts(c);
     tlskit_session *sess = client_keep_session(o, c);
 
     rc = client_relay(c);
@@ -75,6 +84,15 @@ int main(int argc, char **argv)
     rc = tlsclient_parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    const char *env = getenv("SSLKEYLOGFILE");
+    if (o.keylog == NULL && env != NULL && *env != '\0') {
+        o.keylog = env;
+        o.keylog_from = "SSLKEYLOGFILE";
+    }
+    if (o.keylog != NULL) /* even with -q: the user may not know the variable is set */
+        cli_msg("WARNING: %s %s: the TLS secrets of this connection go to this file; "
+                "anyone who reads it can decrypt the traffic (debugging only)",
+                o.keylog_from, o.keylog);
     if (o.insecure && o.verbosity > 0)
         cli_msg("warning: --insecure: the server's certificate is NOT verified; anyone on "
                 "the path can impersonate it");

@@ -40,6 +40,15 @@ static void usage(void)
         "                       against (default: HOST)\n"
         "  --insecure           do NOT verify the server's certificate or name\n"
         "                       (anyone on the path can impersonate the server)\n"
+        "  --pin LIST           also require the server's public key to be one of\n"
+        "                       LIST: sha256//BASE64[;sha256//BASE64...] (curl's\n"
+        "                       --pinnedpubkey format; a mismatch exits 5 and\n"
+        "                       prints the key the server has)\n"
+        "  --showcerts          print the server's certificate chain (PEM) on stderr\n"
+        "  --keylog FILE        INSECURE, for debugging: append the TLS secrets to\n"
+        "                       FILE (NSS key log format, for Wireshark); without\n"
+        "                       it, the SSLKEYLOGFILE environment variable is\n"
+        "                       honoured the same way, with the same warning\n"
         "  --cert FILE          client certificate chain, PEM (needs --key)\n"
         "  --key FILE           client private key, PEM (needs --cert)\n"
         "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
@@ -68,14 +77,15 @@ static void usage(void)
         "  3  could not connect (name resolution, refused, unreachable)\n"
         "  4  timed out\n"
         "  5  certificate verification failed (the server's, e.g. revoked, or the\n"
-        "     server rejected ours)\n"
+        "     server rejected ours), or the --pin did not match\n"
         "  6  TLS handshake failed for another reason\n"
         "  7  connection broke after the handshake (reset, truncation)\n");
 }
 
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
-    OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL,
+    OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN, OPT_SHOWCERTS,
+    OPT_KEYLOG,
 };
 
 static const struct option long_options[] = {
@@ -92,6 +102,9 @@ static const struct option long_options[] = {
     {"sess-in", required_argument, NULL, OPT_SESS_IN},
     {"sess-out", required_argument, NULL, OPT_SESS_OUT},
     {"reconnect", required_argument, NULL, OPT_RECONNECT},
+    {"pin", required_argument, NULL, OPT_PIN},
+    {"showcerts", no_argument, NULL, OPT_SHOWCERTS},
+    {"keylog", required_argument, NULL, OPT_KEYLOG},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -131,6 +144,19 @@ static int set_option(int c, char **argv, void *opts)
         if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
             return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of seconds "
                                    "(e.g. 30 or 0.5, at most %ld)", optarg, CLI_SECONDS_MAX);
+        return -1;
+    case OPT_PIN: /* the library's parser says what is wrong before anything connects */
+        o->pins = optarg;
+        return cli_config_value_option(SYNOPSIS, "--pin", optarg,
+                                       tlskit_config_set_pinned_pubkeys);
+    case OPT_SHOWCERTS:
+        o->showcerts = 1;
+        return -1;
+    case OPT_KEYLOG:
+        if (*optarg == '\0')
+            return cli_usage_error(SYNOPSIS, "--keylog: the file name is empty");
+        o->keylog = optarg;
+        o->keylog_from = "--keylog";
         return -1;
     case OPT_TLS_MIN:
         return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);

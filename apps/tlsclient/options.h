@@ -13,9 +13,13 @@ struct options {
     const char *crl[TLSCLIENT_MAX_CRLS]; /* --crl, in order */
     int ncrl;
     const char *ca, *capath, *servername, *cert, *key;
+    const char *pins; /* --pin, checked by the parser */
     int insecure;
     const char *sess_in, *sess_out; /* saved sessions (PEM) */
     unsigned long reconnect;        /* connections after the first, offering the session */
+    int showcerts;
+    const char *keylog;    /* --keylog FILE, or $SSLKEYLOGFILE */
+    const char *keylog_from; /* "--keylog" or "SSLKEYLOGFILE" */
     int64_t timeout_ms;
     int tls_min, tls_max;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */

@@ -83,10 +83,22 @@ void client_summary(const tlskit_conn *c)
         cli_msg("  subject alt names: %s", or_none(tlskit_conn_peer_cert_sans(c)));
         cli_msg("  valid: %s to %s", from, until);
         cli_msg("  fingerprint: %s", or_none(tlskit_conn_peer_cert_fingerprint(c)));
+        cli_msg("  public key (--pin): %s", or_none(tlskit_conn_peer_cert_spki_sha256(c)));
     } else {
         cli_msg("server certificate: (none)");
     }
     cli_msg("verify result: %s", or_none(tlskit_conn_verify_result(c)));
+}
+
+/* --showcerts: on stderr, so stdout carries only what the server sent. */
+void client_showcerts(const tlskit_conn *c)
+{
+    const char *pem = tlskit_conn_peer_chain_pem(c);
+    int n = tlskit_conn_peer_chain_count(c);
+    cli_msg("server certificate chain: %d certificate%s", n, n == 1 ? "" : "s");
+    if (pem != NULL)
+        fputs(pem, stderr);
+    fflush(stderr);
 }
 
 /* ---- the relay ---------------------------------------------------------------------- */

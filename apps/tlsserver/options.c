@@ -48,6 +48,17 @@ static void usage(void)
         "                            needs --verify-client): a revoked client\n"
         "                            certificate is refused; the client's issuer must\n"
         "                            then have a CRL among them. Re-read on SIGHUP\n"
+        "  --allow-client ID         accept only client certificates with one of these\n"
+        "                            identities (repeat for more): dns:NAME, uri:URI\n"
+        "                            (e.g. a SPIFFE ID), email:ADDR, cn:NAME (only\n"
+        "                            for certificates without SANs) or\n"
+        "                            spki:sha256//BASE64; needs --verify-client\n"
+        "  --keylog FILE             INSECURE, for debugging: append the TLS secrets\n"
+        "                            of every connection to FILE (NSS key log format,\n"
+        "                            for Wireshark); anyone who reads FILE can decrypt\n"
+        "                            the traffic\n");
+    /* Several strings: C99 promises only 4095 characters in one literal. */
+    printf(
         "  --tls-min VERSION         lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
         "  --tls-max VERSION         highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
         "  --tickets N               TLS 1.3 session tickets sent after each full\n"
@@ -97,9 +108,9 @@ static void usage(void)
         GRACE_SECS_TEXT "\n"
         "seconds to finish, closes them and exits 0 (the event model echoes what they\n"
         "sent and sends close_notify; thread and iterative cut them). SIGHUP reloads\n"
-        "the certificate, key, CA and ticket key files: new connections get the new\n"
-        "material, open ones keep theirs, tickets issued before still resume; if the\n"
-        "new files are bad the old ones stay and the reason is logged. SIGUSR1\n"
+        "the certificate, key, CA, CRL and ticket key files: new connections get the\n"
+        "new material, open ones keep theirs, tickets issued before still resume; if\n"
+        "the new files are bad the old ones stay and the reason is logged. SIGUSR1\n"
         "prints the counters (they are also printed on exit).\n"
         "\n"
         "Exit status: 0 stopped cleanly, 1 start-up error, 2 usage error.\n");
@@ -111,7 +122,7 @@ enum {
     OPT_BIND = 256, OPT_PORT, OPT_CERT, OPT_KEY, OPT_CA, OPT_VERIFY_CLIENT, OPT_TLS_MIN,
     OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
     OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
-    OPT_TICKET_KEY, OPT_TICKET_LIFETIME, OPT_CRL,
+    OPT_TICKET_KEY, OPT_TICKET_LIFETIME, OPT_CRL, OPT_ALLOW_CLIENT, OPT_KEYLOG,
 };
 
 static const struct option long_options[] = {
@@ -136,6 +147,8 @@ static const struct option long_options[] = {
     {"tickets", required_argument, NULL, OPT_TICKETS},
     {"ticket-key", required_argument, NULL, OPT_TICKET_KEY},
     {"ticket-lifetime", required_argument, NULL, OPT_TICKET_LIFETIME},
+    {"allow-client", required_argument, NULL, OPT_ALLOW_CLIENT},
+    {"keylog", required_argument, NULL, OPT_KEYLOG},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -242,6 +255,17 @@ static int set_number(int c, struct options *o)
     }
 }
 
+/* --allow-client: the library's parser says what is wrong before anything listens. */
+static int allow_client_option(const char *id, struct options *o)
+{
+    if (o->nallow_client == MAX_ALLOW_CLIENT)
+        return cli_usage_error(SYNOPSIS, "--allow-client: at most %d identities",
+                               MAX_ALLOW_CLIENT);
+    o->allow_client[o->nallow_client++] = id;
+    return cli_config_value_option(SYNOPSIS, "--allow-client", id,
+                                   tlskit_config_add_allowed_client);
+}
+
 /* One option, c as getopt_long() returned it (for cli_parse_options(), hence the void
  * pointer). -1 to go on, or the exit code. */
 static int set_option(int c, char **argv, void *opts)
@@ -280,6 +304,13 @@ static int set_option(int c, char **argv, void *opts)
     case OPT_MODEL:
     case OPT_MODE:
         return set_choice(c, o);
+    case OPT_ALLOW_CLIENT:
+        return allow_client_option(optarg, o);
+    case OPT_KEYLOG:
+        if (*optarg == '\0')
+            return cli_usage_error(SYNOPSIS, "--keylog: the file name is empty");
+        o->keylog = optarg;
+        return -1;
     case OPT_HANDSHAKE_TIMEOUT:
     case OPT_IDLE_TIMEOUT:
     case OPT_WRITE_TIMEOUT:
@@ -312,6 +343,9 @@ static int check_args(int argc, char **argv, const struct options *o)
     if (o->verify_client != TLSKIT_VERIFY_CLIENT_NONE && o->ca == NULL)
         return cli_usage_error(SYNOPSIS, "--verify-client needs --ca FILE (the CA that "
                                "client certificates must chain to)");
+    if (o->nallow_client > 0 && o->verify_client != TLSKIT_VERIFY_CLIENT_REQUIRED)
+        return cli_usage_error(SYNOPSIS, "--allow-client needs --verify-client (required: "
+                               "a client without a certificate has no identity to allow)");
     if (o->tls_min > o->tls_max)
         return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
     return -1;

@@ -14,6 +14,8 @@
 #define GRACE_MS (GRACE_SECS * 1000)
 #define MAX_TICKET_KEYS 16
 
+#define MAX_ALLOW_CLIENT 64
+
 enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
 enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
 
@@ -26,6 +28,9 @@ struct options {
     char port[8];
     const char *cert, *key, *ca;
     int verify_client;
+    const char *allow_client[MAX_ALLOW_CLIENT]; /* --allow-client, checked by the parser */
+    int nallow_client;
+    const char *keylog;        /* --keylog FILE: TLS secrets (insecure, debugging) */
     int tls_min, tls_max;
     int64_t handshake_ms, idle_ms, write_ms;
     unsigned long exit_after; /* 0: run until a signal */

@@ -68,6 +68,19 @@ static tlskit_config *server_config(const struct options *o, int startup)
                     "certificate and ticket keys: ", tlskit_config_error(cfg));
             goto fail;
         }
+    if (o->keylog != NULL && startup)
+        cli_msg("WARNING: --keylog %s: the TLS secrets of every connection go to this "
+                "file; anyone who reads it can decrypt the traffic (debugging only)",
+                o->keylog);
+    if (o->keylog != NULL && tlskit_config_insecure_keylog_file(cfg, o->keylog) < 0) {
+        cli_msg("--keylog: %s", tlskit_config_error(cfg));
+        goto fail;
+    }
+    for (int i = 0; i < o->nallow_client; i++)
+        if (tlskit_config_add_allowed_client(cfg, o->allow_client[i]) < 0) {
+            cli_msg("%s", tlskit_config_error(cfg)); /* checked by the parser: memory */
+            goto fail;
+        }
     return cfg;
 fail:
     tlskit_config_free(cfg);

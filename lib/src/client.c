@@ -58,7 +58,9 @@ int tlskit__client_setup(tlskit_conn *c)
         tlskit__err_set_ssl(&c->err, TLSKIT_E_NOMEM, "out of memory", "client setup");
         return -1;
     }
-    if (!c->cfg->verify_cert) {
+    /* With pins the certificate is always checked: verify.c then ignores the chain's
+     * verdict when verification is off, and the pins decide alone. */
+    if (!c->cfg->verify_cert && !c->cfg->npins) {
         SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
     } else {
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* TLS 1.2: forward-secret AEAD suites only (what scanners grade A). TLS 1.3 suites are
  * all AEAD and keep OpenSSL's default order. */
@@ -45,6 +46,7 @@ tlskit_config *tlskit_config_new(void)
     cfg->verify_cert = 1;
     cfg->verify_name = 1;
     cfg->nodelay = 1;
+    cfg->keylog_fd = -1;
     SSL_CTX *ctx = cfg->ctx;
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -106,6 +108,10 @@ void tlskit_config_free(tlskit_config *cfg)
         return;
     SSL_CTX_free(cfg->ctx);
     tlskit__tickets_free(cfg->tickets);
+    free(cfg->pins);
+    tlskit__allowed_free(cfg);
+    if (cfg->keylog_fd >= 0)
+        close(cfg->keylog_fd);
     tlskit__err_free(&cfg->err);
     pthread_mutex_destroy(&cfg->mu);
     free(cfg);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The body of a connection: seen only by the files of the connection layer (conn.c,
- * bio.c, client.c, server.c, info.c). Everything else, the engine included, goes through
- * the public API or the seam in internal.h, so conn.c's state machine can change without
- * a reader of another room knowing its fields. */
+ * bio.c, client.c, server.c, info.c, verify.c). Everything else, the engine included,
+ * goes through the public API or the seam in internal.h, so conn.c's state machine can
+ * change without a reader of another room knowing its fields. */
 #ifndef TLSKIT_CONN_H
 #define TLSKIT_CONN_H
 
@@ -13,6 +13,9 @@ enum tlskit__state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
 struct tlskit__peer_info {
     char *subject, *issuer, *sans;
     char fingerprint[7 + 32 * 3];
+    char spki[TK_SPKI_TEXT];   /* "sha256//BASE64" of the public key */
+    char *chain_pem;           /* the chain the peer sent, leaf first */
+    int chain_count;
     time_t notbefore, notafter;
 };
 
@@ -42,6 +45,7 @@ struct tlskit_conn {
     int corked;                /* the last send() had MSG_MORE */
     int cork;                  /* hold every send back (MSG_MORE) for now */
     char verify_text[128];
+    char verify_why[320];      /* why verify.c refused a certificate OpenSSL accepted */
     struct tlskit__peer_info info;
     void *userdata;
     struct tlskit__econn *eng; /* engine state, NULL outside the engine */
@@ -62,6 +66,9 @@ int tlskit__client_setup(tlskit_conn *conn);
 void tlskit__info_collect(tlskit_conn *conn);
 void tlskit__info_free(tlskit_conn *conn);
 void tlskit__info_verify_text(tlskit_conn *conn);
+/* A name from a certificate as printable text: bytes outside 0x21..0x7e, ',' and '\\'
+ * become \xNN (info.c). */
+void tlskit__escape_name(const unsigned char *in, int len, char *out, size_t outlen);
 
 /* What a connection was doing when it failed: the operations of conn_run(), and the
  * engine's idle deadline. */

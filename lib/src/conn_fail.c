@@ -155,7 +155,8 @@ void tlskit__conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
 
     switch (fail_text[k].detail) {
     case D_VERIFY_RESULT:
-        d = X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
+        d = c->verify_why[0] ? c->verify_why
+                             : X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
         tlskit__info_verify_text(c);
         break;
     case D_IO_RESET: d = strerror_r(c->io_reset, detail, sizeof(detail)); break;

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ static void append(char *buf, size_t len, size_t *used, const char *prefix, cons
 /* A name from a certificate as printable text: bytes outside 0x21..0x7e, and the ',' and
  * '\\' that would make one name read as two, become \xNN. So "evil\0.localhost" cannot
  * show as "evil". */
-static void escape_name(const unsigned char *in, int len, char *out, size_t outlen)
+void tlskit__escape_name(const unsigned char *in, int len, char *out, size_t outlen)
 {
     size_t o = 0;
     for (int i = 0; i < len && o + 5 < outlen; i++) {
@@ -64,7 +65,7 @@ static char *sans_text(const X509 *x)
         if (g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI) {
             const ASN1_IA5STRING *s = g->d.ia5;
             char val[256];
-            escape_name(s->data, s->length, val, sizeof(val));
+            tlskit__escape_name(s->data, s->length, val, sizeof(val));
             append(buf, sizeof(buf), &used,
                    g->type == GEN_DNS ? "DNS:" : g->type == GEN_EMAIL ? "email:" : "URI:", val);
         } else if (g->type == GEN_IPADD) {
@@ -92,6 +93,7 @@ void tlskit__info_free(tlskit_conn *c)
     free(c->info.subject);
     free(c->info.issuer);
     free(c->info.sans);
+    free(c->info.chain_pem);
     memset(&c->info, 0, sizeof(c->info));
 }
 
@@ -111,6 +113,32 @@ void tlskit__info_verify_text(tlskit_conn *c)
     else
         text = X509_verify_cert_error_string(vr);
     snprintf(c->verify_text, sizeof(c->verify_text), "%s", text);
+}
+
+/* The chain as the peer sent it, leaf first, in PEM. A client's view from OpenSSL
+ * includes the server's leaf; a server's view of the client's chain does not. */
+static void collect_chain(tlskit_conn *c, X509 *leaf)
+{
+    STACK_OF(X509) *sk = SSL_get_peer_cert_chain(c->ssl);
+    BIO *b = BIO_new(BIO_s_mem());
+    int n = 0;
+    if (!b)
+        return;
+    int ok = 1;
+    if (c->is_server || !sk || sk_X509_num(sk) == 0) {
+        ok = PEM_write_bio_X509(b, leaf) == 1;
+        n = 1;
+    }
+    for (int i = 0; ok && sk && i < sk_X509_num(sk); i++, n++)
+        ok = PEM_write_bio_X509(b, sk_X509_value(sk, i)) == 1;
+    char *data;
+    long len = BIO_get_mem_data(b, &data);
+    if (ok && len > 0 && (c->info.chain_pem = malloc((size_t)len + 1))) {
+        memcpy(c->info.chain_pem, data, (size_t)len);
+        c->info.chain_pem[len] = '\0';
+        c->info.chain_count = n;
+    }
+    BIO_free(b);
 }
 
 void tlskit__info_collect(tlskit_conn *c)
@@ -133,6 +161,9 @@ void tlskit__info_collect(tlskit_conn *c)
         for (unsigned int i = 0; i < mdlen; i++)
             p += sprintf(p, i ? ":%02X" : "%02X", md[i]);
     }
+    if (tlskit__spki_sha256(x, md) == 0)
+        tlskit__spki_text(md, c->info.spki);
+    collect_chain(c, x);
     ERR_clear_error();
 }
 
@@ -231,5 +262,22 @@ time_t tlskit_conn_peer_cert_notafter(const tlskit_conn *c)
 
 const char *tlskit_conn_verify_result(const tlskit_conn *c)
 {
+    if (c->verify_why[0]) /* verify.c refused what OpenSSL accepted */
+        return c->verify_why;
     return c->verify_text[0] ? c->verify_text : NULL;
+}
+
+const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *c)
+{
+    return c->info.spki[0] ? c->info.spki : NULL;
+}
+
+int tlskit_conn_peer_chain_count(const tlskit_conn *c)
+{
+    return c->info.chain_count;
+}
+
+const char *tlskit_conn_peer_chain_pem(const tlskit_conn *c)
+{
+    return c->info.chain_pem;
 }

@@ -81,6 +81,11 @@ struct tlskit_config {
     int nodelay;
     int keepalive, ka_idle, ka_interval, ka_count;
     struct tlskit__tickets *tickets; /* session-ticket keys (tickets.c) */
+    unsigned char (*pins)[32]; /* client role: SHA-256 of the accepted server keys */
+    size_t npins;
+    struct tlskit__ident *allowed; /* server role: the client identities accepted */
+    size_t nallowed;
+    int keylog_fd;             /* the key log (keylog.c), -1 when off */
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);
@@ -104,6 +109,29 @@ void tlskit__tickets_free(struct tlskit__tickets *t);
 /* Reload: the new config's automatic keys take over the old config's, so tickets issued
  * before the reload still resume. Nothing when either uses key files. */
 void tlskit__tickets_carry(struct tlskit__tickets *to, struct tlskit__tickets *from);
+/* ---- Checks on the peer's certificate (verify.c) ---- */
+#define TK_MAX_ALLOWED 256
+#define TK_IDENT_MAX 255
+enum tlskit__ident_kind { TK_ID_NONE = 0, TK_ID_DNS, TK_ID_URI, TK_ID_EMAIL, TK_ID_CN,
+                          TK_ID_SPKI };
+/* One allow-list entry: "dns:NAME" ... value (owned) for the names, md for spki. */
+struct tlskit__ident {
+    enum tlskit__ident_kind kind;
+    char *value;
+    unsigned char md[32];
+};
+/* Parse one "kind:value" identity into out (value allocated): 0, or -1 with err. */
+int tlskit__ident_parse(struct tlskit__err *err, const char *text, struct tlskit__ident *out);
+void tlskit__allowed_free(tlskit_config *cfg);
+#define TK_SPKI_TEXT (8 + 44 + 1) /* "sha256//" + base64 of 32 bytes + NUL */
+/* SHA-256 of x's DER SubjectPublicKeyInfo (what curl's --pinnedpubkey hashes): 0 or -1. */
+int tlskit__spki_sha256(const X509 *x, unsigned char md[32]);
+/* md as "sha256//BASE64". */
+void tlskit__spki_text(const unsigned char md[32], char out[TK_SPKI_TEXT]);
+/* Parse "sha256//BASE64[;sha256//BASE64...]": 0 with a new array of *count hashes in
+ * *out (the caller frees it), or -1 with err naming the bad entry. */
+int tlskit__pins_parse(struct tlskit__err *err, const char *text, unsigned char (**out)[32],
+                       size_t *count);
 
 /* ---- Sockets (socket.c) ---- */
 #define TK_MAX_LISTEN 16

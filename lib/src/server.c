@@ -177,7 +177,10 @@ int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms
 void tlskit__server_setup(tlskit_conn *c)
 {
     int mode = SSL_VERIFY_NONE;
-    if (c->cfg->verify_client == TLSKIT_VERIFY_CLIENT_OPTIONAL)
+    /* An allow-list of client identities admits no client without a certificate. */
+    if (c->cfg->nallowed)
+        mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE;
+    else if (c->cfg->verify_client == TLSKIT_VERIFY_CLIENT_OPTIONAL)
         mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
     else if (c->cfg->verify_client == TLSKIT_VERIFY_CLIENT_REQUIRED)
         mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE;

@@ -43,9 +43,10 @@
  *
  * Scenarios (one thread, both ends non-blocking over a socketpair, so the allocation
  * sequence is the same in every run):
- *   tls13-mtls  server config from files (set_keypair_file, add_ca_file, verify client),
- *               client config with CA and client keypair; handshake, echo, close_notify
- *               both ways, free everything.
+ *   tls13-mtls  server config from files (set_keypair_file, add_ca_file, verify client,
+ *               an allow-list of two client identities), client config with CA, client
+ *               keypair and two public-key pins (one the server's); handshake, echo,
+ *               close_notify both ways, free everything.
  *   tls12       the same without mTLS, TLS 1.2 only (a different handshake path).
  *   resume      TLS 1.3 with a ticket key file's key (add_ticket_key_mem): a first
  *               handshake whose session is saved as PEM (session_save_mem), then a
@@ -82,6 +83,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <tlskit/tlskit.h>
 
@@ -672,6 +676,30 @@ struct pair_opts {
     size_t *save_len;
 };
 
+/* "ZERO_PIN;sha256//<server.crt's key>" for tlskit_config_set_pinned_pubkeys(). Made once
+ * by main(), outside any counted run, so every run's allocations are the scenario's. */
+static const char *server_pins(void)
+{
+    static char pins[128];
+    if (pins[0])
+        return pins;
+    FILE *f = fopen(cert(6, "server.crt"), "r");
+    X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL, md[32];
+    int len = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1;
+    unsigned int mdlen = 0;
+    if (len > 0 && EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1) {
+        int n = snprintf(pins, sizeof pins,
+                         "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;sha256//");
+        EVP_EncodeBlock((unsigned char *)pins + n, md, (int)mdlen);
+    }
+    OPENSSL_free(der);
+    X509_free(x);
+    if (f)
+        fclose(f);
+    return pins;
+}
+
 static void scenario_pair(struct run *r, const struct pair_opts *o)
 {
     tlskit_config *scfg = NULL, *ccfg = NULL;
@@ -693,6 +721,10 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         CFG_CALL(r, scfg, tlskit_config_add_ca_file(scfg, cert(2, "ca.crt"))) ||
         (o->mtls && CFG_CALL(r, scfg, tlskit_config_set_verify_client(
                                           scfg, TLSKIT_VERIFY_CLIENT_REQUIRED))) ||
+        (o->mtls && CFG_CALL(r, scfg, tlskit_config_add_allowed_client(
+                                          scfg, "dns:nobody.example"))) ||
+        (o->mtls && CFG_CALL(r, scfg, tlskit_config_add_allowed_client(
+                                          scfg, "cn:tlskit-client"))) ||
         (o->tls12 && CFG_CALL(r, scfg, tlskit_config_set_protocols(scfg, TLSKIT_TLS1_2,
                                                                    TLSKIT_TLS1_2))) ||
         (o->ticket_key &&
@@ -704,7 +736,8 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
     }
     if (CFG_CALL(r, ccfg, tlskit_config_add_ca_file(ccfg, cert(3, "ca.crt"))) ||
         (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_keypair_file(
-                                          ccfg, cert(4, "client.crt"), cert(5, "client.key")))))
+                                          ccfg, cert(4, "client.crt"), cert(5, "client.key")))) ||
+        (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_pinned_pubkeys(ccfg, server_pins()))))
         goto out;
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -1613,6 +1646,10 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < NSCEN; i++)
             chosen[nchosen++] = &g_scenarios[i];
     signal(SIGPIPE, SIG_IGN); /* the apps' habit; the library must not need it */
+    if (!server_pins()[0]) {
+        fprintf(stderr, "alloc_failure: cannot read the key of %s\n", cert(6, "server.crt"));
+        return 1;
+    }
 
     struct tally t = {0};
     int setup_failed = 0;

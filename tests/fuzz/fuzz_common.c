@@ -390,3 +390,44 @@ uint16_t fz_take_u16(struct fz_input *in)
     uint16_t lo = fz_take_u8(in);
     return (uint16_t)(lo | (uint16_t)(fz_take_u8(in) << 8));
 }
+
+char *fz_text(const uint8_t *data, size_t size)
+{
+    char *text = malloc(size + 1);
+    FZ_CHECK(text != NULL, "out of memory");
+    memcpy(text, data, size);
+    text[size] = '\0';
+    return text;
+}
+
+int fz_ref_pin(const char *s, size_t len)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (len != 8 + 44 || memcmp(s, "sha256//", 8) != 0)
+        return 0;
+    s += 8;
+    for (size_t i = 0; i < 43; i++)
+        if (s[i] == '\0' || !strchr(b64, s[i]))
+            return 0;
+    /* 43 characters carry 258 bits: the last one holds 4 bits of the hash and 2 zero
+     * bits. */
+    return ((size_t)(strchr(b64, s[42]) - b64) & 3) == 0 && s[43] == '=';
+}
+
+void fz_check_verdict(const tlskit_config *cfg, int rc, int want, const char *text,
+                      const char *needle)
+{
+    int code = tlskit_config_error_code(cfg);
+    if (rc == -1 && code == TLSKIT_E_NOMEM)
+        return;
+    FZ_CHECK(rc == (want ? 0 : -1), "'%s': library %d, reference %d (%s)", text, rc, want,
+             tlskit_config_error(cfg));
+    if (rc == 0) {
+        FZ_CHECK(code == TLSKIT_E_NONE, "success with an error class %d", code);
+        return;
+    }
+    FZ_CHECK(code == TLSKIT_E_INVALID, "refusal class %d", code);
+    FZ_CHECK(strstr(tlskit_config_error(cfg), needle) != NULL, "message: %s",
+             tlskit_config_error(cfg));
+}

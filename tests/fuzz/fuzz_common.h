@@ -102,4 +102,17 @@ struct fz_input {
 uint8_t fz_take_u8(struct fz_input *in);
 uint16_t fz_take_u16(struct fz_input *in);
 
+/* ---- text parsers checked against a reference (fuzz_pin, fuzz_identity) ---- */
+
+/* The input as a NUL-terminated string (stops at an inner NUL); free() it. */
+char *fz_text(const uint8_t *data, size_t size);
+/* Reference for one public-key pin: "sha256//" and the canonical base64 of 32 bytes
+ * (43 characters, the last with its 2 low bits zero, then '='), len bytes at s. */
+int fz_ref_pin(const char *s, size_t len);
+/* A config setter's verdict (rc, called on cfg with text) against the reference's (want:
+ * 1 accepts): they agree, and a refusal is TLSKIT_E_INVALID with needle in the message.
+ * A refusal for want of memory is let through. Aborts on a broken invariant. */
+void fz_check_verdict(const tlskit_config *cfg, int rc, int want, const char *text,
+                      const char *needle);
+
 #endif

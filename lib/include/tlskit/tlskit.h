@@ -171,6 +171,23 @@ enum tlskit_verify_client { TLSKIT_VERIFY_CLIENT_NONE = 0, TLSKIT_VERIFY_CLIENT_
 TLSKIT_API int tlskit_config_set_verify_client(tlskit_config *cfg,
                                                enum tlskit_verify_client mode);
 
+/* Server role: accept only clients whose certificate (verified as usual) carries one of
+ * these identities; each call adds one, at most 256. id is one of
+ *   "dns:NAME"     a DNS name in the subjectAltName (exact, case-insensitive)
+ *   "uri:URI"      a URI in the subjectAltName (exact), e.g. a SPIFFE ID
+ *   "email:ADDR"   an e-mail address in the subjectAltName (case-insensitive)
+ *   "cn:NAME"      the subject's (last) common name, only for certificates without
+ *                  DNS, URI or e-mail SANs
+ *   "spki:sha256//BASE64"  the SHA-256 of the public key (as
+ *                  tlskit_conn_peer_cert_spki_sha256() gives it).
+ * With an allow-list a client certificate is required, whatever
+ * tlskit_config_set_verify_client() says. A client that verifies but matches none fails
+ * the handshake with TLSKIT_E_VERIFY and a message listing the identities it presented
+ * ("client not on the allow-list: it presented dns:a.example, spki:sha256//..."); it is
+ * sent a bad_certificate alert (OpenSSL 3.0 offers no way to send access_denied from
+ * certificate verification). 0, or -1 with TLSKIT_E_INVALID naming the malformed id. */
+TLSKIT_API int tlskit_config_add_allowed_client(tlskit_config *cfg, const char *id);
+
 /* Protocol range. Only TLS 1.2 and TLS 1.3 are offered; the default is 1.2 to 1.3. */
 #define TLSKIT_TLS1_2 0x0303
 #define TLSKIT_TLS1_3 0x0304
@@ -232,6 +249,28 @@ TLSKIT_API int tlskit_config_add_ticket_key_mem(tlskit_config *cfg, const void *
  * (0 keeps the kernel default for that value). */
 TLSKIT_API int tlskit_config_set_keepalive(tlskit_config *cfg, int on, int idle_s,
                                            int interval_s, int count);
+
+/* Client role: public-key pinning, in curl's --pinnedpubkey format:
+ * "sha256//BASE64[;sha256//BASE64...]", each the base64 SHA-256 of a DER
+ * SubjectPublicKeyInfo (what tlskit_conn_peer_cert_spki_sha256() gives). The server's
+ * leaf certificate must carry one of these keys. Checked after the normal verification,
+ * on top of it: a certificate must verify AND match a pin (with
+ * tlskit_config_insecure_noverifycert() the pin alone decides). A mismatch fails the
+ * handshake with TLSKIT_E_VERIFY and a message that says it was the pin and gives the
+ * hash the server presented. Replaces earlier pins. 0, or -1 with TLSKIT_E_INVALID naming
+ * the malformed entry (at most 64 pins). */
+TLSKIT_API int tlskit_config_set_pinned_pubkeys(tlskit_config *cfg, const char *pins);
+
+/* INSECURE, for debugging only: append the TLS secrets of every connection made with
+ * this config to the file at path, in the NSS key log format that Wireshark and tshark
+ * read ("CLIENT_RANDOM <64 hex> <hex>" for TLS 1.2; CLIENT_HANDSHAKE_TRAFFIC_SECRET,
+ * SERVER_HANDSHAKE_TRAFFIC_SECRET, CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0 and
+ * EXPORTER_SECRET for TLS 1.3). Anyone who can read the file can decrypt the captured
+ * traffic. The library opens the file now (created with mode 0600, appended to if it
+ * exists) and writes each line whole, also from several threads; it is closed when the
+ * config is freed. Off unless this is called. 0, or -1 with TLSKIT_E_FILE naming the
+ * path (unopenable, a directory, not a regular file). */
+TLSKIT_API int tlskit_config_insecure_keylog_file(tlskit_config *cfg, const char *path);
 
 /* Escape hatch: the underlying OpenSSL SSL_CTX (struct ssl_ctx_st *), owned by the
  * config. Changes made through it are the caller's responsibility (also once the config
@@ -396,6 +435,15 @@ TLSKIT_API const char *tlskit_conn_peer_cert_sans(const tlskit_conn *conn);
 TLSKIT_API const char *tlskit_conn_peer_cert_fingerprint(const tlskit_conn *conn);
 TLSKIT_API time_t tlskit_conn_peer_cert_notbefore(const tlskit_conn *conn);
 TLSKIT_API time_t tlskit_conn_peer_cert_notafter(const tlskit_conn *conn);
+/* The SHA-256 of the peer certificate's public key (DER SubjectPublicKeyInfo) as
+ * "sha256//BASE64", the form tlskit_config_set_pinned_pubkeys() takes; NULL if no
+ * certificate. */
+TLSKIT_API const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *conn);
+/* The certificate chain the peer sent, leaf first: the number of certificates (0 if
+ * none) and all of them as PEM ("-----BEGIN CERTIFICATE-----..." one after another; NULL
+ * if none). Owned by the connection. */
+TLSKIT_API int tlskit_conn_peer_chain_count(const tlskit_conn *conn);
+TLSKIT_API const char *tlskit_conn_peer_chain_pem(const tlskit_conn *conn);
 /* Verification result as text: "ok", "not verified (insecure)", "no certificate", or the
  * reason ("certificate has expired"). Valid after a handshake attempt. */
 TLSKIT_API const char *tlskit_conn_verify_result(const tlskit_conn *conn);
