@@ -27,7 +27,7 @@ Generate a local CA plus server and client (mTLS) certificates for tlskit.
   --negative    also generate the negative test set: expired, notyet,
                 wronghost, otherca (+ other-ca), selfsigned, client-otherca,
                 client-expired, rsa1024, rsa and client-rsa (RSA-2048)
-                certificates
+                certificates, and wildcard (DNS:*.wild.example, for SNI)
   --days N      validity of leaf certificates in days (default 825; CA: 3650)
   -q            quiet: print nothing but errors
   --help        show this help and exit
@@ -420,8 +420,9 @@ if ((negative)); then
 	make_leaf rsa1024 server localhost rsa 1024 "$ca" "" -- "${default_sans[@]}"
 	make_leaf rsa server localhost rsa 2048 "$ca" "" -- "${default_sans[@]}"
 	make_leaf client-rsa client tlskit-client rsa 2048 "$ca" "" --
+	make_leaf wildcard server '*.wild.example' ec 0 "$ca" "" -- 'DNS:*.wild.example'
 	files+=(expired notyet wronghost otherca selfsigned client-otherca client-expired rsa1024 rsa
-		client-rsa)
+		client-rsa wildcard)
 fi
 
 # ---------------------------------------------------------------- install

@@ -68,6 +68,10 @@ int cli_parse_options(int argc, char **argv, const struct option *longopts,
 int cli_tls_version_option(const char *synopsis, const char *name, const char *arg,
                            int *version);
 
+/* An --alpn value ("h2,http/1.1") into *list, once tlskit_alpn_check() finds it well
+ * formed. -1 to go on, or the usage error's exit code. */
+int cli_alpn_option(const char *synopsis, const char *arg, const char **list);
+
 /* "-V": "PROG VERSION" and the library's version line, on stdout. */
 void cli_print_version(void);
 

@@ -22,6 +22,7 @@ static tlskit_config *configure(const struct options *o)
         (o->capath != NULL && tlskit_config_add_ca_dir(cfg, o->capath) < 0) ||
         (o->cert != NULL && tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
+        tlskit_config_set_alpn(cfg, o->alpn) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0) {
         cli_msg("%s", tlskit_config_error(cfg));

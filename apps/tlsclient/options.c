@@ -39,6 +39,8 @@ static void usage(void)
         "                       (anyone on the path can impersonate the server)\n"
         "  --cert FILE          client certificate chain, PEM (needs --key)\n"
         "  --key FILE           client private key, PEM (needs --cert)\n"
+        "  --alpn LIST          offer these ALPN protocols, in order of preference,\n"
+        "                       e.g. h2,http/1.1 (-v shows the one selected)\n"
         "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
         "                       handshake (default: 30; fractions allowed; 0 = none)\n"
         "  --tls-min VERSION    lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
@@ -63,7 +65,7 @@ static void usage(void)
 
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
-    OPT_TLS_MIN, OPT_TLS_MAX,
+    OPT_TLS_MIN, OPT_TLS_MAX, OPT_ALPN,
 };
 
 static const struct option long_options[] = {
@@ -76,6 +78,7 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"tls-min", required_argument, NULL, OPT_TLS_MIN},
     {"tls-max", required_argument, NULL, OPT_TLS_MAX},
+    {"alpn", required_argument, NULL, OPT_ALPN},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -115,6 +118,8 @@ static int set_option(int c, char **argv, void *opts)
         return cli_tls_version_option(SYNOPSIS, "--tls-min", optarg, &o->tls_min);
     case OPT_TLS_MAX:
         return cli_tls_version_option(SYNOPSIS, "--tls-max", optarg, &o->tls_max);
+    case OPT_ALPN:
+        return cli_alpn_option(SYNOPSIS, optarg, &o->alpn);
     default:
         return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
     }

@@ -9,6 +9,7 @@
 struct options {
     const char *host, *port;
     const char *ca, *capath, *servername, *cert, *key;
+    const char *alpn;    /* --alpn LIST, checked; NULL: none */
     int insecure;
     int64_t timeout_ms;
     int tls_min, tls_max;

@@ -72,6 +72,7 @@ void client_summary(const tlskit_conn *c)
     cli_msg("protocol: %s, cipher: %s, group: %s", or_none(tlskit_conn_protocol(c)),
             or_none(tlskit_conn_cipher(c)), or_none(tlskit_conn_group(c)));
     cli_msg("server name (SNI): %s", or_none(tlskit_conn_servername(c)));
+    cli_msg("ALPN protocol: %s", or_none(tlskit_conn_alpn_selected(c)));
     if (tlskit_conn_peer_cert_provided(c)) {
         char from[64], until[64];
         format_time(tlskit_conn_peer_cert_notbefore(c), from, sizeof(from));

@@ -12,6 +12,8 @@
  * so that the help text can show it (GRACE_SECS_TEXT). */
 #define GRACE_SECS 2
 #define GRACE_MS (GRACE_SECS * 1000)
+/* --cert/--key pairs at most (SNI: one per name and key type). */
+#define MAX_KEYPAIRS 64
 
 enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
 enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
@@ -19,7 +21,14 @@ enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
 struct options {
     const char *bind;
     char port[8];
-    const char *cert, *key, *ca;
+    /* Keypairs: the i-th --cert goes with the i-th --key; [0] is the default. After
+     * parsing, ncert == nkey >= 1 (the default files when neither was given). */
+    const char *cert[MAX_KEYPAIRS], *key[MAX_KEYPAIRS];
+    size_t ncert, nkey;
+    const char *ca;
+    int sni_strict;           /* --sni-strict */
+    int no_ca_names;          /* --no-ca-names */
+    const char *alpn;         /* --alpn LIST, checked; NULL: none */
     int verify_client;
     int tls_min, tls_max;
     int64_t handshake_ms, idle_ms, write_ms;
