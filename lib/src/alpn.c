@@ -51,8 +51,8 @@ static long alpn_parse(const char *list, unsigned char *out, char *why, size_t w
         for (size_t p = 0; p < start;) {
             size_t m = strcspn(list + p, ",");
             if (m == n && memcmp(list + p, list + start, n) == 0)
-                return fail(why, why_len, "protocol \"%.*s\" is listed twice", (int)n,
-                            list + start);
+                return fail(why, why_len, "protocol \"%.*s%s\" is listed twice",
+                            n > 40 ? 40 : (int)n, list + start, n > 40 ? "..." : "");
             p += m + 1;
         }
         if (out) {
