@@ -87,6 +87,9 @@ TK_TEST(sni, picks_by_name_exact_wildcard_default)
         {"wrong.example.", 0, 1},   /* a trailing dot names the same host */
         {"a.b.wild.example", 0, 0}, /* a wildcard stands for one label only */
         {"wild.example", 0, 0},     {"unknown.example", 0, 0}, {NULL, 0, 0},
+        /* Odd names a hostile client may send: never a crash, never a wrong match. */
+        {"*.wild.example", 0, 2},   {".wild.example", 0, 0},  {"a..wild.example", 0, 0},
+        {"x.wild.example.", 0, 2},  {"localhostx", 0, 0},     {"xlocalhost", 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char se[1024], ce[1024];

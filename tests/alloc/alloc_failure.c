@@ -45,7 +45,9 @@
  * sequence is the same in every run):
  *   tls13-mtls  server config from files (set_keypair_file, add_ca_file, verify client),
  *               client config with CA and client keypair; handshake, echo, close_notify
- *               both ways, free everything.
+ *               both ways, free everything. The server also has a second keypair, the
+ *               one for the client's name (SNI installs it per connection: sni.c), and
+ *               both ends an ALPN list (alpn.c); the CA names go in its CertificateRequest.
  *   tls12       the same without mTLS, TLS 1.2 only (a different handshake path).
  *   engine      the server engine (1 worker thread) on 127.0.0.1:0 with an echo handler:
  *               engine_new, listen, start, a blocking client handshake + echo + close,
@@ -662,6 +664,7 @@ static void peer_must_end(struct run *r, struct end *e)
 struct pair_opts {
     int mtls;
     int tls12;
+    int sni_alpn; /* the default keypair is for another name; ALPN on both ends */
 };
 
 static void scenario_pair(struct run *r, const struct pair_opts *o)
@@ -678,8 +681,15 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         check_null(r, "tlskit_config_new (server)");
         goto out;
     }
-    if (CFG_CALL(r, scfg, tlskit_config_set_keypair_file(scfg, cert(0, "server.crt"),
-                                                         cert(1, "server.key"))) ||
+    if ((o->sni_alpn &&
+         (CFG_CALL(r, scfg, tlskit_config_set_keypair_file(scfg, cert(6, "wronghost.crt"),
+                                                           cert(7, "wronghost.key"))) ||
+          CFG_CALL(r, scfg, tlskit_config_add_keypair_file(scfg, cert(0, "server.crt"),
+                                                           cert(1, "server.key"))) ||
+          CFG_CALL(r, scfg, tlskit_config_set_alpn(scfg, "h2,http/1.1")))) ||
+        (!o->sni_alpn &&
+         CFG_CALL(r, scfg, tlskit_config_set_keypair_file(scfg, cert(0, "server.crt"),
+                                                          cert(1, "server.key")))) ||
         /* Also without mTLS: a config without a CA loads the whole system trust store
          * on its first connection (~220,000 allocations), even in the server role. */
         CFG_CALL(r, scfg, tlskit_config_add_ca_file(scfg, cert(2, "ca.crt"))) ||
@@ -693,6 +703,7 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         goto out;
     }
     if (CFG_CALL(r, ccfg, tlskit_config_add_ca_file(ccfg, cert(3, "ca.crt"))) ||
+        (o->sni_alpn && CFG_CALL(r, ccfg, tlskit_config_set_alpn(ccfg, "http/1.1,h2"))) ||
         (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_keypair_file(
                                           ccfg, cert(4, "client.crt"), cert(5, "client.key")))))
         goto out;
@@ -733,6 +744,13 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
     snprintf(r->cipher, sizeof r->cipher, "%s", tlskit_conn_cipher(cc) ? tlskit_conn_cipher(cc) : "?");
     if (o->mtls && !tlskit_conn_peer_cert_provided(sc))
         fail(r, "mTLS handshake completed but the server saw no client certificate");
+    if (o->sni_alpn && tlskit_conn_local_cert_index(sc) != 1)
+        fail(r, "SNI: the server served keypair %d, not 1 (localhost)",
+             tlskit_conn_local_cert_index(sc));
+    /* Its copy may fail (out of memory): then NULL, never another name. */
+    if (o->sni_alpn && tlskit_conn_alpn_selected(cc) &&
+        strcmp(tlskit_conn_alpn_selected(cc), "h2") != 0)
+        fail(r, "ALPN: selected %s, not h2", tlskit_conn_alpn_selected(cc));
 
     /* Echo: client -> server -> client. */
     if (write_all_nb(r, &cli, msg, sizeof msg) != 0 || read_exact(r, &srv, back, sizeof msg) != 0 ||
@@ -772,7 +790,7 @@ out:
 
 static void scenario_tls13_mtls(struct run *r)
 {
-    static const struct pair_opts o = {.mtls = 1};
+    static const struct pair_opts o = {.mtls = 1, .sni_alpn = 1};
     scenario_pair(r, &o);
 }
 
