@@ -461,6 +461,20 @@ TK_TEST(sni, tlsserver_ecdsa_and_rsa_by_client_sigalgs)
     tk_server_stop(&s);
 }
 
+/* Copy NAMES[i].crt/.key of the certificate directory to paths[i][0]/[1]. */
+static void copy_pairs(const char *const names[2], char *const paths[2][2])
+{
+    for (int pair = 0; pair < 2; pair++)
+        for (int k = 0; k < 2; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s.%s", names[pair], k ? "key" : "crt");
+            size_t len;
+            char *data = tk_read_file(tk_cert(name), &len);
+            tk_write_file(paths[pair][k], data, len);
+            free(data);
+        }
+}
+
 /* SIGHUP reloads every pair: the files are replaced by others with the same names. */
 TK_TEST(sni, tlsserver_sighup_reloads_every_pair)
 {
@@ -470,18 +484,8 @@ TK_TEST(sni, tlsserver_sighup_reloads_every_pair)
     snprintf(a_key, sizeof a_key, "%s/a.key", dir);
     snprintf(b_crt, sizeof b_crt, "%s/b.crt", dir);
     snprintf(b_key, sizeof b_key, "%s/b.key", dir);
-    const char *const first[] = {"server", "wronghost"}, *const second[] = {"rsa", "wildcard"};
-    const char *const *sets[] = {first, second};
-    char *paths[2][2] = {{a_crt, a_key}, {b_crt, b_key}};
-    for (int pair = 0; pair < 2; pair++)
-        for (int k = 0; k < 2; k++) {
-            char name[64];
-            snprintf(name, sizeof name, "%s.%s", sets[0][pair], k ? "key" : "crt");
-            size_t len;
-            char *data = tk_read_file(tk_cert(name), &len);
-            tk_write_file(paths[pair][k], data, len);
-            free(data);
-        }
+    char *const paths[2][2] = {{a_crt, a_key}, {b_crt, b_key}};
+    copy_pairs((const char *const[]){"server", "wronghost"}, paths);
     struct tk_server s;
     const char *args[] = {"--cert", a_crt, "--key", a_key, "--cert", b_crt, "--key", b_key,
                           NULL};
@@ -492,15 +496,7 @@ TK_TEST(sni, tlsserver_sighup_reloads_every_pair)
     tk_proc_free(&p);
 
     /* Now a.* is the RSA localhost pair and b.* the wildcard. */
-    for (int pair = 0; pair < 2; pair++)
-        for (int k = 0; k < 2; k++) {
-            char name[64];
-            snprintf(name, sizeof name, "%s.%s", sets[1][pair], k ? "key" : "crt");
-            size_t len;
-            char *data = tk_read_file(tk_cert(name), &len);
-            tk_write_file(paths[pair][k], data, len);
-            free(data);
-        }
+    copy_pairs((const char *const[]){"rsa", "wildcard"}, paths);
     kill(s.p.pid, SIGHUP);
     cr_assert(tk_proc_wait_for(&s.p, 2, "reload: new connections use", 10000), "%s",
               s.p.errbuf);
