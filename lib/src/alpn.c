@@ -110,7 +110,9 @@ int tlskit_config_set_alpn(tlskit_config *cfg, const char *list)
         }
         if ((len = alpn_parse(list, wire, why, sizeof(why))) < 0) {
             free(wire);
-            tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "ALPN list \"%s\": %s", list, why);
+            /* At most 40 bytes of the list: the reason must fit in the message. */
+            tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "ALPN list \"%.40s%s\": %s", list,
+                            strlen(list) > 40 ? "..." : "", why);
             return -1;
         }
     }
