@@ -247,7 +247,12 @@ static int use_keypair(tlskit_config *cfg, const char *cert_label, const void *c
     cfg->keypairs = list;
     cfg->keypairs[cfg->nkeypairs++] = kp;
     cfg->has_keypair = 1;
-    return tlskit__sni_install(cfg);
+    if (tlskit__sni_install(cfg) == 0)
+        return 0;
+    /* Only out of memory gets here (the scratch SSL took the keypair): drop it again. */
+    keypair_clear(&cfg->keypairs[--cfg->nkeypairs]);
+    cfg->has_keypair = cfg->nkeypairs > 0;
+    return -1;
 fail:
     keypair_clear(&kp);
     return -1;

@@ -133,7 +133,8 @@ TLSKIT_API int tlskit_config_error_code(const tlskit_config *cfg);
  * and with TLSKIT_E_CONFIG when the key does not match the certificate or is too weak
  * for the security level (e.g. RSA-1024 at OpenSSL's default level 2).
  * set_keypair replaces every keypair given before with this one; add_keypair adds one
- * more (see SNI below). A failed call changes nothing. */
+ * more (see SNI below). A failed call adds nothing (out of memory, the config may be
+ * left half-changed: build a new one). */
 TLSKIT_API int tlskit_config_set_keypair_file(tlskit_config *cfg, const char *cert_file,
                                               const char *key_file);
 TLSKIT_API int tlskit_config_set_keypair_mem(tlskit_config *cfg, const void *cert,
