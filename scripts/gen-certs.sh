@@ -30,7 +30,8 @@ Generate a local CA plus server and client (mTLS) certificates for tlskit.
                 certificates, and client certificates with one kind of SAN
                 each: client-dns (DNS:client.tlskit.test), client-uri (a
                 SPIFFE ID) and client-email (client@tlskit.test); client.crt
-                has no SAN
+                has no SAN; and wildcard
+                (DNS:*.wild.example, for SNI)
   --days N      validity of leaf certificates in days (default 825; CA: 3650)
   -q            quiet: print nothing but errors
   --help        show this help and exit
@@ -428,8 +429,9 @@ if ((negative)); then
 	make_leaf client-uri client tlskit-client ec 0 "$ca" "" -- \
 		URI:spiffe://tlskit.test/ns/default/sa/client
 	make_leaf client-email client tlskit-client ec 0 "$ca" "" -- email:client@tlskit.test
+	make_leaf wildcard server '*.wild.example' ec 0 "$ca" "" -- 'DNS:*.wild.example'
 	files+=(expired notyet wronghost otherca selfsigned client-otherca client-expired rsa1024 rsa
-		client-rsa client-dns client-uri client-email)
+		client-rsa client-dns client-uri client-email wildcard)
 fi
 
 # ---------------------------------------------------------------- install

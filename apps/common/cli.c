@@ -278,3 +278,12 @@ int cli_tls_version_option(const char *synopsis, const char *name, const char *a
     *version = v;
     return -1;
 }
+
+int cli_alpn_option(const char *synopsis, const char *arg, const char **list)
+{
+    char why[160];
+    if (tlskit_alpn_check(arg, why, sizeof(why)) < 0)
+        return cli_usage_error(synopsis, "--alpn: '%s': %s", arg, why);
+    *list = arg;
+    return -1;
+}

@@ -75,6 +75,9 @@ int cli_tls_version_option(const char *synopsis, const char *name, const char *a
 struct tlskit_config;
 int cli_config_value_option(const char *synopsis, const char *name, const char *value,
                             int (*setter)(struct tlskit_config *cfg, const char *value));
+/* An --alpn value ("h2,http/1.1") into *list, once tlskit_alpn_check() finds it well
+ * formed. -1 to go on, or the usage error's exit code. */
+int cli_alpn_option(const char *synopsis, const char *arg, const char **list);
 
 /* "-V": "PROG VERSION" and the library's version line, on stdout. */
 void cli_print_version(void);

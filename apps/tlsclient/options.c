@@ -51,6 +51,8 @@ static void usage(void)
         "                       honoured the same way, with the same warning\n"
         "  --cert FILE          client certificate chain, PEM (needs --key)\n"
         "  --key FILE           client private key, PEM (needs --cert)\n"
+        "  --alpn LIST          offer these ALPN protocols, in order of preference,\n"
+        "                       e.g. h2,http/1.1 (-v shows the one selected)\n"
         "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
         "                       handshake (default: 30; fractions allowed; 0 = none)\n"
         "  --tls-min VERSION    lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
@@ -84,8 +86,8 @@ static void usage(void)
 
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
-    OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN, OPT_SHOWCERTS,
-    OPT_KEYLOG,
+    OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
+    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN,
 };
 
 static const struct option long_options[] = {
@@ -105,6 +107,7 @@ static const struct option long_options[] = {
     {"pin", required_argument, NULL, OPT_PIN},
     {"showcerts", no_argument, NULL, OPT_SHOWCERTS},
     {"keylog", required_argument, NULL, OPT_KEYLOG},
+    {"alpn", required_argument, NULL, OPT_ALPN},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -174,6 +177,8 @@ static int set_option(int c, char **argv, void *opts)
             return cli_usage_error(SYNOPSIS, "--reconnect: '%s' is not a whole number from 0 "
                                    "to 1000", optarg);
         return -1;
+    case OPT_ALPN:
+        return cli_alpn_option(SYNOPSIS, optarg, &o->alpn);
     default:
         return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
     }

@@ -14,6 +14,7 @@ struct options {
     int ncrl;
     const char *ca, *capath, *servername, *cert, *key;
     const char *pins; /* --pin, checked by the parser */
+    const char *alpn;    /* --alpn LIST, checked; NULL: none */
     int insecure;
     const char *sess_in, *sess_out; /* saved sessions (PEM) */
     unsigned long reconnect;        /* connections after the first, offering the session */

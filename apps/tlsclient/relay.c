@@ -73,6 +73,7 @@ void client_summary(const tlskit_conn *c)
             or_none(tlskit_conn_cipher(c)), or_none(tlskit_conn_group(c)));
     cli_msg("server name (SNI): %s", or_none(tlskit_conn_servername(c)));
     cli_msg("resumed: %s", tlskit_conn_session_reused(c) ? "yes" : "no");
+    cli_msg("ALPN protocol: %s", or_none(tlskit_conn_alpn_selected(c)));
     if (tlskit_conn_peer_cert_provided(c)) {
         char from[64], until[64];
         format_time(tlskit_conn_peer_cert_notbefore(c), from, sizeof(from));

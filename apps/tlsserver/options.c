@@ -17,7 +17,7 @@
 struct options tlsserver_defaults(void)
 {
     return (struct options){
-        .bind = "localhost", .port = "4433", .cert = DEFAULT_CERT, .key = DEFAULT_KEY,
+        .bind = "localhost", .port = "4433", .cert = {DEFAULT_CERT}, .key = {DEFAULT_KEY},
         .tls_min = TLSKIT_TLS1_2, .tls_max = TLSKIT_TLS1_3, .handshake_ms = 10 * 1000,
         .idle_ms = 300 * 1000, .write_ms = 30 * 1000, .max_conns = 10000, .tickets = 1,
         .ticket_lifetime = 3600,
@@ -39,6 +39,18 @@ static void usage(void)
         "  --port PORT               TCP port (default: 4433; 0 picks a free port)\n"
         "  --cert FILE               certificate chain, PEM (default: " DEFAULT_CERT ")\n"
         "  --key FILE                private key, PEM (default: " DEFAULT_KEY ")\n"
+        "                            --cert and --key may be given several times, in\n"
+        "                            pairs (the Nth --key goes with the Nth --cert):\n"
+        "                            a client gets the pair whose certificate has the\n"
+        "                            name it asks for (SNI; exact DNS name, then a\n"
+        "                            '*.' wildcard), else the first pair; pairs of\n"
+        "                            different key types (ECDSA, RSA) may share a name\n"
+        "  --sni-strict              refuse clients that ask for no name or for one no\n"
+        "                            certificate has (unrecognized_name alert)\n"
+        "  --alpn LIST               ALPN protocols in order of preference, e.g.\n"
+        "                            h2,http/1.1; a client offering none of them is\n"
+        "                            refused (no_application_protocol alert), one\n"
+        "                            offering no ALPN is served without\n"
         "  --ca FILE                 CA certificates, PEM, that client certificates\n"
         "                            must chain to\n"
         "  --verify-client[=MODE]    ask clients for a certificate; MODE 'required'\n"
@@ -56,8 +68,10 @@ static void usage(void)
         "  --keylog FILE             INSECURE, for debugging: append the TLS secrets\n"
         "                            of every connection to FILE (NSS key log format,\n"
         "                            for Wireshark); anyone who reads FILE can decrypt\n"
-        "                            the traffic\n");
-    /* Several strings: C99 promises only 4095 characters in one literal. */
+        "                            the traffic\n"
+        "  --no-ca-names             do not list the --ca certificates' names in the\n"
+        "                            certificate request (sent by default)\n");
+    /* In parts: C99 promises string literals of 4095 bytes, no more. */
     printf(
         "  --tls-min VERSION         lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
         "  --tls-max VERSION         highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
@@ -92,8 +106,9 @@ static void usage(void)
         "  --exit-after N            exit 0 once N connections have ended, rejected\n"
         "                            ones included (default: run until SIGINT or\n"
         "                            SIGTERM)\n"
-        "  -v, --verbose             also log each handshake: SNI, group, client\n"
-        "                            certificate subject and fingerprint, verify result\n"
+        "  -v, --verbose             also log each handshake: SNI, the certificate\n"
+        "                            served, group, client certificate subject and\n"
+        "                            fingerprint, verify result\n"
         "  -q, --quiet               no per-connection lines (errors still shown)\n"
         "  -h, --help                show this help and exit\n"
         "  -V, --version             show the version and exit\n"
@@ -104,11 +119,12 @@ static void usage(void)
         "Each connection logs one line on stderr when it ends:\n"
         "  tlsserver: conn PEER proto=P cipher=C in=N out=N time=S.SSSs ok\n"
         "  tlsserver: conn PEER proto=P cipher=C in=N out=N time=S.SSSs error=CLASS: MESSAGE\n"
+        "With --alpn, 'alpn=NAME' (or 'alpn=-') follows cipher=C.\n"
         "Signals: SIGINT or SIGTERM stops accepting, gives open connections up to "
         GRACE_SECS_TEXT "\n"
         "seconds to finish, closes them and exits 0 (the event model echoes what they\n"
         "sent and sends close_notify; thread and iterative cut them). SIGHUP reloads\n"
-        "the certificate, key, CA, CRL and ticket key files: new connections get the\n"
+        "every --cert, --key, --ca, --crl and --ticket-key file: new connections get the\n"
         "new material, open ones keep theirs, tickets issued before still resume; if\n"
         "the new files are bad the old ones stay and the reason is logged. SIGUSR1\n"
         "prints the counters (they are also printed on exit).\n"
@@ -123,6 +139,7 @@ enum {
     OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
     OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
     OPT_TICKET_KEY, OPT_TICKET_LIFETIME, OPT_CRL, OPT_ALLOW_CLIENT, OPT_KEYLOG,
+    OPT_SNI_STRICT, OPT_ALPN, OPT_NO_CA_NAMES,
 };
 
 static const struct option long_options[] = {
@@ -149,6 +166,9 @@ static const struct option long_options[] = {
     {"ticket-lifetime", required_argument, NULL, OPT_TICKET_LIFETIME},
     {"allow-client", required_argument, NULL, OPT_ALLOW_CLIENT},
     {"keylog", required_argument, NULL, OPT_KEYLOG},
+    {"sni-strict", no_argument, NULL, OPT_SNI_STRICT},
+    {"alpn", required_argument, NULL, OPT_ALPN},
+    {"no-ca-names", no_argument, NULL, OPT_NO_CA_NAMES},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -266,6 +286,17 @@ static int allow_client_option(const char *id, struct options *o)
                                    tlskit_config_add_allowed_client);
 }
 
+/* --cert and --key: the next file of their list. -1 to go on, or the exit code. */
+static int set_keypair_file(int c, struct options *o)
+{
+    size_t *n = c == OPT_CERT ? &o->ncert : &o->nkey;
+    if (*n == MAX_KEYPAIRS)
+        return cli_usage_error(SYNOPSIS, "%s: more than %d given", c == OPT_CERT ? "--cert"
+                               : "--key", MAX_KEYPAIRS);
+    (c == OPT_CERT ? o->cert : o->key)[(*n)++] = optarg;
+    return -1;
+}
+
 /* One option, c as getopt_long() returned it (for cli_parse_options(), hence the void
  * pointer). -1 to go on, or the exit code. */
 static int set_option(int c, char **argv, void *opts)
@@ -277,11 +308,16 @@ static int set_option(int c, char **argv, void *opts)
         o->bind = optarg;
         return -1;
     case OPT_CERT:
-        o->cert = optarg;
-        return -1;
     case OPT_KEY:
-        o->key = optarg;
+        return set_keypair_file(c, o);
+    case OPT_SNI_STRICT:
+        o->sni_strict = 1;
         return -1;
+    case OPT_NO_CA_NAMES:
+        o->no_ca_names = 1;
+        return -1;
+    case OPT_ALPN:
+        return cli_alpn_option(SYNOPSIS, optarg, &o->alpn);
     case OPT_CA:
         o->ca = optarg;
         return -1;
@@ -328,8 +364,23 @@ static int set_option(int c, char **argv, void *opts)
     }
 }
 
+/* --cert and --key come in pairs; neither means the default pair. -1 to go on, or the
+ * exit code. */
+static int check_keypairs(struct options *o)
+{
+    if (o->ncert > o->nkey)
+        return cli_usage_error(SYNOPSIS, "--cert %s has no --key (each --cert needs its own "
+                               "--key FILE)", o->cert[o->nkey]);
+    if (o->nkey > o->ncert)
+        return cli_usage_error(SYNOPSIS, "--key %s has no --cert (each --key needs its own "
+                               "--cert FILE)", o->key[o->ncert]);
+    if (o->ncert == 0)
+        o->ncert = o->nkey = 1; /* the defaults, already in [0] */
+    return -1;
+}
+
 /* No operands, and the checks across options. -1 to go on, or the exit code. */
-static int check_args(int argc, char **argv, const struct options *o)
+static int check_args(int argc, char **argv, struct options *o)
 {
     if (optind < argc) {
         if (strcmp(argv[optind], "optional") == 0 || strcmp(argv[optind], "required") == 0)
@@ -348,7 +399,7 @@ static int check_args(int argc, char **argv, const struct options *o)
                                "a client without a certificate has no identity to allow)");
     if (o->tls_min > o->tls_max)
         return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
-    return -1;
+    return check_keypairs(o);
 }
 
 int tlsserver_parse_args(int argc, char **argv, struct options *o)

@@ -16,6 +16,9 @@
 
 #define MAX_ALLOW_CLIENT 64
 
+/* --cert/--key pairs at most (SNI: one per name and key type). */
+#define MAX_KEYPAIRS 64
+
 enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
 enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
 
@@ -26,7 +29,14 @@ struct options {
     const char *crl[TLSSERVER_MAX_CRLS]; /* --crl, in order */
     int ncrl;
     char port[8];
-    const char *cert, *key, *ca;
+    /* Keypairs: the i-th --cert goes with the i-th --key; [0] is the default. After
+     * parsing, ncert == nkey >= 1 (the default files when neither was given). */
+    const char *cert[MAX_KEYPAIRS], *key[MAX_KEYPAIRS];
+    size_t ncert, nkey;
+    const char *ca;
+    int sni_strict;           /* --sni-strict */
+    int no_ca_names;          /* --no-ca-names */
+    const char *alpn;         /* --alpn LIST, checked; NULL: none */
     int verify_client;
     const char *allow_client[MAX_ALLOW_CLIENT]; /* --allow-client, checked by the parser */
     int nallow_client;

@@ -34,6 +34,22 @@ static int add_crls(tlskit_config *cfg, const struct options *o)
     return 0;
 }
 
+/* Every --cert/--key pair, the first one the default. 0, or -1 after logging. */
+static int add_keypairs(tlskit_config *cfg, const struct options *o, int startup)
+{
+    for (size_t i = 0; i < o->ncert; i++) {
+        if (tlskit_config_add_keypair_file(cfg, o->cert[i], o->key[i]) == 0)
+            continue;
+        cli_msg("%s%s", startup ? "" : "reload failed, keeping the old certificates: ",
+                tlskit_config_error(cfg));
+        if (startup && ((strcmp(o->cert[i], DEFAULT_CERT) == 0 && missing(o->cert[i])) ||
+                        (strcmp(o->key[i], DEFAULT_KEY) == 0 && missing(o->key[i]))))
+            cli_msg("hint: run scripts/gen-certs.sh to create local test certificates");
+        return -1;
+    }
+    return 0;
+}
+
 static tlskit_config *server_config(const struct options *o, int startup)
 {
     tlskit_config *cfg = tlskit_config_new();
@@ -41,16 +57,13 @@ static tlskit_config *server_config(const struct options *o, int startup)
         cli_msg("out of memory");
         return NULL;
     }
-    if (tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) {
-        cli_msg("%s%s", startup ? "" : "reload failed, keeping the old certificate: ",
-                tlskit_config_error(cfg));
-        if (startup && ((strcmp(o->cert, DEFAULT_CERT) == 0 && missing(o->cert)) ||
-                        (strcmp(o->key, DEFAULT_KEY) == 0 && missing(o->key))))
-            cli_msg("hint: run scripts/gen-certs.sh to create local test certificates");
+    if (add_keypairs(cfg, o, startup) < 0)
         goto fail;
-    }
     if ((o->ca != NULL && tlskit_config_add_ca_file(cfg, o->ca) < 0) ||
         tlskit_config_set_verify_client(cfg, o->verify_client) < 0 ||
+        tlskit_config_set_ca_names(cfg, !o->no_ca_names) < 0 ||
+        tlskit_config_set_sni_strict(cfg, o->sni_strict) < 0 ||
+        tlskit_config_set_alpn(cfg, o->alpn) < 0 ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
         tlskit_config_set_session_tickets(cfg, o->tickets) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->handshake_ms) < 0 ||
@@ -58,7 +71,7 @@ static tlskit_config *server_config(const struct options *o, int startup)
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_WRITE, o->write_ms) < 0 ||
         tlskit_config_set_ticket_lifetime(cfg, o->ticket_lifetime) < 0 ||
         add_crls(cfg, o) < 0) {
-        cli_msg("%s%s", startup ? "" : "reload failed, keeping the old certificate: ",
+        cli_msg("%s%s", startup ? "" : "reload failed, keeping the old certificates: ",
                 tlskit_config_error(cfg));
         goto fail;
     }
@@ -156,6 +169,13 @@ static const char *or_dash(const char *s)
     return s != NULL && *s != '\0' ? s : "-";
 }
 
+/* The --cert file of the keypair c was served, "-" on a resumed session. */
+static const char *served_cert(const struct server *s, tlskit_conn *c)
+{
+    int i = tlskit_conn_local_cert_index(c);
+    return i >= 0 && (size_t)i < s->opt.ncert ? s->opt.cert[i] : "-";
+}
+
 void server_log_handshake(const struct server *s, tlskit_conn *c)
 {
     if (s->opt.verbosity < 2)
@@ -166,15 +186,16 @@ void server_log_handshake(const struct server *s, tlskit_conn *c)
     const char *group = or_dash(tlskit_conn_group(c));
     const char *sni = or_dash(tlskit_conn_servername(c));
     const char *verify = or_dash(tlskit_conn_verify_result(c));
+    const char *cert = served_cert(s, c);
 
     if (tlskit_conn_peer_cert_provided(c))
-        cli_msg("handshake %s proto=%s cipher=%s group=%s sni=%s client-cert=\"%s\" "
-                "fingerprint=%s verify=\"%s\"", peer, proto, cipher, group, sni,
+        cli_msg("handshake %s proto=%s cipher=%s group=%s sni=%s cert=%s client-cert=\"%s\" "
+                "fingerprint=%s verify=\"%s\"", peer, proto, cipher, group, sni, cert,
                 or_dash(tlskit_conn_peer_cert_subject(c)),
                 or_dash(tlskit_conn_peer_cert_fingerprint(c)), verify);
     else
-        cli_msg("handshake %s proto=%s cipher=%s group=%s sni=%s client-cert=none "
-                "verify=\"%s\"", peer, proto, cipher, group, sni, verify);
+        cli_msg("handshake %s proto=%s cipher=%s group=%s sni=%s cert=%s client-cert=none "
+                "verify=\"%s\"", peer, proto, cipher, group, sni, cert, verify);
 }
 
 void server_log_end(const struct server *s, tlskit_conn *c, int code, const char *why)
@@ -188,13 +209,16 @@ void server_log_end(const struct server *s, tlskit_conn *c, int code, const char
     unsigned long long in = tlskit_conn_bytes_in(c);
     unsigned long long out = tlskit_conn_bytes_out(c);
     double secs = (double)tlskit_conn_age_ms(c) / 1000.0;
+    char alpn[300] = ""; /* " alpn=NAME" with --alpn: a name is at most 255 bytes */
 
+    if (s->opt.alpn != NULL)
+        snprintf(alpn, sizeof(alpn), " alpn=%s", or_dash(tlskit_conn_alpn_selected(c)));
     if (code == TLSKIT_E_NONE)
-        cli_msg("conn %s proto=%s cipher=%s in=%llu out=%llu time=%.3fs ok", peer, proto,
-                cipher, in, out, secs);
+        cli_msg("conn %s proto=%s cipher=%s%s in=%llu out=%llu time=%.3fs ok", peer, proto,
+                cipher, alpn, in, out, secs);
     else
-        cli_msg("conn %s proto=%s cipher=%s in=%llu out=%llu time=%.3fs error=%s: %s", peer,
-                proto, cipher, in, out, secs, tlskit_error_name(code),
+        cli_msg("conn %s proto=%s cipher=%s%s in=%llu out=%llu time=%.3fs error=%s: %s", peer,
+                proto, cipher, alpn, in, out, secs, tlskit_error_name(code),
                 why != NULL && *why != '\0' ? why : "unknown error");
 }
 
@@ -274,7 +298,11 @@ static void reload(struct server *s, const struct serve_model *m, void *impl)
     }
     tlskit_config_free(s->cfg);
     s->cfg = cfg;
-    cli_msg("reload: new connections use %s", s->opt.cert);
+    if (s->opt.ncert == 1)
+        cli_msg("reload: new connections use %s", s->opt.cert[0]);
+    else
+        cli_msg("reload: new connections use %s and %zu more certificates", s->opt.cert[0],
+                s->opt.ncert - 1);
 }
 
 int server_run(struct server *s, const struct serve_model *m)

@@ -112,6 +112,9 @@ void tlskit_config_free(tlskit_config *cfg)
     tlskit__allowed_free(cfg);
     if (cfg->keylog_fd >= 0)
         close(cfg->keylog_fd);
+    tlskit__keypairs_free(cfg);
+    free(cfg->alpn);
+    sk_X509_NAME_pop_free(cfg->ca_names, X509_NAME_free);
     tlskit__err_free(&cfg->err);
     pthread_mutex_destroy(&cfg->mu);
     free(cfg);
@@ -151,6 +154,35 @@ int tlskit__config_prepare(tlskit_config *cfg, struct tlskit__err *err)
 
 /* ---- trust anchors and verification ---- */
 
+/* The CertificateRequest's certificate_authorities: the SSL_CTX's client CA list, from
+ * the names kept in the config (none when turned off). 0, or -1 when out of memory. */
+static int apply_ca_names(tlskit_config *cfg)
+{
+    STACK_OF(X509_NAME) *names = NULL;
+    if (!cfg->no_ca_names && cfg->ca_names && !(names = SSL_dup_CA_list(cfg->ca_names))) {
+        ERR_clear_error();
+        tlskit__err_set(&cfg->err, TLSKIT_E_NOMEM, "CA names: out of memory");
+        return -1;
+    }
+    SSL_CTX_set_client_CA_list(cfg->ctx, names);
+    return 0;
+}
+
+/* Keep x's subject for the CA names. 0, or -1 when out of memory. */
+static int keep_ca_name(tlskit_config *cfg, X509 *x)
+{
+    X509_NAME *name = X509_NAME_dup(X509_get_subject_name(x));
+    if (!cfg->ca_names)
+        cfg->ca_names = sk_X509_NAME_new_null();
+    if (!name || !cfg->ca_names || !sk_X509_NAME_push(cfg->ca_names, name)) {
+        X509_NAME_free(name);
+        ERR_clear_error();
+        tlskit__err_set(&cfg->err, TLSKIT_E_NOMEM, "CA names: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t len)
 {
     STACK_OF(X509) *certs = NULL;
@@ -173,10 +205,22 @@ static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t
             sk_X509_pop_free(certs, X509_free);
             return -1;
         }
+        if (keep_ca_name(cfg, sk_X509_value(certs, i)) != 0) {
+            sk_X509_pop_free(certs, X509_free);
+            return -1;
+        }
     }
     sk_X509_pop_free(certs, X509_free);
     cfg->ca_set = 1;
-    return 0;
+    return apply_ca_names(cfg);
+}
+
+int tlskit_config_set_ca_names(tlskit_config *cfg, int on)
+{
+    if (tlskit__config_settable(cfg) != 0)
+        return -1;
+    cfg->no_ca_names = !on;
+    return apply_ca_names(cfg);
 }
 
 int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)

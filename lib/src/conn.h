@@ -12,6 +12,7 @@ enum tlskit__state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
 
 struct tlskit__peer_info {
     char *subject, *issuer, *sans;
+    char *alpn;                /* the protocol agreed on, NULL if none */
     char fingerprint[7 + 32 * 3];
     char spki[TK_SPKI_TEXT];   /* "sha256//BASE64" of the public key */
     char *chain_pem;           /* the chain the peer sent, leaf first */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *name_text(const X509_NAME *name)
+char *tlskit__name_text(const X509_NAME *name)
 {
     BIO *b = BIO_new(BIO_s_mem());
     char *out = NULL;
@@ -94,6 +94,7 @@ void tlskit__info_free(tlskit_conn *c)
     free(c->info.issuer);
     free(c->info.sans);
     free(c->info.chain_pem);
+    free(c->info.alpn);
     memset(&c->info, 0, sizeof(c->info));
 }
 
@@ -145,11 +146,16 @@ void tlskit__info_collect(tlskit_conn *c)
 {
     tlskit__info_free(c);
     tlskit__info_verify_text(c);
+    const unsigned char *alpn = NULL;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+    if (alpn && alpn_len > 0)
+        c->info.alpn = strndup((const char *)alpn, alpn_len); /* NULL: out of memory */
     X509 *x = SSL_get0_peer_certificate(c->ssl);
     if (!x)
         return;
-    c->info.subject = name_text(X509_get_subject_name(x));
-    c->info.issuer = name_text(X509_get_issuer_name(x));
+    c->info.subject = tlskit__name_text(X509_get_subject_name(x));
+    c->info.issuer = tlskit__name_text(X509_get_issuer_name(x));
     c->info.sans = sans_text(x);
     c->info.notbefore = asn1_time(X509_get0_notBefore(x));
     c->info.notafter = asn1_time(X509_get0_notAfter(x));
@@ -280,4 +286,22 @@ int tlskit_conn_peer_chain_count(const tlskit_conn *c)
 const char *tlskit_conn_peer_chain_pem(const tlskit_conn *c)
 {
     return c->info.chain_pem;
+}
+
+const char *tlskit_conn_alpn_selected(const tlskit_conn *c)
+{
+    return c->info.alpn;
+}
+
+int tlskit_conn_local_cert_index(const tlskit_conn *c)
+{
+    if (!c->hs_done || !c->is_server || SSL_session_reused(c->ssl))
+        return -1;
+    return tlskit__sni_index(c->cfg, SSL_get_certificate(c->ssl));
+}
+
+const char *tlskit_conn_local_cert_subject(const tlskit_conn *c)
+{
+    int i = tlskit_conn_local_cert_index(c);
+    return i < 0 ? NULL : c->cfg->keypairs[i].subject;
 }

@@ -64,6 +64,18 @@ int tlskit__read_file(struct tlskit__err *err, const char *path, char **out, siz
 int tlskit__read_private_file(struct tlskit__err *err, const char *what, const char *path,
                               int must_own, unsigned char *buf, size_t cap, size_t *outlen);
 
+/* One certificate chain and its key, as added (keypair.c); SNI chooses among them by the
+ * DNS names of the leaf (sni.c). */
+struct tlskit__keypair {
+    X509 *leaf;
+    STACK_OF(X509) *chain;
+    EVP_PKEY *pkey;
+    int type;          /* EVP_PKEY base id: a handshake may carry one key of each type */
+    char **names;      /* the leaf's DNS SANs, lower case */
+    size_t nnames;
+    char *subject;     /* the leaf's subject, RFC 2253 */
+};
+
 struct tlskit_config {
     atomic_int refs;
     atomic_int frozen;         /* a listener, connection or engine took it: setters fail */
@@ -75,7 +87,16 @@ struct tlskit_config {
     int verify_client;         /* server role: TLSKIT_VERIFY_CLIENT_* */
     int ca_set;                /* a CA was configured explicitly */
     int system_ca_loaded;
-    int has_keypair;
+    int has_keypair;           /* nkeypairs > 0 */
+    struct tlskit__keypair *keypairs; /* in the order added; [0] is the default */
+    size_t nkeypairs;
+    int sni_strict;            /* refuse a client whose SNI matches no keypair */
+    int sni_ctx_stale;         /* the SSL_CTX holds a key outside the default group */
+    unsigned sni_ctx_types;    /* key types installed in the SSL_CTX (sni.c) */
+    int no_ca_names;           /* server: leave certificate_authorities out */
+    STACK_OF(X509_NAME) *ca_names; /* subjects of the CAs added from files or memory */
+    unsigned char *alpn;       /* ALPN list, wire format (length-prefixed names) */
+    size_t alpn_len;
     int64_t timeouts[5];       /* TLSKIT_TIMEOUT_*, ms, 0 none */
     int rcvbuf, sndbuf;
     int nodelay;
@@ -96,6 +117,17 @@ int tlskit__config_settable(tlskit_config *cfg);
  * reason. leaf (may be NULL) gets the first, chain the others or all (keypair.c). */
 int tlskit__parse_certs(struct tlskit__err *err, const char *label, const void *buf,
                         size_t len, X509 **leaf, STACK_OF(X509) **chain);
+/* The keypairs: free them all (keypair.c). */
+void tlskit__keypairs_free(tlskit_config *cfg);
+/* Install the default keypairs (the first and, for other key types, those sharing its
+ * first DNS name) in the SSL_CTX, and the SNI callback that picks the others (sni.c).
+ * 0, or -1 with the config's error set. */
+int tlskit__sni_install(tlskit_config *cfg);
+/* The index of the keypair whose leaf is x, or -1 (sni.c). */
+int tlskit__sni_index(const tlskit_config *cfg, const X509 *x);
+/* The subject, in RFC 2253 form, of an X509 name; malloc'ed, NULL when out of memory
+ * (info.c). */
+char *tlskit__name_text(const X509_NAME *name);
 /* SSL_CTX client-certificate callback of the client role (client.c). */
 int tlskit__client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey);
 /* Make the config ready for a connection (loads the default trust store when no CA was

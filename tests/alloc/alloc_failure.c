@@ -46,7 +46,10 @@
  *   tls13-mtls  server config from files (set_keypair_file, add_ca_file, verify client,
  *               an allow-list of two client identities), client config with CA, client
  *               keypair and two public-key pins (one the server's); handshake, echo,
- *               close_notify both ways, free everything.
+ *               close_notify both ways, free everything. The server also
+ *               has a second keypair, the one for the client's name (SNI installs it per
+ *               connection: sni.c), and both ends an ALPN list (alpn.c); the CA names go
+ *               in its CertificateRequest.
  *   tls12       the same without mTLS, TLS 1.2 only (a different handshake path).
  *   resume      TLS 1.3 with a ticket key file's key (add_ticket_key_mem): a first
  *               handshake whose session is saved as PEM (session_save_mem), then a
@@ -674,6 +677,7 @@ struct pair_opts {
     size_t offer_len;
     char **save;                     /* if set: the session after the echo, as PEM */
     size_t *save_len;
+    int sni_alpn; /* the default keypair is for another name; ALPN on both ends */
 };
 
 /* "ZERO_PIN;sha256//<server.crt's key>" for tlskit_config_set_pinned_pubkeys(). Made once
@@ -714,8 +718,15 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         check_null(r, "tlskit_config_new (server)");
         goto out;
     }
-    if (CFG_CALL(r, scfg, tlskit_config_set_keypair_file(scfg, cert(0, "server.crt"),
-                                                         cert(1, "server.key"))) ||
+    if ((o->sni_alpn &&
+         (CFG_CALL(r, scfg, tlskit_config_set_keypair_file(scfg, cert(6, "wronghost.crt"),
+                                                           cert(7, "wronghost.key"))) ||
+          CFG_CALL(r, scfg, tlskit_config_add_keypair_file(scfg, cert(0, "server.crt"),
+                                                           cert(1, "server.key"))) ||
+          CFG_CALL(r, scfg, tlskit_config_set_alpn(scfg, "h2,http/1.1")))) ||
+        (!o->sni_alpn &&
+         CFG_CALL(r, scfg, tlskit_config_set_keypair_file(scfg, cert(0, "server.crt"),
+                                                          cert(1, "server.key")))) ||
         /* Also without mTLS: a config without a CA loads the whole system trust store
          * on its first connection (~220,000 allocations), even in the server role. */
         CFG_CALL(r, scfg, tlskit_config_add_ca_file(scfg, cert(2, "ca.crt"))) ||
@@ -735,6 +746,7 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         goto out;
     }
     if (CFG_CALL(r, ccfg, tlskit_config_add_ca_file(ccfg, cert(3, "ca.crt"))) ||
+        (o->sni_alpn && CFG_CALL(r, ccfg, tlskit_config_set_alpn(ccfg, "http/1.1,h2"))) ||
         (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_keypair_file(
                                           ccfg, cert(4, "client.crt"), cert(5, "client.key")))) ||
         (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_pinned_pubkeys(ccfg, server_pins()))))
@@ -783,6 +795,13 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
     snprintf(r->cipher, sizeof r->cipher, "%s", tlskit_conn_cipher(cc) ? tlskit_conn_cipher(cc) : "?");
     if (o->mtls && !tlskit_conn_peer_cert_provided(sc))
         fail(r, "mTLS handshake completed but the server saw no client certificate");
+    if (o->sni_alpn && tlskit_conn_local_cert_index(sc) != 1)
+        fail(r, "SNI: the server served keypair %d, not 1 (localhost)",
+             tlskit_conn_local_cert_index(sc));
+    /* Its copy may fail (out of memory): then NULL, never another name. */
+    if (o->sni_alpn && tlskit_conn_alpn_selected(cc) &&
+        strcmp(tlskit_conn_alpn_selected(cc), "h2") != 0)
+        fail(r, "ALPN: selected %s, not h2", tlskit_conn_alpn_selected(cc));
 
     /* Echo: client -> server -> client. */
     if (write_all_nb(r, &cli, msg, sizeof msg) != 0 || read_exact(r, &srv, back, sizeof msg) != 0 ||
@@ -828,7 +847,7 @@ out:
 
 static void scenario_tls13_mtls(struct run *r)
 {
-    static const struct pair_opts o = {.mtls = 1};
+    static const struct pair_opts o = {.mtls = 1, .sni_alpn = 1};
     scenario_pair(r, &o);
 }
 

@@ -41,7 +41,7 @@ static int from_args(const char *p, const char *def, int argc, char **argv)
 int fz_tlsserver_parse(int argc, char **argv)
 {
     struct options o = tlsserver_defaults();
-    const char *bind0 = o.bind, *cert0 = o.cert, *key0 = o.key;
+    const char *bind0 = o.bind, *cert0 = o.cert[0], *key0 = o.key[0];
 
     optind = 0; /* glibc: a full reset of getopt's state */
     int rc = tlsserver_parse_args(argc, argv, &o);
@@ -77,8 +77,14 @@ int fz_tlsserver_parse(int argc, char **argv)
              (int)o.mode);
     FZ_CHECK(o.verbosity >= 0 && o.verbosity <= 2, "verbosity %d", o.verbosity);
     FZ_CHECK(o.bind && from_args(o.bind, bind0, argc, argv), "bind points elsewhere");
-    FZ_CHECK(o.cert && from_args(o.cert, cert0, argc, argv), "cert points elsewhere");
-    FZ_CHECK(o.key && from_args(o.key, key0, argc, argv), "key points elsewhere");
+    FZ_CHECK(o.ncert == o.nkey && o.ncert >= 1 && o.ncert <= MAX_KEYPAIRS,
+             "%zu --cert, %zu --key", o.ncert, o.nkey);
+    for (size_t i = 0; i < o.ncert; i++) {
+        FZ_CHECK(o.cert[i] && from_args(o.cert[i], cert0, argc, argv), "cert points elsewhere");
+        FZ_CHECK(o.key[i] && from_args(o.key[i], key0, argc, argv), "key points elsewhere");
+    }
+    FZ_CHECK(!o.alpn || (from_args(o.alpn, NULL, argc, argv) &&
+                         tlskit_alpn_check(o.alpn, NULL, 0) == 0), "alpn");
     FZ_CHECK(!o.ca || from_args(o.ca, NULL, argc, argv), "ca points elsewhere");
     return rc;
 }

@@ -3,7 +3,10 @@
  * forking runner, so this is a plain program run by ctest in a TSan build
  * (-DTLSKIT_TSAN=ON). It exercises everything that crosses threads: several workers,
  * clients on several threads, counters read while serving, a reload under load, and a
- * graceful stop with clients mid-stream. Exit 0 when every echo matched; TSan makes the
+ * graceful stop with clients mid-stream. The first config's default keypair is for
+ * another name, so every handshake before the reload installs the one for "localhost" in
+ * its SSL from the shared config (SNI, sni.c) on the workers at once; ALPN is on both
+ * ends. Exit 0 when every echo matched; TSan makes the
  * process fail on any report (halt_on_error / exitcode). */
 #include <tlskit/tlskit.h>
 
@@ -50,6 +53,10 @@ static tlskit_config *client_config(void)
         fprintf(stderr, "client config: %s\n", cfg ? tlskit_config_error(cfg) : "oom");
         exit(1);
     }
+    if (tlskit_config_set_alpn(cfg, "http/1.1,h2") != 0) {
+        fprintf(stderr, "client config: %s\n", tlskit_config_error(cfg));
+        exit(1);
+    }
     tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, 20000);
     tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_READ, 20000);
     return cfg;
@@ -64,6 +71,10 @@ static void *client_thread(void *arg)
         if (tlskit_conn_connect(conns[i], "localhost", port) != 0 ||
             tlskit_conn_handshake(conns[i]) != 0) {
             fprintf(stderr, "client: %s\n", tlskit_conn_error(conns[i]));
+            atomic_fetch_add(&failures, 1);
+        } else if (!tlskit_conn_alpn_selected(conns[i]) ||
+                   strcmp(tlskit_conn_alpn_selected(conns[i]), "h2") != 0) {
+            fprintf(stderr, "client: ALPN %s, not h2\n", tlskit_conn_alpn_selected(conns[i]));
             atomic_fetch_add(&failures, 1);
         }
     }
@@ -112,11 +123,15 @@ int main(void)
         fprintf(stderr, "engine_tsan: TLSKIT_TEST_CERTS is not set\n");
         return 1;
     }
-    char crt[512], key[512];
+    char crt[512], key[512], other_crt[512], other_key[512];
     path(crt, sizeof(crt), "server.crt");
     path(key, sizeof(key), "server.key");
+    path(other_crt, sizeof(other_crt), "wronghost.crt");
+    path(other_key, sizeof(other_key), "wronghost.key");
     tlskit_config *scfg = tlskit_config_new();
-    if (tlskit_config_set_keypair_file(scfg, crt, key) != 0) {
+    if (tlskit_config_set_keypair_file(scfg, other_crt, other_key) != 0 ||
+        tlskit_config_add_keypair_file(scfg, crt, key) != 0 ||
+        tlskit_config_set_alpn(scfg, "h2,http/1.1") != 0) {
         fprintf(stderr, "server config: %s\n", tlskit_config_error(scfg));
         return 1;
     }
@@ -139,7 +154,8 @@ int main(void)
 
     /* Reload while clients connect: new material from the same files. */
     tlskit_config *next = tlskit_config_new();
-    if (tlskit_config_set_keypair_file(next, crt, key) != 0 || tlskit_engine_reload(e, next)) {
+    if (tlskit_config_set_keypair_file(next, crt, key) != 0 ||
+        tlskit_config_set_alpn(next, "h2,http/1.1") != 0 || tlskit_engine_reload(e, next)) {
         fprintf(stderr, "reload failed\n");
         atomic_fetch_add(&failures, 1);
     }

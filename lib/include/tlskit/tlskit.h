@@ -131,11 +131,34 @@ TLSKIT_API int tlskit_config_error_code(const tlskit_config *cfg);
 /* Certificate chain (leaf first, then intermediates; PEM) and its private key (PEM).
  * Fails with TLSKIT_E_FILE naming the file when it is missing, unreadable or malformed,
  * and with TLSKIT_E_CONFIG when the key does not match the certificate or is too weak
- * for the security level (e.g. RSA-1024 at OpenSSL's default level 2). */
+ * for the security level (e.g. RSA-1024 at OpenSSL's default level 2).
+ * set_keypair replaces every keypair given before with this one; add_keypair adds one
+ * more (see SNI below). A failed call adds nothing (out of memory, the config may be
+ * left half-changed: build a new one). */
 TLSKIT_API int tlskit_config_set_keypair_file(tlskit_config *cfg, const char *cert_file,
                                               const char *key_file);
 TLSKIT_API int tlskit_config_set_keypair_mem(tlskit_config *cfg, const void *cert,
                                              size_t cert_len, const void *key, size_t key_len);
+
+/* Server role, several certificates (SNI). Each call adds a keypair, as set_keypair
+ * checks it; the first keypair of the config is the default. A client is served the
+ * keypairs whose certificate has a DNS subjectAltName equal to the name it sends (SNI),
+ * else those with a "*." wildcard name for it (one label: "*.example.org" matches
+ * "www.example.org", not "example.org" or "a.b.example.org"), case-insensitively; the
+ * subject's CN is not looked at. A client that sends no name (e.g. it connected to an
+ * IP address) or a name no certificate has gets the default: the first keypair, together
+ * with the keypairs of other key types that have its first DNS name. Keypairs of
+ * different key types (ECDSA, RSA) for one name all go to the handshake, and OpenSSL
+ * picks by the client's signature algorithms; of two with the same key type and name,
+ * the first added wins. Same returns and errors as set_keypair. */
+TLSKIT_API int tlskit_config_add_keypair_file(tlskit_config *cfg, const char *cert_file,
+                                              const char *key_file);
+TLSKIT_API int tlskit_config_add_keypair_mem(tlskit_config *cfg, const void *cert,
+                                             size_t cert_len, const void *key, size_t key_len);
+/* Server role: on (non-zero) refuses a client that sends no server name, or one that no
+ * keypair has, with an unrecognized_name alert (RFC 6066) instead of serving the
+ * default. Off by default. 0, or -1 when the config is in use. */
+TLSKIT_API int tlskit_config_set_sni_strict(tlskit_config *cfg, int on);
 
 /* Trust anchors for verifying the peer. Without any of these calls, the system default
  * trust store is used. Each call adds to the trust store: a PEM file of certificates, a
@@ -162,6 +185,13 @@ TLSKIT_API int tlskit_config_add_crl_mem(tlskit_config *cfg, const void *crl, si
  * 0, or -1 when the config is in use. */
 TLSKIT_API int tlskit_config_insecure_noverifycert(tlskit_config *cfg);
 TLSKIT_API int tlskit_config_insecure_noverifyname(tlskit_config *cfg);
+
+/* Server role: with client verification on, the CertificateRequest lists the subject
+ * names of the CA certificates given with tlskit_config_add_ca_file() / _mem()
+ * (certificate_authorities), so a client holding several certificates can pick one, as
+ * nginx and openssl s_server do. Off (0) leaves the list out. On by default. 0, or -1
+ * when the config is in use. */
+TLSKIT_API int tlskit_config_set_ca_names(tlskit_config *cfg, int on);
 
 /* Server role: ask clients for a certificate and verify it against the CA settings.
  * REQUIRED rejects clients without one; OPTIONAL accepts them (but still rejects a
@@ -201,6 +231,18 @@ TLSKIT_API int tlskit_protocol_parse(const char *text);
 TLSKIT_API int tlskit_config_set_ciphers(tlskit_config *cfg, const char *tls12_ciphers);
 TLSKIT_API int tlskit_config_set_ciphersuites(tlskit_config *cfg, const char *tls13_suites);
 TLSKIT_API int tlskit_config_set_groups(tlskit_config *cfg, const char *groups);
+
+/* ALPN (RFC 7301): list is the protocol names in order of preference, separated by
+ * commas, e.g. "h2,http/1.1"; each name 1 to 255 bytes of printable ASCII, none twice.
+ * A client offers them. A server picks, in its own order, the first one the client also
+ * offers; a client that offers ALPN with nothing in common is refused with a
+ * no_application_protocol alert, and one that offers none is served without.
+ * NULL or "" turns ALPN off (the default). Fails with TLSKIT_E_INVALID, naming the
+ * fault, when the list is malformed (tlskit_alpn_check() says so without a config). */
+TLSKIT_API int tlskit_config_set_alpn(tlskit_config *cfg, const char *list);
+/* Check an ALPN list as tlskit_config_set_alpn() would: 0 when well formed, else -1 with
+ * the reason ("empty protocol name at position 4") in why (why_len bytes, may be 0). */
+TLSKIT_API int tlskit_alpn_check(const char *list, char *why, size_t why_len);
 
 /* Deadlines in milliseconds; 0 (the default) means none.
  * CONNECT   TCP connect, all resolved addresses together.
@@ -419,6 +461,15 @@ TLSKIT_API const char *tlskit_conn_group(const tlskit_conn *conn);      /* "X255
 /* Client: the name sent; server: the name received; NULL if none. */
 TLSKIT_API const char *tlskit_conn_servername(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_session_reused(const tlskit_conn *conn);
+/* The ALPN protocol agreed on ("h2"), or NULL when none was. */
+TLSKIT_API const char *tlskit_conn_alpn_selected(const tlskit_conn *conn);
+/* Server role: which of the config's keypairs was served (see
+ * tlskit_config_add_keypair_file()): its index in the order added (0 is the default),
+ * and its certificate's subject in RFC 2253 form (owned by the config, valid while the
+ * connection lives). -1 / NULL before the handshake, in the client role, and on a
+ * resumed session (no certificate is sent). */
+TLSKIT_API int tlskit_conn_local_cert_index(const tlskit_conn *conn);
+TLSKIT_API const char *tlskit_conn_local_cert_subject(const tlskit_conn *conn);
 TLSKIT_API uint64_t tlskit_conn_bytes_in(const tlskit_conn *conn);  /* plaintext read */
 TLSKIT_API uint64_t tlskit_conn_bytes_out(const tlskit_conn *conn); /* plaintext written */
 /* Per-connection application pointer (any connection, engine or not). */
