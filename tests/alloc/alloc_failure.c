@@ -1232,6 +1232,11 @@ static const struct known {
      "OpenSSL 3.0 SSL_CTX_new() takes an allocation failure while probing signature "
      "algorithms (ssl_setup_sig_algs) or groups for 'algorithm unavailable' and succeeds "
      "with fewer of them (e.g. no TLS 1.3 signature for the key: TLS 1.2 is negotiated)"},
+    {"degraded", "d2i_SSL_SESSION",
+     "OpenSSL 3.0's server decodes the session inside a ticket with d2i_SSL_SESSION() "
+     "during the handshake; when that runs out of memory it treats the ticket as one it "
+     "cannot use and does a full handshake instead (as RFC 8446 allows), with no error the "
+     "library could see"},
 };
 
 /* The OpenSSL function the library called when allocation n failed, or NULL. */
