@@ -223,31 +223,40 @@ int tlskit_config_set_ca_names(tlskit_config *cfg, int on)
     return apply_ca_names(cfg);
 }
 
-int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)
+int tlskit__config_args(tlskit_config *cfg, const void *arg, const char *what)
+{
+    if (tlskit__config_settable(cfg) != 0)
+        return -1;
+    if (!arg) {
+        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "%s is required", what);
+        return -1;
+    }
+    return 0;
+}
+
+int tlskit__config_add_file(tlskit_config *cfg, const char *path, const char *what,
+                            int (*add)(tlskit_config *cfg, const char *label, const void *buf,
+                                       size_t len))
 {
     char *buf = NULL;
     size_t len = 0;
-    if (tlskit__config_settable(cfg) != 0)
+    if (tlskit__config_args(cfg, path, what) != 0 ||
+        tlskit__read_file(&cfg->err, path, &buf, &len) != 0)
         return -1;
-    if (!ca_file) {
-        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA file name is required");
-        return -1;
-    }
-    if (tlskit__read_file(&cfg->err, ca_file, &buf, &len) != 0)
-        return -1;
-    int rc = add_ca(cfg, ca_file, buf, len);
+    int rc = add(cfg, path, buf, len);
     free(buf);
     return rc;
 }
 
+int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)
+{
+    return tlskit__config_add_file(cfg, ca_file, "CA file name", add_ca);
+}
+
 int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
 {
-    if (tlskit__config_settable(cfg) != 0)
+    if (tlskit__config_args(cfg, ca, "CA data") != 0)
         return -1;
-    if (!ca) {
-        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CA data is required");
-        return -1;
-    }
     return add_ca(cfg, "CA (memory)", ca, len);
 }
 

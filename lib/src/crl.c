@@ -64,28 +64,12 @@ static int add_crls(tlskit_config *cfg, const char *label, const void *buf, size
 
 int tlskit_config_add_crl_file(tlskit_config *cfg, const char *crl_file)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    if (tlskit__config_settable(cfg) != 0)
-        return -1;
-    if (!crl_file) {
-        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CRL file name is required");
-        return -1;
-    }
-    if (tlskit__read_file(&cfg->err, crl_file, &buf, &len) != 0)
-        return -1;
-    int rc = add_crls(cfg, crl_file, buf, len);
-    free(buf);
-    return rc;
+    return tlskit__config_add_file(cfg, crl_file, "CRL file name", add_crls);
 }
 
 int tlskit_config_add_crl_mem(tlskit_config *cfg, const void *crl, size_t len)
 {
-    if (tlskit__config_settable(cfg) != 0)
+    if (tlskit__config_args(cfg, crl, "CRL data") != 0)
         return -1;
-    if (!crl) {
-        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "CRL data is required");
-        return -1;
-    }
     return add_crls(cfg, "CRL (memory)", crl, len);
 }

@@ -113,6 +113,13 @@ tlskit_config *tlskit__config_ref(tlskit_config *cfg);
 /* Start of every config setter: 0, or -1 with the config's error set when the config is
  * in use (frozen) (config.c). */
 int tlskit__config_settable(tlskit_config *cfg);
+/* The same, and arg (a file name or data, named by what: "CA data") is given. */
+int tlskit__config_args(tlskit_config *cfg, const void *arg, const char *what);
+/* A _file setter over its _mem work: the checks above, the whole file read, then
+ * add(cfg, path, contents) with the path as the label errors name (config.c). */
+int tlskit__config_add_file(tlskit_config *cfg, const char *path, const char *what,
+                            int (*add)(tlskit_config *cfg, const char *label, const void *buf,
+                                       size_t len));
 /* Parse every PEM certificate in buf: the count, or -1 with err naming label and the
  * reason. leaf (may be NULL) gets the first, chain the others or all (keypair.c). */
 int tlskit__parse_certs(struct tlskit__err *err, const char *label, const void *buf,

@@ -282,12 +282,8 @@ int tlskit_config_add_ticket_key_file(tlskit_config *cfg, const char *path)
 {
     unsigned char buf[81];
     size_t len = 0;
-    if (tlskit__config_settable(cfg) != 0)
+    if (tlskit__config_args(cfg, path, "ticket key file name") != 0)
         return -1;
-    if (!path) {
-        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "ticket key file name is required");
-        return -1;
-    }
     int rc = tlskit__read_private_file(&cfg->err, "ticket key file", path, 0, buf,
                                        sizeof(buf), &len);
     if (rc == 0)
@@ -298,12 +294,8 @@ int tlskit_config_add_ticket_key_file(tlskit_config *cfg, const char *path)
 
 int tlskit_config_add_ticket_key_mem(tlskit_config *cfg, const void *key, size_t len)
 {
-    if (tlskit__config_settable(cfg) != 0)
+    if (tlskit__config_args(cfg, key, "ticket key data") != 0)
         return -1;
-    if (!key) {
-        tlskit__err_set(&cfg->err, TLSKIT_E_INVALID, "ticket key data is required");
-        return -1;
-    }
     return add_key(cfg, "(memory)", key, len);
 }
 
