@@ -80,7 +80,7 @@ TK_TEST(apps, hello_and_log_line)
     cr_expect_str_eq(p.errbuf, "", "tlsclient wrote to stderr on success");
     tk_proc_free(&p);
     expect_log(&s, " ok\n", 1,
-               CONN_RE_PREFIX "proto=TLSv1\\.3 cipher=TLS_[A-Z0-9_]+ in=6 out=6 " TIME_RE "ok$");
+               CONN_RE_PREFIX "proto=TLSv1\\.3 cipher=TLS_[A-Z0-9_]+ alpn=- in=6 out=6 " TIME_RE "ok$");
     tk_server_stop(&s);
 }
 
@@ -138,7 +138,7 @@ TK_TEST(apps, tls12)
     int code = hello_client(&p, "ca.crt", "localhost", s.portstr, max12);
     cr_expect_eq(code, 0, "exit %d: %s", code, p.errbuf);
     tk_proc_free(&p);
-    expect_log(&s, " ok\n", 1, CONN_RE_PREFIX "proto=TLSv1\\.2 cipher=ECDHE-[A-Z0-9-]+ in=6 out=6 ");
+    expect_log(&s, " ok\n", 1, CONN_RE_PREFIX "proto=TLSv1\\.2 cipher=ECDHE-[A-Z0-9-]+ alpn=- in=6 out=6 ");
     tk_server_stop(&s);
 
     /* Disjoint ranges: a handshake failure that is not about certificates. */
@@ -404,7 +404,7 @@ TK_TEST(apps, garbage_logged_and_server_keeps_serving)
     static const char http[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     raw_send_and_wait(s.port, http, sizeof http - 1);
     expect_log(&s, "error=TLSKIT_E_PROTOCOL", 1,
-               CONN_RE_PREFIX "proto=- cipher=- in=0 out=0 " TIME_RE "error=TLSKIT_E_PROTOCOL: .+$");
+               CONN_RE_PREFIX "proto=- cipher=- alpn=- in=0 out=0 " TIME_RE "error=TLSKIT_E_PROTOCOL: .+$");
     unsigned char ff[64];
     memset(ff, 0xff, sizeof ff);
     raw_send_and_wait(s.port, ff, sizeof ff);
@@ -427,7 +427,7 @@ TK_TEST(apps, handshake_timeout_logged)
     int64_t dt = tk_now_ms() - t0;
     cr_expect_lt(dt, 20000, "a 0.5 s handshake timeout took %lld ms", (long long)dt);
     expect_log(&s, "error=TLSKIT_E_TIMEOUT", 1,
-               CONN_RE_PREFIX "proto=- cipher=- in=0 out=0 " TIME_RE "error=TLSKIT_E_TIMEOUT: .+$");
+               CONN_RE_PREFIX "proto=- cipher=- alpn=- in=0 out=0 " TIME_RE "error=TLSKIT_E_TIMEOUT: .+$");
     struct tk_proc p;
     int code = hello_client(&p, "ca.crt", "localhost", s.portstr, NULL);
     cr_expect_eq(code, 0, "exit %d: %s", code, p.errbuf);

@@ -117,8 +117,9 @@ static void usage(void)
     printf(
         "The first line on stdout is 'tlsserver: listening on ADDRESS:PORT[, ...]'.\n"
         "Each connection logs one line on stderr when it ends:\n"
-        "  tlsserver: conn PEER proto=P cipher=C in=N out=N time=S.SSSs ok\n"
-        "  tlsserver: conn PEER proto=P cipher=C in=N out=N time=S.SSSs error=CLASS: MESSAGE\n"
+        "  tlsserver: conn PEER proto=P cipher=C alpn=A in=N out=N time=S.SSSs ok\n"
+        "  tlsserver: conn PEER proto=P cipher=C alpn=A in=N out=N time=S.SSSs error=CLASS: MESSAGE\n"
+        "(alpn=- when no protocol was agreed with --alpn)\n"
         "With --alpn, 'alpn=NAME' (or 'alpn=-') follows cipher=C.\n"
         "Signals: SIGINT or SIGTERM stops accepting, gives open connections up to "
         GRACE_SECS_TEXT "\n"

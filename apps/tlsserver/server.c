@@ -209,16 +209,14 @@ void server_log_end(const struct server *s, tlskit_conn *c, int code, const char
     unsigned long long in = tlskit_conn_bytes_in(c);
     unsigned long long out = tlskit_conn_bytes_out(c);
     double secs = (double)tlskit_conn_age_ms(c) / 1000.0;
-    char alpn[300] = ""; /* " alpn=NAME" with --alpn: a name is at most 255 bytes */
+    const char *alpn = done ? or_dash(tlskit_conn_alpn_selected(c)) : "-";
 
-    if (s->opt.alpn != NULL)
-        snprintf(alpn, sizeof(alpn), " alpn=%s", or_dash(tlskit_conn_alpn_selected(c)));
     if (code == TLSKIT_E_NONE)
-        cli_msg("conn %s proto=%s cipher=%s%s in=%llu out=%llu time=%.3fs ok", peer, proto,
-                cipher, alpn, in, out, secs);
+        cli_msg("conn %s proto=%s cipher=%s alpn=%s in=%llu out=%llu time=%.3fs ok", peer,
+                proto, cipher, alpn, in, out, secs);
     else
-        cli_msg("conn %s proto=%s cipher=%s%s in=%llu out=%llu time=%.3fs error=%s: %s", peer,
-                proto, cipher, alpn, in, out, secs, tlskit_error_name(code),
+        cli_msg("conn %s proto=%s cipher=%s alpn=%s in=%llu out=%llu time=%.3fs error=%s: %s",
+                peer, proto, cipher, alpn, in, out, secs, tlskit_error_name(code),
                 why != NULL && *why != '\0' ? why : "unknown error");
 }
 

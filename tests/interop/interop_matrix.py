@@ -189,7 +189,7 @@ class TlsServer:
     def conn_line(self):
         """(proto, cipher, end) from the connection's log line."""
         m = self.proc.wait_for(2, r"^tlsserver: conn 127\.0\.0\.1:\d+ proto=(\S+) cipher=(\S+) "
-                                  r"in=\d+ out=\d+ time=\S+ (ok|error=.*)$")
+                                  r"alpn=\S+ in=\d+ out=\d+ time=\S+ (ok|error=.*)$")
         if not m:
             raise CellError("tlsserver logged no connection line\n" + self.proc.output())
         return m.group(1), m.group(2), m.group(3)
