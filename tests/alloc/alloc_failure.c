@@ -44,7 +44,8 @@
  * Scenarios (one thread, both ends non-blocking over a socketpair, so the allocation
  * sequence is the same in every run):
  *   tls13-mtls  server config from files (set_keypair_file, add_ca_file, verify client,
- *               an allow-list of two client identities), client config with CA, client
+ *               an allow-list of two client identities, an empty CRL of the CA from
+ *               memory: add_crl_mem), client config with CA, client
  *               keypair and two public-key pins (one the server's); handshake, echo,
  *               close_notify both ways, free everything. The server also
  *               has a second keypair, the one for the client's name (SNI installs it per
@@ -704,6 +705,42 @@ static const char *server_pins(void)
     return pins;
 }
 
+/* An empty CRL of the test CA (PEM), for the server's client verification: made once by
+ * main(), like server_pins(), with OpenSSL's API (no `openssl ca` database needed). */
+static char g_crl[4096];
+static size_t g_crl_len;
+
+static int make_crl(void)
+{
+    FILE *cf = fopen(cert(6, "ca.crt"), "r"), *kf = fopen(cert(7, "ca.key"), "r");
+    X509 *ca = cf ? PEM_read_X509(cf, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *now = X509_gmtime_adj(NULL, 0), *next = X509_gmtime_adj(NULL, 86400);
+    BIO *mem = BIO_new(BIO_s_mem());
+    BUF_MEM *bm = NULL;
+    int ok = ca && key && crl && now && next && mem && X509_CRL_set_version(crl, 1) &&
+             X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) &&
+             X509_CRL_set1_lastUpdate(crl, now) && X509_CRL_set1_nextUpdate(crl, next) &&
+             X509_CRL_sign(crl, key, EVP_sha256()) && PEM_write_bio_X509_CRL(mem, crl) &&
+             BIO_get_mem_ptr(mem, &bm) == 1 && bm->length < sizeof g_crl;
+    if (ok) {
+        memcpy(g_crl, bm->data, bm->length);
+        g_crl_len = bm->length;
+    }
+    BIO_free(mem);
+    ASN1_TIME_free(now);
+    ASN1_TIME_free(next);
+    X509_CRL_free(crl);
+    EVP_PKEY_free(key);
+    X509_free(ca);
+    if (cf)
+        fclose(cf);
+    if (kf)
+        fclose(kf);
+    return ok ? 0 : -1;
+}
+
 static void scenario_pair(struct run *r, const struct pair_opts *o)
 {
     tlskit_config *scfg = NULL, *ccfg = NULL;
@@ -736,6 +773,7 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
                                           scfg, "dns:nobody.example"))) ||
         (o->mtls && CFG_CALL(r, scfg, tlskit_config_add_allowed_client(
                                           scfg, "cn:tlskit-client"))) ||
+        (o->mtls && CFG_CALL(r, scfg, tlskit_config_add_crl_mem(scfg, g_crl, g_crl_len))) ||
         (o->tls12 && CFG_CALL(r, scfg, tlskit_config_set_protocols(scfg, TLSKIT_TLS1_2,
                                                                    TLSKIT_TLS1_2))) ||
         (o->ticket_key &&
@@ -1672,6 +1710,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* the apps' habit; the library must not need it */
     if (!server_pins()[0]) {
         fprintf(stderr, "alloc_failure: cannot read the key of %s\n", cert(6, "server.crt"));
+        return 1;
+    }
+    if (make_crl() != 0) {
+        fprintf(stderr, "alloc_failure: cannot make a CRL from %s\n", cert(6, "ca.crt"));
         return 1;
     }
 
