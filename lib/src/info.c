@@ -116,30 +116,33 @@ void tlskit__info_verify_text(tlskit_conn *c)
     snprintf(c->verify_text, sizeof(c->verify_text), "%s", text);
 }
 
-/* The chain as the peer sent it, leaf first, in PEM. A client's view from OpenSSL
- * includes the server's leaf; a server's view of the client's chain does not. */
-static void collect_chain(tlskit_conn *c, X509 *leaf)
+/* A client's view of the peer's chain from OpenSSL includes the server's leaf; a server's
+ * view of the client's chain does not: whether the leaf must be added in front. */
+static int chain_needs_leaf(const tlskit_conn *c, const STACK_OF(X509) *sk)
 {
+    return c->is_server || !sk || sk_X509_num(sk) == 0;
+}
+
+/* The chain as the peer sent it, leaf first, in PEM. Made on first use, not at every
+ * handshake: a busy client or server rarely asks, and the PEM is a kilobyte or more. */
+static void collect_chain(tlskit_conn *c)
+{
+    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
     STACK_OF(X509) *sk = SSL_get_peer_cert_chain(c->ssl);
-    BIO *b = BIO_new(BIO_s_mem());
-    int n = 0;
+    BIO *b = leaf ? BIO_new(BIO_s_mem()) : NULL;
     if (!b)
         return;
-    int ok = 1;
-    if (c->is_server || !sk || sk_X509_num(sk) == 0) {
-        ok = PEM_write_bio_X509(b, leaf) == 1;
-        n = 1;
-    }
-    for (int i = 0; ok && sk && i < sk_X509_num(sk); i++, n++)
+    int ok = !chain_needs_leaf(c, sk) || PEM_write_bio_X509(b, leaf) == 1;
+    for (int i = 0; ok && sk && i < sk_X509_num(sk); i++)
         ok = PEM_write_bio_X509(b, sk_X509_value(sk, i)) == 1;
     char *data;
     long len = BIO_get_mem_data(b, &data);
     if (ok && len > 0 && (c->info.chain_pem = malloc((size_t)len + 1))) {
         memcpy(c->info.chain_pem, data, (size_t)len);
         c->info.chain_pem[len] = '\0';
-        c->info.chain_count = n;
     }
     BIO_free(b);
+    ERR_clear_error();
 }
 
 void tlskit__info_collect(tlskit_conn *c)
@@ -169,7 +172,6 @@ void tlskit__info_collect(tlskit_conn *c)
     }
     if (tlskit__spki_sha256(x, md) == 0)
         tlskit__spki_text(md, c->info.spki);
-    collect_chain(c, x);
     ERR_clear_error();
 }
 
@@ -280,11 +282,18 @@ const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *c)
 
 int tlskit_conn_peer_chain_count(const tlskit_conn *c)
 {
-    return c->info.chain_count;
+    if (!c->hs_done || !SSL_get0_peer_certificate(c->ssl))
+        return 0;
+    STACK_OF(X509) *sk = SSL_get_peer_cert_chain(c->ssl);
+    return (chain_needs_leaf(c, sk) ? 1 : 0) + (sk ? sk_X509_num(sk) : 0);
 }
 
 const char *tlskit_conn_peer_chain_pem(const tlskit_conn *c)
 {
+    if (!c->info.chain_pem && c->hs_done) {
+        /* A cache filled on first use: the getter stays const for its callers. */
+        collect_chain((tlskit_conn *)(uintptr_t)c);
+    }
     return c->info.chain_pem;
 }
 

@@ -492,7 +492,8 @@ TLSKIT_API time_t tlskit_conn_peer_cert_notafter(const tlskit_conn *conn);
 TLSKIT_API const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *conn);
 /* The certificate chain the peer sent, leaf first: the number of certificates (0 if
  * none) and all of them as PEM ("-----BEGIN CERTIFICATE-----..." one after another; NULL
- * if none). Owned by the connection. */
+ * if none, or out of memory). Owned by the connection; the PEM is made on the first call
+ * (so, as other calls on a connection, not from two threads at once). */
 TLSKIT_API int tlskit_conn_peer_chain_count(const tlskit_conn *conn);
 TLSKIT_API const char *tlskit_conn_peer_chain_pem(const tlskit_conn *conn);
 /* Verification result as text: "ok", "not verified (insecure)", "no certificate", or the
