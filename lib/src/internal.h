@@ -120,6 +120,12 @@ int tlskit__config_args(tlskit_config *cfg, const void *arg, const char *what);
 int tlskit__config_add_file(tlskit_config *cfg, const char *path, const char *what,
                             int (*add)(tlskit_config *cfg, const char *label, const void *buf,
                                        size_t len));
+/* A _mem setter over the same work: the checks above (what names the data), then
+ * add(cfg, label, buf, len) (config.c). */
+int tlskit__config_add_mem(tlskit_config *cfg, const void *buf, size_t len, const char *what,
+                           const char *label,
+                           int (*add)(tlskit_config *cfg, const char *label, const void *buf,
+                                      size_t len));
 /* Parse every PEM certificate in buf: the count, or -1 with err naming label and the
  * reason. leaf (may be NULL) gets the first, chain the others or all (keypair.c). */
 int tlskit__parse_certs(struct tlskit__err *err, const char *label, const void *buf,
