@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define TK_ERRLEN 512
 #define TK_RECORD 16384 /* plaintext bytes in a full TLS record */
@@ -74,6 +75,9 @@ struct tlskit__keypair {
     char **names;      /* the leaf's DNS SANs, lower case */
     size_t nnames;
     char *subject;     /* the leaf's subject, RFC 2253 */
+    unsigned char *ocsp; /* the OCSP response stapled for the leaf (DER), NULL: none */
+    size_t ocsp_len;
+    time_t ocsp_next;  /* its nextUpdate (0: none): not stapled from then on */
 };
 
 struct tlskit_config {
