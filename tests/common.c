@@ -782,6 +782,15 @@ int tk_run(struct tk_proc *p, const char *const argv[], const void *in, size_t i
     return tk_proc_wait(p, timeout_ms);
 }
 
+void tk_run_ok(const char *const argv[], int timeout_ms)
+{
+    struct tk_proc p;
+    int code = tk_run(&p, argv, NULL, 0, timeout_ms);
+    cr_assert_eq(code, 0, "%s %s %s failed (%d): %s", argv[0], tk_str(argv[1]), tk_str(argv[2]),
+                 code, p.errbuf);
+    tk_proc_free(&p);
+}
+
 int tk_run_app(struct tk_proc *p, const char *bin, const char *const args[], const void *in,
                size_t inlen, int timeout_ms)
 {

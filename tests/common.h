@@ -184,6 +184,8 @@ void tk_proc_free(struct tk_proc *p);
 /* Run a program to completion with the given stdin; returns the exit code. */
 int tk_run(struct tk_proc *p, const char *const argv[], const void *in, size_t inlen,
            int timeout_ms);
+/* Run argv without input and assert that it exits 0 (its stderr in the message). */
+void tk_run_ok(const char *const argv[], int timeout_ms);
 
 /* Run program bin (e.g. tk_client_bin()) with args (NULL-terminated, at most 30) and
  * stdin `in`; returns its exit code. */

@@ -26,15 +26,6 @@ struct crls {
     char none[600];           /* revokes nothing */
 };
 
-static void run_openssl(const char *const argv[])
-{
-    struct tk_proc p;
-    int code = tk_run(&p, argv, NULL, 0, RUN_MS);
-    cr_assert_eq(code, 0, "openssl %s %s failed (%d): %s", argv[1], tk_str(argv[2]), code,
-                 p.errbuf);
-    tk_proc_free(&p);
-}
-
 /* A CRL of the test CA in its own `openssl ca` database, revoking `cert` (NULL: none). */
 static void make_crl(const char *dir, const char *name, const char *cert, char *out, size_t n)
 {
@@ -58,12 +49,12 @@ static void make_crl(const char *dir, const char *name, const char *cert, char *
     tk_write_file(cnf, text, (size_t)len);
     if (cert) {
         const char *const rev[] = {TK_OPENSSL_BIN, "ca", "-config", cnf, "-revoke", cert, NULL};
-        run_openssl(rev);
+        tk_run_ok(rev, RUN_MS);
     }
     snprintf(out, n, "%s/crl.pem", sub);
     const char *const gen[] = {TK_OPENSSL_BIN, "ca", "-config", cnf, "-gencrl", "-out", out,
                                NULL};
-    run_openssl(gen);
+    tk_run_ok(gen, RUN_MS);
 }
 
 static void crls_make(struct crls *c)

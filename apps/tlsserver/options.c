@@ -45,6 +45,11 @@ static void usage(void)
         "                            name it asks for (SNI; exact DNS name, then a\n"
         "                            '*.' wildcard), else the first pair; pairs of\n"
         "                            different key types (ECDSA, RSA) may share a name\n"
+        "  --ocsp-staple FILE        OCSP response, DER, stapled for the --cert/--key\n"
+        "                            pair given just before it (before any --cert: the\n"
+        "                            default pair); one that is not for that\n"
+        "                            certificate, not 'good' or not current is not\n"
+        "                            stapled (a warning says why). Re-read on SIGHUP\n"
         "  --sni-strict              refuse clients that ask for no name or for one no\n"
         "                            certificate has (unrecognized_name alert)\n"
         "  --alpn LIST               ALPN protocols in order of preference, e.g.\n"
@@ -125,10 +130,10 @@ static void usage(void)
         GRACE_SECS_TEXT "\n"
         "seconds to finish, closes them and exits 0 (the event model echoes what they\n"
         "sent and sends close_notify; thread and iterative cut them). SIGHUP reloads\n"
-        "every --cert, --key, --ca, --crl and --ticket-key file: new connections get the\n"
-        "new material, open ones keep theirs, tickets issued before still resume; if\n"
-        "the new files are bad the old ones stay and the reason is logged. SIGUSR1\n"
-        "prints the counters (they are also printed on exit).\n"
+        "every --cert, --key, --ocsp-staple, --ca, --crl and --ticket-key file: new\n"
+        "connections get the new material, open ones keep theirs, tickets issued\n"
+        "before still resume; if the new files are bad the old ones stay and the\n"
+        "reason is logged. SIGUSR1 prints the counters (they are also printed on exit).\n"
         "\n"
         "Exit status: 0 stopped cleanly, 1 start-up error, 2 usage error.\n");
 }
@@ -140,7 +145,7 @@ enum {
     OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
     OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
     OPT_TICKET_KEY, OPT_TICKET_LIFETIME, OPT_CRL, OPT_ALLOW_CLIENT, OPT_KEYLOG,
-    OPT_SNI_STRICT, OPT_ALPN, OPT_NO_CA_NAMES,
+    OPT_SNI_STRICT, OPT_ALPN, OPT_NO_CA_NAMES, OPT_OCSP_STAPLE,
 };
 
 static const struct option long_options[] = {
@@ -170,6 +175,7 @@ static const struct option long_options[] = {
     {"sni-strict", no_argument, NULL, OPT_SNI_STRICT},
     {"alpn", required_argument, NULL, OPT_ALPN},
     {"no-ca-names", no_argument, NULL, OPT_NO_CA_NAMES},
+    {"ocsp-staple", required_argument, NULL, OPT_OCSP_STAPLE},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -298,6 +304,21 @@ static int set_keypair_file(int c, struct options *o)
     return -1;
 }
 
+/* --ocsp-staple: for the pair given last (the default pair before any). -1 to go on, or
+ * the exit code. */
+static int set_ocsp_staple(struct options *o)
+{
+    size_t n = o->ncert > o->nkey ? o->ncert : o->nkey;
+    size_t i = n > 0 ? n - 1 : 0;
+    if (o->ocsp_staple[i] != NULL)
+        return cli_usage_error(SYNOPSIS, "--ocsp-staple %s: the pair it applies to has one "
+                               "already (%s)", optarg, o->ocsp_staple[i]);
+    o->ocsp_staple[i] = optarg;
+    if (n == 0)
+        o->ocsp_staple_default = 1;
+    return -1;
+}
+
 /* One option, c as getopt_long() returned it (for cli_parse_options(), hence the void
  * pointer). -1 to go on, or the exit code. */
 static int set_option(int c, char **argv, void *opts)
@@ -311,6 +332,8 @@ static int set_option(int c, char **argv, void *opts)
     case OPT_CERT:
     case OPT_KEY:
         return set_keypair_file(c, o);
+    case OPT_OCSP_STAPLE:
+        return set_ocsp_staple(o);
     case OPT_SNI_STRICT:
         o->sni_strict = 1;
         return -1;
@@ -375,6 +398,10 @@ static int check_keypairs(struct options *o)
     if (o->nkey > o->ncert)
         return cli_usage_error(SYNOPSIS, "--key %s has no --cert (each --key needs its own "
                                "--cert FILE)", o->key[o->ncert]);
+    if (o->ocsp_staple_default && o->ncert > 0)
+        return cli_usage_error(SYNOPSIS, "--ocsp-staple %s comes before any --cert: it is for "
+                               "the default pair, which --cert replaces (give it after its "
+                               "--cert/--key)", o->ocsp_staple[0]);
     if (o->ncert == 0)
         o->ncert = o->nkey = 1; /* the defaults, already in [0] */
     return -1;

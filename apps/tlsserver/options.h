@@ -33,6 +33,10 @@ struct options {
      * parsing, ncert == nkey >= 1 (the default files when neither was given). */
     const char *cert[MAX_KEYPAIRS], *key[MAX_KEYPAIRS];
     size_t ncert, nkey;
+    /* --ocsp-staple: ocsp_staple[i] for the i-th pair (NULL: none); ocsp_staple_default
+     * when it came before any --cert/--key (the default pair's). */
+    const char *ocsp_staple[MAX_KEYPAIRS];
+    int ocsp_staple_default;
     const char *ca;
     int sni_strict;           /* --sni-strict */
     int no_ca_names;          /* --no-ca-names */

@@ -34,12 +34,32 @@ static int add_crls(tlskit_config *cfg, const struct options *o)
     return 0;
 }
 
+/* The --ocsp-staple of pair i, if any: one that is not for its certificate, not good or
+ * not current only gets a warning (it is not stapled); a file that cannot be read or is
+ * no OCSP response fails. 0, or -1 after logging. */
+static int add_ocsp_staple(tlskit_config *cfg, const struct options *o, size_t i, int startup)
+{
+    if (o->ocsp_staple[i] == NULL ||
+        tlskit_config_set_ocsp_staple_file(cfg, o->ocsp_staple[i]) == 0)
+        return 0;
+    if (tlskit_config_error_code(cfg) == TLSKIT_E_CONFIG) {
+        cli_msg("warning: --ocsp-staple: %s", tlskit_config_error(cfg));
+        return 0;
+    }
+    cli_msg("%s--ocsp-staple: %s", startup ? "" : "reload failed, keeping the old "
+            "certificates: ", tlskit_config_error(cfg));
+    return -1;
+}
+
 /* Every --cert/--key pair, the first one the default. 0, or -1 after logging. */
 static int add_keypairs(tlskit_config *cfg, const struct options *o, int startup)
 {
     for (size_t i = 0; i < o->ncert; i++) {
-        if (tlskit_config_add_keypair_file(cfg, o->cert[i], o->key[i]) == 0)
+        if (tlskit_config_add_keypair_file(cfg, o->cert[i], o->key[i]) == 0) {
+            if (add_ocsp_staple(cfg, o, i, startup) < 0)
+                return -1;
             continue;
+        }
         cli_msg("%s%s", startup ? "" : "reload failed, keeping the old certificates: ",
                 tlskit_config_error(cfg));
         if (startup && ((strcmp(o->cert[i], DEFAULT_CERT) == 0 && missing(o->cert[i])) ||

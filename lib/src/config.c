@@ -248,6 +248,16 @@ int tlskit__config_add_file(tlskit_config *cfg, const char *path, const char *wh
     return rc;
 }
 
+int tlskit__config_add_mem(tlskit_config *cfg, const void *buf, size_t len, const char *what,
+                           const char *label,
+                           int (*add)(tlskit_config *cfg, const char *label, const void *buf,
+                                      size_t len))
+{
+    if (tlskit__config_args(cfg, buf, what) != 0)
+        return -1;
+    return add(cfg, label, buf, len);
+}
+
 int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)
 {
     return tlskit__config_add_file(cfg, ca_file, "CA file name", add_ca);
@@ -255,9 +265,7 @@ int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file)
 
 int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len)
 {
-    if (tlskit__config_args(cfg, ca, "CA data") != 0)
-        return -1;
-    return add_ca(cfg, "CA (memory)", ca, len);
+    return tlskit__config_add_mem(cfg, ca, len, "CA data", "CA (memory)", add_ca);
 }
 
 int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir)

@@ -69,7 +69,5 @@ int tlskit_config_add_crl_file(tlskit_config *cfg, const char *crl_file)
 
 int tlskit_config_add_crl_mem(tlskit_config *cfg, const void *crl, size_t len)
 {
-    if (tlskit__config_args(cfg, crl, "CRL data") != 0)
-        return -1;
-    return add_crls(cfg, "CRL (memory)", crl, len);
+    return tlskit__config_add_mem(cfg, crl, len, "CRL data", "CRL (memory)", add_crls);
 }

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define TK_ERRLEN 512
 #define TK_RECORD 16384 /* plaintext bytes in a full TLS record */
@@ -74,6 +75,9 @@ struct tlskit__keypair {
     char **names;      /* the leaf's DNS SANs, lower case */
     size_t nnames;
     char *subject;     /* the leaf's subject, RFC 2253 */
+    unsigned char *ocsp; /* the OCSP response stapled for the leaf (DER), NULL: none */
+    size_t ocsp_len;
+    time_t ocsp_next;  /* its nextUpdate (0: none): not stapled from then on */
 };
 
 struct tlskit_config {
@@ -120,6 +124,12 @@ int tlskit__config_args(tlskit_config *cfg, const void *arg, const char *what);
 int tlskit__config_add_file(tlskit_config *cfg, const char *path, const char *what,
                             int (*add)(tlskit_config *cfg, const char *label, const void *buf,
                                        size_t len));
+/* A _mem setter over the same work: the checks above (what names the data), then
+ * add(cfg, label, buf, len) (config.c). */
+int tlskit__config_add_mem(tlskit_config *cfg, const void *buf, size_t len, const char *what,
+                           const char *label,
+                           int (*add)(tlskit_config *cfg, const char *label, const void *buf,
+                                      size_t len));
 /* Parse every PEM certificate in buf: the count, or -1 with err naming label and the
  * reason. leaf (may be NULL) gets the first, chain the others or all (keypair.c). */
 int tlskit__parse_certs(struct tlskit__err *err, const char *label, const void *buf,

@@ -162,6 +162,7 @@ static void keypair_clear(struct tlskit__keypair *kp)
         free(kp->names[i]);
     free(kp->names);
     free(kp->subject);
+    free(kp->ocsp);
     memset(kp, 0, sizeof(*kp));
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -613,6 +614,86 @@ static void options_seeds(void)
     OPT_SEED("client-dashdash", 1, "--\0-h\0001");
 }
 
+/* ---- OCSP responses for the fuzz certificate (fuzz_ocsp_staple) ---- */
+
+/* A response about x (self-signed: its own issuer), signed with key: status, thisUpdate
+ * and nextUpdate offsets in seconds from now (next_off 0: no nextUpdate). */
+static void ocsp_seed(const char *name, X509 *x, EVP_PKEY *key, int status, long this_off,
+                      long next_off, int other_serial)
+{
+    OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+    X509 *subject = X509_dup(x);
+    if (!bs || !subject)
+        exit(1);
+    if (other_serial)
+        ASN1_INTEGER_set(X509_get_serialNumber(subject), 4242);
+    OCSP_CERTID *id = OCSP_cert_to_id(NULL, subject, x);
+    ASN1_TIME *this_upd = X509_time_adj_ex(NULL, 0, this_off, NULL);
+    ASN1_TIME *next_upd = next_off ? X509_time_adj_ex(NULL, 0, next_off, NULL) : NULL;
+    ASN1_TIME *rev = status == V_OCSP_CERTSTATUS_REVOKED ? this_upd : NULL;
+    if (!id || !this_upd ||
+        !OCSP_basic_add1_status(bs, id, status, rev ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : -1,
+                                rev, this_upd, next_upd) ||
+        OCSP_basic_sign(bs, x, key, EVP_sha256(), NULL, 0) != 1)
+        exit(1);
+    OCSP_RESPONSE *resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);
+    unsigned char *der = NULL;
+    int len = resp ? i2d_OCSP_RESPONSE(resp, &der) : -1;
+    if (len <= 0)
+        exit(1);
+    write_seed("ocsp_staple", name, 0, 0, der, (size_t)len);
+    if (strcmp(name, "good") == 0) {
+        write_seed("ocsp_staple", "truncated", 0, 0, der, (size_t)len / 2);
+        write_seed("ocsp_staple", "trailing-byte", 0, 0, der, (size_t)len); /* + below */
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/ocsp_staple/seed-trailing-byte", outdir);
+        FILE *f = fopen(path, "ab");
+        if (!f || fputc(0, f) == EOF || fclose(f) != 0)
+            exit(1);
+    }
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(resp);
+    ASN1_TIME_free(this_upd);
+    ASN1_TIME_free(next_upd);
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(bs);
+    X509_free(subject);
+}
+
+static void ocsp_staple_seeds(void)
+{
+    const char *cert, *key;
+    size_t cert_len, key_len;
+    fz_keypair(&cert, &cert_len, &key, &key_len);
+    BIO *cb = BIO_new_mem_buf(cert, (int)cert_len), *kb = BIO_new_mem_buf(key, (int)key_len);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    if (!x || !k)
+        exit(1);
+    /* Far from now, so that the seeds keep their meaning for years. */
+    const long year = 365L * 24 * 3600;
+    ocsp_seed("good", x, k, V_OCSP_CERTSTATUS_GOOD, -3600, 50 * year, 0);
+    ocsp_seed("good-no-next-update", x, k, V_OCSP_CERTSTATUS_GOOD, -3600, 0, 0);
+    ocsp_seed("revoked", x, k, V_OCSP_CERTSTATUS_REVOKED, -3600, 50 * year, 0);
+    ocsp_seed("unknown", x, k, V_OCSP_CERTSTATUS_UNKNOWN, -3600, 50 * year, 0);
+    ocsp_seed("expired", x, k, V_OCSP_CERTSTATUS_GOOD, -7200, -3600, 0);
+    ocsp_seed("other-serial", x, k, V_OCSP_CERTSTATUS_GOOD, -3600, 50 * year, 1);
+    OCSP_RESPONSE *r = OCSP_response_create(OCSP_RESPONSE_STATUS_TRYLATER, NULL);
+    unsigned char *der = NULL;
+    int len = r ? i2d_OCSP_RESPONSE(r, &der) : -1;
+    if (len <= 0)
+        exit(1);
+    write_seed("ocsp_staple", "try-later", 0, 0, der, (size_t)len);
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(r);
+    write_seed("ocsp_staple", "empty", 0, 0, "", 0);
+    write_seed("ocsp_staple", "pem-cert", 0, 0, cert, cert_len);
+    BIO_free(cb);
+    BIO_free(kb);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -640,5 +721,6 @@ int main(int argc, char **argv)
     fz_deterministic_rand();
     handshake_seeds();
     peer_cert_seeds();
+    ocsp_staple_seeds();
     return 0;
 }

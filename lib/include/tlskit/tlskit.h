@@ -180,6 +180,20 @@ TLSKIT_API int tlskit_config_add_system_ca(tlskit_config *cfg);
 TLSKIT_API int tlskit_config_add_crl_file(tlskit_config *cfg, const char *crl_file);
 TLSKIT_API int tlskit_config_add_crl_mem(tlskit_config *cfg, const void *crl, size_t len);
 
+/* Server role: OCSP stapling. The DER OCSP response (as `openssl ocsp -respout` writes
+ * it) for the keypair added last (see tlskit_config_add_keypair_file()); a second call
+ * replaces it. It is sent to clients that ask for certificate status when that keypair
+ * is the one served, until its nextUpdate passes. It is checked when loaded: a response
+ * for another certificate (the CertID's serial and issuer name hash are compared with
+ * the leaf), one whose status is not `good`, or one that is not current is not stapled:
+ * -1 with TLSKIT_E_CONFIG and why, the config still usable (a caller may warn and go on).
+ * Data that is not a DER OCSP response fails with TLSKIT_E_FILE naming the file, and a
+ * config without a keypair with TLSKIT_E_INVALID. On any failure the keypair has no
+ * staple. 0, or -1 (also when the config is in use). */
+TLSKIT_API int tlskit_config_set_ocsp_staple_file(tlskit_config *cfg, const char *der_file);
+TLSKIT_API int tlskit_config_set_ocsp_staple_mem(tlskit_config *cfg, const void *der,
+                                                 size_t len);
+
 /* Client role: do not verify the server's certificate chain / host name.
  * Loudly insecure: anyone on the path can impersonate the server.
  * 0, or -1 when the config is in use. */
