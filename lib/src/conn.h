@@ -14,7 +14,7 @@ struct tlskit__peer_info {
     char *subject, *issuer, *sans;
     char *alpn;                /* the protocol agreed on, NULL if none */
     char fingerprint[7 + 32 * 3];
-    char spki[TK_SPKI_TEXT];   /* "sha256//BASE64" of the public key */
+    char spki[TK_SPKI_TEXT];   /* "sha256//BASE64" of the public key; made on first use */
     char *chain_pem;           /* the chain the peer sent, leaf first; made on first use */
     time_t notbefore, notafter;
 };

@@ -170,8 +170,6 @@ void tlskit__info_collect(tlskit_conn *c)
         for (unsigned int i = 0; i < mdlen; i++)
             p += sprintf(p, i ? ":%02X" : "%02X", md[i]);
     }
-    if (tlskit__spki_sha256(x, md) == 0)
-        tlskit__spki_text(md, c->info.spki);
     ERR_clear_error();
 }
 
@@ -275,8 +273,15 @@ const char *tlskit_conn_verify_result(const tlskit_conn *c)
     return c->verify_text[0] ? c->verify_text : NULL;
 }
 
+/* Made on first use, like the chain's PEM: few callers ask (pins check the key in
+ * verify.c on their own), so no handshake pays for it. */
 const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *c)
 {
+    const X509 *x = c->hs_done ? SSL_get0_peer_certificate(c->ssl) : NULL;
+    unsigned char md[32];
+    if (!c->info.spki[0] && x && tlskit__spki_sha256(x, md) == 0)
+        tlskit__spki_text(md, ((tlskit_conn *)(uintptr_t)c)->info.spki);
+    ERR_clear_error();
     return c->info.spki[0] ? c->info.spki : NULL;
 }
 

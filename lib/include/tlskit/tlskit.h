@@ -502,7 +502,7 @@ TLSKIT_API time_t tlskit_conn_peer_cert_notbefore(const tlskit_conn *conn);
 TLSKIT_API time_t tlskit_conn_peer_cert_notafter(const tlskit_conn *conn);
 /* The SHA-256 of the peer certificate's public key (DER SubjectPublicKeyInfo) as
  * "sha256//BASE64", the form tlskit_config_set_pinned_pubkeys() takes; NULL if no
- * certificate. */
+ * certificate. Computed on the first call (not from two threads at once). */
 TLSKIT_API const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *conn);
 /* The certificate chain the peer sent, leaf first: the number of certificates (0 if
  * none) and all of them as PEM ("-----BEGIN CERTIFICATE-----..." one after another; NULL
