@@ -65,6 +65,8 @@ int tlskit__client_setup(tlskit_conn *c)
     } else {
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
     }
+    if (tlskit__ocsp_client_setup(c) != 0)
+        return -1;
     if (name && !is_ip_literal(name) && SSL_set_tlsext_host_name(ssl, name) != 1) {
         tlskit__err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);
         return -1;

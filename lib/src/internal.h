@@ -111,6 +111,7 @@ struct tlskit_config {
     struct tlskit__ident *allowed; /* server role: the client identities accepted */
     size_t nallowed;
     int keylog_fd;             /* the key log (keylog.c), -1 when off */
+    int ocsp_mode;             /* client role: TLSKIT_OCSP_OFF/_REQUEST/_REQUIRE (ocsp.c) */
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);
