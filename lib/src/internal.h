@@ -43,6 +43,9 @@ void tlskit__err_set_ssl(struct tlskit__err *err, int code, const char *fallback
 /* Drain OpenSSL's error queue of this thread into buf as "reason; reason". Returns the
  * first error's packed code (0 when the queue was empty). */
 unsigned long tlskit__ssl_errors(char *buf, size_t len);
+/* Drain the queue too: 1 when one of its errors is an allocation failure (so that it is
+ * not reported as bad input). */
+int tlskit__ssl_oom(void);
 
 /* ---- util.c: clock, deadlines, poll wait, file reader ---- */
 

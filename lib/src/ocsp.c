@@ -55,9 +55,11 @@ static int staple_check(tlskit_config *cfg, const char *label, OCSP_RESPONSE *re
     }
     OCSP_BASICRESP *basic = OCSP_response_get1_basic(resp);
     if (!basic) {
-        ERR_clear_error();
-        tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG, "%s: not stapled: not a basic OCSP "
-                        "response", label);
+        if (tlskit__ssl_oom())
+            tlskit__err_set(&cfg->err, TLSKIT_E_NOMEM, "%s: out of memory", label);
+        else
+            tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG, "%s: not stapled: not a basic OCSP "
+                            "response", label);
         return -1;
     }
     int rc = -1;
@@ -171,7 +173,8 @@ static int staple_status(SSL *ssl, const unsigned char *der, long len, char *tex
     OCSP_BASICRESP *basic = NULL;
     int st = TLSKIT_OCSP_STATUS_INVALID;
     if (!resp || p != der + len) {
-        snprintf(text, n, "malformed (not one DER OCSP response)");
+        snprintf(text, n, !resp && tlskit__ssl_oom() ? "cannot be checked: out of memory"
+                                                     : "malformed (not one DER OCSP response)");
         goto done;
     }
     int rs = OCSP_response_status(resp);
@@ -180,7 +183,8 @@ static int staple_status(SSL *ssl, const unsigned char *der, long len, char *tex
         goto done;
     }
     if (!(basic = OCSP_response_get1_basic(resp))) {
-        snprintf(text, n, "not a basic OCSP response");
+        snprintf(text, n, tlskit__ssl_oom() ? "cannot be checked: out of memory"
+                                            : "not a basic OCSP response");
         goto done;
     }
     /* The verified chain ends at the trust anchor, so the leaf's issuer is in it; without
