@@ -20,6 +20,9 @@ struct options {
     unsigned long reconnect;        /* connections after the first, offering the session */
     int showcerts;
     int require_staple; /* --require-staple */
+    int check;             /* --check: report and exit, no relay */
+    int json;              /* --json: the report as one JSON object */
+    int64_t warn_days;     /* --warn-days N (with --check), -1: none */
     const char *keylog;    /* --keylog FILE, or $SSLKEYLOGFILE */
     const char *keylog_from; /* "--keylog" or "SSLKEYLOGFILE" */
     int64_t timeout_ms;

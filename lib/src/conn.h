@@ -17,6 +17,19 @@ struct tlskit__peer_info {
     char spki[TK_SPKI_TEXT];   /* "sha256//BASE64" of the public key; made on first use */
     char *chain_pem;           /* the chain the peer sent, leaf first; made on first use */
     time_t notbefore, notafter;
+    struct tlskit__chain_cert *chain; /* per-certificate details, made on first use */
+    int nchain;                /* entries of chain[] */
+    char *anchor;              /* subject of the trust anchor, made on first use */
+};
+
+/* Timestamps (tlskit__now_us(), 0: not yet) of the phases tlskit_conn_phase_us() reports:
+ * set by the connect path (client.c, socket.c) and the handshake (conn.c). */
+struct tlskit__times {
+    int64_t begin;             /* tlskit_conn_connect() started */
+    int64_t resolved;          /* getaddrinfo() returned */
+    int64_t connected;         /* the TCP connect ended (or failed) */
+    int64_t hs_start, hs_end;  /* the first handshake step; its end, success or failure */
+    int64_t end;               /* the last phase ended: handshake, or a failed connect */
 };
 
 struct tlskit_conn {
@@ -50,6 +63,7 @@ struct tlskit_conn {
     int ocsp_checked;          /* client: the status callback ran this handshake */
     char ocsp_text[200];
     struct tlskit__peer_info info;
+    struct tlskit__times times;
     void *userdata;
     struct tlskit__econn *eng; /* engine state, NULL outside the engine */
     struct tlskit__err err;
@@ -71,9 +85,19 @@ int tlskit__ocsp_client_setup(tlskit_conn *conn);
 void tlskit__info_collect(tlskit_conn *conn);
 void tlskit__info_free(tlskit_conn *conn);
 void tlskit__info_verify_text(tlskit_conn *conn);
+/* The chain the peer sent, leaf first: how many, and the i-th (borrowed), also after a
+ * failed client handshake (info_chain.c). */
+int tlskit__peer_chain_num(const tlskit_conn *conn);
+X509 *tlskit__peer_chain_at(const tlskit_conn *conn, int i);
+/* Free the per-certificate details of conn->info (info_chain.c). */
+void tlskit__chain_free(struct tlskit__peer_info *info);
 /* A name from a certificate as printable text: bytes outside 0x21..0x7e, ',' and '\\'
  * become \xNN (info.c). */
 void tlskit__escape_name(const unsigned char *in, int len, char *out, size_t outlen);
+/* x's subjectAltNames as "DNS:a, IP:127.0.0.1" (malloc'ed; NULL: out of memory), and an
+ * ASN1_TIME as a Unix time (0 if unreadable) (info.c). */
+char *tlskit__sans_text(const X509 *x);
+time_t tlskit__asn1_time(const ASN1_TIME *t);
 
 /* What a connection was doing when it failed: the operations of conn_run(), and the
  * engine's idle deadline. */

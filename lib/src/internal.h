@@ -49,8 +49,9 @@ int tlskit__ssl_oom(void);
 
 /* ---- util.c: clock, deadlines, poll wait, file reader ---- */
 
-/* Monotonic clock in milliseconds. */
+/* Monotonic clock in milliseconds, and in microseconds (phase timings). */
 int64_t tlskit__now_ms(void);
+int64_t tlskit__now_us(void);
 /* Wait for events on fd until the absolute deadline (0: none). 1 ready, 0 deadline
  * reached, -1 error (errno set). Retries on EINTR. */
 int tlskit__wait_fd(int fd, short events, int64_t deadline);
@@ -195,9 +196,10 @@ void tlskit__socket_apply_options(const tlskit_config *cfg, int fd);
 void tlskit__format_addr(const struct sockaddr *sa, char *buf, size_t len);
 /* A port is a decimal 0..65535 or a service name; errors name the operation. */
 int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port);
-/* Resolve host and connect to each address in turn within the CONNECT deadline. */
+/* Resolve host and connect to each address in turn within the CONNECT deadline.
+ * *resolved_us gets tlskit__now_us() when resolving ended (also when it failed). */
 int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host,
-                    const char *port, char *peer, size_t peerlen);
+                    const char *port, char *peer, size_t peerlen, int64_t *resolved_us);
 
 /* The listening sockets of one host/port: every address host resolves to, one port. */
 struct tlskit__listen_set {

@@ -544,6 +544,73 @@ TLSKIT_API const char *tlskit_conn_verify_result(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_ocsp_status(const tlskit_conn *conn);
 TLSKIT_API const char *tlskit_conn_ocsp_text(const tlskit_conn *conn);
 
+/* Each certificate of the chain the peer sent, by its index in that chain (0 is the
+ * leaf; 0 .. tlskit_conn_peer_chain_count() - 1), in the style of the peer_cert calls
+ * above. Client role: valid after the handshake and also after a failed one once the
+ * server's Certificate message arrived (the chain of a server that failed verification
+ * can be looked at; tlskit_conn_peer_chain_count() and _pem() say so too). Server role:
+ * after the handshake. Strings are owned by the connection and made on the first call
+ * for that certificate (not from two threads at once); an index out of range, or no
+ * chain, gives NULL / 0 / -1.
+ *   subject, issuer   RFC 2253 form, as tlskit_conn_peer_cert_subject()
+ *   sans              "DNS:localhost, IP:127.0.0.1" (names escaped as for the leaf:
+ *                     ',' and '\' and bytes outside printable ASCII as \xNN, so ", "
+ *                     only ever separates entries); "" when it has none
+ *   notbefore/after   Unix times (0 when unreadable)
+ *   key_type          "RSA", "EC", "Ed25519", "Ed448", "DSA", or OpenSSL's short name
+ *   key_bits          the key size in bits (RSA modulus, EC field), -1 if unknown
+ *   key_group         the named curve of an EC key in NIST form when it has one
+ *                     ("P-256"), else OpenSSL's name ("brainpoolP256r1"); NULL otherwise
+ *   sigalg            the signature algorithm the issuer used, OpenSSL's long name
+ *                     ("ecdsa-with-SHA256", "sha256WithRSAEncryption")
+ *   fingerprint       "SHA256:AB:CD:..." of the whole certificate (DER)
+ *   spki_sha256       "sha256//BASE64" of the public key, the --pin /
+ *                     tlskit_config_set_pinned_pubkeys() form */
+TLSKIT_API const char *tlskit_conn_peer_chain_subject(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_issuer(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_sans(const tlskit_conn *conn, int index);
+TLSKIT_API time_t tlskit_conn_peer_chain_notbefore(const tlskit_conn *conn, int index);
+TLSKIT_API time_t tlskit_conn_peer_chain_notafter(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_key_type(const tlskit_conn *conn, int index);
+TLSKIT_API int tlskit_conn_peer_chain_key_bits(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_key_group(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_sigalg(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_fingerprint(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_spki_sha256(const tlskit_conn *conn,
+                                                          int index);
+/* Where a certificate the peer sent stands in the verified chain, as flags; all 0 when
+ * the chain was not verified (verification failed, was turned off, or the index is out
+ * of range).
+ *   TLSKIT_CHAIN_PATH       it is on the path verification built from the leaf to a
+ *                           trust anchor (a certificate a server sends needlessly, or
+ *                           an alternative path's, is not)
+ *   TLSKIT_CHAIN_ANCHORED   it is the one that chained to the trust anchor: the anchor
+ *                           issued it
+ *   TLSKIT_CHAIN_ANCHOR     it is the trust anchor itself (the peer sent the root) */
+#define TLSKIT_CHAIN_PATH 1
+#define TLSKIT_CHAIN_ANCHORED 2
+#define TLSKIT_CHAIN_ANCHOR 4
+TLSKIT_API int tlskit_conn_peer_chain_flags(const tlskit_conn *conn, int index);
+/* The subject (RFC 2253) of the trust anchor the peer's chain verified against; NULL
+ * when it was not verified. Owned by the connection. */
+TLSKIT_API const char *tlskit_conn_trust_anchor(const tlskit_conn *conn);
+
+/* How long each phase of setting up the connection took, in microseconds, as the
+ * connection measured it (monotonic clock); -1 for a phase that did not run or has not
+ * ended yet.
+ *   DNS        resolving the host in tlskit_conn_connect()
+ *   CONNECT    the TCP connect (all the addresses tried), in tlskit_conn_connect()
+ *   HANDSHAKE  from the first handshake step to its end, also a failed end (on a
+ *              non-blocking connection: including the caller's time between steps)
+ *   TOTAL      from the start of tlskit_conn_connect() (or of the handshake, for a
+ *              wrapped or accepted socket) to the end of the handshake; after a failed
+ *              connect, to that failure
+ * After a failed tlskit_conn_connect(), DNS (and CONNECT, when resolving worked) say how
+ * long the attempt took: the connection may be asked before it is freed. */
+enum tlskit_phase { TLSKIT_PHASE_DNS = 0, TLSKIT_PHASE_CONNECT = 1,
+                    TLSKIT_PHASE_HANDSHAKE = 2, TLSKIT_PHASE_TOTAL = 3 };
+TLSKIT_API int64_t tlskit_conn_phase_us(const tlskit_conn *conn, enum tlskit_phase phase);
+
 /* ---------------------------------------------------------------------------------------
  * Listener (server role)
  * ------------------------------------------------------------------------------------- */
