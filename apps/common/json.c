@@ -232,6 +232,13 @@ void json_ms(struct json *j, const char *key, int64_t us)
     puts_(j, num);
 }
 
+void json_newline(struct json *j)
+{
+    if (j->depth != 0 || j->len == 0)
+        j->failed = 1;
+    put(j, "\n", 1);
+}
+
 const char *json_text(const struct json *j)
 {
     if (j->failed)

@@ -46,6 +46,9 @@ void json_null(struct json *j, const char *key);
  * (a phase that did not run). */
 void json_ms(struct json *j, const char *key, int64_t us);
 
+/* After the top-level value: a newline, for one object per line. */
+void json_newline(struct json *j);
+
 /* The text so far (NUL-terminated), or NULL after a failure (out of memory, a key given
  * inside an array or missing inside an object, an end that does not match its begin,
  * nesting deeper than JSON_MAX_DEPTH, a second top-level value). */
