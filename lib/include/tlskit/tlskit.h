@@ -579,8 +579,8 @@ TLSKIT_API const char *tlskit_conn_peer_chain_fingerprint(const tlskit_conn *con
 TLSKIT_API const char *tlskit_conn_peer_chain_spki_sha256(const tlskit_conn *conn,
                                                           int index);
 /* Where a certificate the peer sent stands in the verified chain, as flags; all 0 when
- * the chain was not verified (verification failed, was turned off, or the index is out
- * of range).
+ * no chain was verified in this handshake (verification failed or was turned off, the
+ * session was resumed, which verifies nothing) or the index is out of range.
  *   TLSKIT_CHAIN_PATH       it is on the path verification built from the leaf to a
  *                           trust anchor (a certificate a server sends needlessly, or
  *                           an alternative path's, is not)
@@ -591,8 +591,8 @@ TLSKIT_API const char *tlskit_conn_peer_chain_spki_sha256(const tlskit_conn *con
 #define TLSKIT_CHAIN_ANCHORED 2
 #define TLSKIT_CHAIN_ANCHOR 4
 TLSKIT_API int tlskit_conn_peer_chain_flags(const tlskit_conn *conn, int index);
-/* The subject (RFC 2253) of the trust anchor the peer's chain verified against; NULL
- * when it was not verified. Owned by the connection. */
+/* The subject (RFC 2253) of the trust anchor the peer's chain verified against in this
+ * handshake; NULL when none was (as for the flags above). Owned by the connection. */
 TLSKIT_API const char *tlskit_conn_trust_anchor(const tlskit_conn *conn);
 
 /* How long each phase of setting up the connection took, in microseconds, as the
@@ -604,7 +604,9 @@ TLSKIT_API const char *tlskit_conn_trust_anchor(const tlskit_conn *conn);
  *              non-blocking connection: including the caller's time between steps)
  *   TOTAL      from the start of tlskit_conn_connect() (or of the handshake, for a
  *              wrapped or accepted socket) to the end of the handshake; after a failed
- *              connect, to that failure
+ *              connect, to that failure. It holds what happens between the phases too
+ *              (e.g. loading the system trust store on the first connection of a config),
+ *              so it can exceed the sum of the others
  * After a failed tlskit_conn_connect(), DNS (and CONNECT, when resolving worked) say how
  * long the attempt took: the connection may be asked before it is freed. */
 enum tlskit_phase { TLSKIT_PHASE_DNS = 0, TLSKIT_PHASE_CONNECT = 1,
