@@ -23,6 +23,7 @@ TK_SUITE(check);
 #define RUN_MS 60000
 #define PYTHON "/usr/bin/python3"
 #define SCHEMA TK_SOURCE_DIR "/schemas/tlsclient-check.schema.json"
+#define SERVER_SCHEMA TK_SOURCE_DIR "/schemas/tlsserver-log.schema.json"
 #define CHECK_JSON TK_SOURCE_DIR "/tests/check_json.py"
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -35,7 +36,8 @@ static int client(struct tk_proc *p, const char *const args[])
 }
 
 /* Run check_json.py over text (one object on one line, or with lines set every line that
- * starts with '{'), with the schema unless schema is 0, and print the values at paths
+ * starts with '{'), with tlsclient's schema (schema 1), tlsserver's (2) or none (0), and
+ * print the values at paths
  * into out ("0:PATH=VALUE\n" ...). Asserts that it parses (and matches). */
 static void json_values(const char *text, int schema, int lines, const char *const paths[],
                         char *out, size_t outlen)
@@ -48,7 +50,7 @@ static void json_values(const char *text, int schema, int lines, const char *con
     int n = 2;
     if (schema) {
         argv[n++] = "--schema";
-        argv[n++] = SCHEMA;
+        argv[n++] = schema == 2 ? SERVER_SCHEMA : SCHEMA;
     }
     if (lines)
         argv[n++] = "--lines";
@@ -517,7 +519,7 @@ TK_TEST(check, server_log_format_json)
     static const char *const paths[] = {"event", "peer", "protocol", "sni", "resumed",
                                         "bytes_in", "bytes_out", "ok", "error.code", NULL};
     char v[8192];
-    json_values(tk_str(s.p.errbuf), 0, 1, paths, v, sizeof v);
+    json_values(tk_str(s.p.errbuf), 2, 1, paths, v, sizeof v);
     /* The start-up line stays text. */
     cr_expect(!tk_contains(s.p.errbuf, "tlsserver: {"), "%s", tk_str(s.p.errbuf));
     tk_server_stop(&s);
