@@ -213,13 +213,16 @@ TK_TEST(check, json_verify_failure_keeps_chain)
     int rc = client(&p, args);
     cr_expect_eq(rc, 5, "exit %d: %s", rc, tk_str(p.errbuf));
     cr_expect(tk_contains(p.errbuf, "certificate verify failed"), "%s", tk_str(p.errbuf));
-    static const char *const paths[] = {"verify.ok", "verify.result", "chain_length",
+    static const char *const paths[] = {"protocol", "cipher", "verify.ok", "verify.result",
+                                        "chain_length",
                                         "chain.0.subject", "chain.0.in_verified_path",
                                         "exit", "error.code", "error.exit", "error.message",
                                         "timing_ms.handshake", NULL};
     char v[4096];
     json_values(tk_str(p.outbuf), 1, 0, paths, v, sizeof v);
     static const char *const expect[] = {
+        /* What the ServerHello settled is known before the certificate failed. */
+        "0:protocol=\"TLSv1.3\"\n", "0:cipher=\"TLS_",
         "0:verify.ok=false\n", "0:verify.result=\"unable to get local issuer certificate\"\n",
         "0:chain_length=1\n", "0:chain.0.subject=\"CN=localhost\"\n",
         "0:chain.0.in_verified_path=false\n", "0:exit=5\n",
@@ -606,6 +609,11 @@ TK_TEST(check, getters_after_failed_verification)
     cr_expect_not_null(tlskit_conn_peer_chain_fingerprint(c, 0));
     cr_expect_eq(tlskit_conn_peer_chain_flags(c, 0), 0);
     cr_expect_null(tlskit_conn_trust_anchor(c));
+    cr_expect_str_eq(tk_str(tlskit_conn_protocol(c)), "TLSv1.3");
+    cr_expect_not_null(tlskit_conn_cipher(c));
+    cr_expect_not_null(tlskit_conn_group(c));
+    /* The server's side of it: nothing from the client arrived. */
+    cr_expect_eq(tlskit_conn_peer_chain_count(srv.conn), 0);
     cr_expect(tlskit_conn_phase_us(c, TLSKIT_PHASE_HANDSHAKE) >= 0);
     tk_side_free(&srv);
     tk_side_free(&cli);

@@ -181,19 +181,28 @@ int64_t tlskit_conn_age_ms(const tlskit_conn *c)
     return c->created_ms ? tlskit__now_ms() - c->created_ms : 0;
 }
 
+/* What the ServerHello settled is known once the server's Certificate arrived, also when
+ * the handshake then failed (a server that fails verification: which version, cipher and
+ * group it chose). */
+static int hello_known(const tlskit_conn *c)
+{
+    return c->hs_done || (!c->is_server && c->ssl && tlskit__peer_chain_num(c) > 0);
+}
+
 const char *tlskit_conn_protocol(const tlskit_conn *c)
 {
-    return c->hs_done ? SSL_get_version(c->ssl) : NULL;
+    return hello_known(c) ? SSL_get_version(c->ssl) : NULL;
 }
 
 const char *tlskit_conn_cipher(const tlskit_conn *c)
 {
-    return c->hs_done ? SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)) : NULL;
+    const SSL_CIPHER *cipher = hello_known(c) ? SSL_get_current_cipher(c->ssl) : NULL;
+    return cipher ? SSL_CIPHER_get_name(cipher) : NULL;
 }
 
 const char *tlskit_conn_group(const tlskit_conn *c)
 {
-    if (!c->hs_done)
+    if (!hello_known(c))
         return NULL;
     int nid = SSL_get_negotiated_group(c->ssl);
     if (nid <= 0)

@@ -485,9 +485,13 @@ TLSKIT_API const char *tlskit_conn_peer_addr(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_handshake_done(const tlskit_conn *conn);
 /* Milliseconds since the connection was connected or accepted (0 before). */
 TLSKIT_API int64_t tlskit_conn_age_ms(const tlskit_conn *conn);
-TLSKIT_API const char *tlskit_conn_protocol(const tlskit_conn *conn);   /* "TLSv1.3" */
-TLSKIT_API const char *tlskit_conn_cipher(const tlskit_conn *conn);     /* "TLS_AES_..." */
-TLSKIT_API const char *tlskit_conn_group(const tlskit_conn *conn);      /* "X25519" */
+/* Protocol ("TLSv1.3"), cipher ("TLS_AES_...") and key-exchange group ("X25519"); NULL
+ * when not known. Client role: also after a failed handshake once the server's
+ * certificate arrived, as far as the server's messages settled them by then (TLS 1.3: all
+ * three; TLS 1.2: the protocol). */
+TLSKIT_API const char *tlskit_conn_protocol(const tlskit_conn *conn);
+TLSKIT_API const char *tlskit_conn_cipher(const tlskit_conn *conn);
+TLSKIT_API const char *tlskit_conn_group(const tlskit_conn *conn);
 /* Client: the name sent; server: the name received; NULL if none. */
 TLSKIT_API const char *tlskit_conn_servername(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_session_reused(const tlskit_conn *conn);
