@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "options.h"
 
-#define SYNOPSIS "[options] HOST PORT"
+#define SYNOPSIS "[options] HOST PORT | HOST:PORT"
 
 struct options tlsclient_defaults(void)
 {
@@ -24,9 +24,10 @@ struct options tlsclient_defaults(void)
 static void usage(void)
 {
     printf(
-        "Usage: tlsclient [options] HOST PORT\n"
+        "Usage: tlsclient [options] HOST PORT | HOST:PORT\n"
         "Connect to a TLS server, send it stdin and copy what it sends to stdout.\n"
         "At the end of stdin, send close_notify and wait for the server to close.\n"
+        "An IPv6 address may be written in brackets: [::1]:4433 or [::1] 4433.\n"
         "\n"
         "Options:\n"
         "  --ca FILE            trust the CA certificates in FILE (PEM) instead of the\n"
@@ -187,19 +188,19 @@ static int set_option(int c, char **argv, void *opts)
 /* HOST and PORT, and the checks across options. -1 to go on, or the exit code. */
 static int check_args(int argc, char **argv, struct options *o)
 {
-    unsigned long num;
+    char why[160];
+    int n = argc - optind;
 
-    if (argc - optind < 2)
-        return cli_usage_error(SYNOPSIS, "missing %s", argc - optind == 0 ? "HOST and PORT"
-                                                                          : "PORT");
-    if (argc - optind > 2)
+    if (n < 1)
+        return cli_usage_error(SYNOPSIS, "missing HOST and PORT");
+    if (n > 2)
         return cli_usage_error(SYNOPSIS, "unexpected argument '%s'", argv[optind + 2]);
-    o->host = argv[optind];
-    o->port = argv[optind + 1];
-    if (*o->host == '\0')
-        return cli_usage_error(SYNOPSIS, "HOST is empty");
-    if (cli_parse_ulong(o->port, 1, 65535, &num) < 0)
-        return cli_usage_error(SYNOPSIS, "'%s' is not a port number (1 to 65535)", o->port);
+    if (cli_parse_hostport(argv[optind], n == 2 ? argv[optind + 1] : NULL, NULL, &o->target,
+                           why, sizeof(why)) < 0)
+        return cli_usage_error(SYNOPSIS, "'%s%s%s': %s", argv[optind], n == 2 ? " " : "",
+                               n == 2 ? argv[optind + 1] : "", why);
+    o->host = o->target.host;
+    o->port = o->target.port;
     if ((o->cert == NULL) != (o->key == NULL))
         return cli_usage_error(SYNOPSIS, "%s", o->cert != NULL ? "--cert needs --key FILE"
                                                                : "--key needs --cert FILE");

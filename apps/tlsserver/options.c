@@ -35,7 +35,8 @@ static void usage(void)
         "Options:\n"
         "  --bind HOST               address to listen on (default: localhost, i.e.\n"
         "                            127.0.0.1 and ::1; '*' for all addresses, or\n"
-        "                            0.0.0.0 / :: for all of one family)\n"
+        "                            0.0.0.0 / :: for all of one family; an IPv6\n"
+        "                            address may be in brackets: [::1])\n"
         "  --port PORT               TCP port (default: 4433; 0 picks a free port)\n"
         "  --cert FILE               certificate chain, PEM (default: " DEFAULT_CERT ")\n"
         "  --key FILE                private key, PEM (default: " DEFAULT_KEY ")\n"
@@ -326,9 +327,13 @@ static int set_option(int c, char **argv, void *opts)
     struct options *o = opts;
 
     switch (c) {
-    case OPT_BIND:
-        o->bind = optarg;
+    case OPT_BIND: {
+        char why[160];
+        if (cli_parse_host(optarg, o->bind_host, why, sizeof(why)) < 0)
+            return cli_usage_error(SYNOPSIS, "--bind '%s': %s", optarg, why);
+        o->bind = o->bind_host;
         return -1;
+    }
     case OPT_CERT:
     case OPT_KEY:
         return set_keypair_file(c, o);

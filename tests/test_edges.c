@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rough edges a new user hits (issue 11), each as the user meets it: host and port
+ * spellings ([::1]:4433, [::1] 4433, HOST:PORT) in every app, verification failures that
+ * say what would help, tlsclient --idle-timeout, tlsbench explaining a run that measured
+ * nothing, a full server refusing with an alert, a fatal alert that reaches a client
+ * still sending (lingering close), bare-LF HTTP requests, and the server's idle timeout
+ * closing with close_notify.
+ */
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+TK_SUITE(edges);
+
+#define RUN_MS 60000
+
+static const char *bench_bin(void)
+{
+    const char *p = getenv("TLSKIT_BENCH_BIN");
+    cr_assert(p && *p, "TLSKIT_BENCH_BIN is not set");
+    return p;
+}
+
+/* tlsclient with args and stdin "hello\n"; exit code, stdout checked when 0. */
+static int hello(struct tk_proc *p, const char *const args[])
+{
+    int code = tk_run_app(p, tk_client_bin(), args, "hello\n", 6, RUN_MS);
+    if (code == 0)
+        cr_expect_str_eq(p->outbuf, "hello\n", "echo; stderr: %s", p->errbuf);
+    return code;
+}
+
+/* ---- host and port spellings -------------------------------------------------------- */
+
+TK_TEST(edges, client_host_port_spellings)
+{
+    static const char *const bind[] = {"--bind", "[::1]", NULL};
+    struct tk_server s;
+    tk_server_start(&s, "server", NULL, bind);
+    cr_expect(tk_contains(s.listening, "[::1]:"), "--bind [::1]: %s", s.listening);
+
+    char colon[64];
+    snprintf(colon, sizeof(colon), "[::1]:%s", s.portstr);
+    const char *const one[] = {"--ca", tk_cert("ca.crt"), colon, NULL};
+    const char *const two[] = {"--ca", tk_cert("ca.crt"), "[::1]", s.portstr, NULL};
+    const char *const bare[] = {"--ca", tk_cert("ca.crt"), "::1", s.portstr, NULL};
+    const char *const *forms[] = {one, two, bare};
+    for (size_t i = 0; i < 3; i++) {
+        struct tk_proc p;
+        int code = hello(&p, forms[i]);
+        cr_expect_eq(code, 0, "form %zu: exit %d: %s", i, code, p.errbuf);
+        tk_proc_free(&p);
+    }
+    tk_server_stop(&s);
+
+    tk_server_start(&s, "server", "127.0.0.1", NULL);
+    snprintf(colon, sizeof(colon), "localhost:%s", s.portstr);
+    const char *const named[] = {"--ca", tk_cert("ca.crt"), colon, NULL};
+    struct tk_proc p;
+    int code = hello(&p, named);
+    cr_expect_eq(code, 0, "HOST:PORT: exit %d: %s", code, p.errbuf);
+    tk_proc_free(&p);
+    tk_server_stop(&s);
+}
+
+TK_TEST(edges, bad_spellings_are_usage_errors)
+{
+    static const struct {
+        const char *a, *b, *why;
+    } bad[] = {
+        {"[::1", "443", "']' is missing"},
+        {"::1:443", NULL, "ambiguous"},
+        {"localhost:", NULL, "port is empty"},
+        {"localhost:65536", NULL, "not a port number"},
+        {"localhost", NULL, "port is missing"},
+        {"https://localhost/", NULL, "URL"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *const args[] = {bad[i].a, bad[i].b, NULL};
+        struct tk_proc p;
+        int code = tk_run_app(&p, tk_client_bin(), args, NULL, 0, RUN_MS);
+        cr_expect_eq(code, 2, "'%s': exit %d: %s", bad[i].a, code, p.errbuf);
+        cr_expect(tk_contains(p.errbuf, bad[i].why), "'%s': %s", bad[i].a, p.errbuf);
+        tk_proc_free(&p);
+    }
+    static const char *const bind[] = {"--bind", "[::1]:4433", NULL};
+    struct tk_proc p;
+    int code = tk_run_app(&p, tk_server_bin(), bind, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 2, "--bind [::1]:4433: exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "--bind"), "%s", p.errbuf);
+    tk_proc_free(&p);
+}
+
+TK_TEST(edges, bench_takes_host_port_like_the_client)
+{
+    static const char *const bind[] = {"--bind", "[::1]", NULL};
+    struct tk_server s;
+    tk_server_start(&s, "server", NULL, bind);
+    char colon[64];
+    snprintf(colon, sizeof(colon), "[::1]:%s", s.portstr);
+    const char *const two[] = {"handshake", "-q", "-n", "3", "-c", "1", "--ca",
+                               tk_cert("ca.crt"), "[::1]", s.portstr, NULL};
+    const char *const one[] = {"handshake", "-q", "-n", "3", "-c", "1", "--ca",
+                               tk_cert("ca.crt"), colon, NULL};
+    const char *const *forms[] = {two, one};
+    for (size_t i = 0; i < 2; i++) {
+        struct tk_proc p;
+        int code = tk_run_app(&p, bench_bin(), forms[i], NULL, 0, RUN_MS);
+        cr_expect_eq(code, 0, "form %zu: exit %d: %s", i, code, p.errbuf);
+        cr_expect(tk_contains(p.outbuf, "handshakes"), "%s", p.outbuf);
+        tk_proc_free(&p);
+    }
+    tk_server_stop(&s);
+}
+
+/* ---- tlsbench says why nothing was measured ----------------------------------------- */
+
+TK_TEST(edges, bench_url_without_http_says_why)
+{
+    static const char *const http[] = {"--mode", "http", NULL};
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", http);
+    char url[64];
+    snprintf(url, sizeof(url), "https://localhost:%s/", s.portstr);
+    const char *const args[] = {"rr", "-d", "0.5", "-w", "0", "--timeout", "0.5", "--ca",
+                                tk_cert("ca.crt"), url, NULL};
+    struct tk_proc p;
+    int code = tk_run_app(&p, bench_bin(), args, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 1, "exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "--http was not given"), "no hint: %s", p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "no requests completed"), "no summary: %s", p.errbuf);
+    tk_proc_free(&p);
+
+    /* The same URL with --http measures. */
+    const char *const ok[] = {"rr", "-q", "-n", "5", "--http", "--ca", tk_cert("ca.crt"), url,
+                              NULL};
+    code = tk_run_app(&p, bench_bin(), ok, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 0, "--http: exit %d: %s", code, p.errbuf);
+    tk_proc_free(&p);
+    tk_server_stop(&s);
+}
+
+TK_TEST(edges, bench_no_responses_says_why)
+{
+    static const char *const discard[] = {"--mode", "discard", NULL};
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", discard);
+    const char *const args[] = {"rr", "-q", "-d", "0.5", "-w", "0", "--timeout", "0.5",
+                                "--ca", tk_cert("ca.crt"), "localhost", s.portstr, NULL};
+    struct tk_proc p;
+    int code = tk_run_app(&p, bench_bin(), args, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 1, "exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "no requests completed"), "%s", p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "nothing was echoed back"), "%s", p.errbuf);
+    tk_proc_free(&p);
+    tk_server_stop(&s);
+}
