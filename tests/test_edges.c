@@ -165,3 +165,38 @@ TK_TEST(edges, bench_no_responses_says_why)
     tk_proc_free(&p);
     tk_server_stop(&s);
 }
+
+/* ---- HTTP mode: a bare LF ends a line (RFC 9112 section 2.2) ------------------------ */
+
+TK_TEST(edges, http_bare_lf_request_is_answered)
+{
+    static const char *const models[] = {"event", "thread"};
+    for (size_t m = 0; m < 2; m++) {
+        const char *const extra[] = {"--mode", "http", "--model", models[m], NULL};
+        struct tk_server s;
+        tk_server_start(&s, "server", "127.0.0.1", extra);
+        const char *const args[] = {"--ca", tk_cert("ca.crt"), "localhost", s.portstr, NULL};
+        static const char *const reqs[] = {
+            "GET / HTTP/1.0\n\n",
+            "GET / HTTP/1.1\nHost: localhost\nConnection: close\n\n",
+            "GET / HTTP/1.1\r\nHost: localhost\nConnection: close\r\n\n",
+        };
+        for (size_t i = 0; i < 3; i++) {
+            struct tk_proc p;
+            int code = tk_run_app(&p, tk_client_bin(), args, reqs[i], strlen(reqs[i]), RUN_MS);
+            cr_expect_eq(code, 0, "%s, request %zu: exit %d: %s", models[m], i, code,
+                         p.errbuf);
+            cr_expect(tk_matches(p.outbuf, "^HTTP/1\\.1 200 OK\r\n"), "%s, request %zu: %s",
+                      models[m], i, tk_str(p.outbuf));
+            tk_proc_free(&p);
+        }
+        /* A bare CR is still not a line end. */
+        static const char bad[] = "GET / HTTP/1.0\rX: y\r\n\r\n";
+        struct tk_proc p;
+        int code = tk_run_app(&p, tk_client_bin(), args, bad, sizeof(bad) - 1, RUN_MS);
+        cr_expect_eq(code, 0, "bare CR: exit %d: %s", code, p.errbuf);
+        cr_expect(tk_matches(p.outbuf, "^HTTP/1\\.1 400 "), "bare CR: %s", tk_str(p.outbuf));
+        tk_proc_free(&p);
+        tk_server_stop(&s);
+    }
+}

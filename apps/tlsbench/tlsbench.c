@@ -34,15 +34,15 @@ static void explain_nothing(const struct opts *o, const struct bench_results *r)
 {
     if (!r->started || o->mode == MODE_IDLE || r->ops)
         return;
-    cli_msg("no %s completed in %.1f s (%llu handshakes, %llu errors)%s%s",
+    cli_msg("no %s completed in %.1f s (%llu error%s)%s%s",
             o->mode == MODE_BULK ? "bytes came back" : bench_mode_unit(o->mode), r->elapsed_s,
-            (unsigned long long)r->handshakes, (unsigned long long)r->errors,
+            (unsigned long long)r->errors, r->errors == 1 ? "" : "s",
             r->first_error[0] ? "; first error: " : "", r->first_error);
-    if (url_without_http(o) && r->handshakes)
+    if (url_without_http(o) && r->proto[0]) /* handshakes worked */
         cli_msg("the target is an https:// URL but --http was not given: %s mode sent echo "
                 "bytes, which an HTTP server does not answer; add --http",
                 bench_mode_name(o->mode));
-    else if (o->mode != MODE_HANDSHAKE && !o->http && r->handshakes)
+    else if (o->mode != MODE_HANDSHAKE && !o->http && r->proto[0])
         cli_msg("handshakes worked but nothing was echoed back: is the server an echo "
                 "server (tlsserver --mode echo)? For an HTTP server add --http");
 }
