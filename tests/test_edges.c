@@ -200,3 +200,70 @@ TK_TEST(edges, http_bare_lf_request_is_answered)
         tk_server_stop(&s);
     }
 }
+
+/* ---- tlsclient --idle-timeout ------------------------------------------------------- */
+
+/* tlsclient ARGS... localhost PORT with stdin left open (a script that never ends its
+ * input): started, fed `in`, not closed. */
+static void client_open_stdin(struct tk_proc *p, const char *const extra[], const char *port,
+                              const char *in)
+{
+    const char *argv[16];
+    int n = 0;
+    argv[n++] = tk_client_bin();
+    argv[n++] = "--ca";
+    argv[n++] = tk_cert("ca.crt");
+    for (int i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
+    argv[n++] = "localhost";
+    argv[n++] = port;
+    argv[n] = NULL;
+    tk_proc_start(p, argv);
+    if (in)
+        tk_proc_feed(p, in, strlen(in), 0);
+}
+
+TK_TEST(edges, client_idle_timeout_ends_a_silent_relay)
+{
+    static const char *const discard[] = {"--mode", "discard", NULL};
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", discard);
+    static const char *const idle[] = {"--idle-timeout", "0.5", NULL};
+    struct tk_proc p;
+    int64_t t0 = tk_now_ms();
+    client_open_stdin(&p, idle, s.portstr, "into the void\n");
+    int code = tk_proc_wait(&p, RUN_MS);
+    int64_t dt = tk_now_ms() - t0;
+    cr_expect_eq(code, 4, "exit %d (want 4): %s", code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "no data either way for 0.500 s (--idle-timeout)"), "%s",
+              p.errbuf);
+    cr_expect_geq(dt, 500, "ended after %lld ms, before the idle timeout", (long long)dt);
+    tk_proc_free(&p);
+    /* The server saw an orderly end: our close_notify, not a truncation. */
+    cr_expect(tk_proc_wait_for(&s.p, 2, " ok", 30000), "server log: %s", s.p.errbuf);
+    cr_expect(!tk_contains(s.p.errbuf, "truncat"), "server log: %s", s.p.errbuf);
+    tk_server_stop(&s);
+}
+
+TK_TEST(edges, client_idle_timeout_is_reset_by_traffic)
+{
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", NULL); /* echo */
+    static const char *const idle[] = {"--idle-timeout", "2", NULL};
+    struct tk_proc p;
+    int64_t t0 = tk_now_ms();
+    client_open_stdin(&p, idle, s.portstr, "one\n");
+    cr_assert(tk_proc_wait_for(&p, 1, "one\n", 30000), "no echo: %s", p.errbuf);
+    /* Traffic within the limit keeps the relay up past it: two pauses of 1.2 s, each
+     * shorter than the limit, together longer (the client must still be there). */
+    for (int i = 0; i < 2; i++) {
+        cr_assert(!tk_proc_wait_for(&p, 2, "idle-timeout", 1200), "ended after %lld ms: %s",
+                  (long long)(tk_now_ms() - t0), p.errbuf);
+        tk_proc_feed(&p, "more\n", 5, 0);
+        cr_assert(tk_proc_wait_for_n(&p, 1, "more\n", (size_t)i + 1, 30000), "%s", p.errbuf);
+    }
+    int code = tk_proc_wait(&p, RUN_MS); /* then silence: the timeout ends it */
+    cr_expect_eq(code, 4, "exit %d: %s", code, p.errbuf);
+    tk_proc_free(&p);
+    tk_server_stop(&s);
+}

@@ -64,7 +64,7 @@ static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
         client_showcerts(c);
     tlskit_session *sess = client_keep_session(o, c);
 
-    rc = client_relay(c);
+    rc = client_relay(c, o->idle_ms);
     /* Our close_notify if not sent yet (the server closed first, or stdout failed); the
      * library skips it on a connection that already broke. */
     (void)tlskit_conn_close(c);

@@ -56,6 +56,8 @@ static void usage(void)
         "                       e.g. h2,http/1.1 (-v shows the one selected)\n"
         "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
         "                       handshake (default: 30; fractions allowed; 0 = none)\n"
+        "  --idle-timeout SECS  after the handshake, end (exit 4) once no byte has\n"
+        "                       moved either way for SECS (default: 0 = wait for ever)\n"
         "  --tls-min VERSION    lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
         "  --tls-max VERSION    highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
         "  --sess-in FILE       offer the session saved in FILE (PEM, as written by\n"
@@ -78,7 +80,7 @@ static void usage(void)
         "  1  other error (e.g. a missing or bad --ca, --cert or --key file)\n"
         "  2  usage error\n"
         "  3  could not connect (name resolution, refused, unreachable)\n"
-        "  4  timed out\n"
+        "  4  timed out (connect, handshake, or --idle-timeout)\n"
         "  5  certificate verification failed (the server's, e.g. revoked, or the\n"
         "     server rejected ours), or the --pin did not match\n"
         "  6  TLS handshake failed for another reason\n"
@@ -88,7 +90,7 @@ static void usage(void)
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
     OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
-    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN,
+    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_IDLE_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -109,6 +111,7 @@ static const struct option long_options[] = {
     {"showcerts", no_argument, NULL, OPT_SHOWCERTS},
     {"keylog", required_argument, NULL, OPT_KEYLOG},
     {"alpn", required_argument, NULL, OPT_ALPN},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -148,6 +151,12 @@ static int set_option(int c, char **argv, void *opts)
         if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
             return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of seconds "
                                    "(e.g. 30 or 0.5, at most %ld)", optarg, CLI_SECONDS_MAX);
+        return -1;
+    case OPT_IDLE_TIMEOUT:
+        if (cli_parse_seconds(optarg, &o->idle_ms) < 0)
+            return cli_usage_error(SYNOPSIS, "--idle-timeout: '%s' is not a number of "
+                                   "seconds (e.g. 30 or 0.5, at most %ld)", optarg,
+                                   CLI_SECONDS_MAX);
         return -1;
     case OPT_PIN: /* the library's parser says what is wrong before anything connects */
         o->pins = optarg;

@@ -25,6 +25,7 @@ struct options {
     const char *keylog;    /* --keylog FILE, or $SSLKEYLOGFILE */
     const char *keylog_from; /* "--keylog" or "SSLKEYLOGFILE" */
     int64_t timeout_ms;
+    int64_t idle_ms; /* --idle-timeout: relay ends after this long without a byte; 0 none */
     int tls_min, tls_max;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
 };
