@@ -267,3 +267,26 @@ TK_TEST(edges, client_idle_timeout_is_reset_by_traffic)
     tk_proc_free(&p);
     tk_server_stop(&s);
 }
+
+/* ---- the server's idle timeout is an orderly end ------------------------------------ */
+
+TK_TEST(edges, server_idle_timeout_sends_close_notify)
+{
+    static const char *const models[] = {"event", "thread"};
+    for (size_t m = 0; m < 2; m++) {
+        const char *const extra[] = {"--idle-timeout", "0.3", "--model", models[m], NULL};
+        struct tk_server s;
+        tk_server_start(&s, "server", "127.0.0.1", extra);
+        struct tk_proc p;
+        client_open_stdin(&p, NULL, s.portstr, "hi\n");
+        int code = tk_proc_wait(&p, RUN_MS); /* stdin stays open: the server ends it */
+        cr_expect_eq(code, 0, "%s: exit %d (0: close_notify, not a truncation): %s",
+                     models[m], code, p.errbuf);
+        cr_expect_str_eq(p.outbuf, "hi\n", "%s", models[m]);
+        cr_expect(!tk_contains(p.errbuf, "truncat"), "%s: %s", models[m], p.errbuf);
+        tk_proc_free(&p);
+        cr_expect(tk_proc_wait_for(&s.p, 2, "error=TLSKIT_E_TIMEOUT", 30000), "%s: log: %s",
+                  models[m], s.p.errbuf);
+        tk_server_stop(&s);
+    }
+}

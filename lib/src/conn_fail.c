@@ -175,9 +175,10 @@ void tlskit__conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
 
 int tlskit__conn_timeout(tlskit_conn *c, enum tlskit__op op)
 {
-    /* A read that waited in vain leaves the TLS state intact (the connection may be used
-     * again, or closed with close_notify); a stalled handshake or write does not. */
-    if (op != OP_READ)
+    /* A read that waited in vain, or an idle deadline, leaves the TLS state intact (the
+     * connection may be used again, or closed with close_notify); a stalled handshake or
+     * write does not. */
+    if (op != OP_READ && op != OP_IDLE)
         c->dead = 1;
     const int64_t *t = c->cfg->timeouts;
     if (op == OP_HANDSHAKE)

@@ -72,6 +72,7 @@ struct tlskit__econn {
     int in_callback;
     int hs_waits;              /* handshake steps that waited for the peer */
     int ended;
+    int notify_on_end;         /* ended with an error, yet close with close_notify (idle) */
     const char *close_reason;  /* for a clean close once the output is flushed */
     int end_code;
     char *end_reason;          /* allocated when the connection ends */

@@ -47,7 +47,7 @@ static void reap(struct tlskit__econn *ec)
     tlskit_conn *c = ec->conn;
     struct tlskit__worker *w = ec->w;
     tlskit_engine *e = w->e;
-    if (ec->end_code == TLSKIT_E_NONE)
+    if (ec->end_code == TLSKIT_E_NONE || ec->notify_on_end)
         tlskit__conn_finish(c);
     /* close() (in the free below) removes the fd from epoll: no EPOLL_CTL_DEL. */
     if (ec->prev)
@@ -351,6 +351,9 @@ void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final, int s
                  "write to %s stalled: the peer took no data for %.3f s (%zu bytes pending)",
                  tlskit_conn_peer_addr(c), (double)write_ms / 1000.0, pending(ec));
     } else if (tlskit__conn_expired(c, now)) {
+        /* Idle: the peer sent everything it meant to and took all we sent, so the end
+         * is an orderly one (close_notify), not a truncation to the peer. */
+        ec->notify_on_end = tlskit_conn_handshake_done(c) && pending(ec) == 0;
         fail_conn(ec);
     } else if (final) {
         final_pass(ec);
