@@ -290,3 +290,88 @@ TK_TEST(edges, server_idle_timeout_sends_close_notify)
         tk_server_stop(&s);
     }
 }
+
+/* ---- verification failures say what would help ------------------------------------- */
+
+/* The library's own message (what any library user gets), in-process. */
+TK_TEST(edges, library_verify_messages_name_issuer_store_and_names)
+{
+    static const struct {
+        const char *server, *client_ca, *servername;
+        const char *want;
+    } cases[] = {
+        {"server", "other-ca.crt", "localhost",
+         "certificate verify failed: unable to get local issuer certificate: the issuer "
+         "\"CN=tlskit local CA\" is not in the trust store (the CA file "},
+        {"server", NULL, "localhost",
+         "the issuer \"CN=tlskit local CA\" is not in the trust store (the system trust "
+         "store)"},
+        {"selfsigned", "ca.crt", "localhost",
+         "\"CN=localhost\" is self-signed and not in the trust store (the CA file "},
+        {"server", "ca.crt", "example.com",
+         "hostname mismatch: expected \"example.com\", the certificate has DNS:localhost, "
+         "IP:127.0.0.1"},
+        {"wronghost", "ca.crt", "localhost",
+         "expected \"localhost\", the certificate has DNS:wrong.example"},
+        {"server", "ca.crt", "10.0.0.1",
+         "IP address mismatch: expected \"10.0.0.1\", the certificate has DNS:localhost"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tk_side srv = {.cfg = tk_server_config(cases[i].server)};
+        struct tk_side cli = {.cfg = tk_client_config(cases[i].client_ca),
+                              .servername = cases[i].servername};
+        tk_handshake_pair(&srv, &cli);
+        cr_expect_eq(cli.code, TLSKIT_E_VERIFY, "case %zu: code %d: %s", i, cli.code, cli.err);
+        cr_expect(tk_contains(cli.err, cases[i].want), "case %zu:\n  got  %s\n  want %s", i,
+                  cli.err, cases[i].want);
+        tk_side_free(&srv);
+        tk_side_free(&cli);
+        tlskit_config_free(srv.cfg);
+        tlskit_config_free(cli.cfg);
+    }
+}
+
+/* A server verifying client certificates says the same about a client's issuer. */
+TK_TEST(edges, library_verify_message_for_client_certificates)
+{
+    struct tk_side srv = {.cfg = tk_server_config("server")};
+    cr_assert_eq(tlskit_config_add_ca_file(srv.cfg, tk_cert("ca.crt")), 0);
+    cr_assert_eq(tlskit_config_set_verify_client(srv.cfg, TLSKIT_VERIFY_CLIENT_REQUIRED), 0);
+    struct tk_side cli = {.cfg = tk_client_config("ca.crt"), .servername = "localhost"};
+    tk_config_keypair(cli.cfg, "client-otherca");
+    tk_handshake_pair(&srv, &cli);
+    cr_expect_eq(srv.code, TLSKIT_E_VERIFY, "server: code %d: %s", srv.code, srv.err);
+    cr_expect(tk_contains(srv.err, "the issuer \"CN=tlskit other CA\" is not in the trust "
+                          "store (the CA file "), "server: %s", srv.err);
+    cr_expect(tk_contains(srv.err, "ca.crt)"), "server: %s", srv.err);
+    tk_side_free(&srv);
+    tk_side_free(&cli);
+    tlskit_config_free(srv.cfg);
+    tlskit_config_free(cli.cfg);
+}
+
+/* tlsclient adds what to do with its own options. */
+TK_TEST(edges, client_verify_failures_suggest_the_fix)
+{
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", NULL);
+    const char *const system[] = {"localhost", s.portstr, NULL};
+    const char *const other[] = {"--ca", tk_cert("other-ca.crt"), "localhost", s.portstr, NULL};
+    const char *const name[] = {"--ca", tk_cert("ca.crt"), "--servername", "example.com",
+                                "localhost", s.portstr, NULL};
+    static const char *const want[][2] = {
+        {"(the system trust store)", "hint: give --ca FILE"},
+        {"other-ca.crt)", "hint: --ca/--capath does not hold the CA"},
+        {"expected \"example.com\", the certificate has DNS:localhost", "--servername NAME"},
+    };
+    const char *const *args[] = {system, other, name};
+    for (size_t i = 0; i < 3; i++) {
+        struct tk_proc p;
+        int code = tk_run_app(&p, tk_client_bin(), args[i], NULL, 0, RUN_MS);
+        cr_expect_eq(code, 5, "case %zu: exit %d: %s", i, code, p.errbuf);
+        cr_expect(tk_contains(p.errbuf, want[i][0]), "case %zu: %s", i, p.errbuf);
+        cr_expect(tk_contains(p.errbuf, want[i][1]), "case %zu: %s", i, p.errbuf);
+        tk_proc_free(&p);
+    }
+    tk_server_stop(&s);
+}

@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <tlskit/tlskit.h>
 
@@ -47,6 +48,27 @@ fail:
     return NULL;
 }
 
+/* A failed handshake: the library's message, and for a certificate that found no trust
+ * anchor or has other names, what to do about it with our options. The exit code. */
+static int handshake_failed(const struct options *o, const tlskit_conn *c)
+{
+    int rc = client_failed(c, 0);
+    const char *why = tlskit_conn_error(c);
+    if (tlskit_conn_error_code(c) != TLSKIT_E_VERIFY || why == NULL)
+        return rc;
+    if (strstr(why, "not in the trust store") != NULL)
+        cli_msg("hint: %s", o->ca == NULL && o->capath == NULL
+                                ? "give --ca FILE with the CA certificate (PEM) that issued the "
+                                  "server's certificate (a private or test CA is not in the "
+                                  "system trust store)"
+                                : "--ca/--capath does not hold the CA that issued the server's "
+                                  "certificate: give that CA's certificate (PEM)");
+    else if (strstr(why, "mismatch: expected") != NULL)
+        cli_msg("hint: connect by a name the certificate has, or check that name with "
+                "--servername NAME");
+    return rc;
+}
+
 static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
 {
     if (o->servername != NULL && tlskit_conn_set_servername(c, o->servername) < 0)
@@ -57,7 +79,7 @@ static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
     if (rc >= 0)
         return rc;
     if (tlskit_conn_handshake(c) < 0)
-        return client_failed(c, 0);
+        return handshake_failed(o, c);
     if (o->verbosity > 1)
         client_summary(c);
     if (o->showcerts)

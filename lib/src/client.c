@@ -63,7 +63,7 @@ int tlskit__client_setup(tlskit_conn *c)
     if (!c->cfg->verify_cert && !c->cfg->npins) {
         SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
     } else {
-        SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, tlskit__verify_cb);
     }
     if (name && !is_ip_literal(name) && SSL_set_tlsext_host_name(ssl, name) != 1) {
         tlskit__err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);

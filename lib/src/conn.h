@@ -46,6 +46,7 @@ struct tlskit_conn {
     int cork;                  /* hold every send back (MSG_MORE) for now */
     char verify_text[128];
     char verify_why[320];      /* why verify.c refused a certificate OpenSSL accepted */
+    char verify_hint[320];     /* what would help with OpenSSL's refusal (verify.c) */
     struct tlskit__peer_info info;
     void *userdata;
     struct tlskit__econn *eng; /* engine state, NULL outside the engine */
@@ -69,6 +70,8 @@ void tlskit__info_verify_text(tlskit_conn *conn);
 /* A name from a certificate as printable text: bytes outside 0x21..0x7e, ',' and '\\'
  * become \xNN (info.c). */
 void tlskit__escape_name(const unsigned char *in, int len, char *out, size_t outlen);
+/* A certificate's DNS, IP, e-mail and URI SANs as "DNS:a, IP:b", malloc'ed (info.c). */
+char *tlskit__sans_text(const X509 *x);
 
 /* What a connection was doing when it failed: the operations of conn_run(), and the
  * engine's idle deadline. */

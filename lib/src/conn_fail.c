@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *tlskit__conn_op_text(enum tlskit__op op)
@@ -157,6 +158,10 @@ void tlskit__conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
     case D_VERIFY_RESULT:
         d = c->verify_why[0] ? c->verify_why
                              : X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
+        if (!c->verify_why[0] && c->verify_hint[0]) { /* what would help, after it */
+            snprintf(detail, sizeof(detail), "%s: %s", d, c->verify_hint);
+            d = detail;
+        }
         tlskit__info_verify_text(c);
         break;
     case D_IO_RESET: d = strerror_r(c->io_reset, detail, sizeof(detail)); break;

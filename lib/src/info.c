@@ -54,7 +54,7 @@ void tlskit__escape_name(const unsigned char *in, int len, char *out, size_t out
     out[o] = '\0';
 }
 
-static char *sans_text(const X509 *x)
+char *tlskit__sans_text(const X509 *x)
 {
     GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     char buf[2048] = "";
@@ -159,7 +159,7 @@ void tlskit__info_collect(tlskit_conn *c)
         return;
     c->info.subject = tlskit__name_text(X509_get_subject_name(x));
     c->info.issuer = tlskit__name_text(X509_get_issuer_name(x));
-    c->info.sans = sans_text(x);
+    c->info.sans = tlskit__sans_text(x);
     c->info.notbefore = asn1_time(X509_get0_notBefore(x));
     c->info.notafter = asn1_time(X509_get0_notAfter(x));
     unsigned char md[EVP_MAX_MD_SIZE];

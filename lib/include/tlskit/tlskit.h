@@ -163,7 +163,13 @@ TLSKIT_API int tlskit_config_set_sni_strict(tlskit_config *cfg, int on);
 /* Trust anchors for verifying the peer. Without any of these calls, the system default
  * trust store is used. Each call adds to the trust store: a PEM file of certificates, a
  * directory in OpenSSL's hashed layout (c_rehash; what the CLI calls --capath), or PEM in
- * memory. */
+ * memory.
+ * A handshake that fails verification (TLSKIT_E_VERIFY) says what would help after
+ * OpenSSL's reason: for a chain without a trust anchor, the issuer that was not found
+ * and the store searched ("...: the issuer \"CN=My CA\" is not in the trust store (the
+ * CA file ca.pem)", or "(the system trust store)"); for a name check, the name expected
+ * and the names the certificate has ("...: expected \"example.com\", the certificate
+ * has DNS:localhost, IP:127.0.0.1"). */
 TLSKIT_API int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file);
 TLSKIT_API int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir);
 TLSKIT_API int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len);
