@@ -375,3 +375,102 @@ TK_TEST(edges, client_verify_failures_suggest_the_fix)
     }
     tk_server_stop(&s);
 }
+
+/* ---- a fatal alert reaches a client that is still sending (lingering close) --------- */
+
+/* python3 (a real TLS client from Debian, not ours): TLS 1.3 without a client
+ * certificate, so its handshake ends before the server refuses it; it keeps writing,
+ * then reads, and prints what it got; then it goes on writing raw bytes and prints when
+ * the server finally closed. */
+static const char keep_writing_py[] =
+    "import os, select, socket, ssl, sys, time\n"
+    "ctx = ssl.create_default_context(cafile=sys.argv[1])\n"
+    "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[2]))),\n"
+    "                    server_hostname='localhost')\n"
+    "try:\n"
+    "    for i in range(16):\n"
+    "        s.sendall(b'x' * 1024)\n"
+    "        time.sleep(0.01)\n"
+    "    print('read', s.recv(100), flush=True)\n"
+    "except ssl.SSLError as e:\n"
+    "    print('alert', e.reason, flush=True)\n"
+    "except OSError as e:\n"
+    "    print('oserror', e, flush=True)\n"
+    "t0 = time.monotonic()\n"
+    "fd = s.fileno()\n"
+    "try:\n"
+    "    while time.monotonic() - t0 < 30:\n"
+    "        os.write(fd, b'y' * 100)\n"
+    "        if select.select([fd], [], [], 0.05)[0] and not os.read(fd, 65536):\n"
+    "            break\n"
+    "except OSError:\n"
+    "    pass\n"
+    "print('closed after %.1f s' % (time.monotonic() - t0), flush=True)\n";
+
+TK_TEST(edges, fatal_alert_reaches_a_client_still_sending)
+{
+    static const char *const models[] = {"event", "thread"};
+    for (size_t m = 0; m < 2; m++) {
+        const char *const extra[] = {"--verify-client", "--ca", tk_cert("ca.crt"),
+                                     "--max-conns", "1", "--model", models[m], NULL};
+        struct tk_server s;
+        tk_server_start(&s, "server", "127.0.0.1", extra);
+        const char *const py[] = {"/usr/bin/python3", "-c", keep_writing_py,
+                                  tk_cert("ca.crt"), s.portstr, NULL};
+        struct tk_proc p;
+        tk_proc_start(&p, py);
+        cr_expect(tk_proc_wait_for(&p, 1, "\n", 30000), "%s: python said nothing: %s",
+                  models[m], p.errbuf);
+        cr_expect(tk_contains(p.outbuf, "alert TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+                  "%s: the client did not get the alert: %s%s", models[m], p.outbuf, p.errbuf);
+
+        /* While it lingers, the refused client holds no slot of --max-conns 1 (in the
+         * thread model its thread does, for the bounded linger). */
+        if (m == 0) {
+            const char *const ok[] = {"--ca", tk_cert("ca.crt"), "--cert",
+                                      tk_cert("client.crt"), "--key", tk_cert("client.key"),
+                                      "localhost", s.portstr, NULL};
+            struct tk_proc c;
+            int code = hello(&c, ok);
+            cr_expect_eq(code, 0, "a client during the linger: exit %d: %s", code, c.errbuf);
+            tk_proc_free(&c);
+        }
+        int code = tk_proc_wait(&p, RUN_MS);
+        cr_expect_eq(code, 0, "python: %d: %s", code, p.errbuf);
+        double secs = 99;
+        const char *closed = strstr(p.outbuf, "closed after ");
+        cr_expect(closed && sscanf(closed, "closed after %lf", &secs) == 1, "%s", p.outbuf);
+        cr_expect_lt(secs, 20.0, "%s: the lingering close is not bounded: %s", models[m],
+                     p.outbuf);
+        tk_proc_free(&p);
+        tk_server_stop(&s);
+    }
+}
+
+/* ---- a full server refuses with an alert, and says so once a second ---------------- */
+
+TK_TEST(edges, full_server_refuses_with_an_alert)
+{
+    static const char *const extra[] = {"--max-conns", "1", NULL};
+    struct tk_server s;
+    tk_server_start(&s, "server", "127.0.0.1", extra);
+    struct tk_proc hold;
+    client_open_stdin(&hold, NULL, s.portstr, "hold\n");
+    cr_assert(tk_proc_wait_for(&hold, 1, "hold\n", 30000), "%s", hold.errbuf);
+
+    for (int i = 0; i < 3; i++) {
+        struct tk_proc p;
+        const char *const args[] = {"--ca", tk_cert("ca.crt"), "localhost", s.portstr, NULL};
+        int code = tk_run_app(&p, tk_client_bin(), args, "x\n", 2, RUN_MS);
+        cr_expect_eq(code, 6, "refused client %d: exit %d: %s", i, code, p.errbuf);
+        cr_expect(tk_contains(p.errbuf, "alert internal error"), "client %d: %s", i, p.errbuf);
+        cr_expect(!tk_contains_ci(p.errbuf, "reset"), "client %d: %s", i, p.errbuf);
+        tk_proc_free(&p);
+    }
+    cr_expect(tk_proc_wait_for(&s.p, 2, "refused: too many connections (max_conns 1", 30000),
+              "server log: %s", s.p.errbuf);
+    tk_proc_feed(&hold, NULL, 0, 1);
+    cr_expect_eq(tk_proc_wait(&hold, RUN_MS), 0, "%s", hold.errbuf);
+    tk_proc_free(&hold);
+    tk_server_stop(&s);
+}

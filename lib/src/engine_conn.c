@@ -62,10 +62,13 @@ static void reap(struct tlskit__econn *ec)
                       ec->end_reason ? ec->end_reason : "(out of memory: reason lost)",
                       e->h.arg);
     atomic_fetch_sub(&e->open, 1);
+    int lfd = ec->linger ? tlskit__linger_take_fd(w, ec->src.fd) : -1;
     free(ec->out);
     free(ec->end_reason);
     free(ec);
     tlskit__conn_engine_free(c);
+    if (lfd >= 0)
+        tlskit__linger_start(w, lfd);
 }
 
 /* The connection failed (its error says how): count it and end it with that reason. */
@@ -81,6 +84,9 @@ static void fail_conn(struct tlskit__econn *ec)
     } else if (code == TLSKIT_E_TIMEOUT) {
         tlskit__count(&ec->w->ctr.idle_timeouts, 1);
     }
+    /* After a fatal alert (a refused certificate, a protocol error) the peer may still
+     * be sending: a lingering close lets it read the alert instead of a reset. */
+    ec->linger = code == TLSKIT_E_VERIFY || code == TLSKIT_E_PROTOCOL;
     const char *msg = tlskit_conn_error(c);
     end_conn(ec, code ? code : TLSKIT_E_IO, "%s", msg[0] ? msg : "connection failed");
 }
