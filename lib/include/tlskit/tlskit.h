@@ -592,7 +592,9 @@ struct tlskit_engine_handlers {
     /* Something about the engine rather than one connection, for a log; may be NULL.
      * Now: accepting failed (code TLSKIT_E_IO, e.g. out of file descriptors; the engine
      * stops accepting for 100 ms at a time, clients wait in the backlog), once per
-     * streak, and TLSKIT_E_NONE when it accepts again. Called from worker threads. */
+     * streak, and TLSKIT_E_NONE when it accepts again; a client refused over max_conns
+     * (code TLSKIT_E_LIMIT, at most once a second, with the count of refusals since the
+     * last report). Called from worker threads. */
     void (*on_event)(int code, const char *message, void *arg);
 };
 
@@ -618,8 +620,12 @@ TLSKIT_API const char *tlskit_engine_error(const tlskit_engine *e);
 TLSKIT_API int tlskit_engine_error_code(const tlskit_engine *e);
 
 /* Settings, before tlskit_engine_listen(). workers <= 0: one per online core (at most
- * TLSKIT_ENGINE_MAX_WORKERS). max_conns: beyond it new connections are closed at once and
- * counted (0 = no limit). write_limit: output bytes buffered per connection before it is
+ * TLSKIT_ENGINE_MAX_WORKERS). max_conns: beyond it new connections are refused at once
+ * with a fatal internal_error alert and counted (0 = no limit). A refused client, and one
+ * that ends with TLSKIT_E_VERIFY or TLSKIT_E_PROTOCOL (a fatal alert sent), gets a
+ * lingering close: the socket is shut down for writing and what the client still sends
+ * is dropped for up to 2 s (256 KiB), so it reads the alert rather than a reset; such a
+ * socket holds no max_conns slot and no callback comes for it. write_limit: output bytes buffered per connection before it is
  * closed (at least TLSKIT_ENGINE_MIN_WRITE_LIMIT); reading from a connection stops while
  * more than a quarter of it is queued, and resumes below an eighth. drain_ms: how long
  * tlskit_engine_stop() lets open connections finish. */
