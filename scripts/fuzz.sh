@@ -8,7 +8,8 @@
 #   --time SECONDS  fuzzing time per target (default 60)
 #   --target NAME   only this target (repeatable); default: all of them:
 #                   http cli options pem handshake_server handshake_client peer_cert
-#                   http_response alpn
+#                   http_response ticket_key session pin identity alpn ocsp_staple
+#                   hostport
 #   --no-merge      leave tests/fuzz/corpus/ alone (inputs stay in the work copy)
 # Environment:
 #   BUILD_DIR   build directory (default: build-fuzz/ at the repository root)
@@ -25,7 +26,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 build=${BUILD_DIR:-$root/build-fuzz}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-all=(http cli options pem handshake_server handshake_client peer_cert http_response alpn)
+all=(http cli options pem handshake_server handshake_client peer_cert http_response
+     ticket_key session pin identity alpn ocsp_staple hostport)
 seconds=60
 merge=1
 targets=()
