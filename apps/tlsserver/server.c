@@ -220,6 +220,12 @@ void server_log_handshake(const struct server *s, tlskit_conn *c)
 
 void server_log_end(const struct server *s, tlskit_conn *c, int code, const char *why)
 {
+    server_log_end_fwd(s, c, code, why, NULL);
+}
+
+void server_log_end_fwd(const struct server *s, tlskit_conn *c, int code, const char *why,
+                        const struct backend_log *b)
+{
     if (s->opt.verbosity < 1)
         return;
     int done = tlskit_conn_handshake_done(c);
@@ -230,13 +236,17 @@ void server_log_end(const struct server *s, tlskit_conn *c, int code, const char
     unsigned long long out = tlskit_conn_bytes_out(c);
     double secs = (double)tlskit_conn_age_ms(c) / 1000.0;
     const char *alpn = done ? or_dash(tlskit_conn_alpn_selected(c)) : "-";
+    char fwd[400] = "";
+    if (b != NULL)
+        snprintf(fwd, sizeof(fwd), " backend=%s backend_in=%llu backend_out=%llu",
+                 or_dash(b->addr), b->in, b->out);
 
     if (code == TLSKIT_E_NONE)
-        cli_msg("conn %s proto=%s cipher=%s alpn=%s in=%llu out=%llu time=%.3fs ok", peer,
-                proto, cipher, alpn, in, out, secs);
+        cli_msg("conn %s proto=%s cipher=%s alpn=%s in=%llu out=%llu%s time=%.3fs ok", peer,
+                proto, cipher, alpn, in, out, fwd, secs);
     else
-        cli_msg("conn %s proto=%s cipher=%s alpn=%s in=%llu out=%llu time=%.3fs error=%s: %s",
-                peer, proto, cipher, alpn, in, out, secs, tlskit_error_name(code),
+        cli_msg("conn %s proto=%s cipher=%s alpn=%s in=%llu out=%llu%s time=%.3fs error=%s: %s",
+                peer, proto, cipher, alpn, in, out, fwd, secs, tlskit_error_name(code),
                 why != NULL && *why != '\0' ? why : "unknown error");
 }
 
@@ -257,7 +267,7 @@ static void add(struct line *l, const char *name, uint64_t value)
 
 /* "tlsserver: counters: ..." on stderr: one line format for every model, without the
  * fields that only the event engine keeps when another model serves. */
-static void print_counters(const struct serve_model *m, void *impl)
+static void print_counters(const struct server *s, const struct serve_model *m, void *impl)
 {
     struct tlskit_engine_stats st;
     struct line l = {.used = 0};
@@ -288,6 +298,10 @@ static void print_counters(const struct serve_model *m, void *impl)
     }
     add(&l, "limit_rejections", st.limit_rejections);
     add(&l, "accept_errors", st.accept_errors);
+    if (s->opt.forward != NULL) {
+        add(&l, "backend_connects", st.connects);
+        add(&l, "backend_failures", st.connect_failures);
+    }
     cli_msg("counters:%s", l.buf);
 }
 
@@ -340,14 +354,14 @@ int server_run(struct server *s, const struct serve_model *m)
         if (take(&reload_asked))
             reload(s, m, impl);
         if (take(&dump_asked))
-            print_counters(m, impl);
+            print_counters(s, m, impl);
         if (m->wait(impl) < 0) {
             rc = CLI_EXIT_ERROR;
             break;
         }
     }
     m->stop(impl);
-    print_counters(m, impl);
+    print_counters(s, m, impl);
     m->free(impl);
     return rc;
 }

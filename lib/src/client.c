@@ -143,7 +143,7 @@ void tlskit_session_free(tlskit_session *sess)
 int tlskit_conn_set_session(tlskit_conn *c, tlskit_session *sess)
 {
     tlskit__err_clear(&c->err);
-    if (c->state != TK_READY || c->is_server || c->hs_done) {
+    if (c->state != TK_READY || c->is_server || c->hs_done || !c->ssl) {
         tlskit__err_set(&c->err, TLSKIT_E_INVALID,
                    "a session can only be set on a client connection before its handshake");
         return -1;

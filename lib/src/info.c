@@ -190,17 +190,17 @@ int64_t tlskit_conn_age_ms(const tlskit_conn *c)
 
 const char *tlskit_conn_protocol(const tlskit_conn *c)
 {
-    return c->hs_done ? SSL_get_version(c->ssl) : NULL;
+    return c->hs_done && c->ssl ? SSL_get_version(c->ssl) : NULL;
 }
 
 const char *tlskit_conn_cipher(const tlskit_conn *c)
 {
-    return c->hs_done ? SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)) : NULL;
+    return c->hs_done && c->ssl ? SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)) : NULL;
 }
 
 const char *tlskit_conn_group(const tlskit_conn *c)
 {
-    if (!c->hs_done)
+    if (!c->hs_done || !c->ssl)
         return NULL;
     int nid = SSL_get_negotiated_group(c->ssl);
     if (nid <= 0)
@@ -218,7 +218,7 @@ const char *tlskit_conn_servername(const tlskit_conn *c)
 
 int tlskit_conn_session_reused(const tlskit_conn *c)
 {
-    return c->hs_done && SSL_session_reused(c->ssl);
+    return c->hs_done && c->ssl && SSL_session_reused(c->ssl);
 }
 
 uint64_t tlskit_conn_bytes_in(const tlskit_conn *c)
@@ -277,7 +277,7 @@ const char *tlskit_conn_verify_result(const tlskit_conn *c)
  * verify.c on their own), so no handshake pays for it. */
 const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *c)
 {
-    const X509 *x = c->hs_done ? SSL_get0_peer_certificate(c->ssl) : NULL;
+    const X509 *x = c->hs_done && c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
     unsigned char md[32];
     if (!c->info.spki[0] && x && tlskit__spki_sha256(x, md) == 0)
         tlskit__spki_text(md, ((tlskit_conn *)(uintptr_t)c)->info.spki);
@@ -287,7 +287,7 @@ const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *c)
 
 int tlskit_conn_peer_chain_count(const tlskit_conn *c)
 {
-    if (!c->hs_done || !SSL_get0_peer_certificate(c->ssl))
+    if (!c->hs_done || !c->ssl || !SSL_get0_peer_certificate(c->ssl))
         return 0;
     STACK_OF(X509) *sk = SSL_get_peer_cert_chain(c->ssl);
     return (chain_needs_leaf(c, sk) ? 1 : 0) + (sk ? sk_X509_num(sk) : 0);
@@ -295,7 +295,7 @@ int tlskit_conn_peer_chain_count(const tlskit_conn *c)
 
 const char *tlskit_conn_peer_chain_pem(const tlskit_conn *c)
 {
-    if (!c->info.chain_pem && c->hs_done) {
+    if (!c->info.chain_pem && c->hs_done && c->ssl) {
         /* A cache filled on first use: the getter stays const for its callers. */
         collect_chain((tlskit_conn *)(uintptr_t)c);
     }
@@ -309,7 +309,7 @@ const char *tlskit_conn_alpn_selected(const tlskit_conn *c)
 
 int tlskit_conn_local_cert_index(const tlskit_conn *c)
 {
-    if (!c->hs_done || !c->is_server || SSL_session_reused(c->ssl))
+    if (!c->hs_done || !c->ssl || !c->is_server || SSL_session_reused(c->ssl))
         return -1;
     return tlskit__sni_index(c->cfg, SSL_get_certificate(c->ssl));
 }
