@@ -303,7 +303,7 @@ int cli_parse_hostport(const char *text, int port_only_ok, char *host, size_t ho
     } else if (colon && memchr(text, ':', hl) != NULL) {
         return -1; /* an IPv6 address needs brackets: [::1]:8080 */
     }
-    if ((colon && hl == 0) || hl >= hostlen || cli_parse_ulong(p, 1, 65535, &num) < 0)
+    if ((colon && hl == 0) || hl >= hostlen || cli_parse_ulong(p, 0, 65535, &num) < 0)
         return -1;
     memcpy(host, h, hl);
     host[hl] = '\0';

@@ -13,6 +13,7 @@ struct pair *pair_new(tlskit_conn *front, tlskit_conn *back)
         return NULL;
     p->front = front;
     p->back = back;
+    snprintf(p->front_addr, sizeof(p->front_addr), "%s", tlskit_conn_peer_addr(front));
     tlskit_conn_set_userdata(front, p);
     tlskit_conn_set_userdata(back, p);
     return p;

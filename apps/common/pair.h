@@ -20,6 +20,7 @@
 /* The userdata of both connections; freed by the second on_close (pair_closed()). */
 struct pair {
     tlskit_conn *front, *back;     /* accepted; opened by tlskit_engine_connect() */
+    char front_addr[64];           /* the front's peer, kept when it ends */
     int back_open;                 /* the back's on_open came */
     char back_addr[300];           /* its peer, kept when it ends */
     unsigned long long back_in, back_out;

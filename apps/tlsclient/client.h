@@ -22,6 +22,9 @@ void client_showcerts(const tlskit_conn *c);
  * non-blocking). The exit code. */
 int client_relay(tlskit_conn *c);
 
+/* --listen: the tunnel until SIGINT or SIGTERM (tunnel.c). The exit code. */
+int tunnel_run(const struct options *o, tlskit_config *cfg);
+
 /* ---- sessions (resume.c) ---- */
 
 /* --sess-in: offer the saved session on c (connected, before the handshake). -1 to go

@@ -371,7 +371,7 @@ static int set_forward(int c, struct options *o)
         return -1;
     }
     if (cli_parse_hostport(optarg, 0, o->fwd_host, sizeof(o->fwd_host), o->fwd_port,
-                           sizeof(o->fwd_port)) < 0)
+                           sizeof(o->fwd_port)) < 0 || strcmp(o->fwd_port, "0") == 0)
         return cli_usage_error(SYNOPSIS, "--forward %s: expected HOST:PORT, [V6]:PORT or "
                                "unix:/PATH", optarg);
     return -1;

@@ -62,7 +62,8 @@ int tlskit__worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *
         return -1;
     }
     if (tlskit__listener_listen(w->l, host, port, backlog,
-                                first ? TLSKIT__REUSEPORT_FIRST : TLSKIT__REUSEPORT_JOIN) != 0) {
+                                (first ? TLSKIT__REUSEPORT_FIRST : TLSKIT__REUSEPORT_JOIN) |
+                                    (e->plain ? TLSKIT__LISTEN_PLAIN : 0)) != 0) {
         tlskit__err_set(&e->err, tlskit_listener_error_code(w->l), "%s",
                         tlskit_listener_error(w->l));
         return -1;

@@ -206,6 +206,9 @@ struct tlskit__listen_set {
  * socket of a group (checks that nobody else listens on the port). */
 #define TLSKIT__REUSEPORT_JOIN 1
 #define TLSKIT__REUSEPORT_FIRST 2
+/* Or'ed into tlskit__listener_listen()'s reuseport: for plain connections (an engine
+ * with tlskit_engine_set_plain()), so no certificate is needed. */
+#define TLSKIT__LISTEN_PLAIN 4
 /* Listen as tlskit_listener_listen() describes; out is filled on success. */
 int tlskit__listen(struct tlskit__err *err, const tlskit_config *cfg, const char *host,
                    const char *port, int backlog, int reuseport, struct tlskit__listen_set *out);
