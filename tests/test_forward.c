@@ -622,6 +622,44 @@ TK_TEST(forward, send_proxy_v2_mtls)
     backend_stop(&b);
 }
 
+/* v2 over IPv6, no client certificate: family TCP6, the SSL TLV without CN, verify
+ * non-zero (no certificate was verified). */
+TK_TEST(forward, send_proxy_v2_ipv6_without_client_certificate)
+{
+    struct backend b;
+    backend_start(&b, "proxy", NULL);
+    struct tk_server s;
+    const char *extra[] = {"--forward", tcp_target(&b), "--send-proxy", "v2", NULL};
+    tk_server_start(&s, "server", "::1", extra);
+    tlskit_config *cfg = ccfg_new();
+    tlskit_conn *c = tlskit_conn_new(cfg);
+    cr_assert_eq(tlskit_conn_set_servername(c, "localhost"), 0);
+    cr_assert_eq(tlskit_conn_connect(c, "::1", s.portstr), 0, "%s", tlskit_conn_error(c));
+    cr_assert_eq(tlskit_conn_handshake(c), 0, "%s", tlskit_conn_error(c));
+    cr_expect_eq(pump(c, 3000), 3000);
+    backend_expect(&b, "proxy {");
+    const char *json = strstr(b.p.outbuf, "proxy {");
+    struct sockaddr_in6 me;
+    socklen_t sl = sizeof(me);
+    cr_assert_eq(getsockname(tlskit_conn_fd(c), (struct sockaddr *)&me, &sl), 0);
+    char sport[16];
+    snprintf(sport, sizeof(sport), "%u", ntohs(me.sin6_port));
+    expect_field(json, "fam", "33"); /* 0x21: TCP over IPv6 */
+    expect_field(json, "src", "::1");
+    expect_field(json, "dst", "::1");
+    expect_field(json, "sport", sport);
+    expect_field(json, "dport", s.portstr);
+    expect_field(json, "ssl_client", "1"); /* SSL only */
+    expect_field(json, "ssl_verify", "1");
+    expect_field(json, "ssl_cn", "");
+    expect_field(json, "authority", "localhost");
+    tlskit_conn_close(c);
+    tlskit_conn_free(c);
+    tlskit_config_free(cfg);
+    tk_server_stop(&s);
+    backend_stop(&b);
+}
+
 /* ---- the command line ---- */
 
 TK_TEST(forward, usage_errors)
