@@ -660,6 +660,137 @@ TK_TEST(forward, send_proxy_v2_ipv6_without_client_certificate)
     backend_stop(&b);
 }
 
+/* ---- the library's calls, in-process ---- */
+
+/* An engine that, from its first client's on_open, opens a TLS connection to itself
+ * (verified: CA and name), one to a name that does not resolve, and tries bad calls. */
+static struct outbound_check {
+    pthread_mutex_t mu;
+    tlskit_engine *e;
+    tlskit_config *ccfg;
+    char port[16];
+    int started;
+    int bad_args_null, bad_args_said;
+    char tls_proto[32], tls_got[8];
+    int tls_close_code, resolve_close_code, done;
+    char resolve_reason[256];
+} oc = {.mu = PTHREAD_MUTEX_INITIALIZER, .tls_close_code = -1, .resolve_close_code = -1};
+static int tag_tls, tag_resolve;
+
+static void oc_open(tlskit_conn *c, void *arg)
+{
+    (void)arg;
+    void *tag = tlskit_conn_userdata(c);
+    if (tag == &tag_tls) {
+        pthread_mutex_lock(&oc.mu);
+        snprintf(oc.tls_proto, sizeof(oc.tls_proto), "%s", tk_str(tlskit_conn_protocol(c)));
+        pthread_mutex_unlock(&oc.mu);
+        tlskit_conn_write(c, "ping", 4);
+        return;
+    }
+    pthread_mutex_lock(&oc.mu);
+    int first = !oc.started;
+    oc.started = 1;
+    pthread_mutex_unlock(&oc.mu);
+    if (!first)
+        return;
+    /* Bad arguments: NULL, and the reason on the connection given. */
+    tlskit_conn *bad = tlskit_engine_connect(oc.e, c, NULL, "127.0.0.1", oc.port, 0);
+    int said = tk_contains(tlskit_conn_error(c), "engine connect") &&
+               tlskit_conn_error_code(c) == TLSKIT_E_INVALID;
+    tlskit_conn *r = tlskit_engine_connect(oc.e, c, oc.ccfg, "no-such-host.invalid", "443", 0);
+    if (r)
+        tlskit_conn_set_userdata(r, &tag_resolve);
+    tlskit_conn *t = tlskit_engine_connect(oc.e, c, oc.ccfg, "127.0.0.1", oc.port, 0);
+    if (t) {
+        tlskit_conn_set_userdata(t, &tag_tls);
+        tlskit_conn_set_servername(t, "localhost"); /* the certificate's name */
+    }
+    pthread_mutex_lock(&oc.mu);
+    oc.bad_args_null = bad == NULL;
+    oc.bad_args_said = said;
+    pthread_mutex_unlock(&oc.mu);
+}
+
+static void oc_data(tlskit_conn *c, const void *d, size_t n, void *arg)
+{
+    (void)arg;
+    if (tlskit_conn_userdata(c) == &tag_tls) {
+        pthread_mutex_lock(&oc.mu);
+        snprintf(oc.tls_got, sizeof(oc.tls_got), "%.*s", (int)n, (const char *)d);
+        pthread_mutex_unlock(&oc.mu);
+        tlskit_conn_close(c);
+        return;
+    }
+    tlskit_conn_write(c, d, n); /* accepted: echo */
+}
+
+static void oc_close(tlskit_conn *c, int code, const char *reason, void *arg)
+{
+    (void)arg;
+    void *tag = tlskit_conn_userdata(c);
+    pthread_mutex_lock(&oc.mu);
+    if (tag == &tag_tls) {
+        oc.tls_close_code = code;
+        oc.done++;
+    } else if (tag == &tag_resolve) {
+        oc.resolve_close_code = code;
+        snprintf(oc.resolve_reason, sizeof(oc.resolve_reason), "%s", reason);
+        oc.done++;
+    }
+    pthread_mutex_unlock(&oc.mu);
+}
+
+static int oc_finished(void)
+{
+    pthread_mutex_lock(&oc.mu);
+    int d = oc.done;
+    pthread_mutex_unlock(&oc.mu);
+    return d == 2;
+}
+
+TK_TEST(forward, engine_connect_tls_and_failures)
+{
+    tlskit_config *scfg = tk_server_config("server");
+    oc.ccfg = ccfg_new();
+    struct tlskit_engine_handlers h = {.on_open = oc_open, .on_data = oc_data,
+                                       .on_close = oc_close};
+    oc.e = tlskit_engine_new(scfg, &h);
+    cr_assert_not_null(oc.e);
+    cr_assert_eq(tlskit_engine_set_workers(oc.e, 1), 0);
+    cr_assert_eq(tlskit_engine_listen(oc.e, "127.0.0.1", "0", 0), 0);
+    snprintf(oc.port, sizeof(oc.port), "%d", tlskit_engine_port(oc.e));
+    cr_assert_eq(tlskit_engine_start(oc.e), 0);
+    tlskit_conn *c = tls_client(oc.ccfg, tlskit_engine_port(oc.e));
+    /* Outside the engine, the pairing calls refuse. */
+    cr_expect_eq(tlskit_conn_read_stop(c), -1);
+    cr_expect_eq(tlskit_conn_error_code(c), TLSKIT_E_INVALID);
+    cr_expect_eq(tlskit_conn_abort(c, NULL), -1);
+    int64_t end = tk_now_ms() + 30000;
+    while (!oc_finished() && tk_now_ms() < end)
+        poll(NULL, 0, 10);
+    cr_assert(oc_finished(), "the outbound connections did not both end");
+    cr_expect(oc.bad_args_null && oc.bad_args_said, "bad arguments: not NULL or not said");
+    cr_expect_str_eq(oc.tls_proto, "TLSv1.3");
+    cr_expect_str_eq(oc.tls_got, "ping");
+    cr_expect_eq(oc.tls_close_code, TLSKIT_E_NONE);
+    cr_expect_eq(oc.resolve_close_code, TLSKIT_E_RESOLVE, "%s: %s",
+                 tlskit_error_name(oc.resolve_close_code), oc.resolve_reason);
+    cr_expect(tk_contains(oc.resolve_reason, "resolve no-such-host.invalid port 443"), "%s",
+              oc.resolve_reason);
+    struct tlskit_engine_stats st;
+    tlskit_engine_read_stats(oc.e, &st);
+    cr_expect_eq(st.connects, 1);
+    cr_expect_eq(st.connect_failures, 1);
+    cr_expect_eq(st.accepted, 2, "the client and the engine's own TLS connection");
+    tlskit_conn_close(c);
+    tlskit_conn_free(c);
+    cr_assert_eq(tlskit_engine_stop(oc.e), 0);
+    tlskit_engine_free(oc.e);
+    tlskit_config_free(oc.ccfg);
+    tlskit_config_free(scfg);
+}
+
 /* ---- the command line ---- */
 
 TK_TEST(forward, usage_errors)
