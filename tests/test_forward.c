@@ -660,6 +660,56 @@ TK_TEST(forward, send_proxy_v2_ipv6_without_client_certificate)
     backend_stop(&b);
 }
 
+/* HAProxy as the receiver (bind ... accept-proxy): it takes the v2 header with its TLVs
+ * and logs the client's real address, the address it reached, and the SNI from
+ * PP2_TYPE_AUTHORITY; the bytes then flow through it to the echo. */
+TK_TEST(forward, haproxy_accepts_send_proxy_v2)
+{
+    struct backend b;
+    backend_start(&b, "echo", NULL);
+    char dir[256], sock[300], cfgpath[300], target[320], conf[1024];
+    tk_tmpdir(dir, sizeof(dir));
+    snprintf(sock, sizeof(sock), "%s/haproxy.sock", dir);
+    snprintf(cfgpath, sizeof(cfgpath), "%s/haproxy.cfg", dir);
+    snprintf(target, sizeof(target), "unix:%s", sock);
+    int n = snprintf(conf, sizeof(conf),
+                     "global\n  log stdout format raw local0\n"
+                     "defaults\n  mode tcp\n  log global\n  timeout connect 5s\n"
+                     "  timeout client 30s\n  timeout server 30s\n"
+                     "frontend f\n  bind unix@%s accept-proxy\n"
+                     "  log-format \"haproxy src=%%ci:%%cp dst=%%fi:%%fp "
+                     "authority=%%[fc_pp_authority]\"\n  default_backend b\n"
+                     "backend b\n  server s1 127.0.0.1:%s\n", sock, b.port);
+    tk_write_file(cfgpath, conf, (size_t)n);
+    const char *hargv[] = {"/usr/sbin/haproxy", "-f", cfgpath, "-db", NULL};
+    struct tk_proc h;
+    tk_proc_start(&h, hargv);
+    int64_t end = tk_now_ms() + 30000; /* ready once its socket exists */
+    while (access(sock, F_OK) != 0 && tk_now_ms() < end && !h.exited)
+        tk_proc_wait_for(&h, 2, "\x01never", 20);
+    cr_assert_eq(access(sock, F_OK), 0, "haproxy did not start: %s%s", h.outbuf, h.errbuf);
+    struct tk_server s;
+    const char *more[] = {"--send-proxy", "v2", NULL};
+    forward_start(&s, target, more);
+    tlskit_config *cfg = ccfg_new();
+    tlskit_conn *c = tls_client(cfg, s.port);
+    cr_expect_eq(pump(c, 100000), 100000);
+    char sport[16], line[160];
+    local_port(c, sport, sizeof(sport));
+    snprintf(line, sizeof(line), "haproxy src=127.0.0.1:%s dst=127.0.0.1:%s authority=localhost\n",
+             sport, s.portstr);
+    cr_expect(tk_proc_wait_for(&h, 1, line, 30000), "no \"%s\" in: %s", line, h.outbuf);
+    tlskit_conn_close(c);
+    tlskit_conn_free(c);
+    tlskit_config_free(cfg);
+    tk_server_stop(&s);
+    kill(h.pid, SIGTERM);
+    tk_proc_wait(&h, 30000);
+    tk_proc_free(&h);
+    backend_stop(&b);
+    tk_rmtree(dir);
+}
+
 /* ---- the library's calls, in-process ---- */
 
 /* An engine that, from its first client's on_open, opens a TLS connection to itself
