@@ -185,8 +185,9 @@ static int append_out(struct tlskit__econn *ec, const unsigned char *p, size_t l
     const char *peer = tlskit_conn_peer_addr(ec->conn);
     if (pending(ec) + len > e->write_limit) {
         tlskit__count(&ec->w->ctr.buffer_closes, 1);
-        tlskit__econn_end(ec, TLSKIT_E_LIMIT, "write buffer limit (%zu bytes) reached: %s is not reading",
-                 e->write_limit, peer);
+        tlskit__econn_end(ec, TLSKIT_E_LIMIT,
+                          "write buffer limit (%zu bytes) reached: %s is not reading",
+                          e->write_limit, peer);
         return -1;
     }
     if (ec->out_off && ec->out_len + len > ec->out_cap) { /* compact */
@@ -368,7 +369,8 @@ static void progress_body(struct tlskit__econn *ec)
         flush(ec);
     shut_step(ec);
     if (!ec->ended && ec->closing && pending(ec) == 0)
-        tlskit__econn_end(ec, TLSKIT_E_NONE, "%s", ec->close_reason ? ec->close_reason : "closed by server");
+        tlskit__econn_end(ec, TLSKIT_E_NONE, "%s",
+                          ec->close_reason ? ec->close_reason : "closed by server");
 }
 
 /* Everything a readiness event (or a sweep) may need to do for one connection.
