@@ -25,6 +25,8 @@ static tlskit_config *configure(const struct options *o)
         (o->pins != NULL && tlskit_config_set_pinned_pubkeys(cfg, o->pins) < 0) ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
         tlskit_config_set_alpn(cfg, o->alpn) < 0 ||
+        tlskit_config_set_ocsp_request(cfg, o->require_staple ? TLSKIT_OCSP_REQUIRE
+                                                              : TLSKIT_OCSP_REQUEST) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0)
         goto fail;

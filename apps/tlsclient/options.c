@@ -44,6 +44,11 @@ static void usage(void)
         "                       LIST: sha256//BASE64[;sha256//BASE64...] (curl's\n"
         "                       --pinnedpubkey format; a mismatch exits 5 and\n"
         "                       prints the key the server has)\n"
+        "  --require-staple     require a stapled OCSP response that says good, signed\n"
+        "                       by the issuer or its responder, for this certificate,\n"
+        "                       current; otherwise exit 5 with the reason (a staple is\n"
+        "                       always asked for: a stapled 'revoked' exits 5 anyway,\n"
+        "                       and -v shows the status)\n"
         "  --showcerts          print the server's certificate chain (PEM) on stderr\n"
         "  --keylog FILE        INSECURE, for debugging: append the TLS secrets to\n"
         "                       FILE (NSS key log format, for Wireshark); without\n"
@@ -90,7 +95,8 @@ static void usage(void)
         "  3  could not connect (name resolution, refused, unreachable)\n"
         "  4  timed out\n"
         "  5  certificate verification failed (the server's, e.g. revoked, or the\n"
-        "     server rejected ours), or the --pin did not match\n"
+        "     server rejected ours), the --pin did not match, or the OCSP staple\n"
+        "     says revoked or, with --require-staple, is missing or bad\n"
         "  6  TLS handshake failed for another reason\n"
         "  7  connection broke after the handshake (reset, truncation)\n");
 }
@@ -98,7 +104,7 @@ static void usage(void)
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
     OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
-    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_LISTEN,
+    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_REQUIRE_STAPLE, OPT_LISTEN,
 };
 
 static const struct option long_options[] = {
@@ -117,6 +123,7 @@ static const struct option long_options[] = {
     {"reconnect", required_argument, NULL, OPT_RECONNECT},
     {"pin", required_argument, NULL, OPT_PIN},
     {"showcerts", no_argument, NULL, OPT_SHOWCERTS},
+    {"require-staple", no_argument, NULL, OPT_REQUIRE_STAPLE},
     {"keylog", required_argument, NULL, OPT_KEYLOG},
     {"alpn", required_argument, NULL, OPT_ALPN},
     {"listen", required_argument, NULL, OPT_LISTEN},
@@ -166,6 +173,9 @@ static int set_option(int c, char **argv, void *opts)
                                        tlskit_config_set_pinned_pubkeys);
     case OPT_SHOWCERTS:
         o->showcerts = 1;
+        return -1;
+    case OPT_REQUIRE_STAPLE:
+        o->require_staple = 1;
         return -1;
     case OPT_KEYLOG:
         if (*optarg == '\0')

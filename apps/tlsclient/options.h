@@ -19,6 +19,7 @@ struct options {
     const char *sess_in, *sess_out; /* saved sessions (PEM) */
     unsigned long reconnect;        /* connections after the first, offering the session */
     int showcerts;
+    int require_staple; /* --require-staple */
     const char *keylog;    /* --keylog FILE, or $SSLKEYLOGFILE */
     const char *keylog_from; /* "--keylog" or "SSLKEYLOGFILE" */
     int64_t timeout_ms;

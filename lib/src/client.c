@@ -74,6 +74,8 @@ int tlskit__client_setup(tlskit_conn *c)
     } else {
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
     }
+    if (tlskit__ocsp_client_setup(c) != 0)
+        return -1;
     /* Made again when an outbound client's name changes: clear what the last name set. */
     X509_VERIFY_PARAM_set1_ip(SSL_get0_param(ssl), NULL, 0);
     SSL_set1_host(ssl, NULL);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The body of a connection: seen only by the files of the connection layer (conn.c,
- * bio.c, client.c, server.c, info.c, verify.c). Everything else, the engine included,
+ * bio.c, client.c, server.c, info.c, verify.c, ocsp.c). Everything else, the engine included,
  * goes through the public API or the seam in internal.h, so conn.c's state machine can
  * change without a reader of another room knowing its fields. */
 #ifndef TLSKIT_CONN_H
@@ -47,6 +47,9 @@ struct tlskit_conn {
     int cork;                  /* hold every send back (MSG_MORE) for now */
     char verify_text[128];
     char verify_why[320];      /* why verify.c refused a certificate OpenSSL accepted */
+    int ocsp_status;           /* client: TLSKIT_OCSP_STATUS_* of the staple (ocsp.c) */
+    int ocsp_checked;          /* client: the status callback ran this handshake */
+    char ocsp_text[200];
     struct tlskit__peer_info info;
     void *userdata;
     struct tlskit__econn *eng; /* engine state, NULL outside the engine */
@@ -63,6 +66,8 @@ void tlskit__bio_uncork(tlskit_conn *conn);
 int tlskit__conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);
 /* Client-role settings of a new SSL (client.c). */
 int tlskit__client_setup(tlskit_conn *conn);
+/* Client role: ask for an OCSP staple when the config says so (ocsp.c). */
+int tlskit__ocsp_client_setup(tlskit_conn *conn);
 /* Fill conn->info after the handshake (info.c). */
 void tlskit__info_collect(tlskit_conn *conn);
 void tlskit__info_free(tlskit_conn *conn);

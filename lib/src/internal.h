@@ -43,6 +43,9 @@ void tlskit__err_set_ssl(struct tlskit__err *err, int code, const char *fallback
 /* Drain OpenSSL's error queue of this thread into buf as "reason; reason". Returns the
  * first error's packed code (0 when the queue was empty). */
 unsigned long tlskit__ssl_errors(char *buf, size_t len);
+/* Drain the queue too: 1 when one of its errors is an allocation failure (so that it is
+ * not reported as bad input). */
+int tlskit__ssl_oom(void);
 
 /* ---- util.c: clock, deadlines, poll wait, file reader ---- */
 
@@ -111,6 +114,7 @@ struct tlskit_config {
     struct tlskit__ident *allowed; /* server role: the client identities accepted */
     size_t nallowed;
     int keylog_fd;             /* the key log (keylog.c), -1 when off */
+    int ocsp_mode;             /* client role: TLSKIT_OCSP_OFF/_REQUEST/_REQUIRE (ocsp.c) */
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);

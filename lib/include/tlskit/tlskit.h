@@ -194,6 +194,22 @@ TLSKIT_API int tlskit_config_set_ocsp_staple_file(tlskit_config *cfg, const char
 TLSKIT_API int tlskit_config_set_ocsp_staple_mem(tlskit_config *cfg, const void *der,
                                                  size_t len);
 
+/* Client role: OCSP stapling. TLSKIT_OCSP_REQUEST asks the server to staple an OCSP
+ * response (the status_request extension) and checks the one it sends: it must be signed
+ * by the leaf's issuer or a responder the issuer authorised (OCSP_basic_verify against
+ * the chain and the trust store), answer for the leaf, and be current (5 minutes of
+ * clock skew allowed). A stapled `revoked` fails the handshake; a staple that is missing
+ * or does not pass is only reported (tlskit_conn_ocsp_status()). TLSKIT_OCSP_REQUIRE
+ * also fails the handshake unless a checked `good` staple came. Failures are
+ * TLSKIT_E_VERIFY with the reason ("certificate verify failed: OCSP staple: the
+ * certificate is revoked (keyCompromise) since ..."). A resumed session sends no
+ * certificate and is not checked again. TLSKIT_OCSP_OFF (the default) asks nothing.
+ * 0, or -1 (TLSKIT_E_INVALID for another mode, or the config is in use). */
+#define TLSKIT_OCSP_OFF 0
+#define TLSKIT_OCSP_REQUEST 1
+#define TLSKIT_OCSP_REQUIRE 2
+TLSKIT_API int tlskit_config_set_ocsp_request(tlskit_config *cfg, int mode);
+
 /* Client role: do not verify the server's certificate chain / host name.
  * Loudly insecure: anyone on the path can impersonate the server.
  * 0, or -1 when the config is in use. */
@@ -514,6 +530,20 @@ TLSKIT_API const char *tlskit_conn_peer_chain_pem(const tlskit_conn *conn);
 /* Verification result as text: "ok", "not verified (insecure)", "no certificate", or the
  * reason ("certificate has expired"). Valid after a handshake attempt. */
 TLSKIT_API const char *tlskit_conn_verify_result(const tlskit_conn *conn);
+
+/* Client role, after a handshake attempt with TLSKIT_OCSP_REQUEST or _REQUIRE: what the
+ * server stapled, one of TLSKIT_OCSP_STATUS_* below, and as text: "good (this update
+ * ..., next update ...)", "revoked (keyCompromise) since ...", or why none counts ("the
+ * server stapled no OCSP response", "bad signature: ...", "for another certificate",
+ * "expired: next update was ..."). The text is owned by the connection; "not requested"
+ * when the config asked for none, "not checked (resumed session)" on a resumption. */
+#define TLSKIT_OCSP_STATUS_NONE 0    /* not requested, not stapled, or not checked */
+#define TLSKIT_OCSP_STATUS_GOOD 1    /* a checked response says good */
+#define TLSKIT_OCSP_STATUS_REVOKED 2 /* a checked response says revoked */
+#define TLSKIT_OCSP_STATUS_UNKNOWN 3 /* a checked response says unknown */
+#define TLSKIT_OCSP_STATUS_INVALID 4 /* stapled, but failed a check (see the text) */
+TLSKIT_API int tlskit_conn_ocsp_status(const tlskit_conn *conn);
+TLSKIT_API const char *tlskit_conn_ocsp_text(const tlskit_conn *conn);
 
 /* The PROXY protocol header (HAProxy's doc/proxy-protocol.txt) that tells a backend who
  * is on the other side of this connection: its peer as the source and the address the
