@@ -34,8 +34,9 @@ prog=setup.sh
 #   tshark            the key log test: capture a loopback session and decrypt it with the
 #                     key log (capturing needs root or CAP_NET_RAW; the debconf question
 #                     about non-root capture keeps its default, no, non-interactively)
+#   haproxy           a real receiver of tlsserver --send-proxy's PROXY header (test_forward)
 packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl
-          gnutls-bin python3 python3-jsonschema sslscan nmap tshark)
+          gnutls-bin python3 python3-jsonschema sslscan nmap tshark haproxy)
 # For scripts/bench.sh only:
 #   nginx-light       the reference server
 #   gnuplot-nox       chart.png

@@ -287,3 +287,26 @@ int cli_alpn_option(const char *synopsis, const char *arg, const char **list)
     *list = arg;
     return -1;
 }
+
+int cli_parse_addr_port(const char *text, int port_only_ok, char *host, size_t hostlen,
+                       char *port, size_t portlen)
+{
+    unsigned long num;
+    const char *colon = strrchr(text, ':');
+    const char *h = text, *p = colon ? colon + 1 : text;
+    size_t hl = colon ? (size_t)(colon - text) : 0;
+    if (!colon && !port_only_ok)
+        return -1;
+    if (colon && hl >= 2 && text[0] == '[' && text[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    } else if (colon && memchr(text, ':', hl) != NULL) {
+        return -1; /* an IPv6 address needs brackets: [::1]:8080 */
+    }
+    if ((colon && hl == 0) || hl >= hostlen || cli_parse_ulong(p, 0, 65535, &num) < 0)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    snprintf(port, portlen, "%lu", num);
+    return 0;
+}

@@ -89,6 +89,11 @@ void cli_print_version(void);
 #define CLI_SECONDS_MAX 2147483L /* INT32_MAX ms, what poll(2) can wait */
 int cli_parse_seconds(const char *text, int64_t *ms);
 
+/* "HOST:PORT" or "[V6]:PORT" (and, with port_only_ok, a bare "PORT", leaving host "")
+ * into host and port (0 to 65535: the caller says whether 0 may be). 0, or -1 when
+ * malformed or too long. */
+int cli_parse_addr_port(const char *text, int port_only_ok, char *host, size_t hostlen,
+                       char *port, size_t portlen);
 /* Plain decimal integer in [min, max]; no sign, spaces or trailing text. 0 or -1. */
 int cli_parse_ulong(const char *text, unsigned long min, unsigned long max,
                     unsigned long *out);

@@ -29,6 +29,9 @@ int client_report(const struct options *o, const tlskit_conn *c, int rc);
  * 4). The exit code. */
 int client_relay(tlskit_conn *c, int64_t idle_ms);
 
+/* --listen: the tunnel until SIGINT or SIGTERM (tunnel.c). The exit code. */
+int tunnel_run(const struct options *o, tlskit_config *cfg);
+
 /* ---- sessions (resume.c) ---- */
 
 /* --sess-in: offer the saved session on c (connected, before the handshake). -1 to go

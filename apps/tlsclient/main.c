@@ -143,6 +143,11 @@ int main(int argc, char **argv)
     tlskit_config *cfg = configure(&o);
     if (cfg == NULL)
         return CLI_EXIT_ERROR;
+    if (o.listen != NULL) {
+        rc = tunnel_run(&o, cfg);
+        tlskit_config_free(cfg);
+        return rc;
+    }
     tlskit_conn *c = tlskit_conn_new(cfg);
     if (c == NULL) {
         cli_msg("out of memory");

@@ -95,13 +95,24 @@ static void usage(void)
         "                       resumed\n"
         );
     printf(
+        "  --listen [HOST:]PORT a tunnel (stunnel's client mode): accept plain TCP on\n"
+        "                       HOST:PORT (default HOST: localhost, i.e. 127.0.0.1 and\n"
+        "                       ::1; PORT 0 picks one) and carry each connection over\n"
+        "                       a new TLS connection to HOST PORT, verified as above\n"
+        "                       (--ca, --capath, --crl, --pin, --servername, --alpn,\n"
+        "                       --cert/--key); sessions are resumed across them. The\n"
+        "                       first line on stdout is 'tlsclient: listening on\n"
+        "                       ADDRESS:PORT[, ...]'; one line on stderr per connection\n"
+        "                       when it ends; runs until SIGINT or SIGTERM (exit 0)\n"
         "  -v, --verbose        after the handshake, describe the connection (with\n"
         "                       'resumed: yes|no') and the server's certificate on\n"
         "                       stderr\n"
         "  -q, --quiet          print errors only (also silences the --insecure warning)\n"
         "  -h, --help           show this help and exit\n"
         "  -V, --version        show the version and exit\n"
-        "\n"
+        "\n");
+    /* In parts: C99 promises string literals of 4095 bytes, no more. */
+    printf(
         "Exit status:\n"
         "  0  the server closed the connection cleanly (close_notify; also when its\n"
         "     idle timeout ends a quiet connection)\n"
@@ -122,7 +133,7 @@ enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
     OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
     OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_REQUIRE_STAPLE, OPT_CHECK, OPT_JSON,
-    OPT_WARN_DAYS, OPT_IDLE_TIMEOUT,
+    OPT_WARN_DAYS, OPT_IDLE_TIMEOUT, OPT_LISTEN,
 };
 
 static const struct option long_options[] = {
@@ -148,6 +159,7 @@ static const struct option long_options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"warn-days", required_argument, NULL, OPT_WARN_DAYS},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"listen", required_argument, NULL, OPT_LISTEN},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -241,6 +253,13 @@ static int set_option(int c, char **argv, void *opts)
                                    "days from 0 to 36500", optarg);
         o->warn_days = (int64_t)num;
         return -1;
+    case OPT_LISTEN:
+        o->listen = optarg;
+        if (cli_parse_addr_port(optarg, 1, o->listen_host, sizeof(o->listen_host),
+                               o->listen_port, sizeof(o->listen_port)) < 0)
+            return cli_usage_error(SYNOPSIS, "--listen %s: expected [HOST:]PORT (PORT 0 to "
+                                   "65535, 0: any free one)", optarg);
+        return -1;
     default:
         return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
     }
@@ -271,6 +290,10 @@ static int check_args(int argc, char **argv, struct options *o)
         return cli_usage_error(SYNOPSIS, "--warn-days needs --check");
     if (o->check && o->reconnect > 0)
         return cli_usage_error(SYNOPSIS, "--check makes one connection: drop --reconnect");
+    if (o->listen != NULL && (o->sess_in || o->sess_out || o->reconnect || o->showcerts))
+        return cli_usage_error(SYNOPSIS, "--listen: not with %s (the tunnel keeps its "
+                               "sessions itself)", o->sess_in ? "--sess-in" : o->sess_out ?
+                               "--sess-out" : o->reconnect ? "--reconnect" : "--showcerts");
     return -1;
 }
 

@@ -32,6 +32,9 @@ struct options {
     int64_t idle_ms; /* --idle-timeout: relay ends after this long without a byte; 0 none */
     int tls_min, tls_max;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+    /* --listen [HOST:]PORT: the tunnel (tunnel.c). listen NULL: one connection, stdin. */
+    const char *listen;
+    char listen_host[256], listen_port[8]; /* host "" given as PORT alone: localhost */
 };
 
 /* Every option's default. */

@@ -118,7 +118,8 @@ static void handshake_record(const struct server *s, tlskit_conn *c, struct log_
     rec_quoted(r, "verify", "verify", tlskit_conn_verify_result(c), "\"-\"");
 }
 
-static void end_record(tlskit_conn *c, int code, const char *why, struct log_record *r)
+static void end_record(tlskit_conn *c, int code, const char *why, const struct backend_log *b,
+                       struct log_record *r)
 {
     int done = tlskit_conn_handshake_done(c);
     memset(r, 0, sizeof(*r));
@@ -132,6 +133,11 @@ static void end_record(tlskit_conn *c, int code, const char *why, struct log_rec
     rec_bool(r, "resumed", NULL, done && tlskit_conn_session_reused(c));
     rec_u64(r, "bytes_in", "in", tlskit_conn_bytes_in(c));
     rec_u64(r, "bytes_out", "out", tlskit_conn_bytes_out(c));
+    if (b != NULL) { /* --forward: the backend's side */
+        rec_str(r, "backend", "backend", b->addr);
+        rec_u64(r, "backend_bytes_in", "backend_in", b->in);
+        rec_u64(r, "backend_bytes_out", "backend_out", b->out);
+    }
     rec_secs(r, "duration_ms", "time", tlskit_conn_age_ms(c) * 1000);
     rec_secs(r, "handshake_ms", NULL, tlskit_conn_phase_us(c, TLSKIT_PHASE_HANDSHAKE));
     r->has_result = 1;
@@ -245,9 +251,15 @@ void server_log_handshake(const struct server *s, tlskit_conn *c)
 
 void server_log_end(const struct server *s, tlskit_conn *c, int code, const char *why)
 {
+    server_log_end_fwd(s, c, code, why, NULL);
+}
+
+void server_log_end_fwd(const struct server *s, tlskit_conn *c, int code, const char *why,
+                        const struct backend_log *b)
+{
     struct log_record r;
     if (s->opt.verbosity < 1)
         return;
-    end_record(c, code, why, &r);
+    end_record(c, code, why, b, &r);
     log_record(s, &r);
 }

@@ -22,6 +22,7 @@ struct options tlsserver_defaults(void)
         .idle_ms = 300 * 1000, .write_ms = 30 * 1000, .max_conns = 10000, .tickets = 1,
         .ticket_lifetime = 3600,
         .body_size = 1024, .model = MODEL_EVENT, .mode = MODE_ECHO, .verbosity = 1,
+        .backend_timeout_ms = 10 * 1000,
     };
 }
 
@@ -127,13 +128,32 @@ static void usage(void)
         "  -h, --help                show this help and exit\n"
         "  -V, --version             show the version and exit\n"
         "\n");
+    printf(
+        "Forwarding (a TLS terminator in front of a plain TCP service; event model):\n"
+        "  --forward HOST:PORT       relay every client, once its handshake is done, to a\n"
+        "  --forward unix:/PATH      new connection to this backend (TCP, or a UNIX\n"
+        "                            socket), bytes both ways until both sides are done;\n"
+        "                            replaces --mode. A half-close is carried across\n"
+        "                            (close_notify becomes a FIN and the reverse); a\n"
+        "                            side that stops reading stops reading on the other.\n"
+        "                            A backend that cannot be reached closes the client\n"
+        "                            with close_notify ('backend ADDR: why' is logged);\n"
+        "                            a backend that resets resets the client\n"
+        "  --backend-timeout SECS    limit for connecting to the backend (default: 10;\n"
+        "                            fractions allowed; 0 = none)\n"
+        "  --send-proxy v1|v2        send the backend a PROXY protocol header first,\n"
+        "                            with the client's address; v2 adds the TLS version,\n"
+        "                            cipher, SNI, ALPN and the client certificate's CN\n"
+        "                            (HAProxy's PP2_TYPE_SSL TLVs)\n"
+        "\n");
     /* Two strings: C99 promises only 4095 characters in one literal. */
     printf(
         "The first line on stdout is 'tlsserver: listening on ADDRESS:PORT[, ...]'.\n"
         "Each connection logs one line on stderr when it ends:\n"
         "  tlsserver: conn PEER proto=P cipher=C alpn=A in=N out=N time=S.SSSs ok\n"
         "  tlsserver: conn PEER proto=P cipher=C alpn=A in=N out=N time=S.SSSs error=CLASS: MESSAGE\n"
-        "(alpn=- when no protocol was agreed with --alpn)\n"
+        "(alpn=- when no protocol was agreed with --alpn). With --forward, out=N is\n"
+        "followed by backend=ADDR backend_in=N backend_out=N (bytes from and to it).\n"
         "With --alpn, 'alpn=NAME' (or 'alpn=-') follows cipher=C.\n"
         "With --log-format json the same line is, e.g.:\n"
         "  {\"event\":\"conn\",\"peer\":\"127.0.0.1:50000\",\"protocol\":\"TLSv1.3\",...,\"ok\":true}\n"
@@ -157,6 +177,7 @@ enum {
     OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
     OPT_TICKET_KEY, OPT_TICKET_LIFETIME, OPT_CRL, OPT_ALLOW_CLIENT, OPT_KEYLOG,
     OPT_SNI_STRICT, OPT_ALPN, OPT_NO_CA_NAMES, OPT_OCSP_STAPLE, OPT_LOG_FORMAT,
+    OPT_FORWARD, OPT_BACKEND_TIMEOUT, OPT_SEND_PROXY,
 };
 
 static const struct option long_options[] = {
@@ -188,6 +209,9 @@ static const struct option long_options[] = {
     {"no-ca-names", no_argument, NULL, OPT_NO_CA_NAMES},
     {"ocsp-staple", required_argument, NULL, OPT_OCSP_STAPLE},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"forward", required_argument, NULL, OPT_FORWARD},
+    {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
+    {"send-proxy", required_argument, NULL, OPT_SEND_PROXY},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -340,6 +364,40 @@ static int set_ocsp_staple(struct options *o)
     return -1;
 }
 
+/* --forward, --backend-timeout, --send-proxy. -1 to go on, or the exit code. */
+static int set_forward(int c, struct options *o)
+{
+    if (c == OPT_BACKEND_TIMEOUT) {
+        if (cli_parse_seconds(optarg, &o->backend_timeout_ms) == 0)
+            return -1;
+        return cli_usage_error(SYNOPSIS, "--backend-timeout: '%s' is not a number of seconds "
+                               "(e.g. 10 or 0.5, at most %ld)", optarg, CLI_SECONDS_MAX);
+    }
+    if (c == OPT_SEND_PROXY) {
+        if (strcmp(optarg, "v1") == 0 || strcmp(optarg, "1") == 0)
+            o->send_proxy = 1;
+        else if (strcmp(optarg, "v2") == 0 || strcmp(optarg, "2") == 0)
+            o->send_proxy = 2;
+        else
+            return cli_usage_error(SYNOPSIS, "--send-proxy: '%s' is not v1 or v2", optarg);
+        return -1;
+    }
+    o->forward = optarg;
+    if (strncmp(optarg, "unix:", 5) == 0) {
+        if (optarg[5] != '/' || strlen(optarg) >= sizeof(o->fwd_host) || strlen(optarg) > 5 + 107)
+            return cli_usage_error(SYNOPSIS, "--forward %s: a UNIX socket is unix:/PATH (an "
+                                   "absolute path of at most 107 bytes)", optarg);
+        snprintf(o->fwd_host, sizeof(o->fwd_host), "%s", optarg);
+        o->fwd_port[0] = '\0';
+        return -1;
+    }
+    if (cli_parse_addr_port(optarg, 0, o->fwd_host, sizeof(o->fwd_host), o->fwd_port,
+                           sizeof(o->fwd_port)) < 0 || strcmp(o->fwd_port, "0") == 0)
+        return cli_usage_error(SYNOPSIS, "--forward %s: expected HOST:PORT, [V6]:PORT or "
+                               "unix:/PATH", optarg);
+    return -1;
+}
+
 /* One option, c as getopt_long() returned it (for cli_parse_options(), hence the void
  * pointer). -1 to go on, or the exit code. */
 static int set_option(int c, char **argv, void *opts)
@@ -401,6 +459,10 @@ static int set_option(int c, char **argv, void *opts)
     case OPT_IDLE_TIMEOUT:
     case OPT_WRITE_TIMEOUT:
         return set_timeout(c, o);
+    case OPT_FORWARD:
+    case OPT_BACKEND_TIMEOUT:
+    case OPT_SEND_PROXY:
+        return set_forward(c, o);
     case OPT_PORT:
     case OPT_WORKERS:
     case OPT_BODY_SIZE:
@@ -453,6 +515,11 @@ static int check_args(int argc, char **argv, struct options *o)
                                "a client without a certificate has no identity to allow)");
     if (o->tls_min > o->tls_max)
         return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
+    if (o->forward != NULL && o->model != MODEL_EVENT)
+        return cli_usage_error(SYNOPSIS, "--forward needs the event model (--model event, "
+                               "the default)");
+    if (o->forward == NULL && o->send_proxy)
+        return cli_usage_error(SYNOPSIS, "--send-proxy needs --forward");
     return check_keypairs(o);
 }
 

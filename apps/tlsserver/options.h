@@ -62,6 +62,12 @@ struct options {
     enum mode mode;
     int log_json;  /* --log-format json: connection lines as JSON objects */
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+    /* --forward: every client relayed to this backend (event model). fwd_host is
+     * "unix:/PATH" for a UNIX socket (fwd_port then ""); NULL forward: serve --mode. */
+    const char *forward;
+    char fwd_host[256], fwd_port[8];
+    int64_t backend_timeout_ms; /* --backend-timeout: connecting to the backend */
+    int send_proxy;             /* --send-proxy: 0 none, 1 or 2 (PROXY protocol version) */
 };
 
 /* Every option's default. */

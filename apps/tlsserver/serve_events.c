@@ -13,6 +13,7 @@
 struct events {
     struct server *srv;
     tlskit_engine *engine;
+    struct forward *fwd; /* --forward */
 };
 
 static int engine_out(void *ctx, const void *data, size_t len)
@@ -66,6 +67,7 @@ static void events_free(void *impl)
 {
     struct events *ev = impl;
     tlskit_engine_free(ev->engine);
+    forward_free(ev->fwd);
     free(ev);
 }
 
@@ -75,11 +77,22 @@ static void *events_listen(struct server *s, const char **addrs)
         .on_open = on_open, .on_data = on_data, .on_close = on_close, .arg = s,
         .on_event = on_event};
     struct events *ev = calloc(1, sizeof(*ev));
-    if (ev == NULL || (ev->engine = tlskit_engine_new(s->cfg, &h)) == NULL) {
+    if (ev == NULL) {
+        cli_msg("out of memory");
+        return NULL;
+    }
+    if (s->opt.forward != NULL && (ev->fwd = forward_new(s, &h)) == NULL) {
+        free(ev);
+        return NULL;
+    }
+    if ((ev->engine = tlskit_engine_new(s->cfg, &h)) == NULL) {
+        forward_free(ev->fwd);
         free(ev);
         cli_msg("out of memory");
         return NULL;
     }
+    if (ev->fwd != NULL)
+        forward_set_engine(ev->fwd, ev->engine);
     ev->srv = s;
     tlskit_engine *e = ev->engine;
     if (tlskit_engine_set_workers(e, (int)s->opt.workers) < 0 ||

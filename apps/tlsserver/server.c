@@ -201,7 +201,7 @@ static void add(struct line *l, const char *name, uint64_t value)
 
 /* "tlsserver: counters: ..." on stderr: one line format for every model, without the
  * fields that only the event engine keeps when another model serves. */
-static void print_counters(const struct serve_model *m, void *impl)
+static void print_counters(const struct server *s, const struct serve_model *m, void *impl)
 {
     struct tlskit_engine_stats st;
     struct line l = {.used = 0};
@@ -232,6 +232,10 @@ static void print_counters(const struct serve_model *m, void *impl)
     }
     add(&l, "limit_rejections", st.limit_rejections);
     add(&l, "accept_errors", st.accept_errors);
+    if (s->opt.forward != NULL) {
+        add(&l, "backend_connects", st.connects);
+        add(&l, "backend_failures", st.connect_failures);
+    }
     cli_msg("counters:%s", l.buf);
 }
 
@@ -284,14 +288,14 @@ int server_run(struct server *s, const struct serve_model *m)
         if (take(&reload_asked))
             reload(s, m, impl);
         if (take(&dump_asked))
-            print_counters(m, impl);
+            print_counters(s, m, impl);
         if (m->wait(impl) < 0) {
             rc = CLI_EXIT_ERROR;
             break;
         }
     }
     m->stop(impl);
-    print_counters(m, impl);
+    print_counters(s, m, impl);
     m->free(impl);
     return rc;
 }

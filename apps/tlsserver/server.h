@@ -63,6 +63,21 @@ unsigned long server_stop_signals(void);
  * TLSKIT_E_NONE for a clean end. */
 void server_log_end(const struct server *s, tlskit_conn *c, int code, const char *why);
 void server_log_handshake(const struct server *s, tlskit_conn *c);
+/* --forward: the backend's side of a client's connection, for its end line. */
+struct backend_log {
+    const char *addr;              /* "127.0.0.1:8080", "unix:/run/x.sock" */
+    unsigned long long in, out;    /* bytes from the backend, bytes to it */
+};
+/* server_log_end() with the backend's fields (b NULL: none). */
+void server_log_end_fwd(const struct server *s, tlskit_conn *c, int code, const char *why,
+                        const struct backend_log *b);
+
+/* ---- --forward (forward.c): the engine's callbacks relaying each client to a backend */
+struct forward;
+/* NULL after logging. The engine is given later (before it starts). */
+struct forward *forward_new(struct server *s, struct tlskit_engine_handlers *h);
+void forward_set_engine(struct forward *f, tlskit_engine *e);
+void forward_free(struct forward *f);
 
 /* ---- what a connection does with its bytes (session.c) ---- */
 

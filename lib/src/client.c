@@ -21,10 +21,19 @@ int tlskit__client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
     return 0;
 }
 
+/* An engine's outbound client is set up (state READY) as it starts connecting; until its
+ * handshake starts, the name may still change: the settings are made again. */
+static int outbound_before_handshake(const tlskit_conn *c)
+{
+    return c->eng && c->state == TK_READY && !c->is_server && c->ssl && !c->hs_deadline &&
+           SSL_in_before(c->ssl);
+}
+
 int tlskit_conn_set_servername(tlskit_conn *c, const char *name)
 {
     tlskit__err_clear(&c->err);
-    if (c->state != TK_NEW) {
+    int again = outbound_before_handshake(c);
+    if (c->state != TK_NEW && !again) {
         tlskit__err_set(&c->err, TLSKIT_E_INVALID, "server name must be set before connecting");
         return -1;
     }
@@ -35,7 +44,7 @@ int tlskit_conn_set_servername(tlskit_conn *c, const char *name)
     }
     free(c->servername);
     c->servername = copy;
-    return 0;
+    return again ? tlskit__client_setup(c) : 0;
 }
 
 static int is_ip_literal(const char *name)
@@ -67,6 +76,10 @@ int tlskit__client_setup(tlskit_conn *c)
     }
     if (tlskit__ocsp_client_setup(c) != 0)
         return -1;
+    /* Made again when an outbound client's name changes: clear what the last name set. */
+    X509_VERIFY_PARAM_set1_ip(SSL_get0_param(ssl), NULL, 0);
+    SSL_set1_host(ssl, NULL);
+    SSL_set_tlsext_host_name(ssl, NULL);
     if (name && !is_ip_literal(name) && SSL_set_tlsext_host_name(ssl, name) != 1) {
         tlskit__err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);
         return -1;
@@ -151,7 +164,7 @@ void tlskit_session_free(tlskit_session *sess)
 int tlskit_conn_set_session(tlskit_conn *c, tlskit_session *sess)
 {
     tlskit__err_clear(&c->err);
-    if (c->state != TK_READY || c->is_server || c->hs_done) {
+    if (c->state != TK_READY || c->is_server || c->hs_done || !c->ssl) {
         tlskit__err_set(&c->err, TLSKIT_E_INVALID,
                    "a session can only be set on a client connection before its handshake");
         return -1;

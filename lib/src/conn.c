@@ -98,6 +98,10 @@ int tlskit__conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
     c->own_fd = own_fd;
     c->is_server = is_server;
     c->last_activity = c->created_ms = tlskit__now_ms();
+    if (c->plain) {
+        c->state = TK_READY;
+        return 0;
+    }
     /* The trust store only matters to a role that verifies its peer: loading (and, for
      * the chain, searching) the system store on every server handshake costs ~15%. */
     int verifies = is_server ? c->cfg->verify_client != TLSKIT_VERIFY_CLIENT_NONE
@@ -263,18 +267,24 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
         size_t n = 0;
         ERR_clear_error();
         c->io_errno = 0;
-        switch (op) {
-        case OP_HANDSHAKE: r = SSL_do_handshake(c->ssl); break;
-        case OP_READ: r = SSL_read_ex(c->ssl, buf, len, &n); break;
-        case OP_WRITE: r = write_records(c, buf, len, &written, &n); break;
-        default: r = SSL_shutdown(c->ssl); if (r == 0) r = 1; break;
+        int e = SSL_ERROR_NONE;
+        if (c->plain) {
+            r = tlskit__plain_step(c, op, buf, len, &written, &n, &e);
+        } else {
+            switch (op) {
+            case OP_HANDSHAKE: r = SSL_do_handshake(c->ssl); break;
+            case OP_READ: r = SSL_read_ex(c->ssl, buf, len, &n); break;
+            case OP_WRITE: r = write_records(c, buf, len, &written, &n); break;
+            default: r = SSL_shutdown(c->ssl); if (r == 0) r = 1; break;
+            }
         }
         if (r > 0)
             return op == OP_READ || op == OP_WRITE ? (ssize_t)n : 1;
         if (op == OP_WRITE)
             tlskit__bio_uncork(c);
 
-        int e = SSL_get_error(c->ssl, r);
+        if (!c->plain)
+            e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_ZERO_RETURN && op == OP_READ) {
             c->got_close_notify = 1;
             return 0;
@@ -315,7 +325,8 @@ static int ensure_handshake(tlskit_conn *c)
     if (r == 1) {
         c->hs_done = 1;
         c->state = TK_OPEN;
-        tlskit__info_collect(c);
+        if (!c->plain)
+            tlskit__info_collect(c);
         return 0;
     }
     if (r == -1 && c->ssl)
@@ -464,12 +475,47 @@ static int conn_shutdown(tlskit_conn *c)
 
 int tlskit_conn_shutdown(tlskit_conn *c)
 {
-    if (c->eng) {
+    if (c->eng) { /* after the queued output; on_close once the peer is done too */
         tlskit__err_clear(&c->err);
-        engine_owned(c, "shutdown");
-        return -1;
+        tlskit__engine_shutdown(c);
+        return 0;
     }
     return conn_shutdown(c);
+}
+
+/* An engine connection only: the engine reads, so only it can stop reading. */
+static int engine_only(tlskit_conn *c, const char *call)
+{
+    tlskit__err_clear(&c->err);
+    if (c->eng)
+        return 1;
+    tlskit__err_set(&c->err, TLSKIT_E_INVALID, "%s: %s is not served by the engine", call,
+                    c->peer);
+    return 0;
+}
+
+int tlskit_conn_read_stop(tlskit_conn *c)
+{
+    if (!engine_only(c, "read_stop"))
+        return -1;
+    tlskit__engine_hold(c, 1);
+    return 0;
+}
+
+int tlskit_conn_read_start(tlskit_conn *c)
+{
+    if (!engine_only(c, "read_start"))
+        return -1;
+    tlskit__engine_hold(c, 0);
+    return 0;
+}
+
+int tlskit_conn_abort(tlskit_conn *c, const char *why)
+{
+    if (!engine_only(c, "abort"))
+        return -1;
+    tlskit__engine_abort(c, why);
+    return 0;
 }
 
 int tlskit_conn_close(tlskit_conn *c)
@@ -541,8 +587,12 @@ void tlskit__conn_engine_attach(tlskit_conn *c, struct tlskit__econn *ec)
     c->nonblocking = 1;
     /* Partial writes: the engine keeps what the socket did not take and offers the rest
      * later. Released buffers: an idle connection holds no record buffers. */
-    SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
-    arm_handshake_deadline(c, tlskit__now_ms());
+    if (c->ssl)
+        SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+    /* An outbound connection's handshake deadline starts with its first step, once
+     * connected (the CONNECT deadline covers the time before). */
+    if (c->is_server)
+        arm_handshake_deadline(c, tlskit__now_ms());
 }
 
 struct tlskit__econn *tlskit__conn_engine(const tlskit_conn *c)
@@ -573,10 +623,19 @@ void tlskit__conn_push(tlskit_conn *c)
     tlskit__bio_uncork(c);
 }
 
+int tlskit__conn_shutdown(tlskit_conn *c)
+{
+    return conn_shutdown(c);
+}
+
 void tlskit__conn_finish(tlskit_conn *c)
 {
     if (!c->hs_done || c->dead || c->sent_shutdown)
         return;
+    if (c->plain) { /* the FIN now: close() with unread input would send a reset */
+        conn_shutdown(c);
+        return;
+    }
     c->cork = 1;
     conn_shutdown(c); /* non-blocking: close_notify if the socket takes it */
     c->cork = 0;

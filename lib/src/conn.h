@@ -38,6 +38,7 @@ struct tlskit_conn {
     int fd;
     int own_fd;
     int is_server;
+    int plain;                 /* no TLS: bytes go to the socket as they are (plain.c) */
     int nonblocking;
     enum tlskit__state state;
     int hs_done;
@@ -111,6 +112,14 @@ void tlskit__conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error);
 /* The connection's deadline for op passed: its error says so (the one place a timeout
  * is put into words). Returns -1 (conn_fail.c). */
 int tlskit__conn_timeout(tlskit_conn *c, enum tlskit__op op);
+
+/* One step of op on a plain (no TLS) connection, in the terms conn_run() judges an
+ * SSL_* call by: 1 done (*n bytes for read/write; *written, as in write_records(), kept
+ * across waits), else 0 with *ssl_error SSL_ERROR_WANT_READ / _WANT_WRITE,
+ * SSL_ERROR_ZERO_RETURN (read: the peer's FIN, a clean end without TLS) or
+ * SSL_ERROR_SYSCALL (c->io_errno says why) (plain.c). */
+int tlskit__plain_step(tlskit_conn *c, enum tlskit__op op, void *buf, size_t len,
+                       size_t *written, size_t *n, int *ssl_error);
 
 /* Server-role settings of a new SSL (server.c). */
 void tlskit__server_setup(tlskit_conn *conn);

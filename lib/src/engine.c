@@ -95,6 +95,14 @@ int tlskit_engine_set_write_limit(tlskit_engine *e, size_t bytes)
     return 0;
 }
 
+int tlskit_engine_set_plain(tlskit_engine *e, int on)
+{
+    if (!settable(e))
+        return -1;
+    e->plain = on != 0;
+    return 0;
+}
+
 int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms)
 {
     if (!settable(e))
@@ -139,7 +147,7 @@ tlskit_config *tlskit__worker_config(struct tlskit__worker *w)
 int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg)
 {
     tlskit__err_clear(&e->err);
-    if (!cfg || !cfg->has_keypair) {
+    if (!cfg || (!cfg->has_keypair && !e->plain)) {
         tlskit__err_set(&e->err, TLSKIT_E_CONFIG,
                    "reload: the new configuration has no certificate and key; keeping the "
                    "old one");
@@ -287,6 +295,8 @@ void tlskit_engine_read_stats(tlskit_engine *e, struct tlskit_engine_stats *out)
         out->buffer_limit_closes += TK_LOAD(buffer_closes);
         out->limit_rejections += TK_LOAD(limit_rejections);
         out->accept_errors += TK_LOAD(accept_errors);
+        out->connects += TK_LOAD(connects);
+        out->connect_failures += TK_LOAD(connect_failures);
 #undef TK_LOAD
     }
 }

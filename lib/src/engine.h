@@ -39,7 +39,7 @@ struct tlskit__evsrc {
 struct tlskit__counters {
     atomic_uint_fast64_t accepted, hs_ok, hs_err[TLSKIT_E__COUNT], bytes_in, bytes_out,
         hs_timeouts, idle_timeouts, write_stalls, buffer_closes, limit_rejections,
-        accept_errors;
+        accept_errors, connects, connect_failures;
 };
 
 struct tlskit__worker {
@@ -56,6 +56,8 @@ struct tlskit__worker {
     size_t nconns;
     struct tlskit__linger *lingers; /* sockets in a lingering close (engine_linger.c) */
     size_t nlingers;
+    struct tlskit__econn *current; /* the connection whose event is being handled */
+    struct tlskit__econn *kicks;   /* to visit after this round of events (kick_next) */
     int final_pass_done;
     tlskit_config *cfg;        /* this worker's reference to the engine's config ... */
     uint64_t cfg_gen;          /* ... as of this reload generation */
@@ -80,6 +82,14 @@ struct tlskit__econn {
     int ended;
     int linger;                /* ended after a fatal alert: lingering close */
     int notify_on_end;         /* ended with an error, yet close with close_notify (idle) */
+    int outbound;              /* made by tlskit_engine_connect(), not accepted */
+    struct tlskit__dial *dial; /* outbound, still connecting (engine_connect.c) */
+    int held;                  /* the application stopped reading (read_stop) */
+    int eof;                   /* on_eof: the peer sent all it will send */
+    int shut_wanted;           /* tlskit_conn_shutdown(): after the queued output */
+    int shut_done;             /* close_notify / FIN sent */
+    int kicked;                /* on the worker's kick list */
+    struct tlskit__econn *kick_next;
     const char *close_reason;  /* for a clean close once the output is flushed */
     int end_code;
     char *end_reason;          /* allocated when the connection ends */
@@ -92,6 +102,7 @@ struct tlskit_engine {
     struct tlskit_engine_handlers h;
     int nworkers;
     int max_conns;
+    int plain;                 /* accepted connections are plain TCP (no TLS) */
     size_t write_limit;
     int64_t drain_ms;
     struct tlskit__worker *workers;
@@ -133,6 +144,24 @@ void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final_pass, 
                          int64_t drain_at);
 /* End every connection of a worker that never ran or has stopped. */
 void tlskit__econn_end_all(struct tlskit__worker *w, const char *reason);
+/* Take a connection into worker w (its list, epoll when it has a socket) without making
+ * progress: 0, or -1 after ending and reaping it (w's accept path counts that). */
+struct tlskit__econn *tlskit__econn_add(struct tlskit__worker *w, tlskit_conn *c, int outbound);
+/* Visit ec after the current round of events (it was changed from another connection's
+ * callback, or it ended there). */
+void tlskit__econn_kick(struct tlskit__econn *ec);
+/* Visit every kicked connection (the worker's loop, after its events and sweeps). */
+void tlskit__worker_run_kicks(struct tlskit__worker *w);
+/* End a connection with a reason (freed at the end of its event or kick). */
+void tlskit__econn_end(struct tlskit__econn *ec, int code, const char *fmt, ...) TK_PRINTF(3, 4);
+
+/* engine_connect.c */
+/* An outbound connection's socket became ready while connecting: 1 connected (go on
+ * with the handshake), 0 still connecting (the next address), -1 ended. */
+int tlskit__dial_event(struct tlskit__econn *ec);
+/* The CONNECT deadline at now: 1 when it passed (the connection then ended). */
+int tlskit__dial_expired(struct tlskit__econn *ec, int64_t now);
+void tlskit__dial_free(struct tlskit__dial *d);
 
 /* engine_linger.c */
 /* Shut fd (taken over) down for writing, then read and drop what the peer still sends

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 static size_t pending(const struct tlskit__econn *ec)
 {
@@ -28,11 +29,11 @@ size_t tlskit__engine_pending(const tlskit_conn *c)
 
 /* Record why the connection ends; the worker frees it at the end of the current event
  * (never inside an application callback). */
-static void end_conn(struct tlskit__econn *ec, int code, const char *fmt, ...) TK_PRINTF(3, 4);
-static void end_conn(struct tlskit__econn *ec, int code, const char *fmt, ...)
+void tlskit__econn_end(struct tlskit__econn *ec, int code, const char *fmt, ...)
 {
     if (ec->ended)
         return;
+    tlskit__econn_kick(ec); /* ended from elsewhere: reaped after this round */
     ec->ended = 1;
     ec->end_code = code;
     va_list ap;
@@ -42,11 +43,43 @@ static void end_conn(struct tlskit__econn *ec, int code, const char *fmt, ...)
     va_end(ap);
 }
 
+void tlskit__econn_kick(struct tlskit__econn *ec)
+{
+    if (ec->kicked || ec->w->current == ec)
+        return;
+    ec->kicked = 1;
+    ec->kick_next = ec->w->kicks;
+    ec->w->kicks = ec;
+}
+
+static void unkick(struct tlskit__econn *ec)
+{
+    if (!ec->kicked)
+        return;
+    for (struct tlskit__econn **p = &ec->w->kicks; *p; p = &(*p)->kick_next)
+        if (*p == ec) {
+            *p = ec->kick_next;
+            break;
+        }
+    ec->kicked = 0;
+}
+
+void tlskit__worker_run_kicks(struct tlskit__worker *w)
+{
+    while (w->kicks) {
+        struct tlskit__econn *ec = w->kicks;
+        w->kicks = ec->kick_next;
+        ec->kicked = 0;
+        tlskit__econn_event(ec);
+    }
+}
+
 static void reap(struct tlskit__econn *ec)
 {
     tlskit_conn *c = ec->conn;
     struct tlskit__worker *w = ec->w;
     tlskit_engine *e = w->e;
+    unkick(ec);
     if (ec->end_code == TLSKIT_E_NONE || ec->notify_on_end)
         tlskit__conn_finish(c);
     /* close() (in the free below) removes the fd from epoll: no EPOLL_CTL_DEL. */
@@ -61,7 +94,9 @@ static void reap(struct tlskit__econn *ec)
         e->h.on_close(c, ec->end_code,
                       ec->end_reason ? ec->end_reason : "(out of memory: reason lost)",
                       e->h.arg);
-    atomic_fetch_sub(&e->open, 1);
+    if (!ec->outbound)
+        atomic_fetch_sub(&e->open, 1);
+    tlskit__dial_free(ec->dial);
     int lfd = ec->linger ? tlskit__linger_take_fd(w, ec->src.fd) : -1;
     free(ec->out);
     free(ec->end_reason);
@@ -76,7 +111,10 @@ static void fail_conn(struct tlskit__econn *ec)
 {
     tlskit_conn *c = ec->conn;
     int code = tlskit_conn_error_code(c);
-    if (!tlskit_conn_handshake_done(c)) {
+    if (ec->outbound) {
+        if (!tlskit_conn_handshake_done(c))
+            tlskit__count(&ec->w->ctr.connect_failures, 1);
+    } else if (!tlskit_conn_handshake_done(c)) {
         tlskit__count(&ec->w->ctr.hs_err[code > 0 && code < TLSKIT_E__COUNT ? code : 0], 1);
         /* The deadline may be seen here (a byte arrived after it) or by the sweep. */
         if (code == TLSKIT_E_TIMEOUT)
@@ -88,7 +126,7 @@ static void fail_conn(struct tlskit__econn *ec)
      * be sending: a lingering close lets it read the alert instead of a reset. */
     ec->linger = code == TLSKIT_E_VERIFY || code == TLSKIT_E_PROTOCOL;
     const char *msg = tlskit_conn_error(c);
-    end_conn(ec, code ? code : TLSKIT_E_IO, "%s", msg[0] ? msg : "connection failed");
+    tlskit__econn_end(ec, code ? code : TLSKIT_E_IO, "%s", msg[0] ? msg : "connection failed");
 }
 
 /* Write to the socket until it takes no more. Returns 0, or -1 when the connection
@@ -101,7 +139,8 @@ static int write_some(struct tlskit__econn *ec, const unsigned char *buf, size_t
         ssize_t n = tlskit__conn_write(ec->conn, buf + *taken, len - *taken);
         if (n > 0) {
             *taken += (size_t)n;
-            tlskit__count(&ec->w->ctr.bytes_out, (uint64_t)n);
+            if (!ec->outbound)
+                tlskit__count(&ec->w->ctr.bytes_out, (uint64_t)n);
             continue;
         }
         if (n == TLSKIT_WANT_READ || n == TLSKIT_WANT_WRITE)
@@ -152,8 +191,9 @@ static int append_out(struct tlskit__econn *ec, const unsigned char *p, size_t l
     const char *peer = tlskit_conn_peer_addr(ec->conn);
     if (pending(ec) + len > e->write_limit) {
         tlskit__count(&ec->w->ctr.buffer_closes, 1);
-        end_conn(ec, TLSKIT_E_LIMIT, "write buffer limit (%zu bytes) reached: %s is not reading",
-                 e->write_limit, peer);
+        tlskit__econn_end(ec, TLSKIT_E_LIMIT,
+                          "write buffer limit (%zu bytes) reached: %s is not reading",
+                          e->write_limit, peer);
         return -1;
     }
     if (ec->out_off && ec->out_len + len > ec->out_cap) { /* compact */
@@ -167,7 +207,7 @@ static int append_out(struct tlskit__econn *ec, const unsigned char *p, size_t l
             cap *= 2;
         unsigned char *nb = realloc(ec->out, cap);
         if (!nb) {
-            end_conn(ec, TLSKIT_E_NOMEM, "out of memory buffering output for %s", peer);
+            tlskit__econn_end(ec, TLSKIT_E_NOMEM, "out of memory buffering output for %s", peer);
             return -1;
         }
         ec->out = nb;
@@ -183,7 +223,7 @@ static int append_out(struct tlskit__econn *ec, const unsigned char *p, size_t l
 int tlskit__engine_write(tlskit_conn *c, const void *data, size_t len)
 {
     struct tlskit__econn *ec = econn(c);
-    if (ec->ended || ec->closing)
+    if (ec->ended || ec->closing || ec->shut_wanted)
         return -1;
     const unsigned char *p = data;
     if (pending(ec) == 0 && tlskit_conn_handshake_done(c)) {
@@ -210,24 +250,86 @@ void tlskit__engine_close(tlskit_conn *c)
     if (!ec->ended) {
         ec->closing = 1;
         if (!ec->in_callback && pending(ec) == 0)
-            end_conn(ec, TLSKIT_E_NONE, "closed by server");
+            tlskit__econn_end(ec, TLSKIT_E_NONE, "closed by server");
+        tlskit__econn_kick(ec);
     }
+}
+
+void tlskit__engine_shutdown(tlskit_conn *c)
+{
+    struct tlskit__econn *ec = econn(c);
+    if (!ec->ended && !ec->shut_wanted) {
+        ec->shut_wanted = 1;
+        tlskit__econn_kick(ec);
+    }
+}
+
+void tlskit__engine_abort(tlskit_conn *c, const char *why)
+{
+    struct tlskit__econn *ec = econn(c);
+    if (ec->ended)
+        return;
+    tlskit__econn_end(ec, TLSKIT_E_CLOSED, "%s", why ? why : "aborted");
+    /* A reset, not a FIN: the peer must not take the end for a complete stream. */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (tlskit_conn_fd(c) >= 0)
+        (void)setsockopt(tlskit_conn_fd(c), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+void tlskit__engine_hold(tlskit_conn *c, int on)
+{
+    struct tlskit__econn *ec = econn(c);
+    if (ec->held == (on != 0))
+        return;
+    ec->held = on != 0;
+    if (!on)
+        tlskit__econn_kick(ec); /* edge-triggered: what waits gives no new event */
+}
+
+/* tlskit_conn_shutdown() asked for, once the queued output is out: close_notify (or the
+ * FIN). With the peer's end already seen, the connection is done. */
+static void shut_step(struct tlskit__econn *ec)
+{
+    if (!ec->shut_wanted || ec->shut_done || pending(ec) || ec->ended ||
+        !tlskit_conn_handshake_done(ec->conn))
+        return;
+    int r = tlskit__conn_shutdown(ec->conn);
+    if (r == TLSKIT_WANT_READ || r == TLSKIT_WANT_WRITE)
+        return;
+    if (r != 0) {
+        fail_conn(ec);
+        return;
+    }
+    tlskit__conn_push(ec->conn);
+    ec->shut_done = 1;
+    if (ec->eof)
+        tlskit__econn_end(ec, TLSKIT_E_NONE, "closed (both directions)");
 }
 
 static void read_loop(struct tlskit__econn *ec)
 {
     struct tlskit__worker *w = ec->w;
     tlskit_engine *e = w->e;
-    while (!ec->ended && !ec->paused && !ec->closing) {
+    while (!ec->ended && !ec->paused && !ec->closing && !ec->held && !ec->eof) {
         ssize_t n = tlskit__conn_read(ec->conn, w->rbuf, sizeof(w->rbuf));
         if (n > 0) {
-            tlskit__count(&w->ctr.bytes_in, (uint64_t)n);
+            if (!ec->outbound)
+                tlskit__count(&w->ctr.bytes_in, (uint64_t)n);
             if (e->h.on_data) {
                 ec->in_callback++;
                 e->h.on_data(ec->conn, w->rbuf, (size_t)n, e->h.arg);
                 ec->in_callback--;
             }
             continue;
+        }
+        if (n == 0 && e->h.on_eof) { /* half-close: the other direction goes on */
+            ec->eof = 1;
+            ec->in_callback++;
+            e->h.on_eof(ec->conn, e->h.arg);
+            ec->in_callback--;
+            if (ec->shut_done)
+                tlskit__econn_end(ec, TLSKIT_E_NONE, "closed (both directions)");
+            break;
         }
         if (n == 0) {
             ec->closing = 1; /* close_notify: finish sending, then close */
@@ -256,7 +358,8 @@ static void progress_body(struct tlskit__econn *ec)
             fail_conn(ec);
             return;
         }
-        tlskit__count(&w->ctr.hs_ok, 1);
+        if (!ec->outbound && !tlskit__conn_is_plain(c))
+            tlskit__count(&w->ctr.hs_ok, 1);
         ec->opened = 1;
         if (e->h.on_open) {
             ec->in_callback++;
@@ -270,8 +373,10 @@ static void progress_body(struct tlskit__econn *ec)
         read_loop(ec);
     if (!ec->ended && pending(ec))
         flush(ec);
+    shut_step(ec);
     if (!ec->ended && ec->closing && pending(ec) == 0)
-        end_conn(ec, TLSKIT_E_NONE, "%s", ec->close_reason ? ec->close_reason : "closed by server");
+        tlskit__econn_end(ec, TLSKIT_E_NONE, "%s",
+                          ec->close_reason ? ec->close_reason : "closed by server");
 }
 
 /* Everything a readiness event (or a sweep) may need to do for one connection.
@@ -291,35 +396,51 @@ static void progress(struct tlskit__econn *ec)
 
 void tlskit__econn_event(struct tlskit__econn *ec)
 {
-    progress(ec);
+    struct tlskit__worker *w = ec->w;
+    struct tlskit__econn *outer = w->current;
+    w->current = ec;
+    if (!ec->ended && (!ec->dial || tlskit__dial_event(ec) > 0))
+        progress(ec);
+    w->current = outer;
     if (ec->ended)
         reap(ec);
 }
 
-void tlskit__econn_start(struct tlskit__worker *w, tlskit_conn *c)
+struct tlskit__econn *tlskit__econn_add(struct tlskit__worker *w, tlskit_conn *c, int outbound)
 {
-    tlskit_engine *e = w->e;
     struct tlskit__econn *ec = calloc(1, sizeof(*ec));
     if (!ec) {
         tlskit_conn_free(c);
-        tlskit__count(&w->ctr.accept_errors, 1);
-        return;
+        return NULL;
     }
     tlskit__conn_engine_attach(c, ec);
     ec->src = (struct tlskit__evsrc){.kind = KIND_CONN, .fd = tlskit_conn_fd(c)};
     ec->w = w;
     ec->conn = c;
+    ec->outbound = outbound;
     ec->next = w->conns;
     if (w->conns)
         w->conns->prev = ec;
     w->conns = ec;
     w->nconns++;
-    atomic_fetch_add(&e->open, 1);
+    if (!outbound)
+        atomic_fetch_add(&w->e->open, 1);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.ptr = &ec->src};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, ec->src.fd, &ev) != 0) {
-        end_conn(ec, TLSKIT_E_IO, "epoll_ctl for %s: %s", tlskit_conn_peer_addr(c),
-                 strerror(errno));
+    if (ec->src.fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, ec->src.fd, &ev) != 0)
+        tlskit__econn_end(ec, TLSKIT_E_IO, "epoll_ctl for %s: %s", tlskit_conn_peer_addr(c),
+                          strerror(errno));
+    return ec;
+}
+
+void tlskit__econn_start(struct tlskit__worker *w, tlskit_conn *c)
+{
+    struct tlskit__econn *ec = tlskit__econn_add(w, c, 0);
+    if (!ec) {
+        tlskit__count(&w->ctr.accept_errors, 1);
+        return;
+    }
+    if (ec->ended) {
         reap(ec);
         return;
     }
@@ -341,7 +462,7 @@ static void final_pass(struct tlskit__econn *ec)
         ec->closing = 1;
         ec->close_reason = "server stopping";
         if (!hs_done || pending(ec) == 0)
-            end_conn(ec, TLSKIT_E_NONE, "server stopping");
+            tlskit__econn_end(ec, TLSKIT_E_NONE, "server stopping");
     }
 }
 
@@ -350,10 +471,13 @@ void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final, int s
 {
     tlskit_conn *c = ec->conn;
     const int64_t write_ms = tlskit__conn_config(c)->timeouts[TLSKIT_TIMEOUT_WRITE];
-    if (tlskit_conn_handshake_done(c) && pending(ec) && write_ms &&
+    if (ec->dial) {
+        if (!tlskit__dial_expired(ec, now) && stopping && now >= drain_at + TK_FINAL_FLUSH_MS)
+            tlskit__econn_end(ec, TLSKIT_E_NONE, "server stopping (still connecting)");
+    } else if (tlskit_conn_handshake_done(c) && pending(ec) && write_ms &&
         now - ec->stall_since >= write_ms) {
         tlskit__count(&ec->w->ctr.write_stalls, 1);
-        end_conn(ec, TLSKIT_E_TIMEOUT,
+        tlskit__econn_end(ec, TLSKIT_E_TIMEOUT,
                  "write to %s stalled: the peer took no data for %.3f s (%zu bytes pending)",
                  tlskit_conn_peer_addr(c), (double)write_ms / 1000.0, pending(ec));
     } else if (tlskit__conn_expired(c, now)) {
@@ -364,7 +488,7 @@ void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final, int s
     } else if (final) {
         final_pass(ec);
     } else if (stopping && now >= drain_at + TK_FINAL_FLUSH_MS) {
-        end_conn(ec, TLSKIT_E_NONE, "server stopping (%zu bytes not sent)", pending(ec));
+        tlskit__econn_end(ec, TLSKIT_E_NONE, "server stopping (%zu bytes not sent)", pending(ec));
     }
     if (ec->ended)
         reap(ec);
@@ -374,7 +498,7 @@ void tlskit__econn_end_all(struct tlskit__worker *w, const char *reason)
 {
     while (w->conns) {
         struct tlskit__econn *ec = w->conns;
-        end_conn(ec, TLSKIT_E_NONE, "%s", reason);
+        tlskit__econn_end(ec, TLSKIT_E_NONE, "%s", reason);
         reap(ec);
     }
 }

@@ -63,7 +63,8 @@ int tlskit__worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *
         return -1;
     }
     if (tlskit__listener_listen(w->l, host, port, backlog,
-                                first ? TLSKIT__REUSEPORT_FIRST : TLSKIT__REUSEPORT_JOIN) != 0) {
+                                (first ? TLSKIT__REUSEPORT_FIRST : TLSKIT__REUSEPORT_JOIN) |
+                                    (e->plain ? TLSKIT__LISTEN_PLAIN : 0)) != 0) {
         tlskit__err_set(&e->err, tlskit_listener_error_code(w->l), "%s",
                         tlskit_listener_error(w->l));
         return -1;
@@ -147,8 +148,10 @@ static void accept_ready(struct tlskit__worker *w, int lfd)
             continue;
         }
         struct tlskit__err err = {0};
-        tlskit_conn *c = tlskit__conn_accepted(tlskit__worker_config(w), fd,
-                                               (struct sockaddr *)&ss, &err);
+        tlskit_conn *c = e->plain ? tlskit__conn_plain_new(tlskit__worker_config(w), fd,
+                                                           (struct sockaddr *)&ss, &err)
+                                  : tlskit__conn_accepted(tlskit__worker_config(w), fd,
+                                                          (struct sockaddr *)&ss, &err);
         tlskit__err_free(&err);
         if (!c) {
             tlskit__count(&w->ctr.accept_errors, 1);
@@ -218,9 +221,11 @@ void *tlskit__worker_main(void *arg)
                 tlskit__econn_event((struct tlskit__econn *)(void *)src);
             }
         }
+        tlskit__worker_run_kicks(w);
         now = tlskit__now_ms();
         if (now >= next_sweep) {
             sweep(w, now);
+            tlskit__worker_run_kicks(w);
             next_sweep = now + TK_SWEEP_MS;
         }
         if (atomic_load(&e->stopping) && !w->l && w->nconns == 0)

@@ -186,7 +186,7 @@ int64_t tlskit_conn_age_ms(const tlskit_conn *c)
  * group it chose). */
 static int hello_known(const tlskit_conn *c)
 {
-    return c->hs_done || (!c->is_server && c->ssl && tlskit__peer_chain_num(c) > 0);
+    return c->ssl && (c->hs_done || (!c->is_server && tlskit__peer_chain_num(c) > 0));
 }
 
 const char *tlskit_conn_protocol(const tlskit_conn *c)
@@ -220,7 +220,7 @@ const char *tlskit_conn_servername(const tlskit_conn *c)
 
 int tlskit_conn_session_reused(const tlskit_conn *c)
 {
-    return c->hs_done && SSL_session_reused(c->ssl);
+    return c->hs_done && c->ssl && SSL_session_reused(c->ssl);
 }
 
 uint64_t tlskit_conn_bytes_in(const tlskit_conn *c)
@@ -279,7 +279,7 @@ const char *tlskit_conn_verify_result(const tlskit_conn *c)
  * verify.c on their own), so no handshake pays for it. */
 const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *c)
 {
-    const X509 *x = c->hs_done ? SSL_get0_peer_certificate(c->ssl) : NULL;
+    const X509 *x = c->hs_done && c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
     unsigned char md[32];
     if (!c->info.spki[0] && x && tlskit__spki_sha256(x, md) == 0)
         tlskit__spki_text(md, ((tlskit_conn *)(uintptr_t)c)->info.spki);
@@ -294,7 +294,7 @@ int tlskit_conn_peer_chain_count(const tlskit_conn *c)
 
 const char *tlskit_conn_peer_chain_pem(const tlskit_conn *c)
 {
-    if (!c->info.chain_pem) {
+    if (!c->info.chain_pem && c->ssl) {
         /* A cache filled on first use: the getter stays const for its callers. */
         collect_chain((tlskit_conn *)(uintptr_t)c);
     }
@@ -308,7 +308,7 @@ const char *tlskit_conn_alpn_selected(const tlskit_conn *c)
 
 int tlskit_conn_local_cert_index(const tlskit_conn *c)
 {
-    if (!c->hs_done || !c->is_server || SSL_session_reused(c->ssl))
+    if (!c->hs_done || !c->ssl || !c->is_server || SSL_session_reused(c->ssl))
         return -1;
     return tlskit__sni_index(c->cfg, SSL_get_certificate(c->ssl));
 }

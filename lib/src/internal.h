@@ -222,6 +222,9 @@ struct tlskit__listen_set {
  * socket of a group (checks that nobody else listens on the port). */
 #define TLSKIT__REUSEPORT_JOIN 1
 #define TLSKIT__REUSEPORT_FIRST 2
+/* Or'ed into tlskit__listener_listen()'s reuseport: for plain connections (an engine
+ * with tlskit_engine_set_plain()), so no certificate is needed. */
+#define TLSKIT__LISTEN_PLAIN 4
 /* Listen as tlskit_listener_listen() describes; out is filled on success. */
 int tlskit__listen(struct tlskit__err *err, const tlskit_config *cfg, const char *host,
                    const char *port, int backlog, int reuseport, struct tlskit__listen_set *out);
@@ -272,11 +275,37 @@ int tlskit__conn_handshake(tlskit_conn *c);
 ssize_t tlskit__conn_read(tlskit_conn *c, void *buf, size_t len);
 ssize_t tlskit__conn_write(tlskit_conn *c, const void *buf, size_t len);
 
+/* Send close_notify (TLS) or the FIN (plain) without waiting: 0, -1 or WANT. */
+int tlskit__conn_shutdown(tlskit_conn *c);
+/* Connections the engine makes (plain.c). A plain one (no TLS) over fd, accepted
+ * (sa: the peer; server role) or outbound (sa NULL: client role, the peer named by
+ * tlskit__conn_set_peer()); closed on failure (NULL, err set). */
+tlskit_conn *tlskit__conn_plain_new(tlskit_config *cfg, int fd, const struct sockaddr *sa,
+                                    struct tlskit__err *err);
+/* An outbound TLS client over fd (connecting): SNI and the name checked are servername.
+ * 0, or -1 with the connection's error set (fd is then the caller's). */
+int tlskit__conn_client_setup(tlskit_conn *c, int fd, const char *servername);
+/* The socket changed (connecting: the next address). */
+void tlskit__conn_set_fd(tlskit_conn *c, int fd);
+void tlskit__conn_set_peer(tlskit_conn *c, const char *peer);
+/* Connected: the age and the idle deadline count from now. */
+void tlskit__conn_connected(tlskit_conn *c);
+/* Set the connection's error (a failure found outside the connection layer). */
+void tlskit__conn_err(tlskit_conn *c, int code, const char *msg);
+/* 1 for a plain connection. */
+int tlskit__conn_is_plain(const tlskit_conn *c);
+
 /* ---- What the connection layer asks of the engine (engine_conn.c) ---- */
 /* Queue bytes on an engine connection: 0, or -1 (closing, or the write limit). */
 int tlskit__engine_write(tlskit_conn *c, const void *data, size_t len);
 /* Close an engine connection once its queued output is sent. */
 void tlskit__engine_close(tlskit_conn *c);
+/* Send close_notify (or the FIN) once the queued output is sent; reading goes on. */
+void tlskit__engine_shutdown(tlskit_conn *c);
+/* End an engine connection now, without close_notify (on_close gets TLSKIT_E_CLOSED). */
+void tlskit__engine_abort(tlskit_conn *c, const char *why);
+/* Stop (on) or resume (0) reading from an engine connection. */
+void tlskit__engine_hold(tlskit_conn *c, int on);
 /* Bytes queued on an engine connection and not yet taken by the socket. */
 size_t tlskit__engine_pending(const tlskit_conn *c);
 

@@ -85,7 +85,9 @@ int tlskit__listener_listen(tlskit_listener *l, const char *host, const char *po
         tlskit__err_set(&l->err, TLSKIT_E_INVALID, "listener is already listening");
         return -1;
     }
-    if (!l->cfg->has_keypair) {
+    int plain = reuseport & TLSKIT__LISTEN_PLAIN;
+    reuseport &= ~TLSKIT__LISTEN_PLAIN;
+    if (!l->cfg->has_keypair && !plain) {
         tlskit__err_set(&l->err, TLSKIT_E_CONFIG,
                         "listen: the configuration has no certificate and key");
         return -1;

@@ -58,5 +58,10 @@ int fz_tlsclient_parse(int argc, char **argv)
              (long long)o.timeout_ms);
     FZ_CHECK(o.insecure == 0 || o.insecure == 1, "insecure %d", o.insecure);
     FZ_CHECK(o.verbosity >= 0 && o.verbosity <= 2, "verbosity %d", o.verbosity);
+    /* --listen: a port 0..65535 (0: any), and none of the one-connection options. */
+    unsigned long lport;
+    FZ_CHECK(!o.listen || (cli_parse_ulong(o.listen_port, 0, 65535, &lport) == 0 &&
+                           !o.sess_in && !o.sess_out && !o.reconnect && !o.showcerts),
+             "listen port \"%s\"", o.listen_port);
     return rc;
 }

@@ -86,5 +86,16 @@ int fz_tlsserver_parse(int argc, char **argv)
     FZ_CHECK(!o.alpn || (from_args(o.alpn, NULL, argc, argv) &&
                          tlskit_alpn_check(o.alpn, NULL, 0) == 0), "alpn");
     FZ_CHECK(!o.ca || from_args(o.ca, NULL, argc, argv), "ca points elsewhere");
+    /* --forward: a unix:/PATH, or a host and a port 1..65535; only with the event model. */
+    FZ_CHECK(!o.forward || (from_args(o.forward, NULL, argc, argv) && o.model == MODEL_EVENT),
+             "forward");
+    FZ_CHECK(!o.forward ||
+                 (strncmp(o.fwd_host, "unix:/", 6) == 0 && o.fwd_port[0] == '\0') ||
+                 (o.fwd_host[0] != '\0' && cli_parse_ulong(o.fwd_port, 1, 65535, &port) == 0),
+             "forward to \"%s\" port \"%s\"", o.fwd_host, o.fwd_port);
+    FZ_CHECK(o.send_proxy == 0 || ((o.send_proxy == 1 || o.send_proxy == 2) && o.forward),
+             "send_proxy %d", o.send_proxy);
+    FZ_CHECK(o.backend_timeout_ms >= 0 && o.backend_timeout_ms <= INT32_MAX,
+             "backend_timeout %lld", (long long)o.backend_timeout_ms);
     return rc;
 }

@@ -422,7 +422,8 @@ TLSKIT_API int tlskit_conn_write_all(tlskit_conn *conn, const void *buf, size_t 
 TLSKIT_API size_t tlskit_conn_pending(const tlskit_conn *conn);
 
 /* Send close_notify and stop writing; reading remains possible until the peer closes
- * (TLS half-close). 0, -1, or WANT. */
+ * (TLS half-close). 0, -1, or WANT. On an engine connection: close_notify (or, plain,
+ * the FIN) once the queued output is sent, further writes fail; returns 0. */
 TLSKIT_API int tlskit_conn_shutdown(tlskit_conn *conn);
 /* Send close_notify if not yet sent, then close the socket (if the library owns it).
  * Never waits for the peer's close_notify; waits for the socket to take our close_notify
@@ -431,7 +432,7 @@ TLSKIT_API int tlskit_conn_shutdown(tlskit_conn *conn);
  * included); the engine then calls on_close and frees it. Returns 0. */
 TLSKIT_API int tlskit_conn_close(tlskit_conn *conn);
 /* On a connection served by the engine, the calls that drive a connection by hand
- * (tlskit_conn_handshake, _read, _shutdown, _set_nonblocking) fail with
+ * (tlskit_conn_handshake, _read, _set_nonblocking) fail with
  * TLSKIT_E_INVALID: the engine does that work, and data arrives in on_data. */
 
 /* The socket, or -1. Still owned by the connection. */
@@ -622,6 +623,22 @@ TLSKIT_API const char *tlskit_conn_trust_anchor(const tlskit_conn *conn);
 enum tlskit_phase { TLSKIT_PHASE_DNS = 0, TLSKIT_PHASE_CONNECT = 1,
                     TLSKIT_PHASE_HANDSHAKE = 2, TLSKIT_PHASE_TOTAL = 3 };
 TLSKIT_API int64_t tlskit_conn_phase_us(const tlskit_conn *conn, enum tlskit_phase phase);
+/* The PROXY protocol header (HAProxy's doc/proxy-protocol.txt) that tells a backend who
+ * is on the other side of this connection: its peer as the source and the address the
+ * peer reached as the destination (PROXY UNKNOWN / family UNSPEC when they are not both
+ * IPv4 or both IPv6). TLSKIT_PROXY_V1: one text line ("PROXY TCP4 SRC DST SPORT
+ * DPORT\r\n"). TLSKIT_PROXY_V2: binary, with, once the handshake is done, the TLVs
+ * PP2_TYPE_ALPN (the protocol agreed), PP2_TYPE_AUTHORITY (the SNI received) and
+ * PP2_TYPE_SSL (client bits SSL, CERT_CONN / CERT_SESS when the client presented a
+ * certificate; verify 0 only when it was verified; subtypes SSL_VERSION "TLSv1.3",
+ * SSL_CIPHER, and SSL_CN, the client certificate's common name). Written into buf (cap
+ * bytes; TLSKIT_PROXY_HEADER_MAX is enough unless a name is unusually long). Returns the
+ * length, or -1: TLSKIT_E_INVALID (version), TLSKIT_E_LIMIT (cap too small). */
+#define TLSKIT_PROXY_V1 1
+#define TLSKIT_PROXY_V2 2
+#define TLSKIT_PROXY_HEADER_MAX 2048
+TLSKIT_API ssize_t tlskit_conn_proxy_header(tlskit_conn *conn, int version, void *buf,
+                                            size_t cap);
 
 /* ---------------------------------------------------------------------------------------
  * Listener (server role)
@@ -699,6 +716,12 @@ struct tlskit_engine_handlers {
      * (code TLSKIT_E_LIMIT, at most once a second, with the count of refusals since the
      * last report). Called from worker threads. */
     void (*on_event)(int code, const char *message, void *arg);
+    /* Half-close. The peer will send nothing more (close_notify, or the FIN of a plain
+     * connection) but may still read: the connection stays open for writing until the
+     * application calls tlskit_conn_shutdown() (or _close()); on_close follows once both
+     * directions are done. May be NULL: the connection is then closed once its queued
+     * output is sent (the behaviour before on_eof existed). */
+    void (*on_eof)(tlskit_conn *conn, void *arg);
 };
 
 struct tlskit_engine_stats {
@@ -712,6 +735,10 @@ struct tlskit_engine_stats {
     uint64_t buffer_limit_closes;  /* output buffer cap reached */
     uint64_t limit_rejections;     /* closed at once: max connections reached */
     uint64_t accept_errors;        /* e.g. EMFILE; accepting pauses briefly, then resumes */
+    /* Outbound connections (tlskit_engine_connect()): connected, and failed before they
+     * were open (refused, unreachable, unresolved, CONNECT deadline, TLS handshake).
+     * They are not in open, accepted, handshakes_* or bytes_*: those count clients. */
+    uint64_t connects, connect_failures;
 };
 
 /* A new engine serving with cfg (a reference is taken). NULL only when out of memory. */
@@ -741,6 +768,12 @@ TLSKIT_API int tlskit_engine_set_workers(tlskit_engine *e, int workers);
 TLSKIT_API int tlskit_engine_set_max_conns(tlskit_engine *e, int max_conns);
 TLSKIT_API int tlskit_engine_set_write_limit(tlskit_engine *e, size_t bytes);
 TLSKIT_API int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms);
+/* on: the engine accepts plain TCP connections (no TLS; the config then needs no
+ * certificate: only its socket options and deadlines apply), e.g. the local side of a
+ * tunnel (tlsclient --listen). A plain connection is a tlskit_conn without TLS: the same
+ * calls and callbacks, on_open at once, a FIN is its clean end (on_eof), and the TLS
+ * details (protocol, cipher, peer certificate...) are NULL / 0. Default off. */
+TLSKIT_API int tlskit_engine_set_plain(tlskit_engine *e, int on);
 
 /* Bind the listening sockets (as tlskit_listener_listen: "localhost" means both
  * families; port "0" picks one free port for all). */
@@ -767,6 +800,53 @@ TLSKIT_API void tlskit_engine_read_stats(tlskit_engine *e,
 /* From the callbacks, a connection is written and closed with the connection calls:
  * tlskit_conn_write() queues, tlskit_conn_close() closes after the queued output,
  * tlskit_conn_pending() tells what is queued. */
+
+/* Outbound connections. From a callback of `beside` (a connection the engine serves),
+ * open a new connection on the same worker thread, so that the two can be paired (a
+ * proxy) with no locking: both are only ever touched by that thread.
+ * host: a name or address with port; or "unix:/PATH" for a UNIX-domain socket (port is
+ * then ignored). flags 0: a TLS client, verified as tlskit_conn_connect() verifies (the
+ * config's trust store, pins, host name = host; tlskit_conn_set_servername() and
+ * tlskit_conn_set_session() work on it until the callback returns). flags
+ * TLSKIT_CONNECT_PLAIN: plain TCP / UNIX socket, no TLS (see tlskit_engine_set_plain()).
+ * cfg (a reference is taken) gives the deadlines: CONNECT (every resolved address in
+ * turn, all together), then HANDSHAKE, IDLE and WRITE as for accepted connections, and
+ * the socket options. The host is resolved now, with getaddrinfo() (which blocks: use
+ * addresses or names from /etc/hosts); the connect itself never blocks.
+ * Returns the new connection at once, connecting: write to it now (the bytes are sent
+ * once it is open), set its userdata. It gets the engine's callbacks like any other:
+ * on_open when connected (and the TLS handshake done), then on_data, on_drain, on_eof,
+ * on_close. Every failure, resolving included, is reported by on_close (never before
+ * this call returns) with TLSKIT_E_RESOLVE, _CONNECT ("connect to 127.0.0.1:8080:
+ * Connection refused"), _TIMEOUT ("connect to ...: timed out after 2.000 s"), or the
+ * handshake's class, and counted in connect_failures. NULL only for bad arguments
+ * (beside not an engine connection of e, no host or port) or no memory: then
+ * tlskit_conn_error(beside) says which. */
+#define TLSKIT_CONNECT_PLAIN 1
+TLSKIT_API tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside,
+                                              tlskit_config *cfg, const char *host,
+                                              const char *port, int flags);
+
+/* Pairing two engine connections (a proxy), with the calls above:
+ *   on_data(a):  tlskit_conn_write(b, ...); if tlskit_conn_pending(b) is over a mark
+ *                (well under the write limit), tlskit_conn_read_stop(a);
+ *   on_drain(b): tlskit_conn_read_start(a) - so a slow reader on either side stops
+ *                reading on the other, and a pair holds about the mark plus one read
+ *                (16 KiB) in memory per direction;
+ *   on_eof(a):   tlskit_conn_shutdown(b) - the half-close carried across;
+ *   on_close(a): tlskit_conn_close(b) after a clean end, tlskit_conn_abort(b) after an
+ *                error, and forget b (its own on_close comes later).
+ * read_stop: the engine stops reading from the connection (its peer then fills its
+ * socket buffers and waits); read_start: it reads again (data already waiting is read).
+ * Engine connections only: else -1 with TLSKIT_E_INVALID. */
+TLSKIT_API int tlskit_conn_read_stop(tlskit_conn *conn);
+TLSKIT_API int tlskit_conn_read_start(tlskit_conn *conn);
+/* End an engine connection now, without sending what is queued and without
+ * close_notify; the peer gets a reset (so it cannot mistake the end for a complete
+ * stream: the way to pass an error across a pair). on_close follows with
+ * TLSKIT_E_CLOSED and why (NULL: "aborted"). 0, or -1 for a connection not served by
+ * the engine. */
+TLSKIT_API int tlskit_conn_abort(tlskit_conn *conn, const char *why);
 
 /* ---------------------------------------------------------------------------------------
  * Generic error access: tlskit_error(obj) / tlskit_error_code(obj) for any object.

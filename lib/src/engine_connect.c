@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine's outbound connections: tlskit_engine_connect() opens a TLS client or a
+ * plain TCP / UNIX-socket connection on the worker of a connection it already serves,
+ * without blocking that worker: a non-blocking connect() per resolved address in turn,
+ * all within the CONNECT deadline, then the same progress (handshake, buffering,
+ * backpressure, deadlines, callbacks) as an accepted connection. Failures arrive as the
+ * new connection's on_close, never as a return value, so a caller has one path for them. */
+#include "engine.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define TK_UNIX_PREFIX "unix:"
+
+struct tlskit__dial {
+    struct addrinfo *res, *next;  /* TCP: the addresses left to try */
+    struct sockaddr_un un;        /* UNIX socket */
+    socklen_t unlen;
+    int is_unix;
+    int64_t deadline, timeout_ms;
+    char target[TK_ADDRLEN + 300]; /* "127.0.0.1:8080", "localhost port 8080", "unix:/p" */
+    char current[TK_ADDRLEN + 300]; /* the address being tried */
+    char tried[TK_ERRLEN];         /* "addr: why; addr: why" */
+    size_t used;
+    int ntried, last_errno;
+    int fail_code;                 /* set when the connection cannot even start */
+    char fail[TK_ERRLEN];
+};
+
+void tlskit__dial_free(struct tlskit__dial *d)
+{
+    if (!d)
+        return;
+    if (d->res)
+        freeaddrinfo(d->res);
+    free(d);
+}
+
+static void note_failure(struct tlskit__dial *d, int why)
+{
+    char ebuf[96];
+    d->last_errno = why;
+    d->ntried++;
+    int n = snprintf(d->tried + d->used, sizeof(d->tried) - d->used, "%s%s: %s",
+                     d->used ? "; " : "", d->current, strerror_r(why, ebuf, sizeof(ebuf)));
+    if (n > 0 && (size_t)n < sizeof(d->tried) - d->used)
+        d->used += (size_t)n;
+}
+
+/* Start connecting to the next address: the socket (connecting or connected), or -1
+ * when every address failed at once. */
+static int dial_next(const tlskit_config *cfg, struct tlskit__dial *d)
+{
+    for (;;) {
+        const struct sockaddr *sa;
+        socklen_t salen;
+        int family;
+        if (d->is_unix) {
+            if (d->ntried > 0)
+                return -1;
+            sa = (const struct sockaddr *)&d->un;
+            salen = d->unlen;
+            family = AF_UNIX;
+            snprintf(d->current, sizeof(d->current), "%s", d->target);
+        } else {
+            struct addrinfo *ai = d->next;
+            if (!ai)
+                return -1;
+            d->next = ai->ai_next;
+            sa = ai->ai_addr;
+            salen = ai->ai_addrlen;
+            family = ai->ai_family;
+            tlskit__format_addr(sa, d->current, sizeof(d->current));
+        }
+        int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            note_failure(d, errno);
+            continue;
+        }
+        if (family != AF_UNIX)
+            tlskit__socket_apply_options(cfg, fd);
+        int r;
+        do {
+            r = connect(fd, sa, salen);
+        } while (r != 0 && errno == EINTR);
+        if (r == 0 || errno == EINPROGRESS)
+            return fd;
+        note_failure(d, errno);
+        close(fd);
+    }
+}
+
+/* What the connection's on_close says when no address could be reached. */
+static void dial_failed(struct tlskit__econn *ec)
+{
+    struct tlskit__dial *d = ec->dial;
+    tlskit__count(&ec->w->ctr.connect_failures, 1);
+    if (d->fail_code) {
+        tlskit__econn_end(ec, d->fail_code, "%s", d->fail);
+    } else if (d->ntried == 1) {
+        char ebuf[96];
+        tlskit__econn_end(ec, TLSKIT_E_CONNECT, "connect to %s: %s", d->current,
+                          strerror_r(d->last_errno, ebuf, sizeof(ebuf)));
+    } else {
+        tlskit__econn_end(ec, TLSKIT_E_CONNECT, "connect to %s: %s", d->target,
+                          d->used ? d->tried : "no address");
+    }
+}
+
+/* Resolve (getaddrinfo() blocks: numeric addresses, or names from /etc/hosts, do not
+ * wait on the network) and fill d; on failure d->fail says why. */
+static void dial_resolve(struct tlskit__dial *d, const char *host, const char *port)
+{
+    if (strncmp(host, TK_UNIX_PREFIX, strlen(TK_UNIX_PREFIX)) == 0) {
+        const char *path = host + strlen(TK_UNIX_PREFIX);
+        snprintf(d->target, sizeof(d->target), "%s", host);
+        d->is_unix = 1;
+        d->un.sun_family = AF_UNIX;
+        if (!*path || strlen(path) >= sizeof(d->un.sun_path)) {
+            d->fail_code = TLSKIT_E_INVALID;
+            snprintf(d->fail, sizeof(d->fail), "connect to %s: the path is empty or longer "
+                     "than %zu bytes", host, sizeof(d->un.sun_path) - 1);
+            return;
+        }
+        memcpy(d->un.sun_path, path, strlen(path) + 1);
+        d->unlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+        return;
+    }
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int g = getaddrinfo(host, port, &hints, &d->res);
+    if (g == EAI_NONAME || g == EAI_SERVICE) {
+        hints.ai_flags = 0; /* a service name such as "https" */
+        g = getaddrinfo(host, port, &hints, &d->res);
+    }
+    if (strchr(host, ':'))
+        snprintf(d->target, sizeof(d->target), "[%s]:%s", host, port);
+    else
+        snprintf(d->target, sizeof(d->target), "%s:%s", host, port);
+    if (g != 0) {
+        d->res = NULL;
+        d->fail_code = TLSKIT_E_RESOLVE;
+        snprintf(d->fail, sizeof(d->fail), "resolve %s port %s: %s", host, port,
+                 g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+        return;
+    }
+    d->next = d->res;
+    if (d->res->ai_next) /* several: the message names the host, then each address */
+        snprintf(d->target, sizeof(d->target), "%s port %s", host, port);
+}
+
+tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside, tlskit_config *cfg,
+                                   const char *host, const char *port, int flags)
+{
+    struct tlskit__econn *near = beside ? tlskit__conn_engine(beside) : NULL;
+    if (!e || !near || near->w->e != e || !cfg || !host || !*host ||
+        (flags & ~TLSKIT_CONNECT_PLAIN) ||
+        (strncmp(host, TK_UNIX_PREFIX, strlen(TK_UNIX_PREFIX)) != 0 &&
+         (!port || !*port))) {
+        if (beside)
+            tlskit__conn_err(beside, TLSKIT_E_INVALID,
+                             "engine connect: needs the engine, one of its connections, a "
+                             "config, a host and a port (or unix:PATH) and known flags");
+        return NULL;
+    }
+    struct tlskit__worker *w = near->w;
+    struct tlskit__dial *d = calloc(1, sizeof(*d));
+    if (!d) {
+        tlskit__conn_err(beside, TLSKIT_E_NOMEM, "engine connect: out of memory");
+        return NULL;
+    }
+    d->timeout_ms = cfg->timeouts[TLSKIT_TIMEOUT_CONNECT];
+    d->deadline = tlskit__deadline_in(d->timeout_ms);
+    dial_resolve(d, host, port);
+    int fd = d->fail_code ? -1 : dial_next(cfg, d);
+
+    struct tlskit__err err = {0};
+    tlskit_conn *c;
+    if (flags & TLSKIT_CONNECT_PLAIN) {
+        c = tlskit__conn_plain_new(cfg, fd, NULL, &err);
+    } else if ((c = tlskit_conn_new(cfg)) != NULL) {
+        const char *name = d->is_unix ? NULL : host;
+        if (tlskit__conn_client_setup(c, fd, name) != 0 && !d->fail_code) {
+            d->fail_code = tlskit_conn_error_code(c);
+            snprintf(d->fail, sizeof(d->fail), "connect to %s: %s", d->target,
+                     tlskit_conn_error(c));
+            if (fd >= 0)
+                close(fd);
+            fd = -1;
+        }
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    tlskit__err_free(&err);
+    if (!c) {
+        tlskit__dial_free(d);
+        tlskit__conn_err(beside, TLSKIT_E_NOMEM, "engine connect: out of memory");
+        return NULL;
+    }
+    tlskit__conn_set_peer(c, fd >= 0 ? d->current : d->target);
+    struct tlskit__econn *ec = tlskit__econn_add(w, c, 1);
+    if (!ec) {
+        tlskit__dial_free(d);
+        tlskit__conn_err(beside, TLSKIT_E_NOMEM, "engine connect: out of memory");
+        return NULL;
+    }
+    ec->dial = d;
+    if (fd < 0 && !ec->ended)
+        dial_failed(ec); /* on_close after this round of events, as for any failure */
+    return c;
+}
+
+int tlskit__dial_event(struct tlskit__econn *ec)
+{
+    struct tlskit__dial *d = ec->dial;
+    tlskit_conn *c = ec->conn;
+    int fd = tlskit_conn_fd(c), soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+        soerr = errno;
+    if (soerr == 0) {
+        struct sockaddr_storage ss;
+        sl = sizeof(ss);
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+            return 0; /* still connecting: the next event says how it ended */
+        tlskit__conn_set_peer(c, d->current);
+        tlskit__conn_connected(c);
+        tlskit__count(&ec->w->ctr.connects, 1);
+        tlskit__dial_free(d);
+        ec->dial = NULL;
+        return 1;
+    }
+    note_failure(d, soerr);
+    close(fd); /* also leaves the epoll set */
+    int next = dial_next(tlskit__conn_config(c), d);
+    tlskit__conn_set_fd(c, next);
+    ec->src.fd = next;
+    if (next < 0) {
+        dial_failed(ec);
+        return -1;
+    }
+    tlskit__conn_set_peer(c, d->current);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.ptr = &ec->src};
+    if (epoll_ctl(ec->w->epfd, EPOLL_CTL_ADD, next, &ev) != 0) {
+        tlskit__count(&ec->w->ctr.connect_failures, 1);
+        tlskit__econn_end(ec, TLSKIT_E_IO, "epoll_ctl for %s: %s", d->current, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int tlskit__dial_expired(struct tlskit__econn *ec, int64_t now)
+{
+    struct tlskit__dial *d = ec->dial;
+    if (!d->deadline || now < d->deadline)
+        return 0;
+    tlskit__count(&ec->w->ctr.connect_failures, 1);
+    tlskit__econn_end(ec, TLSKIT_E_TIMEOUT, "connect to %s: timed out after %.3f s",
+                      d->target, (double)d->timeout_ms / 1000.0);
+    return 1;
+}
