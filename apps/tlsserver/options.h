@@ -23,6 +23,7 @@ enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
 enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
 
 #define TLSSERVER_MAX_CRLS 16
+#define MAX_PROXY_FROM 64 /* TLSKIT_PROXY_MAX_FROM */
 
 struct options {
     const char *bind;
@@ -58,6 +59,9 @@ struct options {
     enum model model;
     enum mode mode;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+    int proxy_protocol;                        /* --proxy-protocol */
+    const char *proxy_from[MAX_PROXY_FROM];    /* --proxy-from, checked by the parser */
+    int nproxy_from;
 };
 
 /* Every option's default. */

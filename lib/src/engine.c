@@ -107,6 +107,20 @@ int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms)
     return 0;
 }
 
+int tlskit_engine_set_proxy_protocol(tlskit_engine *e, int on, int64_t timeout_ms)
+{
+    if (!settable(e))
+        return -1;
+    return tlskit__proxy_set(&e->err, &e->proxy, on, timeout_ms);
+}
+
+int tlskit_engine_add_proxy_from(tlskit_engine *e, const char *cidr)
+{
+    if (!settable(e))
+        return -1;
+    return tlskit__proxy_add_from(&e->err, &e->proxy, cidr);
+}
+
 int tlskit_engine_port(const tlskit_engine *e)
 {
     return e->port;

@@ -95,6 +95,7 @@ struct tlskit_engine {
     int running;
     int port;
     char addrs[TK_MAX_LISTEN * (TK_ADDRLEN + 2)];
+    struct tlskit__proxy_policy proxy; /* set before listening, read-only after */
     struct tlskit__err err;
 };
 

@@ -120,6 +120,10 @@ static void accept_ready(struct tlskit__worker *w, int lfd)
         tlskit_conn *c = tlskit__conn_accepted(tlskit__worker_config(w), fd,
                                                (struct sockaddr *)&ss, &err);
         tlskit__err_free(&err);
+        if (c && tlskit__proxy_arm(c, &e->proxy, (struct sockaddr *)&ss) != 0) {
+            tlskit_conn_free(c);
+            c = NULL;
+        }
         if (!c) {
             tlskit__count(&w->ctr.accept_errors, 1);
             continue;

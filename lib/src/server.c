@@ -18,6 +18,7 @@ struct tlskit_listener {
     tlskit_config *cfg;
     struct tlskit__listen_set set;
     atomic_int closed;
+    struct tlskit__proxy_policy proxy; /* a PROXY header before TLS (proxy_recv.c) */
     struct tlskit__err err;
 };
 
@@ -69,6 +70,18 @@ const int *tlskit_listener_fds(const tlskit_listener *l, size_t *count)
     if (count)
         *count = l->set.nfds;
     return l->set.fds;
+}
+
+int tlskit_listener_set_proxy_protocol(tlskit_listener *l, int on, int64_t timeout_ms)
+{
+    tlskit__err_clear(&l->err);
+    return tlskit__proxy_set(&l->err, &l->proxy, on, timeout_ms);
+}
+
+int tlskit_listener_add_proxy_from(tlskit_listener *l, const char *cidr)
+{
+    tlskit__err_clear(&l->err);
+    return tlskit__proxy_add_from(&l->err, &l->proxy, cidr);
 }
 
 int tlskit_listener_listen(tlskit_listener *l, const char *host, const char *port,
@@ -126,6 +139,11 @@ static int accept_ready(tlskit_listener *l, const struct pollfd *p, tlskit_conn 
             return -1;
         }
         *out = tlskit__conn_accepted(l->cfg, fd, (struct sockaddr *)&ss, &l->err);
+        if (*out && tlskit__proxy_arm(*out, &l->proxy, (struct sockaddr *)&ss) != 0) {
+            tlskit_conn_free(*out);
+            *out = NULL;
+            tlskit__err_set(&l->err, TLSKIT_E_NOMEM, "accept: out of memory");
+        }
         return *out ? 1 : -1;
     }
     return 0;
