@@ -848,3 +848,179 @@ TK_TEST(proxy, listener_trusted_prefix_list)
     tlskit_listener_free(l);
     tlskit_config_free(cfg);
 }
+
+/* ---- HAProxy (Debian's) as the real sender in front of tlsserver --proxy-protocol ---- */
+
+#define HAPROXY_BIN "/usr/sbin/haproxy"
+
+/* A port free now on addr (probed: HAProxy cannot tell which port 0 gave it). */
+static int free_port(const char *addr)
+{
+    int port;
+    int fd = tk_tcp_bound(addr, 0, &port);
+    close(fd);
+    return port;
+}
+
+static int can_connect(const char *addr, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(addr, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, addr, &s6->sin6_addr);
+        sl = sizeof(*s6);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, addr, &s4->sin_addr);
+        sl = sizeof(*s4);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ok = connect(fd, (struct sockaddr *)&ss, sl) == 0;
+    close(fd);
+    return ok;
+}
+
+struct hap {
+    struct tk_proc p;
+    char dir[256], cfg[300];
+    int port4, port6;
+};
+
+/* HAProxy in mode tcp on 127.0.0.1 and ::1, one server: tlsserver at port, reached from
+ * 127.0.0.3 so that the PROXY sender's own address differs from every client's. */
+static void hap_start(struct hap *h, int port, const char *server_opts)
+{
+    memset(h, 0, sizeof(*h));
+    tk_tmpdir(h->dir, sizeof(h->dir));
+    snprintf(h->cfg, sizeof(h->cfg), "%s/haproxy.cfg", h->dir);
+    h->port4 = free_port("127.0.0.1");
+    h->port6 = free_port("::1");
+    char conf[1024];
+    int n = snprintf(conf, sizeof(conf),
+                     "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n"
+                     "  timeout server 30s\n"
+                     "frontend fe\n  bind 127.0.0.1:%d\n  bind [::1]:%d\n  default_backend be\n"
+                     "backend be\n  server s1 127.0.0.1:%d source 127.0.0.3 %s\n",
+                     h->port4, h->port6, port, server_opts);
+    tk_write_file(h->cfg, conf, (size_t)n);
+    const char *argv[] = {HAPROXY_BIN, "-db", "-f", h->cfg, NULL};
+    tk_proc_start(&h->p, argv);
+    int64_t end = tk_now_ms() + 20000;
+    while (!(can_connect("127.0.0.1", h->port4) && can_connect("::1", h->port6)) &&
+           tk_now_ms() < end && kill(h->p.pid, 0) == 0)
+        poll(NULL, 0, 20);
+    cr_assert(can_connect("127.0.0.1", h->port4), "haproxy did not start: %s",
+              tk_str(h->p.errbuf));
+}
+
+static void hap_stop(struct hap *h)
+{
+    kill(h->p.pid, SIGTERM);
+    tk_proc_wait(&h->p, 20000);
+    tk_proc_free(&h->p);
+    tk_rmtree(h->dir);
+}
+
+/* tk_server_stop() without freeing: the log is read after the exit. */
+static void server_stop_keep(struct tk_server *s)
+{
+    kill(s->p.pid, SIGTERM);
+    cr_assert_eq(tk_proc_wait(&s->p, 30000), 0, "%s", tk_str(s->p.errbuf));
+}
+
+/* tlsclient through HAProxy: "ping" back? */
+static int ping_via(const char *host, int port, int expect_ok)
+{
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%d", port);
+    struct tk_proc p;
+    const char *argv[] = {tk_client_bin(), "-q", "--ca", tk_cert("ca.crt"), "--servername",
+                          "localhost", "--timeout", "10", host, ps, NULL};
+    int rc = tk_run(&p, argv, "ping", 4, 30000);
+    int ok = rc == 0 && p.outbuf && strcmp(p.outbuf, "ping") == 0;
+    if (!ok && expect_ok)
+        cr_log_warn("tlsclient via %s %s: exit %d: %s", host, ps, rc, tk_str(p.errbuf));
+    tk_proc_free(&p);
+    return ok;
+}
+
+static void haproxy_case(const char *model, const char *server_opts)
+{
+    if (access(HAPROXY_BIN, X_OK) != 0)
+        cr_skip_test("haproxy is not installed (scripts/setup.sh installs it)");
+    struct tk_server s;
+    const char *extra[] = {"--proxy-protocol", "--model", model, NULL};
+    tk_server_start(&s, "server", "127.0.0.1", extra);
+    struct hap h;
+    hap_start(&h, s.port, server_opts);
+    cr_expect(ping_via("127.0.0.1", h.port4, 1));
+    cr_expect(tk_proc_wait_for(&s.p, 2, "conn 127.0.0.1:", 20000), "%s", tk_str(s.p.errbuf));
+    cr_expect(ping_via("::1", h.port6, 1));
+    cr_expect(tk_proc_wait_for(&s.p, 2, "conn [::1]:", 20000), "%s", tk_str(s.p.errbuf));
+    hap_stop(&h);
+    server_stop_keep(&s);
+    /* Each client as itself, never as the proxy's 127.0.0.3; both exchanges clean. */
+    cr_expect(!tk_contains(s.p.errbuf, "127.0.0.3"), "%s", s.p.errbuf);
+    cr_expect(tk_matches(s.p.errbuf, "conn 127\\.0\\.0\\.1:[0-9]+ proto=TLSv1\\.3 .* ok"), "%s",
+              s.p.errbuf);
+    cr_expect(tk_matches(s.p.errbuf, "conn \\[::1\\]:[0-9]+ proto=TLSv1\\.3 .* ok"), "%s",
+              s.p.errbuf);
+    tk_proc_free(&s.p);
+}
+
+TK_TEST(proxy, haproxy_send_proxy_v1)
+{
+    haproxy_case("event", "send-proxy");
+}
+
+TK_TEST(proxy, haproxy_send_proxy_v2_crc32c)
+{
+    haproxy_case("event", "send-proxy-v2 proxy-v2-options crc32c,unique-id");
+}
+
+TK_TEST(proxy, haproxy_send_proxy_v2_thread_model)
+{
+    haproxy_case("thread", "send-proxy-v2 proxy-v2-options crc32c");
+}
+
+/* HAProxy's health checks with send-proxy-v2 say LOCAL: accepted, the peer is the
+ * checker itself; and a sender outside --proxy-from is refused and logged. */
+TK_TEST(proxy, haproxy_checks_local_and_untrusted)
+{
+    if (access(HAPROXY_BIN, X_OK) != 0)
+        cr_skip_test("haproxy is not installed (scripts/setup.sh installs it)");
+    struct tk_server s;
+    const char *extra[] = {"--proxy-protocol", NULL};
+    tk_server_start(&s, "server", "127.0.0.1", extra);
+    struct hap h;
+    hap_start(&h, s.port, "send-proxy-v2 check inter 100ms check-send-proxy");
+    cr_expect(tk_proc_wait_for_n(&s.p, 2, "conn 127.0.0.3:", 3, 20000), "%s",
+              tk_str(s.p.errbuf));
+    cr_expect(ping_via("127.0.0.1", h.port4, 1));
+    hap_stop(&h);
+    server_stop_keep(&s);
+    cr_expect(!tk_contains(s.p.errbuf, "PROXY header from"), "%s", s.p.errbuf);
+    cr_expect(tk_matches(s.p.errbuf, "conn 127\\.0\\.0\\.1:[0-9]+ proto=TLSv1\\.3 .* ok"), "%s",
+              s.p.errbuf);
+    tk_proc_free(&s.p);
+
+    const char *untrusting[] = {"--proxy-protocol", "--proxy-from", "10.0.0.0/8",
+                                "--proxy-from", "::1", NULL};
+    tk_server_start(&s, "server", "127.0.0.1", untrusting);
+    hap_start(&h, s.port, "send-proxy-v2");
+    cr_expect(!ping_via("127.0.0.1", h.port4, 0));
+    cr_expect(tk_proc_wait_for(&s.p, 2, "not a trusted PROXY sender", 20000), "%s",
+              tk_str(s.p.errbuf));
+    hap_stop(&h);
+    server_stop_keep(&s);
+    cr_expect(tk_contains(s.p.errbuf, "conn 127.0.0.3:"), "%s", s.p.errbuf);
+    cr_expect(tk_contains(s.p.errbuf, "error=TLSKIT_E_PROTOCOL: PROXY header from 127.0.0.3:"),
+              "%s", s.p.errbuf);
+    tk_proc_free(&s.p);
+}
