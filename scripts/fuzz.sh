@@ -25,7 +25,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 build=${BUILD_DIR:-$root/build-fuzz}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-all=(http cli options pem handshake_server handshake_client peer_cert http_response alpn)
+all=(http cli options pem handshake_server handshake_client peer_cert http_response alpn proxy)
 seconds=60
 merge=1
 targets=()
