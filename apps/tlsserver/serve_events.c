@@ -99,7 +99,8 @@ static void *events_listen(struct server *s, const char **addrs)
         tlskit_engine_set_max_conns(e, (int)s->opt.max_conns) < 0 ||
         tlskit_engine_set_drain_timeout(e, GRACE_MS) < 0 ||
         events_proxy(s, e) < 0 ||
-        tlskit_engine_listen(e, s->opt.bind, s->opt.port, 0) < 0) {
+        (s->nlisten_fds ? tlskit_engine_adopt_fds(e, s->listen_fds, (size_t)s->nlisten_fds)
+                        : tlskit_engine_listen(e, s->opt.bind, s->opt.port, 0)) < 0) {
         cli_msg("%s", tlskit_engine_error(e));
         events_free(ev);
         return NULL;

@@ -278,7 +278,9 @@ static void *threads_listen(struct server *s, const char **addrs)
     p->srv = s;
     pthread_mutex_init(&p->lock, NULL);
     if (threads_proxy(s, p->listener) < 0 ||
-        tlskit_listener_listen(p->listener, s->opt.bind, s->opt.port, 0) < 0) {
+        (s->nlisten_fds
+             ? tlskit_listener_adopt_fds(p->listener, s->listen_fds, (size_t)s->nlisten_fds)
+             : tlskit_listener_listen(p->listener, s->opt.bind, s->opt.port, 0)) < 0) {
         cli_msg("%s", tlskit_listener_error(p->listener));
         threads_free(p);
         return NULL;

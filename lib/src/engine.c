@@ -212,6 +212,28 @@ int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port, i
     return 0;
 }
 
+int tlskit_engine_adopt_fds(tlskit_engine *e, const int *fds, size_t n)
+{
+    if (!fds || n == 0 || n > TK_MAX_LISTEN) {
+        tlskit__err_clear(&e->err);
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "listen on given sockets: %zu sockets "
+                        "(1 to %d)", fds ? n : 0, TK_MAX_LISTEN);
+        return -1;
+    }
+    tlskit__err_clear(&e->err);
+    if (tlskit__listen_check(&e->err, fds, n) != 0) /* errors name the caller's fds */
+        return -1;
+    e->adopt_fds = fds;
+    e->nadopt = n;
+    int rc = tlskit_engine_listen(e, NULL, "0", 0);
+    e->adopt_fds = NULL;
+    e->nadopt = 0;
+    if (rc == 0) /* every worker has its duplicates */
+        for (size_t i = 0; i < n; i++)
+            close(fds[i]);
+    return rc;
+}
+
 /* ---- lifecycle ---- */
 
 int tlskit_engine_start(tlskit_engine *e)

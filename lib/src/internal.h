@@ -210,6 +210,13 @@ struct tlskit__listen_set {
 int tlskit__listen(struct tlskit__err *err, const tlskit_config *cfg, const char *host,
                    const char *port, int backlog, int reuseport, struct tlskit__listen_set *out);
 void tlskit__listen_close(struct tlskit__listen_set *set);
+/* Are these n descriptors listening TCP sockets? 0, or -1 with err naming the first that
+ * is not, and why. */
+int tlskit__listen_check(struct tlskit__err *err, const int *fds, size_t n);
+/* Take n listening TCP sockets made elsewhere into out (checked, made non-blocking and
+ * close-on-exec); on failure nothing is taken. */
+int tlskit__listen_adopt(struct tlskit__err *err, const int *fds, size_t n,
+                         struct tlskit__listen_set *out);
 /* accept4() of a non-blocking, close-on-exec socket, with the one errno policy of the
  * library: a signal or a client that left already is retried at once. Returns the fd,
  * or -1 with *why = 0 when no client is pending, else the errno. */
@@ -247,6 +254,8 @@ int tlskit__proxy_arm(tlskit_conn *c, const struct tlskit__proxy_policy *p,
                       const struct sockaddr *peer);
 
 /* ---- Listeners (server.c) ---- */
+/* tlskit_listener_adopt_fds() without the public checks' clearing of the error. */
+int tlskit__listener_adopt(tlskit_listener *l, const int *fds, size_t n);
 /* Listen on l with SO_REUSEPORT as given (the engine's workers share one port). */
 int tlskit__listener_listen(tlskit_listener *l, const char *host, const char *port, int backlog,
                             int reuseport);

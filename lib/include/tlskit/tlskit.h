@@ -533,6 +533,14 @@ TLSKIT_API int tlskit_listener_error_code(const tlskit_listener *l);
  * 511. Errors name the address: "listen on 127.0.0.1:4433: Address already in use". */
 TLSKIT_API int tlskit_listener_listen(tlskit_listener *l, const char *host, const char *port,
                                       int backlog);
+/* Listen on sockets made elsewhere instead: bound, listening TCP sockets (IPv4 or IPv6),
+ * e.g. those systemd hands a socket-activated service (LISTEN_FDS; reading those
+ * variables is the caller's job). Each is checked (a stream socket, listening, TCP over
+ * IPv4 or IPv6) and made non-blocking and close-on-exec. On success the listener owns
+ * them (tlskit_listener_free() closes them); on failure they stay the caller's. 1 to 16
+ * sockets. Errors: TLSKIT_E_LISTEN naming the fd and why ("listen on given socket fd 3:
+ * not listening"), TLSKIT_E_INVALID for a bad count. */
+TLSKIT_API int tlskit_listener_adopt_fds(tlskit_listener *l, const int *fds, size_t n);
 /* The bound port, or -1 when not listening. */
 TLSKIT_API int tlskit_listener_port(const tlskit_listener *l);
 /* The bound addresses as text, "127.0.0.1:4433, [::1]:4433". */
@@ -631,6 +639,11 @@ TLSKIT_API int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms);
  * families; port "0" picks one free port for all). */
 TLSKIT_API int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port,
                                     int backlog);
+/* Instead of tlskit_engine_listen(): serve sockets made elsewhere, as
+ * tlskit_listener_adopt_fds() takes them (systemd socket activation). Every worker
+ * accepts from them (each holds its own duplicates); on success the engine has closed
+ * the fds given, on failure they stay the caller's. */
+TLSKIT_API int tlskit_engine_adopt_fds(tlskit_engine *e, const int *fds, size_t n);
 TLSKIT_API int tlskit_engine_port(const tlskit_engine *e);
 TLSKIT_API const char *tlskit_engine_addrs(const tlskit_engine *e);
 
