@@ -146,6 +146,8 @@ static void usage(void)
         "connections get the new material, open ones keep theirs, tickets issued\n"
         "before still resume; if the new files are bad the old ones stay and the\n"
         "reason is logged. SIGUSR1 prints the counters (they are also printed on exit).\n"
+        "Started by systemd socket activation (LISTEN_PID, LISTEN_FDS), it serves the\n"
+        "listening sockets systemd passes instead of --bind/--port (see contrib/systemd).\n"
         "\n"
         "Exit status: 0 stopped cleanly, 1 start-up error, 2 usage error.\n");
 }
