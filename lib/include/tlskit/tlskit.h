@@ -464,7 +464,9 @@ TLSKIT_API int tlskit_conn_session_wait(tlskit_conn *conn, int timeout_ms);
  * Connection and peer details (valid after the handshake unless said otherwise)
  * ------------------------------------------------------------------------------------- */
 
-/* "127.0.0.1:4433" / "[::1]:4433", valid once connected or accepted. */
+/* "127.0.0.1:4433" / "[::1]:4433", valid once connected or accepted. Behind the PROXY
+ * protocol (tlskit_listener_set_proxy_protocol()), the client its header names, once the
+ * header is read (the handshake's first step). */
 TLSKIT_API const char *tlskit_conn_peer_addr(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_handshake_done(const tlskit_conn *conn);
 /* Milliseconds since the connection was connected or accepted (0 before). */
