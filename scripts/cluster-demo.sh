@@ -56,11 +56,14 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tlskit-cluster.XXXXXX")
 pids=()
 cleanup() {
     local p
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if ((keep)); then note "work directory kept: $work"; else rm -rf "$work"; fi
+    if ((keep)); then note "work directory kept: $work"; fi
+    exec 2>/dev/null # no "Killed" notices from the shell for what is stopped here
+    for p in "${pids[@]}"; do kill -9 "$p" || true; done
+    wait || true
+    ((keep)) || rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM # so that the EXIT trap stops everything (e.g. a ctest timeout)
 failures=0
 fail() { note "FAIL: $*"; failures=$((failures + 1)); }
 
