@@ -1024,3 +1024,70 @@ TK_TEST(proxy, haproxy_checks_local_and_untrusted)
               "%s", s.p.errbuf);
     tk_proc_free(&s.p);
 }
+
+/* HAProxy's header itself, read by a plain socket: the client's own address and port
+ * (so the TLS tests above did not pass by accident), and the CRC32C TLV asked for. The
+ * readiness probes of hap_start() also arrive here; they are skipped. */
+static void haproxy_raw(const char *opts, int version, int want_crc)
+{
+    if (access(HAPROXY_BIN, X_OK) != 0)
+        cr_skip_test("haproxy is not installed (scripts/setup.sh installs it)");
+    int port;
+    int lfd = tk_tcp_bound("127.0.0.1", 64, &port);
+    struct hap h;
+    hap_start(&h, port, opts);
+    int cfd = tk_tcp_connect("127.0.0.1", h.port4);
+    struct sockaddr_in me;
+    socklen_t ml = sizeof(me);
+    getsockname(cfd, (struct sockaddr *)&me, &ml);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%u", ntohs(me.sin_port));
+    int found = 0;
+    for (int tries = 0; tries < 16 && !found; tries++) {
+        struct pollfd pl = {.fd = lfd, .events = POLLIN};
+        cr_assert_gt(poll(&pl, 1, 20000), 0, "HAProxy never connected");
+        int fd = accept(lfd, NULL, NULL);
+        cr_assert_geq(fd, 0);
+        unsigned char buf[TLSKIT_PROXY_MAX_HEADER];
+        size_t have = 0;
+        ssize_t r = 0;
+        struct tlskit_proxy_header hd;
+        char why[256] = "";
+        while (r == 0 && have < sizeof(buf)) {
+            struct pollfd pf = {.fd = fd, .events = POLLIN};
+            if (poll(&pf, 1, 20000) <= 0)
+                break;
+            ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+            r = tlskit_proxy_header_parse(buf, have, 0, &hd, why, sizeof(why));
+        }
+        close(fd);
+        cr_assert_gt(r, 0, "no valid header from HAProxy (%zu bytes): %s", have, why);
+        cr_expect_eq(hd.version, version);
+        if (strcmp(hd.src, want) != 0)
+            continue; /* a readiness probe's connection */
+        found = 1;
+        cr_expect_eq(hd.command, TLSKIT_PROXY_CMD_PROXY);
+        cr_expect_eq(hd.family, TLSKIT_PROXY_AF_INET);
+        char dst[64];
+        snprintf(dst, sizeof(dst), "127.0.0.1:%d", h.port4);
+        cr_expect_str_eq(hd.dst, dst);
+        cr_expect_eq(hd.crc32c, want_crc);
+    }
+    cr_expect(found, "no header named the client %s", want);
+    close(cfd);
+    hap_stop(&h);
+    close(lfd);
+}
+
+TK_TEST(proxy, haproxy_raw_v1_header)
+{
+    haproxy_raw("send-proxy", 1, 0);
+}
+
+TK_TEST(proxy, haproxy_raw_v2_header_with_crc32c)
+{
+    haproxy_raw("send-proxy-v2 proxy-v2-options crc32c,unique-id", 2, 1);
+}
