@@ -34,9 +34,13 @@ prog=setup.sh
 #   tshark            the key log test: capture a loopback session and decrypt it with the
 #                     key log (capturing needs root or CAP_NET_RAW; the debconf question
 #                     about non-root capture keeps its default, no, non-interactively)
-#   haproxy           a real receiver of tlsserver --send-proxy's PROXY header (test_forward)
+#   haproxy           test_proxy and test_cluster: the real PROXY protocol sender (mode tcp,
+#                     send-proxy / send-proxy-v2) in front of tlsserver --proxy-protocol,
+#                     and scripts/cluster-demo.sh's load balancer
+#   systemd           systemd-socket-activate: tlsserver's socket activation test (it runs
+#                     without systemd as PID 1)
 packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl
-          gnutls-bin python3 python3-jsonschema sslscan nmap tshark haproxy)
+          gnutls-bin python3 python3-jsonschema sslscan nmap tshark haproxy systemd)
 # For scripts/bench.sh only:
 #   nginx-light       the reference server
 #   gnuplot-nox       chart.png

@@ -78,6 +78,18 @@ static void usage(void)
         "                            the traffic\n"
         "  --no-ca-names             do not list the --ca certificates' names in the\n"
         "                            certificate request (sent by default)\n");
+    printf(
+        "  --proxy-protocol          every connection starts with a PROXY protocol\n"
+        "                            header, v1 or v2 (HAProxy send-proxy[-v2]), read\n"
+        "                            before TLS: the client it names is the peer that\n"
+        "                            logs show; LOCAL headers (health checks) keep the\n"
+        "                            real peer. A malformed header, or none within the\n"
+        "                            handshake timeout (10 s if that is 0), fails the\n"
+        "                            connection\n"
+        "  --proxy-from CIDR         who may send that header (may repeat), e.g.\n"
+        "                            10.0.0.0/8 or 2001:db8::7 (default: 127.0.0.0/8\n"
+        "                            and ::1); a connection from anyone else is\n"
+        "                            refused and logged\n");
     /* In parts: C99 promises string literals of 4095 bytes, no more. */
     printf(
         "  --tls-min VERSION         lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
@@ -165,6 +177,8 @@ static void usage(void)
         "connections get the new material, open ones keep theirs, tickets issued\n"
         "before still resume; if the new files are bad the old ones stay and the\n"
         "reason is logged. SIGUSR1 prints the counters (they are also printed on exit).\n"
+        "Started by systemd socket activation (LISTEN_PID, LISTEN_FDS), it serves the\n"
+        "listening sockets systemd passes instead of --bind/--port (see contrib/systemd).\n"
         "\n"
         "Exit status: 0 stopped cleanly, 1 start-up error, 2 usage error.\n");
 }
@@ -177,7 +191,7 @@ enum {
     OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
     OPT_TICKET_KEY, OPT_TICKET_LIFETIME, OPT_CRL, OPT_ALLOW_CLIENT, OPT_KEYLOG,
     OPT_SNI_STRICT, OPT_ALPN, OPT_NO_CA_NAMES, OPT_OCSP_STAPLE, OPT_LOG_FORMAT,
-    OPT_FORWARD, OPT_BACKEND_TIMEOUT, OPT_SEND_PROXY,
+    OPT_FORWARD, OPT_BACKEND_TIMEOUT, OPT_SEND_PROXY, OPT_PROXY_PROTOCOL, OPT_PROXY_FROM,
 };
 
 static const struct option long_options[] = {
@@ -212,6 +226,8 @@ static const struct option long_options[] = {
     {"forward", required_argument, NULL, OPT_FORWARD},
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
     {"send-proxy", required_argument, NULL, OPT_SEND_PROXY},
+    {"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
+    {"proxy-from", required_argument, NULL, OPT_PROXY_FROM},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -338,6 +354,18 @@ static int allow_client_option(const char *id, struct options *o)
                                    tlskit_config_add_allowed_client);
 }
 
+/* --proxy-from: checked by the library's parser before anything listens. */
+static int proxy_from_option(const char *cidr, struct options *o)
+{
+    char why[200];
+    if (o->nproxy_from == MAX_PROXY_FROM)
+        return cli_usage_error(SYNOPSIS, "--proxy-from: at most %d prefixes", MAX_PROXY_FROM);
+    if (tlskit_proxy_from_check(cidr, why, sizeof(why)) != 0)
+        return cli_usage_error(SYNOPSIS, "--proxy-from: %s", why);
+    o->proxy_from[o->nproxy_from++] = cidr;
+    return -1;
+}
+
 /* --cert and --key: the next file of their list. -1 to go on, or the exit code. */
 static int set_keypair_file(int c, struct options *o)
 {
@@ -450,6 +478,11 @@ static int set_option(int c, char **argv, void *opts)
         return set_choice(c, o);
     case OPT_ALLOW_CLIENT:
         return allow_client_option(optarg, o);
+    case OPT_PROXY_PROTOCOL:
+        o->proxy_protocol = 1;
+        return -1;
+    case OPT_PROXY_FROM:
+        return proxy_from_option(optarg, o);
     case OPT_KEYLOG:
         if (*optarg == '\0')
             return cli_usage_error(SYNOPSIS, "--keylog: the file name is empty");
@@ -520,6 +553,8 @@ static int check_args(int argc, char **argv, struct options *o)
                                "the default)");
     if (o->forward == NULL && o->send_proxy)
         return cli_usage_error(SYNOPSIS, "--send-proxy needs --forward");
+    if (o->nproxy_from > 0 && !o->proxy_protocol)
+        return cli_usage_error(SYNOPSIS, "--proxy-from needs --proxy-protocol");
     return check_keypairs(o);
 }
 

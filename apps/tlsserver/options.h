@@ -25,6 +25,7 @@ enum model { MODEL_EVENT, MODEL_THREAD, MODEL_ITERATIVE };
 enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
 
 #define TLSSERVER_MAX_CRLS 16
+#define MAX_PROXY_FROM 64 /* TLSKIT_PROXY_MAX_FROM */
 
 struct options {
     const char *bind;          /* "localhost", or bind_host */
@@ -68,6 +69,9 @@ struct options {
     char fwd_host[256], fwd_port[8];
     int64_t backend_timeout_ms; /* --backend-timeout: connecting to the backend */
     int send_proxy;             /* --send-proxy: 0 none, 1 or 2 (PROXY protocol version) */
+    int proxy_protocol;                        /* --proxy-protocol */
+    const char *proxy_from[MAX_PROXY_FROM];    /* --proxy-from, checked by the parser */
+    int nproxy_from;
 };
 
 /* Every option's default. */

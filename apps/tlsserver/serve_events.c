@@ -71,6 +71,19 @@ static void events_free(void *impl)
     free(ev);
 }
 
+/* --proxy-protocol, --proxy-from: the header's deadline is the handshake's. */
+static int events_proxy(const struct server *s, tlskit_engine *e)
+{
+    if (!s->opt.proxy_protocol)
+        return 0;
+    if (tlskit_engine_set_proxy_protocol(e, 1, s->opt.handshake_ms) < 0)
+        return -1;
+    for (int i = 0; i < s->opt.nproxy_from; i++)
+        if (tlskit_engine_add_proxy_from(e, s->opt.proxy_from[i]) < 0)
+            return -1;
+    return 0;
+}
+
 static void *events_listen(struct server *s, const char **addrs)
 {
     struct tlskit_engine_handlers h = {
@@ -98,7 +111,9 @@ static void *events_listen(struct server *s, const char **addrs)
     if (tlskit_engine_set_workers(e, (int)s->opt.workers) < 0 ||
         tlskit_engine_set_max_conns(e, (int)s->opt.max_conns) < 0 ||
         tlskit_engine_set_drain_timeout(e, GRACE_MS) < 0 ||
-        tlskit_engine_listen(e, s->opt.bind, s->opt.port, 0) < 0) {
+        events_proxy(s, e) < 0 ||
+        (s->nlisten_fds ? tlskit_engine_adopt_fds(e, s->listen_fds, (size_t)s->nlisten_fds)
+                        : tlskit_engine_listen(e, s->opt.bind, s->opt.port, 0)) < 0) {
         cli_msg("%s", tlskit_engine_error(e));
         events_free(ev);
         return NULL;

@@ -283,6 +283,19 @@ static void threads_free(void *impl)
     free(p);
 }
 
+/* --proxy-protocol, --proxy-from: the header's deadline is the handshake's. */
+static int threads_proxy(const struct server *s, tlskit_listener *l)
+{
+    if (!s->opt.proxy_protocol)
+        return 0;
+    if (tlskit_listener_set_proxy_protocol(l, 1, s->opt.handshake_ms) < 0)
+        return -1;
+    for (int i = 0; i < s->opt.nproxy_from; i++)
+        if (tlskit_listener_add_proxy_from(l, s->opt.proxy_from[i]) < 0)
+            return -1;
+    return 0;
+}
+
 static void *threads_listen(struct server *s, const char **addrs)
 {
     struct pool *p = calloc(1, sizeof(*p));
@@ -293,7 +306,10 @@ static void *threads_listen(struct server *s, const char **addrs)
     }
     p->srv = s;
     pthread_mutex_init(&p->lock, NULL);
-    if (tlskit_listener_listen(p->listener, s->opt.bind, s->opt.port, 0) < 0) {
+    if (threads_proxy(s, p->listener) < 0 ||
+        (s->nlisten_fds
+             ? tlskit_listener_adopt_fds(p->listener, s->listen_fds, (size_t)s->nlisten_fds)
+             : tlskit_listener_listen(p->listener, s->opt.bind, s->opt.port, 0)) < 0) {
         cli_msg("%s", tlskit_listener_error(p->listener));
         threads_free(p);
         return NULL;

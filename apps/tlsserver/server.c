@@ -302,6 +302,8 @@ int server_run(struct server *s, const struct serve_model *m)
 
 int server_init(struct server *s)
 {
+    if (server_take_activation(s) < 0)
+        return -1;
     if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
         cli_msg("pipe: %s", strerror(errno));
         return -1;

@@ -15,12 +15,16 @@
 #include "http.h"
 #include "options.h"
 
+#define MAX_LISTEN_FDS 16 /* what the library adopts at once */
+
 struct server {
     struct options opt;
     tlskit_config *cfg;         /* current: replaced by a successful reload */
     struct http_site site;      /* http mode */
     int wake[2];                /* self-pipe: [0] polled by main */
     atomic_ulong ended;         /* connections that ended (for --exit-after) */
+    int listen_fds[MAX_LISTEN_FDS]; /* systemd socket activation (activation.c) */
+    int nlisten_fds;                /* 0: listen on --bind/--port */
 };
 
 /* One way of serving many clients, driven by server_run(): listen, print the listening
@@ -52,6 +56,10 @@ int server_init(struct server *s);
 int server_run(struct server *s, const struct serve_model *m);
 /* Undo server_init(), also a partial one. */
 void server_cleanup(struct server *s);
+
+/* The listening sockets systemd passed (LISTEN_PID, LISTEN_FDS), into s->listen_fds;
+ * none when not socket-activated. 0, or -1 after logging (activation.c). */
+int server_take_activation(struct server *s);
 
 /* Write one byte to the main thread's self-pipe (async-signal-safe). */
 void wake_main(void);

@@ -37,6 +37,7 @@ void tlskit_conn_free(tlskit_conn *c)
     if (!c || c->eng) /* an engine connection is freed by the engine, after on_close */
         return;
     SSL_free(c->ssl);
+    tlskit__proxy_free(c);
     if (c->own_fd && c->fd >= 0)
         close(c->fd);
     tlskit__info_free(c);
@@ -317,6 +318,11 @@ static int ensure_handshake(tlskit_conn *c)
 {
     if (c->hs_done)
         return 0;
+    if (c->prx) { /* a PROXY header comes first (proxy_recv.c) */
+        int p = tlskit__proxy_recv(c);
+        if (p != 0)
+            return p;
+    }
     if (!c->times.hs_start)
         c->times.hs_start = tlskit__now_us();
     ssize_t r = conn_run(c, OP_HANDSHAKE, NULL, 0);
@@ -559,6 +565,8 @@ size_t tlskit_conn_pending(const tlskit_conn *c)
 /* The deadline that applies to the connection's state now (handshake, or idle); 0: none. */
 static int64_t state_deadline(const tlskit_conn *c)
 {
+    if (c->prx)
+        return tlskit__proxy_deadline(c);
     if (!c->hs_done)
         return c->hs_deadline;
     if (c->cfg->timeouts[TLSKIT_TIMEOUT_IDLE])
@@ -652,6 +660,6 @@ int tlskit__conn_expired(tlskit_conn *c, int64_t now)
     int64_t d = state_deadline(c);
     if (!d || now < d || c->dead)
         return 0;
-    tlskit__conn_timeout(c, c->hs_done ? OP_IDLE : OP_HANDSHAKE);
+    tlskit__conn_timeout(c, c->hs_done ? OP_IDLE : c->prx ? OP_PROXY : OP_HANDSHAKE);
     return 1;
 }

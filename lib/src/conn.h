@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The body of a connection: seen only by the files of the connection layer (conn.c,
- * bio.c, client.c, server.c, info.c, verify.c, ocsp.c). Everything else, the engine included,
+ * bio.c, client.c, server.c, info.c, verify.c, ocsp.c, plain.c, proxy_recv.c). Everything else, the engine included,
  * goes through the public API or the seam in internal.h, so conn.c's state machine can
  * change without a reader of another room knowing its fields. */
 #ifndef TLSKIT_CONN_H
@@ -68,6 +68,7 @@ struct tlskit_conn {
     struct tlskit__times times;
     void *userdata;
     struct tlskit__econn *eng; /* engine state, NULL outside the engine */
+    struct tlskit__proxy_rx *prx; /* a PROXY header still to read (proxy_recv.c) */
     struct tlskit__err err;
 };
 
@@ -103,7 +104,7 @@ time_t tlskit__asn1_time(const ASN1_TIME *t);
 
 /* What a connection was doing when it failed: the operations of conn_run(), and the
  * engine's idle deadline. */
-enum tlskit__op { OP_HANDSHAKE, OP_READ, OP_WRITE, OP_SHUTDOWN, OP_IDLE };
+enum tlskit__op { OP_HANDSHAKE, OP_READ, OP_WRITE, OP_SHUTDOWN, OP_IDLE, OP_PROXY };
 /* "handshake with", "read from", ...: how messages name op, before the peer. */
 const char *tlskit__conn_op_text(enum tlskit__op op);
 /* Translate a failed SSL_* call (ssl_error from SSL_get_error) into the connection's
@@ -120,6 +121,13 @@ int tlskit__conn_timeout(tlskit_conn *c, enum tlskit__op op);
  * SSL_ERROR_SYSCALL (c->io_errno says why) (plain.c). */
 int tlskit__plain_step(tlskit_conn *c, enum tlskit__op op, void *buf, size_t len,
                        size_t *written, size_t *n, int *ssl_error);
+/* The PROXY header before the handshake (proxy_recv.c), while c->prx is set: read it
+ * (0 done, -1 failed, TLSKIT_WANT_READ; a blocking connection waits up to its deadline),
+ * its deadline, its timeout (for the message), and the state freed. */
+int tlskit__proxy_recv(tlskit_conn *c);
+int64_t tlskit__proxy_deadline(const tlskit_conn *c);
+int64_t tlskit__proxy_timeout_ms(const tlskit_conn *c);
+void tlskit__proxy_free(tlskit_conn *c);
 
 /* Server-role settings of a new SSL (server.c). */
 void tlskit__server_setup(tlskit_conn *conn);

@@ -17,6 +17,7 @@ const char *tlskit__conn_op_text(enum tlskit__op op)
     case OP_READ: return "read from";
     case OP_WRITE: return "write to";
     case OP_SHUTDOWN: return "close_notify to";
+    case OP_PROXY: return "PROXY header from";
     default: return "idle";
     }
 }
@@ -190,6 +191,10 @@ int tlskit__conn_timeout(tlskit_conn *c, enum tlskit__op op)
     if (op == OP_HANDSHAKE)
         tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out after %.3f s", tlskit__conn_op_text(op),
                         c->peer, (double)t[TLSKIT_TIMEOUT_HANDSHAKE] / 1000.0);
+    else if (op == OP_PROXY)
+        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out after %.3f s",
+                        tlskit__conn_op_text(op), c->peer,
+                        (double)tlskit__proxy_timeout_ms(c) / 1000.0);
     else if (op == OP_IDLE)
         tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s idle for %.3f s", c->peer,
                         (double)t[TLSKIT_TIMEOUT_IDLE] / 1000.0);

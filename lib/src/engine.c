@@ -115,6 +115,20 @@ int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms)
     return 0;
 }
 
+int tlskit_engine_set_proxy_protocol(tlskit_engine *e, int on, int64_t timeout_ms)
+{
+    if (!settable(e))
+        return -1;
+    return tlskit__proxy_set(&e->err, &e->proxy, on, timeout_ms);
+}
+
+int tlskit_engine_add_proxy_from(tlskit_engine *e, const char *cidr)
+{
+    if (!settable(e))
+        return -1;
+    return tlskit__proxy_add_from(&e->err, &e->proxy, cidr);
+}
+
 int tlskit_engine_port(const tlskit_engine *e)
 {
     return e->port;
@@ -204,6 +218,28 @@ int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port, i
         }
     }
     return 0;
+}
+
+int tlskit_engine_adopt_fds(tlskit_engine *e, const int *fds, size_t n)
+{
+    if (!fds || n == 0 || n > TK_MAX_LISTEN) {
+        tlskit__err_clear(&e->err);
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "listen on given sockets: %zu sockets "
+                        "(1 to %d)", fds ? n : 0, TK_MAX_LISTEN);
+        return -1;
+    }
+    tlskit__err_clear(&e->err);
+    if (tlskit__listen_check(&e->err, fds, n) != 0) /* errors name the caller's fds */
+        return -1;
+    e->adopt_fds = fds;
+    e->nadopt = n;
+    int rc = tlskit_engine_listen(e, NULL, "0", 0);
+    e->adopt_fds = NULL;
+    e->nadopt = 0;
+    if (rc == 0) /* every worker has its duplicates */
+        for (size_t i = 0; i < n; i++)
+            close(fds[i]);
+    return rc;
 }
 
 /* ---- lifecycle ---- */

@@ -116,6 +116,9 @@ struct tlskit_engine {
     int running;
     int port;
     char addrs[TK_MAX_LISTEN * (TK_ADDRLEN + 2)];
+    struct tlskit__proxy_policy proxy; /* set before listening, read-only after */
+    const int *adopt_fds;      /* during tlskit_engine_adopt_fds(): the sockets given */
+    size_t nadopt;
     struct tlskit__err err;
 };
 

@@ -4,6 +4,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -43,6 +44,27 @@ static void listen_enable(struct tlskit__worker *w, int on)
     w->listening = on;
 }
 
+/* Sockets given to the engine (tlskit_engine_adopt_fds): every worker accepts from its
+ * own duplicates of them, so that freeing a worker's listener never closes another's. */
+static int adopt_dups(struct tlskit__worker *w)
+{
+    tlskit_engine *e = w->e;
+    int dups[TK_MAX_LISTEN];
+    size_t n = 0;
+    for (; n < e->nadopt && n < TK_MAX_LISTEN; n++) {
+        if ((dups[n] = e->adopt_fds[n] < 0 ? -1 : fcntl(e->adopt_fds[n], F_DUPFD_CLOEXEC, 0)) < 0) {
+            tlskit__err_set_errno(&e->err, TLSKIT_E_LISTEN, e->adopt_fds[n] < 0 ? EBADF : errno,
+                                  "listen on given socket fd %d", e->adopt_fds[n]);
+            break;
+        }
+    }
+    int rc = n == e->nadopt ? tlskit__listener_adopt(w->l, dups, n) : -1;
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++)
+            close(dups[i]);
+    return rc;
+}
+
 int tlskit__worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *host,
                         const char *port, int backlog, int first)
 {
@@ -62,9 +84,10 @@ int tlskit__worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *
         tlskit__err_set(&e->err, TLSKIT_E_NOMEM, "engine: out of memory");
         return -1;
     }
-    if (tlskit__listener_listen(w->l, host, port, backlog,
-                                (first ? TLSKIT__REUSEPORT_FIRST : TLSKIT__REUSEPORT_JOIN) |
-                                    (e->plain ? TLSKIT__LISTEN_PLAIN : 0)) != 0) {
+    int how = (first ? TLSKIT__REUSEPORT_FIRST : TLSKIT__REUSEPORT_JOIN) |
+              (e->plain ? TLSKIT__LISTEN_PLAIN : 0);
+    if ((e->adopt_fds ? adopt_dups(w) : tlskit__listener_listen(w->l, host, port, backlog,
+                                                                  how)) != 0) {
         tlskit__err_set(&e->err, tlskit_listener_error_code(w->l), "%s",
                         tlskit_listener_error(w->l));
         return -1;
@@ -153,6 +176,10 @@ static void accept_ready(struct tlskit__worker *w, int lfd)
                                   : tlskit__conn_accepted(tlskit__worker_config(w), fd,
                                                           (struct sockaddr *)&ss, &err);
         tlskit__err_free(&err);
+        if (c && tlskit__proxy_arm(c, &e->proxy, (struct sockaddr *)&ss) != 0) {
+            tlskit_conn_free(c);
+            c = NULL;
+        }
         if (!c) {
             tlskit__count(&w->ctr.accept_errors, 1);
             continue;

@@ -229,6 +229,13 @@ struct tlskit__listen_set {
 int tlskit__listen(struct tlskit__err *err, const tlskit_config *cfg, const char *host,
                    const char *port, int backlog, int reuseport, struct tlskit__listen_set *out);
 void tlskit__listen_close(struct tlskit__listen_set *set);
+/* Are these n descriptors listening TCP sockets? 0, or -1 with err naming the first that
+ * is not, and why. */
+int tlskit__listen_check(struct tlskit__err *err, const int *fds, size_t n);
+/* Take n listening TCP sockets made elsewhere into out (checked, made non-blocking and
+ * close-on-exec); on failure nothing is taken. */
+int tlskit__listen_adopt(struct tlskit__err *err, const int *fds, size_t n,
+                         struct tlskit__listen_set *out);
 /* accept4() of a non-blocking, close-on-exec socket, with the one errno policy of the
  * library: a signal or a client that left already is retried at once. Returns the fd,
  * or -1 with *why = 0 when no client is pending, else the errno. */
@@ -237,7 +244,37 @@ int tlskit__accept(int lfd, struct sockaddr_storage *ss, int *why);
  * and accepting again at once would fail again. */
 int tlskit__accept_out_of_fds(int why);
 
+/* ---- PROXY protocol, the receiving side (proxy.c: the parser; proxy_recv.c: who may
+ * send it, and reading a connection's header before TLS) ---- */
+/* One trusted prefix: family AF_INET or AF_INET6, the address, the prefix length. */
+struct tlskit__cidr {
+    int family;
+    int bits;
+    unsigned char addr[16];
+};
+/* A listener's or an engine's setting: copied into nothing, read at every accept. */
+struct tlskit__proxy_policy {
+    int on;
+    int64_t timeout_ms;        /* the header's deadline from accept */
+    size_t nfrom;              /* 0: loopback only */
+    struct tlskit__cidr from[TLSKIT_PROXY_MAX_FROM];
+};
+/* CRC-32C (Castagnoli) of buf, as PP2_TYPE_CRC32C carries it (proxy.c). */
+uint32_t tlskit__crc32c(const void *buf, size_t len);
+/* The setters' work, on the policy of a listener or an engine: 0, or -1 with err. */
+int tlskit__proxy_set(struct tlskit__err *err, struct tlskit__proxy_policy *p, int on,
+                      int64_t timeout_ms);
+int tlskit__proxy_add_from(struct tlskit__err *err, struct tlskit__proxy_policy *p,
+                           const char *cidr);
+/* An accepted connection whose first bytes must be a PROXY header (when p->on): its
+ * deadline starts now, and a peer outside p's senders is marked to fail at the first
+ * handshake step. 0, or -1 when out of memory (the connection is left as it was). */
+int tlskit__proxy_arm(tlskit_conn *c, const struct tlskit__proxy_policy *p,
+                      const struct sockaddr *peer);
+
 /* ---- Listeners (server.c) ---- */
+/* tlskit_listener_adopt_fds() without the public checks' clearing of the error. */
+int tlskit__listener_adopt(tlskit_listener *l, const int *fds, size_t n);
 /* Listen on l with SO_REUSEPORT as given (the engine's workers share one port). */
 int tlskit__listener_listen(tlskit_listener *l, const char *host, const char *port, int backlog,
                             int reuseport);

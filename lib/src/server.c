@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,8 @@ struct tlskit_listener {
     tlskit_config *cfg;
     struct tlskit__listen_set set;
     atomic_int closed;
+    struct tlskit__proxy_policy proxy; /* a PROXY header before TLS (proxy_recv.c) */
+    int wake_fd;               /* adopted sockets: an eventfd that wakes accept, -1 else */
     struct tlskit__err err;
 };
 
@@ -30,6 +33,7 @@ tlskit_listener *tlskit_listener_new(tlskit_config *cfg)
         return NULL;
     l->cfg = tlskit__config_ref(cfg);
     l->set.port = -1;
+    l->wake_fd = -1;
     atomic_init(&l->closed, 0);
     return l;
 }
@@ -39,6 +43,8 @@ void tlskit_listener_free(tlskit_listener *l)
     if (!l)
         return;
     tlskit__listen_close(&l->set);
+    if (l->wake_fd >= 0)
+        close(l->wake_fd);
     tlskit_config_free(l->cfg);
     tlskit__err_free(&l->err);
     free(l);
@@ -71,6 +77,18 @@ const int *tlskit_listener_fds(const tlskit_listener *l, size_t *count)
     return l->set.fds;
 }
 
+int tlskit_listener_set_proxy_protocol(tlskit_listener *l, int on, int64_t timeout_ms)
+{
+    tlskit__err_clear(&l->err);
+    return tlskit__proxy_set(&l->err, &l->proxy, on, timeout_ms);
+}
+
+int tlskit_listener_add_proxy_from(tlskit_listener *l, const char *cidr)
+{
+    tlskit__err_clear(&l->err);
+    return tlskit__proxy_add_from(&l->err, &l->proxy, cidr);
+}
+
 int tlskit_listener_listen(tlskit_listener *l, const char *host, const char *port,
                            int backlog)
 {
@@ -96,6 +114,33 @@ int tlskit__listener_listen(tlskit_listener *l, const char *host, const char *po
         return -1;
     atomic_store(&l->closed, 0);
     return 0;
+}
+
+int tlskit__listener_adopt(tlskit_listener *l, const int *fds, size_t n)
+{
+    if (l->set.nfds) {
+        tlskit__err_set(&l->err, TLSKIT_E_INVALID, "listener is already listening");
+        return -1;
+    }
+    if (!l->cfg->has_keypair) {
+        tlskit__err_set(&l->err, TLSKIT_E_CONFIG,
+                        "listen: the configuration has no certificate and key");
+        return -1;
+    }
+    if (l->wake_fd < 0 && (l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        tlskit__err_set_errno(&l->err, TLSKIT_E_IO, errno, "listen on given sockets: eventfd");
+        return -1;
+    }
+    if (!fds || tlskit__listen_adopt(&l->err, fds, fds ? n : 0, &l->set) != 0)
+        return -1;
+    atomic_store(&l->closed, 0);
+    return 0;
+}
+
+int tlskit_listener_adopt_fds(tlskit_listener *l, const int *fds, size_t n)
+{
+    tlskit__err_clear(&l->err);
+    return tlskit__listener_adopt(l, fds, n);
 }
 
 /* A name for listening socket fd in messages. */
@@ -128,6 +173,11 @@ static int accept_ready(tlskit_listener *l, const struct pollfd *p, tlskit_conn 
             return -1;
         }
         *out = tlskit__conn_accepted(l->cfg, fd, (struct sockaddr *)&ss, &l->err);
+        if (*out && tlskit__proxy_arm(*out, &l->proxy, (struct sockaddr *)&ss) != 0) {
+            tlskit_conn_free(*out);
+            *out = NULL;
+            tlskit__err_set(&l->err, TLSKIT_E_NOMEM, "accept: out of memory");
+        }
         return *out ? 1 : -1;
     }
     return 0;
@@ -142,7 +192,7 @@ int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms
         return -1;
     }
     int64_t deadline = timeout_ms > 0 ? tlskit__now_ms() + timeout_ms : 0;
-    struct pollfd p[TK_MAX_LISTEN];
+    struct pollfd p[TK_MAX_LISTEN + 1]; /* the sockets, then the wake eventfd (-1: none) */
     for (;;) {
         int wait = -1;
         if (timeout_ms >= 0) {
@@ -151,7 +201,8 @@ int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms
         }
         for (size_t i = 0; i < l->set.nfds; i++)
             p[i] = (struct pollfd){.fd = l->set.fds[i], .events = POLLIN};
-        int r = poll(p, l->set.nfds, wait);
+        p[l->set.nfds] = (struct pollfd){.fd = l->wake_fd, .events = POLLIN};
+        int r = poll(p, l->set.nfds + 1, wait);
         if (atomic_load(&l->closed)) {
             tlskit__err_set(&l->err, TLSKIT_E_CLOSED, "accept: the listener was closed");
             return -1;
@@ -230,7 +281,15 @@ void tlskit_listener_close(tlskit_listener *l)
         return;
     atomic_store(&l->closed, 1);
     /* shutdown() wakes a thread blocked in poll/accept on Linux and refuses new clients;
-     * the descriptors themselves are closed by tlskit_listener_free(). */
+     * the descriptors themselves are closed by tlskit_listener_free(). Not on adopted
+     * sockets: shutdown() acts on the socket, not on our descriptor, and would stop it
+     * listening for the process that gave it (systemd keeps it for the next start). */
+    if (l->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t r = write(l->wake_fd, &one, sizeof(one));
+        (void)r;
+        return;
+    }
     for (size_t i = 0; i < l->set.nfds; i++)
         shutdown(l->set.fds[i], SHUT_RDWR);
 }

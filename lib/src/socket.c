@@ -413,6 +413,59 @@ int tlskit__listen(struct tlskit__err *err, const tlskit_config *cfg, const char
     }
 }
 
+/* Sockets made elsewhere (systemd socket activation): each must be a listening TCP
+ * socket; it becomes non-blocking (accept must never block when another worker took the
+ * client) and close-on-exec. */
+int tlskit__listen_check(struct tlskit__err *err, const int *fds, size_t n)
+{
+    if (n == 0 || n > TK_MAX_LISTEN) {
+        tlskit__err_set(err, TLSKIT_E_INVALID, "listen on given sockets: %zu sockets (1 to %d)",
+                        n, TK_MAX_LISTEN);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int type = 0, acc = 0, fd = fds[i];
+        socklen_t tl = sizeof(type), al = sizeof(acc);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 ||
+            getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+            tlskit__err_set_errno(err, TLSKIT_E_LISTEN, fd < 0 ? EBADF : errno,
+                                  "listen on given socket fd %d", fd);
+            return -1;
+        }
+        const char *why = type != SOCK_STREAM ? "not a stream socket"
+                          : !acc              ? "not listening"
+                          : ss.ss_family != AF_INET && ss.ss_family != AF_INET6
+                              ? "not a TCP socket over IPv4 or IPv6"
+                              : NULL;
+        if (why) {
+            tlskit__err_set(err, TLSKIT_E_LISTEN, "listen on given socket fd %d: %s", fd, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tlskit__listen_adopt(struct tlskit__err *err, const int *fds, size_t n,
+                         struct tlskit__listen_set *out)
+{
+    if (tlskit__listen_check(err, fds, n) != 0)
+        return -1;
+    out->nfds = 0;
+    for (size_t i = 0; i < n; i++) {
+        int fl = fcntl(fds[i], F_GETFL);
+        if (fl >= 0)
+            fcntl(fds[i], F_SETFL, fl | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        out->fds[out->nfds++] = fds[i];
+    }
+    out->port = bound_port(fds[0]);
+    format_bound(out);
+    return 0;
+}
+
 /* ---- accept ---- */
 
 int tlskit__accept(int lfd, struct sockaddr_storage *ss, int *why)

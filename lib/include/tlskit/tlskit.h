@@ -487,7 +487,9 @@ TLSKIT_API int tlskit_conn_session_wait(tlskit_conn *conn, int timeout_ms);
  * Connection and peer details (valid after the handshake unless said otherwise)
  * ------------------------------------------------------------------------------------- */
 
-/* "127.0.0.1:4433" / "[::1]:4433", valid once connected or accepted. */
+/* "127.0.0.1:4433" / "[::1]:4433", valid once connected or accepted. Behind the PROXY
+ * protocol (tlskit_listener_set_proxy_protocol()), the client its header names, once the
+ * header is read (the handshake's first step). */
 TLSKIT_API const char *tlskit_conn_peer_addr(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_handshake_done(const tlskit_conn *conn);
 /* Milliseconds since the connection was connected or accepted (0 before). */
@@ -659,6 +661,14 @@ TLSKIT_API int tlskit_listener_error_code(const tlskit_listener *l);
  * 511. Errors name the address: "listen on 127.0.0.1:4433: Address already in use". */
 TLSKIT_API int tlskit_listener_listen(tlskit_listener *l, const char *host, const char *port,
                                       int backlog);
+/* Listen on sockets made elsewhere instead: bound, listening TCP sockets (IPv4 or IPv6),
+ * e.g. those systemd hands a socket-activated service (LISTEN_FDS; reading those
+ * variables is the caller's job). Each is checked (a stream socket, listening, TCP over
+ * IPv4 or IPv6) and made non-blocking and close-on-exec. On success the listener owns
+ * them (tlskit_listener_free() closes them); on failure they stay the caller's. 1 to 16
+ * sockets. Errors: TLSKIT_E_LISTEN naming the fd and why ("listen on given socket fd 3:
+ * not listening"), TLSKIT_E_INVALID for a bad count. */
+TLSKIT_API int tlskit_listener_adopt_fds(tlskit_listener *l, const int *fds, size_t n);
 /* The bound port, or -1 when not listening. */
 TLSKIT_API int tlskit_listener_port(const tlskit_listener *l);
 /* The bound addresses as text, "127.0.0.1:4433, [::1]:4433". */
@@ -779,6 +789,11 @@ TLSKIT_API int tlskit_engine_set_plain(tlskit_engine *e, int on);
  * families; port "0" picks one free port for all). */
 TLSKIT_API int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port,
                                     int backlog);
+/* Instead of tlskit_engine_listen(): serve sockets made elsewhere, as
+ * tlskit_listener_adopt_fds() takes them (systemd socket activation). Every worker
+ * accepts from them (each holds its own duplicates); on success the engine has closed
+ * the fds given, on failure they stay the caller's. */
+TLSKIT_API int tlskit_engine_adopt_fds(tlskit_engine *e, const int *fds, size_t n);
 TLSKIT_API int tlskit_engine_port(const tlskit_engine *e);
 TLSKIT_API const char *tlskit_engine_addrs(const tlskit_engine *e);
 
@@ -847,6 +862,92 @@ TLSKIT_API int tlskit_conn_read_start(tlskit_conn *conn);
  * TLSKIT_E_CLOSED and why (NULL: "aborted"). 0, or -1 for a connection not served by
  * the engine. */
 TLSKIT_API int tlskit_conn_abort(tlskit_conn *conn, const char *why);
+
+/* ---------------------------------------------------------------------------------------
+ * PROXY protocol in front of TLS (HAProxy's doc/proxy-protocol.txt, v1 and v2)
+ *
+ * A load balancer in TCP mode (HAProxy `send-proxy` / `send-proxy-v2`, nginx
+ * `proxy_protocol on`, cloud load balancers) sends one header with the client's address
+ * before the client's bytes. With the PROXY protocol on, a listener or engine expects it
+ * on every connection it accepts, v1 or v2 (told apart by the first byte):
+ *   - The header is read from the socket before the handshake, exactly to its end: the
+ *     ClientHello that arrived in the same segment stays for TLS.
+ *   - It is validated fully: v1's syntax (one line of at most 107 bytes, TCP4 / TCP6 /
+ *     UNKNOWN, addresses of the named family, ports 0..65535); v2's signature, version,
+ *     command, family and transport, the address block's size for the family, every
+ *     TLV's bounds (SSL sub-TLVs too) and the PP2_TYPE_CRC32C checksum when present; at
+ *     most TLSKIT_PROXY_MAX_HEADER bytes. A bad header fails the handshake with
+ *     TLSKIT_E_PROTOCOL ("PROXY header from 127.0.0.1:40000: v2: CRC32C mismatch ..."),
+ *     one cut short by the peer with TLSKIT_E_CLOSED.
+ *   - Its source address becomes tlskit_conn_peer_addr() ("203.0.113.7:51234",
+ *     "[2001:db8::7]:443", "unix:/run/x.sock"). A v2 LOCAL header (health checks) and a
+ *     v1 UNKNOWN or v2 UNSPEC one keep the socket's own peer, as the spec says.
+ *   - Only trusted senders may send it: the connection's own peer must be inside one of
+ *     the prefixes given with _add_proxy_from() (by default, when none is given:
+ *     127.0.0.0/8 and ::1, loopback). A connection from anywhere else fails at once,
+ *     before a byte is read, with TLSKIT_E_PROTOCOL ("... is not a trusted PROXY
+ *     sender").
+ *   - The header has its own deadline, timeout_ms from accept (0:
+ *     TLSKIT_PROXY_DEFAULT_TIMEOUT_MS): a sender that stays silent fails with
+ *     TLSKIT_E_TIMEOUT. The TLS handshake deadline starts once the header is read.
+ * This works alike on the blocking path (tlskit_listener_accept() then
+ * tlskit_conn_handshake(), which reads the header first) and in the engine (the failure
+ * reaches on_close, counted as a failed handshake of its class). Settings are made
+ * before listening (engine) or before accepting (listener), from one thread; they belong
+ * to the listening side, not the config, so a reload keeps them.
+ * ------------------------------------------------------------------------------------- */
+
+#define TLSKIT_PROXY_MAX_HEADER 4096           /* v2: 16 bytes + addresses + TLVs */
+#define TLSKIT_PROXY_DEFAULT_TIMEOUT_MS 10000
+#define TLSKIT_PROXY_MAX_FROM 64               /* trusted prefixes per listener/engine */
+
+/* on: 1 expects a header on every connection, 0 (the default) none. 0, or -1. */
+TLSKIT_API int tlskit_listener_set_proxy_protocol(tlskit_listener *l, int on,
+                                                  int64_t timeout_ms);
+TLSKIT_API int tlskit_engine_set_proxy_protocol(tlskit_engine *e, int on, int64_t timeout_ms);
+/* Trust PROXY headers from this sender: "ADDR" or "ADDR/BITS", IPv4 or IPv6
+ * ("10.0.0.0/8", "192.0.2.7", "2001:db8::/32"); each call adds one (replacing the
+ * loopback default), at most TLSKIT_PROXY_MAX_FROM. Host bits set below the prefix are
+ * refused as a likely mistake ("10.1.2.3/8"). An IPv4 prefix also covers the
+ * IPv4-mapped IPv6 form of its addresses. 0, or -1 with TLSKIT_E_INVALID naming the
+ * fault (tlskit_proxy_from_check() says it without an object). */
+TLSKIT_API int tlskit_listener_add_proxy_from(tlskit_listener *l, const char *cidr);
+TLSKIT_API int tlskit_engine_add_proxy_from(tlskit_engine *e, const char *cidr);
+TLSKIT_API int tlskit_proxy_from_check(const char *cidr, char *why, size_t why_len);
+
+/* The parser itself, for callers that read headers from their own sockets. */
+#define TLSKIT_PROXY_CMD_LOCAL 0  /* v2 LOCAL: no client behind it (health check) */
+#define TLSKIT_PROXY_CMD_PROXY 1
+#define TLSKIT_PROXY_AF_UNSPEC 0  /* v1 UNKNOWN, v2 UNSPEC: use the socket's addresses */
+#define TLSKIT_PROXY_AF_INET 1
+#define TLSKIT_PROXY_AF_INET6 2
+#define TLSKIT_PROXY_AF_UNIX 3
+#define TLSKIT_PROXY_UNSPEC 0     /* transport */
+#define TLSKIT_PROXY_STREAM 1
+#define TLSKIT_PROXY_DGRAM 2
+#define TLSKIT_PROXY_ADDRLEN 128
+struct tlskit_proxy_header {
+    int version;    /* 1 or 2 */
+    int command;    /* TLSKIT_PROXY_CMD_*; v1 is always PROXY */
+    int family;     /* TLSKIT_PROXY_AF_* */
+    int transport;  /* TLSKIT_PROXY_UNSPEC/STREAM/DGRAM (v1: STREAM, UNKNOWN: UNSPEC) */
+    char src[TLSKIT_PROXY_ADDRLEN]; /* "192.0.2.1:51234", "[2001:db8::1]:443",
+                                     * "unix:/path" ("@name": abstract); "" for UNSPEC */
+    char dst[TLSKIT_PROXY_ADDRLEN];
+    size_t tlv_len; /* v2: bytes of TLVs after the addresses */
+    int crc32c;     /* v2: a PP2_TYPE_CRC32C TLV was present (and matched) */
+    size_t length;  /* the header's length in bytes */
+};
+/* Parse the start of a connection's bytes, buf[0..len), as a PROXY header, no more than
+ * max_len bytes long (0 or more than TLSKIT_PROXY_MAX_HEADER: that; v1 lines may always
+ * be 107). Returns the header's length (> 0; *out filled; the bytes after it are the
+ * peer's own), 0 when more bytes are needed (every byte so far belongs to a header that
+ * may still turn out valid: call again with more), or -1 when it is not a valid header,
+ * with the reason in why (why_len bytes, may be 0). It fails as early as the bytes
+ * allow: a client speaking TLS at once fails on its first byte. */
+TLSKIT_API ssize_t tlskit_proxy_header_parse(const void *buf, size_t len, size_t max_len,
+                                             struct tlskit_proxy_header *out, char *why,
+                                             size_t why_len);
 
 /* ---------------------------------------------------------------------------------------
  * Generic error access: tlskit_error(obj) / tlskit_error_code(obj) for any object.
