@@ -95,6 +95,15 @@ int tlskit_engine_set_write_limit(tlskit_engine *e, size_t bytes)
     return 0;
 }
 
+int tlskit_engine_set_on_quiet(tlskit_engine *e, void (*fn)(void *arg), void *arg)
+{
+    if (!settable(e))
+        return -1;
+    e->on_quiet = fn;
+    e->quiet_arg = arg;
+    return 0;
+}
+
 int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms)
 {
     if (!settable(e))
