@@ -44,7 +44,11 @@
 # --callgrind) come from `scripts/setup.sh --bench`, and figures needing a missing one
 # are skipped.
 # Environment: TLSBENCH_DURATION / TLSBENCH_WARMUP override the window lengths (seconds);
-#   TLSSERVER=PATH measures another tlsserver binary (same command line) instead of BUILD's.
+#   TLSSERVER=PATH measures another tlsserver binary (same command line) instead of BUILD's
+#   (a wrapper script that execs it works too, e.g. to preload an allocator);
+#   TLSBENCH_IDLE_CONNS sets the connections of the memory figures (default 5,000,
+#   --quick 1,000); TLSBENCH_CHECK_CONNS those of the held-connections check (default
+#   19,000; 0 skips it).
 # Exit status: 0 when the run completed (whatever the figures say), 1 on an error,
 # 2 on a usage error.
 set -euo pipefail
@@ -94,6 +98,8 @@ else
     term_bulk=512M
 fi
 big_body=1048576 small_body=128 hs_conns=32 rr_many=1000 check_conns=19000
+idle_conns=${TLSBENCH_IDLE_CONNS:-$idle_conns}
+check_conns=${TLSBENCH_CHECK_CONNS:-$check_conns}
 
 # ------------------------------------------------------------------ tools and build
 
@@ -202,11 +208,11 @@ srv_extra=() # more tlsserver options for the next start_bench_server
 
 # Each start_* sets SRV_PORT, SRV_PID (the process to stop) and SRV_PIDS (comma list of
 # the processes whose CPU and memory count).
-start_bench_server() { # NAME WORKERS MODE [BODY [WRAPPER...]]
+start_bench_server() { # NAME WORKERS MODE("": none) [BODY [WRAPPER...]]
     local name=$1 w=$2 mode=$3 body=${4:-0}
     shift 4 2>/dev/null || shift $#
     local args=(--bind 127.0.0.1 --port 0 --cert "$cert" --key "$key" --workers "$w"
-                --mode "$mode" --max-conns $((check_conns + 2000)) -q)
+                ${mode:+--mode "$mode"} --max-conns $(((check_conns > idle_conns ? check_conns : idle_conns) + 2000)) -q)
     [[ $mode == http ]] && args+=(--body-size "$body")
     args+=("${srv_extra[@]}")
     start_tlsserver "$tmp/$name.out" "$tmp/$name.err" with_fds "$@" "$tlsserver" "${args[@]}"
@@ -628,7 +634,7 @@ EOF
         cat <<EOF
 global
     nbthread 1
-    maxconn 20000
+    maxconn 9000
     ssl-default-bind-options ssl-min-ver TLSv1.2
 defaults
     mode tcp
@@ -673,7 +679,7 @@ start_terminator() { # NAME
     local name=$1 conf=$tmp/term.$1 i kids
     if [[ $name == tlskit ]]; then
         srv_extra=(--forward "127.0.0.1:$ECHO_PORT")
-        start_bench_server term_tlskit 1 echo
+        start_bench_server term_tlskit 1 "" # (--forward decides what is done)
         srv_extra=()
         return 0
     fi
@@ -767,7 +773,7 @@ if ((!hs_only && !scaling && !terminators)); then
     [[ -n $nginx_bin ]] && measure_client_cpu
     measure_bulk
     measure_idle
-    measure_connections
+    ((check_conns > 0)) && measure_connections
     measure_floor
     ((callgrind)) && have valgrind && measure_callgrind
 fi

@@ -320,9 +320,10 @@ def results_txt(args, vals, check):
         lines.append("suite each server chose (bulk; each its default): %s; the floor: OpenSSL default"
                      % ", ".join(suites))
         show = lambda v: "-" if v is None else str(v)
-        lines.append("%d connections held and all answering (tlsserver echo): %s (open %s, verified %s)"
-                     % (check["wanted"], "yes" if check["ok"] else "NO", show(check["open"]),
-                        show(check["verified"])))
+        if check["wanted"] > 0:
+            lines.append("%d connections held and all answering (tlsserver echo): %s (open %s, verified %s)"
+                         % (check["wanted"], "yes" if check["ok"] else "NO", show(check["open"]),
+                            show(check["verified"])))
     return "".join(line + "\n" for line in lines)
 
 
@@ -460,6 +461,7 @@ set key top left
 set grid
 set xrange [0.5:{xmax}]
 set logscale x 2
+set logscale y 2
 plot {plots}
 """.format(out=args.out, cpus=args.cpus, xmax=args.cpus * 1.5, plots=", ".join(plots))
         log = os.path.join(raw, "gnuplot.log")
