@@ -278,7 +278,7 @@ def results_json(args, vals, check):
 def results_txt(args, vals, check):
     lines = []
     row = lambda cells: "%s %s %s %s %s %s  %s" % (
-        pad(cells[0], 44, left=True), *(pad(c, 14) for c in cells[1:5]), pad(cells[5], 8), cells[6])
+        pad(cells[0], 52, left=True), *(pad(c, 14) for c in cells[1:5]), pad(cells[5], 8), cells[6])
     lines.append("tlskit vs nginx %s and openssl s_server, loopback, %d CPUs, %d workers, median of %d%s"
                  % (args.nginx_version or "-", args.cpus, args.workers, args.repeat,
                     " (--quick: a smoke test, not a verdict)" if args.quick else ""))
