@@ -13,7 +13,8 @@
 # the report.
 #
 # Usage: scripts/bench.sh [--quick] [--out DIR] [--repeat N] [--workers N]
-#                         [--build DIR] [--callgrind] [--handshakes-only] [-h]
+#                         [--build DIR] [--callgrind] [--handshakes-only] [--scaling]
+#                         [--terminators] [-h]
 #   --quick        everything in under two minutes (1 s windows, one repetition); a smoke
 #                  test that the script works, never a verdict on speed
 #   --out DIR      where results.json, results.txt, chart.png and raw/ go
@@ -28,12 +29,26 @@
 #                  machine where CPU-time figures are noisy
 #   --handshakes-only  only the full and resumed handshake figures (with --repeat 10:
 #                  many interleaved rounds, for a ratio that holds on a busy machine)
+#   --scaling      only the scaling curve: full handshakes per second and per server
+#                  CPU-s of tlsserver and nginx at 1, 2, 4, ... workers up to the CPU
+#                  count, each server pinned (taskset) to its first W cores and tlsbench
+#                  to the others; scaling.txt, scaling.json and scaling.png in --out
+#   --terminators  only the TLS terminators in front of a plain TCP echo backend on
+#                  loopback, one worker each: tlsserver --forward (skipped with a note
+#                  when the binary has no --forward), stunnel4, HAProxy (mode tcp) and
+#                  nginx stream: new connections (handshake + 1 KiB each way) and bulk
+#                  bytes per server CPU-s, RSS per idle forwarded pair; terminators.txt
+#                  and terminators.json in --out
 #   --no-install   accepted and ignored: bench.sh installs nothing
 # Needs python3 and the openssl command; nginx, gnuplot, h2load and valgrind (for
 # --callgrind) come from `scripts/setup.sh --bench`, and figures needing a missing one
 # are skipped.
 # Environment: TLSBENCH_DURATION / TLSBENCH_WARMUP override the window lengths (seconds);
-#   TLSSERVER=PATH measures another tlsserver binary (same command line) instead of BUILD's.
+#   TLSSERVER=PATH measures another tlsserver binary (same command line) instead of BUILD's
+#   (a wrapper script that execs it works too, e.g. to preload an allocator);
+#   TLSBENCH_IDLE_CONNS sets the connections of the memory figures (default 5,000,
+#   --quick 1,000); TLSBENCH_CHECK_CONNS those of the held-connections check (default
+#   19,000; 0 skips it).
 # Exit status: 0 when the run completed (whatever the figures say), 1 on an error,
 # 2 on a usage error.
 set -euo pipefail
@@ -43,7 +58,7 @@ set -euo pipefail
 prog=bench.sh
 report=$root/scripts/bench_report.py
 
-quick=0 out="" repeat="" workers="" build="" callgrind=0 hs_only=0
+quick=0 out="" repeat="" workers="" build="" callgrind=0 hs_only=0 scaling=0 terminators=0
 while (($#)); do
     case $1 in
     --quick) quick=1 ;;
@@ -58,6 +73,8 @@ while (($#)); do
     --no-install) ;; # kept so that older command lines still work
     --callgrind) callgrind=1 ;;
     --handshakes-only) hs_only=1 ;;
+    --scaling) scaling=1 ;;
+    --terminators) terminators=1 ;;
     -h | --help) usage; exit 0 ;;
     *) note "unknown argument: $1"; usage >&2; exit 2 ;;
     esac
@@ -73,12 +90,16 @@ build=${build:-$root/build-bench}
 # Windows and sizes. --quick keeps the whole run under two minutes on 2 cores.
 if ((quick)); then
     dur=${TLSBENCH_DURATION:-1} warm=${TLSBENCH_WARMUP:-0.3}
-    bulk_bytes=128M idle_conns=1000 floor_n=200 floor_mib=64 h2_n=300
+    bulk_bytes=128M idle_conns=1000 floor_n=200 floor_mib=64 h2_n=300 after_close_s=10
+    term_bulk=64M
 else
     dur=${TLSBENCH_DURATION:-5} warm=${TLSBENCH_WARMUP:-1}
-    bulk_bytes=1G idle_conns=5000 floor_n=3000 floor_mib=2048 h2_n=1000
+    bulk_bytes=1G idle_conns=5000 floor_n=3000 floor_mib=2048 h2_n=1000 after_close_s=10
+    term_bulk=512M
 fi
-big_body=1048576 small_body=128 hs_conns=32 rr_many=1000 check_conns=10000
+big_body=1048576 small_body=128 hs_conns=32 rr_many=1000 check_conns=19000
+idle_conns=${TLSBENCH_IDLE_CONNS:-$idle_conns}
+check_conns=${TLSBENCH_CHECK_CONNS:-$check_conns}
 
 # ------------------------------------------------------------------ tools and build
 
@@ -179,17 +200,21 @@ stop_pid() {
     wait "$p" 2>/dev/null || true
 }
 
-# 10,000 connections (check_conns) need more descriptors than the usual 1024.
+# 19,000 connections (check_conns) need more descriptors than the usual 1024: this
+# machine allows 20,000 per process, enough for one tlsbench and one tlsserver.
 with_fds() { ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"; }
+
+srv_extra=() # more tlsserver options for the next start_bench_server
 
 # Each start_* sets SRV_PORT, SRV_PID (the process to stop) and SRV_PIDS (comma list of
 # the processes whose CPU and memory count).
-start_bench_server() { # NAME WORKERS MODE [BODY [WRAPPER...]]
+start_bench_server() { # NAME WORKERS MODE("": none) [BODY [WRAPPER...]]
     local name=$1 w=$2 mode=$3 body=${4:-0}
     shift 4 2>/dev/null || shift $#
     local args=(--bind 127.0.0.1 --port 0 --cert "$cert" --key "$key" --workers "$w"
-                --mode "$mode" --max-conns $((check_conns + 2000)) -q)
+                ${mode:+--mode "$mode"} --max-conns $(((check_conns > idle_conns ? check_conns : idle_conns) + 2000)) -q)
     [[ $mode == http ]] && args+=(--body-size "$body")
+    args+=("${srv_extra[@]}")
     start_tlsserver "$tmp/$name.out" "$tmp/$name.err" with_fds "$@" "$tlsserver" "${args[@]}"
     SRV_PID=$srv_pid
     pids+=("$SRV_PID")
@@ -278,14 +303,15 @@ start_sserver() { # NAME (cwd www/, so -WWW serves /big from there)
 # keys each figure takes. What is measured here without tlsbench goes to raw/figures.tsv.
 
 declare -A PORT PIDS
+client_wrap=() # a command tlsbench runs under (--scaling: taskset)
 
 bench() { # FIGURE SERVER REP TLSBENCH-ARGS... : one run into raw/
     local fig=$1 srv=$2 rep=$3
     shift 3
     local f=$out/raw/$fig.$srv.$rep
     local t=$(( ${dur%.*} + 60 ))
-    [[ $fig == conns10k || $fig == idle ]] && t=$((t + check_conns / 50))
-    if ! timeout "$t" "$tlsbench" "$@" --json -q -k --server-pid "${PIDS[$srv]}" \
+    [[ $fig == conns10k || $fig == idle || $fig == burst ]] && t=$((t + check_conns / 50 + 120))
+    if ! timeout "$t" "${client_wrap[@]}" "$tlsbench" "$@" --json -q -k --server-pid "${PIDS[$srv]}" \
         "127.0.0.1:${PORT[$srv]}" >"$f.json" 2>"$f.err"; then
         note "$fig against $srv: tlsbench failed: $(tail -n 2 "$f.err" | tr '\n' ' ')"
     fi
@@ -404,29 +430,46 @@ measure_bulk() {
     return 0
 }
 
-# Memory per idle connection: fresh servers, warmed with a few connections, then
+# Memory per idle connection: fresh servers, warmed with a few hundred handshakes, then
 # $idle_conns keep-alive connections (handshake and one GET each) held; tlsbench reads
-# the servers' RSS (nginx: master and workers) before and after.
+# the servers' RSS (nginx: master and workers) before and after. Two ways, each on a
+# fresh server: "gradual" (64 handshakes in flight per client thread at a time) and
+# "burst" (every client connects at once, as after an outage or a deploy); after the
+# burst the clients close, and the RSS $after_close_s s later is set against the RSS
+# before the burst (what a burst leaves behind). The burst's handshakes queue on the
+# server for many seconds on a busy 2-core machine: both sides get 60 s for them
+# (nginx's own limit is 60 s; tlsserver's default of 10 s would cut the queue short).
 measure_idle() {
-    local rep srv
-    progress "memory per idle connection ($idle_conns)"
+    local rep srv kind
+    progress "memory per idle connection ($idle_conns, gradual and burst)"
     for ((rep = 1; rep <= repeat; rep++)); do
-        for srv in $servers; do
-            if [[ $srv == tlskit ]]; then
-                start_bench_server "tlskit_idle$rep" "$workers" http "$small_body"
-            else
-                start_nginx "nginx_idle$rep" "$workers"
-            fi
-            use "$srv"
-            timeout 60 "$tlsbench" handshake -k -q --http=/small -c 16 -n 200 \
-                "127.0.0.1:$SRV_PORT" >/dev/null 2>&1 || true
-            bench idle "$srv" "$rep" idle --http=/small -t "$cpus" -c "$idle_conns" -d 1
-            stop_pid "$SRV_PID"
+        for kind in idle burst; do
+            for srv in $servers; do
+                if [[ $srv == tlskit ]]; then
+                    srv_extra=(--handshake-timeout 60)
+                    start_bench_server "tlskit_$kind$rep" "$workers" http "$small_body"
+                    srv_extra=()
+                else
+                    start_nginx "nginx_$kind$rep" "$workers"
+                fi
+                use "$srv"
+                timeout 60 "$tlsbench" handshake -k -q --http=/small -c 16 -n 200 \
+                    "127.0.0.1:$SRV_PORT" >/dev/null 2>&1 || true
+                if [[ $kind == idle ]]; then
+                    bench idle "$srv" "$rep" idle --http=/small -t "$cpus" -c "$idle_conns" -d 1
+                else
+                    bench burst "$srv" "$rep" idle --http=/small -t "$cpus" -c "$idle_conns" \
+                        -d 1 --inflight "$idle_conns" --timeout 60 --settle 1 \
+                        --after-close "$after_close_s"
+                fi
+                stop_pid "$SRV_PID"
+            done
         done
     done
 }
 
-# 10,000 connections held, then every one answers an echo.
+# 19,000 connections held (as many as 20,000 descriptors per process allow, with room
+# for the listening sockets, epoll and logs), then every one answers an echo.
 measure_connections() {
     progress "$check_conns connections held and served (tlsserver, echo)"
     start_bench_server tlskit_10k "$workers" echo
@@ -490,20 +533,247 @@ measure_callgrind() {
     return 0
 }
 
+# ------------------------------------------------------------------ --scaling
+
+# Pin every thread of the processes in a comma list to a CPU list.
+pin() { # PIDS CPULIST
+    local p
+    for p in ${1//,/ }; do taskset -a -p -c "$2" "$p" >/dev/null 2>&1 || true; done
+}
+
+# 1, 2, 4, ... up to the CPU count, and the count itself.
+scaling_steps() {
+    local w=1
+    while ((w < cpus)); do printf '%s ' "$w"; w=$((w * 2)); done
+    printf '%s\n' "$cpus"
+}
+
+# Full handshakes at W workers: the server on CPUs 0..W-1, tlsbench (one thread per CPU
+# it has) on W..cpus-1; with no CPU left (W = cpus) tlsbench shares them all, which the
+# report says. Fresh servers per point, rounds interleaved.
+measure_scaling() {
+    have taskset || die "--scaling needs taskset (util-linux)"
+    local rep w srv srvcpus clicpus ct conns
+    progress "scaling: $(scaling_steps) workers; $servers"
+    for ((rep = 1; rep <= repeat; rep++)); do
+        for w in $(scaling_steps); do
+            srvcpus=0-$((w - 1))
+            if ((w < cpus)); then
+                clicpus=$w-$((cpus - 1)) ct=$((cpus - w))
+            else
+                clicpus=0-$((cpus - 1)) ct=$cpus
+            fi
+            conns=$((ct * 16 > hs_conns ? ct * 16 : hs_conns))
+            printf '%s\t%s\t%s\t%s\n' "$w" "$srvcpus" "$clicpus" "$ct" >"$out/raw/scale_w$w.cpus"
+            for srv in $servers; do
+                if [[ $srv == tlskit ]]; then
+                    start_bench_server "scale_tlskit_$w" "$w" http "$small_body"
+                else
+                    start_nginx "scale_nginx_$w" "$w"
+                fi
+                use "$srv"
+                pin "$SRV_PIDS" "$srvcpus"
+                client_wrap=(taskset -c "$clicpus")
+                bench "scale_w$w" "$srv" "$rep" handshake -t "$ct" -c "$conns" -d "$dur" -w "$warm"
+                client_wrap=()
+                stop_pid "$SRV_PID"
+            done
+        done
+    done
+}
+
+# ------------------------------------------------------------------ --terminators
+# TLS terminated in front of a plain TCP echo backend (python3 asyncio; its CPU is not
+# counted), same certificate, one worker/process each, each with its usual production
+# settings and no per-connection log line.
+
+start_echo_backend() {
+    cat >"$tmp/echo.py" <<'PY'
+import asyncio
+class Echo(asyncio.Protocol):
+    def connection_made(self, t):
+        self.t = t
+    def data_received(self, d):
+        self.t.write(d)
+    def eof_received(self):
+        return False
+async def main():
+    srv = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", 0, backlog=4096)
+    print(srv.sockets[0].getsockname()[1], flush=True)
+    await srv.serve_forever()
+asyncio.run(main())
+PY
+    with_fds python3 "$tmp/echo.py" >"$tmp/echo.port" 2>"$tmp/echo.err" &
+    ECHO_PID=$!
+    pids+=("$ECHO_PID")
+    local i
+    for ((i = 0; i < 100; i++)); do
+        ECHO_PORT=$(head -n 1 "$tmp/echo.port" 2>/dev/null || true)
+        [[ -n $ECHO_PORT ]] && return 0
+        sleep 0.05
+    done
+    die "the echo backend did not start: $(cat "$tmp/echo.err")"
+}
+
+# One terminator config, on SRV_PORT, forwarding to ECHO_PORT.
+terminator_conf() { # NAME
+    case $1 in
+    stunnel)
+        cat <<EOF
+foreground = yes
+pid =
+debug = 4
+[tls]
+accept = 127.0.0.1:$SRV_PORT
+connect = 127.0.0.1:$ECHO_PORT
+cert = $cert
+key = $key
+EOF
+        ;;
+    haproxy)
+        cat <<EOF
+global
+    nbthread 1
+    maxconn 9000
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode tcp
+    timeout connect 10s
+    timeout client 300s
+    timeout server 300s
+frontend tls
+    bind 127.0.0.1:$SRV_PORT ssl crt $tmp/certs/combined.pem
+    default_backend echo
+backend echo
+    server echo 127.0.0.1:$ECHO_PORT
+EOF
+        ;;
+    nginx_stream)
+        cat <<EOF
+load_module $stream_mod;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $tmp/nginx/stream.pid;
+error_log $tmp/nginx/stream.error.log error;
+daemon off;
+events { worker_connections 16384; }
+stream {
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate $cert;
+    ssl_certificate_key $key;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_tickets on;
+    server {
+        listen 127.0.0.1:$SRV_PORT ssl;
+        proxy_pass 127.0.0.1:$ECHO_PORT;
+    }
+}
+EOF
+        ;;
+    esac
+}
+
+# Start a terminator on a free port (again on another one if it was taken meanwhile);
+# sets SRV_PORT, SRV_PID and SRV_PIDS (nginx: master and worker).
+start_terminator() { # NAME
+    local name=$1 conf=$tmp/term.$1 i kids
+    if [[ $name == tlskit ]]; then
+        srv_extra=(--forward "127.0.0.1:$ECHO_PORT")
+        start_bench_server term_tlskit 1 "" # (--forward decides what is done)
+        srv_extra=()
+        return 0
+    fi
+    for _ in 1 2 3 4 5; do
+        SRV_PORT=$(free_port)
+        terminator_conf "$name" >"$conf"
+        case $name in
+        stunnel) with_fds stunnel4 "$conf" >"$conf.log" 2>&1 & ;;
+        haproxy) with_fds haproxy -db -f "$conf" >"$conf.log" 2>&1 & ;;
+        nginx_stream)
+            "$nginx_bin" -e "$tmp/nginx/stream.error.log" -p "$tmp/nginx" -c "$conf" \
+                >"$conf.log" 2>&1 & ;;
+        esac
+        SRV_PID=$!
+        pids+=("$SRV_PID")
+        if wait_port "$SRV_PORT" "$SRV_PID"; then
+            SRV_PIDS=$SRV_PID
+            if [[ $name == nginx_stream ]]; then
+                for ((i = 0; i < 50; i++)); do
+                    kids=$(pgrep -P "$SRV_PID" | paste -sd, -)
+                    [[ -n $kids ]] && { SRV_PIDS+=,$kids; break; }
+                    sleep 0.05
+                done
+            fi
+            return 0
+        fi
+        stop_pid "$SRV_PID"
+    done
+    die "$name did not start: $(cat "$conf.log" 2>/dev/null)"
+}
+
+measure_terminators() {
+    local rep srv t_servers="" term_conns=$((quick ? 200 : 1000))
+    stream_mod=/usr/lib/nginx/modules/ngx_stream_module.so
+    cat "$cert" "$key" >"$tmp/certs/combined.pem"
+    start_echo_backend
+    if "$tlsserver" --help 2>&1 | grep -q -- '--forward'; then
+        t_servers=tlskit
+    else
+        note "terminators: this tlsserver has no --forward option (yet): no tlsserver column"
+        printf 'tlskit\tthis tlsserver has no --forward option\n' >>"$out/raw/term_skipped.tsv"
+    fi
+    for srv in stunnel haproxy nginx_stream; do
+        case $srv in
+        stunnel) have stunnel4 ;;
+        haproxy) have haproxy ;;
+        nginx_stream) [[ -n $nginx_bin && -f $stream_mod ]] ;;
+        esac && { t_servers+=" $srv"; continue; }
+        note "terminators: $srv is not installed (scripts/setup.sh --bench): skipped"
+        printf '%s\tnot installed\n' "$srv" >>"$out/raw/term_skipped.tsv"
+    done
+    progress "terminators in front of a TCP echo backend:$t_servers"
+    for ((rep = 1; rep <= repeat; rep++)); do
+        for srv in $t_servers; do
+            start_terminator "$srv"
+            use "$srv"
+            bench term_conn "$srv" "$rep" handshake --request 1024 -t "$cpus" -c "$hs_conns" \
+                -d "$dur" -w "$warm"
+            bench term_bulk "$srv" "$rep" bulk --bytes "$term_bulk" -t 1 -c 1
+            stop_pid "$SRV_PID"
+            # Memory per idle forwarded pair, on a fresh one warmed as in the idle figures.
+            start_terminator "$srv"
+            use "$srv"
+            timeout 60 "$tlsbench" handshake -k -q --request 16 -c 16 -n 200 \
+                "127.0.0.1:$SRV_PORT" >/dev/null 2>&1 || true
+            bench term_idle "$srv" "$rep" idle --request 16 -t "$cpus" -c "$term_conns" -d 1 \
+                --settle 1
+            stop_pid "$SRV_PID"
+        done
+    done
+}
+
 SECONDS=0
 load=$(cut -d' ' -f1 /proc/loadavg)
 progress "results in $out; $workers workers, $repeat repetition(s), ${dur}s windows; load average $load"
 awk -v l="$load" -v c="$cpus" 'BEGIN { exit !(l > c / 2) }' &&
     note "warning: the machine is busy (load $load on $cpus CPUs): figures will be noisy"
 
-start_servers
-measure_handshakes
-if ((!hs_only)); then
+if ((scaling)); then
+    servers=tlskit
+    [[ -n $nginx_bin ]] && servers+=" nginx"
+    measure_scaling
+elif ((terminators)); then
+    measure_terminators
+else
+    start_servers
+    measure_handshakes
+fi
+if ((!hs_only && !scaling && !terminators)); then
     measure_requests
     [[ -n $nginx_bin ]] && measure_client_cpu
     measure_bulk
     measure_idle
-    measure_connections
+    ((check_conns > 0)) && measure_connections
     measure_floor
     ((callgrind)) && have valgrind && measure_callgrind
 fi
@@ -515,6 +785,14 @@ report_args=(--out "$out" --repeat "$repeat" --workers "$workers" --cpus "$cpus"
              --nginx-version "$( [[ -n $nginx_bin ]] && "$nginx_bin" -v 2>&1 | sed 's/.*\///' || true)")
 ((quick)) && report_args+=(--quick)
 ((hs_only)) && report_args+=(--hs-only)
+((scaling)) && report_args+=(--scaling)
+((terminators)) && report_args+=(--terminators)
 ((have_gnuplot)) && report_args+=(--gnuplot)
 python3 "$report" "${report_args[@]}" || die "bench_report.py failed"
-progress "done: $out/results.json, $out/results.txt$( ((have_gnuplot)) && echo ", $out/chart.png" || true)"
+if ((scaling)); then
+    progress "done: $out/scaling.json, $out/scaling.txt$( ((have_gnuplot)) && echo ", $out/scaling.png" || true)"
+elif ((terminators)); then
+    progress "done: $out/terminators.json, $out/terminators.txt"
+else
+    progress "done: $out/results.json, $out/results.txt$( ((have_gnuplot)) && echo ", $out/chart.png" || true)"
+fi

@@ -11,7 +11,7 @@ Reads what bench.sh measured in OUT/raw/ and writes OUT/results.json, OUT/result
 
 Usage: bench_report.py --out DIR --repeat N --workers N --cpus N --load L
                        --nginx-version V --check-conns N --rr-many N
-                       [--quick] [--hs-only] [--gnuplot]
+                       [--quick] [--hs-only] [--gnuplot] [--scaling | --terminators]
 """
 
 import argparse
@@ -26,13 +26,19 @@ import sys
 
 PROG = "bench.sh"
 
+class ABS(float):
+    """A goal on tlskit's own value rather than on its ratio to nginx."""
+
+
 # Figures in report order: key, label, unit, better, goal ratio (tlskit/nginx; None: no
 # goal), goal text. "{rr}" is the connection count of the many-connection figures.
 FIGURES = [
     ("full_hs", "full handshakes per server CPU-s", "handshakes/CPU-s", "higher", 1.25, ">= 1.25x nginx"),
     ("resumed_hs", "resumed handshakes per server CPU-s", "handshakes/CPU-s", "higher", 1.25, ">= 1.25x nginx"),
     ("bulk_bytes_per_cpu", "bulk download bytes per server CPU-s", "bytes/CPU-s", "higher", 1.5, ">= 1.5x nginx"),
-    ("idle_rss_bytes", "server RSS per idle TLS connection", "bytes", "lower", 0.5, "<= 0.5x nginx"),
+    ("idle_rss_bytes", "server RSS per idle TLS connection (gradual)", "bytes", "lower", 0.5, "<= 0.5x nginx"),
+    ("burst_rss_bytes", "server RSS per idle TLS connection after a burst", "bytes", "lower", 0.5, "<= 0.5x nginx"),
+    ("after_burst_ratio", "server RSS 10 s after the burst closed / before it", "x", "lower", ABS(1.25), "tlskit <= 1.25"),
     ("rr1_p99_ms", "p99 latency, 1 connection", "ms", "lower", 1, "<= nginx"),
     ("rrN_p99_ms", "p99 latency, {rr} connections", "ms", "lower", 1, "<= nginx"),
     ("full_hs_wall", "full handshakes per second (wall)", "handshakes/s", "higher", None, ""),
@@ -60,6 +66,8 @@ FIG_TO_KEYS = {
     "rrN": [("rrN_p99_ms", "p99"), ("rrN_rate", "rate"), ("rrN_per_cpu", "per_server_cpu_s")],
     "bulk": [("bulk_bytes_per_cpu", "per_server_cpu_s"), ("bulk_mb_s", "mb_per_s")],
     "idle": [("idle_rss_bytes", "server_rss_per_conn_bytes")],
+    "burst": [("burst_rss_bytes", "server_rss_per_conn_bytes"),
+              ("after_burst_ratio", "server_rss_after_close_ratio")],
 }
 # The one-worker twins measured beside the full handshakes: SERVER_w1 counts for SERVER.
 W1_RENAME = {"full_hs": "full_hs_w1", "full_hs_wall": "full_hs_w1_wall"}
@@ -181,6 +189,13 @@ def ratio(a, b):
     return float("%.3f" % (a / b))
 
 
+def goal_verdict(vals, k, r, goal, better):
+    """The verdict on a figure: its ratio to nginx, or tlskit's own value for an ABS goal."""
+    if isinstance(goal, ABS):
+        return verdict(vals.median(k, "tlskit"), float(goal), better)
+    return verdict(r, goal, better)
+
+
 def verdict(r, goal, better):
     if r is None or goal is None:
         return ""
@@ -232,7 +247,7 @@ def results_json(args, vals, check):
             fig["ratio_vs_floor"] = rf
         if goal is not None:
             fig["goal"] = goaltext
-            fig["met"] = verdict(r, goal, better) == "met"
+            fig["met"] = goal_verdict(vals, k, r, goal, better) == "met"
         figs.append(fig)
     # Scaling: wall-clock and per-CPU, N workers over 1 worker.
     scaling = {}
@@ -263,7 +278,7 @@ def results_json(args, vals, check):
 def results_txt(args, vals, check):
     lines = []
     row = lambda cells: "%s %s %s %s %s %s  %s" % (
-        pad(cells[0], 44, left=True), *(pad(c, 14) for c in cells[1:5]), pad(cells[5], 8), cells[6])
+        pad(cells[0], 52, left=True), *(pad(c, 14) for c in cells[1:5]), pad(cells[5], 8), cells[6])
     lines.append("tlskit vs nginx %s and openssl s_server, loopback, %d CPUs, %d workers, median of %d%s"
                  % (args.nginx_version or "-", args.cpus, args.workers, args.repeat,
                     " (--quick: a smoke test, not a verdict)" if args.quick else ""))
@@ -281,7 +296,7 @@ def results_txt(args, vals, check):
                 cell += " " + ("±%.0f%%" % (50 * (st[2] - st[1]) / st[0]) if st[0] != 0 else "")
             cells.append(cell)
         cells.append("%.2fx" % r if r is not None else "-")
-        cells.append("%s: %s" % (goaltext, verdict(r, goal, better)) if goaltext else "")
+        cells.append("%s: %s" % (goaltext, goal_verdict(vals, k, r, goal, better)) if goaltext else "")
         lines.append(row(cells))
     for s in ("tlskit", "nginx"):
         w = ratio(vals.median("full_hs_wall", s), vals.median("full_hs_w1_wall", s))
@@ -305,9 +320,10 @@ def results_txt(args, vals, check):
         lines.append("suite each server chose (bulk; each its default): %s; the floor: OpenSSL default"
                      % ", ".join(suites))
         show = lambda v: "-" if v is None else str(v)
-        lines.append("%d connections held and all answering (tlsserver echo): %s (open %s, verified %s)"
-                     % (check["wanted"], "yes" if check["ok"] else "NO", show(check["open"]),
-                        show(check["verified"])))
+        if check["wanted"] > 0:
+            lines.append("%d connections held and all answering (tlsserver echo): %s (open %s, verified %s)"
+                         % (check["wanted"], "yes" if check["ok"] else "NO", show(check["open"]),
+                            show(check["verified"])))
     return "".join(line + "\n" for line in lines)
 
 
@@ -355,7 +371,163 @@ plot "{dat}" using 2:xtic(1) title "tlskit" lc rgb "#1f77b4", \\
         note("gnuplot failed: see %s" % log)
 
 
+def runs_of(raw, prefix):
+    """raw/PREFIX.SERVER.REP.json -> {server: [data, ...]} in the order of the rounds."""
+    found = []
+    for path in glob.glob(os.path.join(raw, prefix + ".*.json")):
+        m = re.fullmatch(re.escape(prefix) + r"\.(\w+)\.(\d+)\.json", os.path.basename(path))
+        if m:
+            found.append((int(m.group(2)), m.group(1), path))
+    out = {}
+    for _, srv, path in sorted(found):
+        out.setdefault(srv, []).append(load(path))
+    return out
+
+
+def median_of(values):
+    vals = sorted(v for v in values if v is not None)
+    if not vals:
+        return None
+    n = len(vals)
+    return g6(vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2)
+
+
+def report_scaling(args):
+    """--scaling: full handshakes/s and per server CPU-s at 1, 2, 4, ... workers."""
+    raw = os.path.join(args.out, "raw")
+    steps = sorted(int(re.search(r"scale_w(\d+)", p).group(1))
+                   for p in glob.glob(os.path.join(raw, "scale_w*.cpus")))
+    points = {}
+    for w in steps:
+        with open(os.path.join(raw, "scale_w%d.cpus" % w)) as f:
+            _, srvcpus, clicpus, ct = f.read().split()
+        for srv, runs in runs_of(raw, "scale_w%d" % w).items():
+            points.setdefault(srv, []).append({
+                "workers": w, "server_cpus": srvcpus, "client_cpus": clicpus,
+                "client_shares_cpus": w >= args.cpus,
+                "rate": median_of(first(d, "rate", (int, float)) for d in runs),
+                "per_server_cpu_s": median_of(first(d, "per_server_cpu_s", (int, float))
+                                              for d in runs)})
+    for srv, pts in points.items():
+        base = pts[0] if pts and pts[0]["workers"] == 1 else None
+        for pt in pts:
+            if base and base["rate"] and pt["rate"] is not None:
+                pt["efficiency"] = float("%.3f" % (pt["rate"] / (pt["workers"] * base["rate"])))
+    lines = ["scaling: full TLS 1.3 handshakes, %d CPUs, median of %d; servers pinned to CPUs "
+             "0..W-1, tlsbench to the rest (at W = %d it shares them: no verdict there)"
+             % (args.cpus, args.repeat, args.cpus),
+             "%-8s %8s %14s %16s %11s  %s" % ("server", "workers", "handshakes/s",
+                                              "per server CPU-s", "efficiency", "cpus (server/client)")]
+    for srv, pts in points.items():
+        for pt in pts:
+            lines.append("%-8s %8d %14s %16s %11s  %s / %s%s" % (
+                srv, pt["workers"], fmt(pt["rate"]), fmt(pt["per_server_cpu_s"]),
+                "%.2f" % pt["efficiency"] if "efficiency" in pt else "-",
+                pt["server_cpus"], pt["client_cpus"],
+                " (shared)" if pt["client_shares_cpus"] else ""))
+    txt = "".join(l + "\n" for l in lines)
+    with open(os.path.join(args.out, "scaling.txt"), "w") as f:
+        f.write(txt)
+    sys.stdout.write(txt)
+    with open(os.path.join(args.out, "scaling.json"), "w") as f:
+        json.dump({"tool": "scripts/bench.sh --scaling", "cpus": args.cpus, "repeat": args.repeat,
+                   "load_at_start": float(args.load), "nginx": args.nginx_version,
+                   "goal": "efficiency >= 0.8 from 1 to 8 workers, above nginx's curve",
+                   "points": points}, f, separators=(",", ":"))
+        f.write("\n")
+    if args.gnuplot and points:
+        dat = os.path.join(args.out, "scaling.dat")
+        with open(dat, "w") as f:
+            for srv, pts in points.items():
+                f.write("# %s\n" % srv)
+                for pt in pts:
+                    f.write("%d %s %s\n" % (pt["workers"], pt["rate"] or "-",
+                                            pt["per_server_cpu_s"] or "-"))
+                f.write("\n\n")
+        names = list(points)
+        base = points[names[0]][0]["rate"] if points[names[0]] else None
+        plots = ['"%s" index %d using 1:2 with linespoints lw 2 title "%s handshakes/s"'
+                 % (dat, i, n) for i, n in enumerate(names)]
+        if base:
+            plots.append("%s * x with lines dt 2 lc rgb \"gray\" title \"ideal (%s at 1 worker x W)\""
+                         % (base, names[0]))
+        script = """set terminal pngcairo size 1000,600 noenhanced font ",10"
+set output "{out}/scaling.png"
+set title "full TLS 1.3 handshakes per second by workers ({cpus} CPUs; tlsbench on the other CPUs)"
+set datafile missing "-"
+set xlabel "workers"
+set ylabel "handshakes per second"
+set key top left
+set grid
+set xrange [0.5:{xmax}]
+set logscale x 2
+set logscale y 2
+plot {plots}
+""".format(out=args.out, cpus=args.cpus, xmax=args.cpus * 1.5, plots=", ".join(plots))
+        log = os.path.join(raw, "gnuplot.log")
+        with open(log, "w") as f:
+            if subprocess.run(["gnuplot"], input=script, text=True, stdout=f,
+                              stderr=f).returncode != 0:
+                note("gnuplot failed: see %s" % log)
+
+
+TERM_FIGS = [("term_conn", "per_server_cpu_s", "new connections per server CPU-s (handshake + 1 KiB each way)", "higher"),
+             ("term_conn", "rate", "new connections per second (wall)", "higher"),
+             ("term_bulk", "per_server_cpu_s", "bytes per server CPU-s, one long connection", "higher"),
+             ("term_bulk", "mb_per_s", "MB/s, one long connection (wall)", "higher"),
+             ("term_idle", "server_rss_per_conn_bytes", "RSS per idle forwarded pair (bytes)", "lower")]
+TERM_SERVERS = ["tlskit", "stunnel", "haproxy", "nginx_stream"]
+
+
+def report_terminators(args):
+    """--terminators: the #12 figures, tlsserver --forward beside stunnel, HAProxy, nginx."""
+    raw = os.path.join(args.out, "raw")
+    skipped = {}
+    try:
+        with open(os.path.join(raw, "term_skipped.tsv")) as f:
+            for line in f:
+                srv, why = line.rstrip("\n").split("\t", 1)
+                skipped[srv] = why
+    except FileNotFoundError:
+        pass
+    runs = {fig: runs_of(raw, fig) for fig in ("term_conn", "term_bulk", "term_idle")}
+    figs = []
+    lines = ["TLS terminators in front of a TCP echo backend, loopback, one worker each, "
+             "median of %d%s" % (args.repeat, " (--quick: a smoke test)" if args.quick else ""),
+             "%-62s" % "figure" + "".join("%14s" % s for s in TERM_SERVERS) + "  tlskit/best"]
+    for fig, key, label, better in TERM_FIGS:
+        row = {"name": "%s.%s" % (fig, key), "label": label, "better": better}
+        cells = []
+        for srv in TERM_SERVERS:
+            m = median_of(first(d, key, (int, float)) for d in runs[fig].get(srv, []))
+            row[srv] = m
+            cells.append(fmt(m) if m is not None else ("skipped" if srv in skipped else "-"))
+        others = [row[s] for s in TERM_SERVERS[1:] if row[s] is not None]
+        best = (max(others) if better == "higher" else min(others)) if others else None
+        row["ratio_vs_best"] = ratio(row["tlskit"], best)
+        figs.append(row)
+        lines.append("%-62s" % label + "".join("%14s" % c for c in cells) + "  " +
+                     ("%.2fx" % row["ratio_vs_best"] if row["ratio_vs_best"] is not None else "-"))
+    for srv, why in skipped.items():
+        lines.append("%s: skipped: %s" % (srv, why))
+    lines.append("goal (#12): tlskit >= 1.25x the best on both per-CPU figures, RSS per pair "
+                 "no worse than the best")
+    txt = "".join(l + "\n" for l in lines)
+    with open(os.path.join(args.out, "terminators.txt"), "w") as f:
+        f.write(txt)
+    sys.stdout.write(txt)
+    with open(os.path.join(args.out, "terminators.json"), "w") as f:
+        json.dump({"tool": "scripts/bench.sh --terminators", "repeat": args.repeat,
+                   "quick": args.quick, "load_at_start": float(args.load),
+                   "skipped": skipped, "figures": figs}, f, separators=(",", ":"))
+        f.write("\n")
+
+
 def report(args):
+    if args.scaling:
+        return report_scaling(args)
+    if args.terminators:
+        return report_terminators(args)
     raw = os.path.join(args.out, "raw")
     vals = collect(raw, args.rr_many)
     conns = load(os.path.join(raw, "conns10k.tlskit.1.json"))
@@ -380,7 +552,7 @@ def main():
         ap.add_argument(opt, type=int, required=True)
     ap.add_argument("--load", required=True)
     ap.add_argument("--nginx-version", default="")
-    for opt in ("--quick", "--hs-only", "--gnuplot"):
+    for opt in ("--quick", "--hs-only", "--gnuplot", "--scaling", "--terminators"):
         ap.add_argument(opt, action="store_true")
     report(ap.parse_args())
     return 0

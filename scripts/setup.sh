@@ -8,8 +8,9 @@
 #
 # Usage: scripts/setup.sh [--bench] [--list]
 #   --bench  also the packages scripts/bench.sh uses (nginx-light, gnuplot-nox,
-#            nghttp2-client, valgrind); the nginx package is kept from starting its
-#            system service
+#            nghttp2-client, valgrind, stunnel4, haproxy, libnginx-mod-stream, the
+#            mimalloc and jemalloc -dev packages); their system services are kept from
+#            starting
 #   --list   print the required packages and exit
 # Environment: TLSKIT_SKIP_SETUP=1 skips everything (for machines you manage yourself).
 set -euo pipefail
@@ -46,7 +47,14 @@ packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl c
 #   gnuplot-nox       chart.png
 #   nghttp2-client    h2load, the reference client for the client-cost figure
 #   valgrind          --callgrind (instructions per handshake)
-bench_packages=(nginx-light gnuplot-nox nghttp2-client valgrind)
+#   stunnel4, haproxy, libnginx-mod-stream
+#                     --terminators: the TLS terminators tlsserver --forward is set against
+#                     (nginx-light's stream module comes as a separate package)
+#   libmimalloc-dev, libjemalloc-dev
+#                     the allocators the memory figures were measured with (CMake
+#                     -DTLSKIT_APP_ALLOCATOR=mimalloc|jemalloc links one into the programs)
+bench_packages=(nginx-light gnuplot-nox nghttp2-client valgrind stunnel4 haproxy
+                libnginx-mod-stream libmimalloc-dev libjemalloc-dev)
 
 list=0
 while (($#)); do
@@ -81,12 +89,12 @@ if ((EUID != 0)); then
     sudo=(sudo)
 fi
 
-# Debian starts a daemon's service when its package is installed; the nginx that bench.sh
-# runs is its own process on a free port, and a system nginx would hold port 80 and share
-# the cores being measured. A policy-rc.d that exits 101 forbids the start; one that is
+# Debian starts a daemon's service when its package is installed; the nginx (haproxy,
+# stunnel) that bench.sh runs is its own process on a free port, and a system one would
+# hold port 80 and share the cores being measured. A policy-rc.d that exits 101 forbids the start; one that is
 # already there is the administrator's and stays untouched.
 prc=/usr/sbin/policy-rc.d
-if [[ " ${missing[*]} " == *" nginx-light "* && ! -e $prc ]]; then
+if [[ " ${missing[*]} " =~ \ (nginx-light|haproxy|stunnel4)\  && ! -e $prc ]]; then
     printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$prc" >/dev/null
     "${sudo[@]}" chmod 755 "$prc"
     trap '"${sudo[@]}" rm -f "$prc"' EXIT

@@ -681,6 +681,71 @@ TK_TEST(engine, counters_count_bytes_and_failed_handshakes_by_class)
     eng_free(&g);
 }
 
+/* ---- the quiet hook (tlskit_engine_set_on_quiet) ---- */
+
+static void count_quiet(void *arg)
+{
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+struct quiet_wait {
+    atomic_int *calls;
+    int want;
+    struct closes *cl;
+    int closes;
+};
+
+static int quiet_reached(void *arg)
+{
+    struct quiet_wait *q = arg;
+    return atomic_load(q->calls) >= q->want;
+}
+
+static int closes_reached(void *arg)
+{
+    struct quiet_wait *q = arg;
+    return closes_count(q->cl) >= q->closes;
+}
+
+/* A few connections are no reason to call it; a burst of them is, after they stop; a
+ * quiet engine is not called again. */
+TK_TEST(engine, quiet_hook_runs_once_after_a_burst)
+{
+    struct eng g;
+    atomic_int calls = 0;
+    eng_start(&g, "server", 1, 10000, 0, 0, NULL);
+    cr_assert_eq(tlskit_engine_set_on_quiet(g.e, count_quiet, &calls), 0);
+    eng_listen(&g);
+    cr_assert_eq(tlskit_engine_set_on_quiet(g.e, NULL, NULL), -1, "settable after listen");
+    cr_assert_eq(tlskit_engine_error_code(g.e), TLSKIT_E_INVALID);
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    struct quiet_wait q = {.calls = &calls, .want = 1, .cl = &g.cl, .closes = 1};
+    /* One connection: 3 changes (accepted, handshake, closed), below the threshold. */
+    tlskit_conn *c = client(ccfg, g.port);
+    echo_once(c, "one");
+    drop(c);
+    cr_assert(wait_until(closes_reached, &q, 20000));
+    poll(NULL, 0, TLSKIT_ENGINE_QUIET_MS * 4); /* long past a quiet spell */
+    cr_expect_eq(atomic_load(&calls), 0, "called after a single connection");
+    /* A burst: 12 more connections (36 changes) held, then closed. */
+    tlskit_conn *burst[12];
+    for (int i = 0; i < 12; i++) {
+        burst[i] = client(ccfg, g.port);
+        echo_once(burst[i], "burst");
+    }
+    for (int i = 0; i < 12; i++)
+        drop(burst[i]);
+    q.closes = 13;
+    cr_assert(wait_until(closes_reached, &q, 20000));
+    cr_expect(wait_until(quiet_reached, &q, 20000), "not called after a burst");
+    poll(NULL, 0, TLSKIT_ENGINE_QUIET_MS * 4); /* (a slow machine may split the burst) */
+    int after = atomic_load(&calls);
+    poll(NULL, 0, TLSKIT_ENGINE_QUIET_MS * 4);
+    cr_expect_eq(atomic_load(&calls), after, "called again while nothing changed");
+    tlskit_config_free(ccfg);
+    eng_free(&g);
+}
+
 TK_TEST(engine, settings_are_validated)
 {
     tlskit_config *cfg = tk_server_config("server");

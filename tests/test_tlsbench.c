@@ -151,6 +151,32 @@ TK_TEST(tlsbench, idle_holds_and_verifies_every_connection)
     tk_server_stop(&s);
 }
 
+/* A burst (every connection at once) and the server's RSS after they closed. */
+TK_TEST(tlsbench, idle_burst_reports_the_rss_after_closing)
+{
+    struct tk_server s;
+    server(&s, "echo");
+    struct tk_proc p;
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)s.p.pid);
+    const char *args[] = {"idle", "-k", "--json", "-q", "-c", "60", "-t", "2", "-d", "0.1",
+                          "--inflight", "60", "--settle", "0.1", "--after-close", "0.5",
+                          "--server-pid", pid, NULL};
+    int rc = bench(&p, &s, args);
+    cr_expect_eq(rc, 0, "exit %d: %s", rc, p.errbuf);
+    cr_expect_eq(jnum(p.outbuf, "open"), 60, "%s", p.outbuf);
+    cr_expect_gt(jnum(p.outbuf, "server_rss_after_close_kib"), 0, "%s", p.outbuf);
+    cr_expect_eq(jnum(p.outbuf, "after_close_ms"), 500, "%s", p.outbuf);
+    cr_expect(tk_contains(p.outbuf, "\"server_rss_after_close_ratio\":"), "%s", p.outbuf);
+    tk_proc_free(&p);
+    /* Idle mode only. */
+    const char *wrong[] = {"handshake", "-k", "-q", "-n", "1", "--after-close", "1", NULL};
+    rc = bench(&p, &s, wrong);
+    cr_expect_eq(rc, 2, "--after-close in handshake mode: exit %d: %s", rc, p.errbuf);
+    tk_proc_free(&p);
+    tk_server_stop(&s);
+}
+
 TK_TEST(tlsbench, verification_with_ca_and_against_the_wrong_one)
 {
     struct tk_server s;

@@ -24,6 +24,7 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_BULK_BYTES (256ull << 20)
 #define DEFAULT_INFLIGHT 64
+#define DEFAULT_SETTLE_MS 300
 #define DEFAULT_RR_REQUEST 64         /* echo request size in rr mode */
 #define HTTPS_PORT "443"
 
@@ -85,7 +86,12 @@ static void usage(void)
 "                         connection; k, M, G suffixes (powers of 1024; default 256M)\n"
 "      --verify           idle: one exchange on every held connection at the end;\n"
 "                         exit 1 unless every connection answers\n"
-"      --inflight N       idle: connections set up at once per thread (default 64)\n"
+"      --inflight N       idle: connections set up at once per thread (default 64;\n"
+"                         as large as --conns: a burst, every one at once)\n"
+"      --settle SECS      idle: wait this long once all are open before reading the\n"
+"                         server's RSS (default 0.3)\n"
+"      --after-close SECS idle: close every connection at the end, wait SECS and\n"
+"                         read the server's RSS again (memory a burst left behind)\n"
 "      --timeout SECS     limit for one connect+handshake or one exchange (default 10)\n"
 "      --tls VERSION      offer only TLS 1.2 or only TLS 1.3 (default: both)\n"
 "      --servername NAME  SNI to send (default: the host, unless it is an address)\n"
@@ -110,7 +116,7 @@ static void usage(void)
 enum {
     OPT_RESUME = 256, OPT_REQUEST, OPT_HTTP, OPT_BYTES, OPT_VERIFY, OPT_INFLIGHT,
     OPT_TIMEOUT, OPT_TLS, OPT_SERVERNAME, OPT_CA, OPT_SERVER_PID, OPT_JSON,
-    OPT_SERVER_CLOSES,
+    OPT_SERVER_CLOSES, OPT_SETTLE, OPT_AFTER_CLOSE,
 };
 
 static const struct option long_opts[] = {
@@ -126,6 +132,8 @@ static const struct option long_opts[] = {
     {"bytes", required_argument, NULL, OPT_BYTES},
     {"verify", no_argument, NULL, OPT_VERIFY},
     {"inflight", required_argument, NULL, OPT_INFLIGHT},
+    {"settle", required_argument, NULL, OPT_SETTLE},
+    {"after-close", required_argument, NULL, OPT_AFTER_CLOSE},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"tls", required_argument, NULL, OPT_TLS},
     {"servername", required_argument, NULL, OPT_SERVERNAME},
@@ -232,15 +240,24 @@ static int parse_count_option(int c, const char *arg, struct opts *o)
     return -1;
 }
 
-/* --duration, --warmup, --timeout. -1 to go on, else the exit code. */
+/* --duration, --warmup, --timeout, --settle, --after-close. -1 to go on, else the exit
+ * code. */
 static int parse_time_option(int c, const char *arg, struct opts *o)
 {
     int64_t ms;
     if (cli_parse_seconds(arg, &ms) != 0)
         return cli_usage_error(SYNOPSIS, "%s: '%s' is not a number of seconds",
-                               c == 'd' ? "--duration" : c == 'w' ? "--warmup" : "--timeout",
+                               c == 'd'            ? "--duration"
+                               : c == 'w'          ? "--warmup"
+                               : c == OPT_SETTLE   ? "--settle"
+                               : c == OPT_TIMEOUT  ? "--timeout"
+                                                   : "--after-close",
                                arg);
-    if (c == 'd') {
+    if (c == OPT_SETTLE) {
+        o->settle_ms = ms;
+    } else if (c == OPT_AFTER_CLOSE) {
+        o->after_close_ms = ms;
+    } else if (c == 'd') {
         o->duration_ms = ms;
         o->duration_set = 1;
     } else if (c == 'w') {
@@ -300,7 +317,8 @@ static int parse_option(int c, char *arg, struct opts *o)
 {
     switch (c) {
     case 't': case 'c': case OPT_INFLIGHT: return parse_count_option(c, arg, o);
-    case 'd': case 'w': case OPT_TIMEOUT: return parse_time_option(c, arg, o);
+    case 'd': case 'w': case OPT_TIMEOUT: case OPT_SETTLE: case OPT_AFTER_CLOSE:
+        return parse_time_option(c, arg, o);
     case OPT_RESUME: o->resume = 1; return -1;
     case OPT_SERVER_CLOSES: o->server_closes = 1; return -1;
     case OPT_VERIFY: o->verify = 1; return -1;
@@ -347,6 +365,8 @@ static int check_combinations(const struct opts *o)
         return cli_usage_error(SYNOPSIS, "give --ca FILE to verify the server, or --insecure");
     if (o->verify && o->mode != MODE_IDLE)
         return cli_usage_error(SYNOPSIS, "--verify is for idle mode");
+    if ((o->settle_ms != DEFAULT_SETTLE_MS || o->after_close_ms >= 0) && o->mode != MODE_IDLE)
+        return cli_usage_error(SYNOPSIS, "--settle and --after-close are for idle mode");
     if (o->server_closes && (o->mode != MODE_HANDSHAKE || !o->http))
         return cli_usage_error(SYNOPSIS, "--server-closes is for handshake mode with --http");
     if (o->resume && o->mode == MODE_BULK)
@@ -384,6 +404,8 @@ int options_parse(int argc, char **argv, struct opts *o)
     o->timeout_ms = DEFAULT_TIMEOUT_MS;
     o->bytes = DEFAULT_BULK_BYTES;
     o->inflight = DEFAULT_INFLIGHT;
+    o->settle_ms = DEFAULT_SETTLE_MS;
+    o->after_close_ms = -1;
     while ((c = getopt_long(argc, argv, "t:c:d:n:w:kqhV", long_opts, NULL)) != -1)
         if ((rc = parse_option(c, optarg, o)) >= 0)
             return rc;

@@ -25,6 +25,8 @@ struct opts {
     long request;                 /* -1: mode default */
     uint64_t bytes;
     int inflight;
+    int64_t settle_ms;            /* idle: before sampling the server's RSS */
+    int64_t after_close_ms;       /* idle: RSS again this long after closing; -1 not */
     int tls;                      /* 0 any, else TLSKIT_TLS1_x */
     const char *servername, *ca;
     pid_t pids[MAX_PIDS];

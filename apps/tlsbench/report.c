@@ -101,6 +101,11 @@ static void json_idle(const struct opts *o, const struct bench_results *r)
         printf("\"server_rss_before_kib\":%lld,\"server_rss_after_kib\":%lld,"
                "\"server_rss_per_conn_bytes\":%.1f,",
                (long long)r->rss_before, (long long)r->rss_after, per_conn);
+    if (r->rss_after_close >= 0 && r->rss_before > 0)
+        printf("\"server_rss_after_close_kib\":%lld,\"after_close_ms\":%lld,"
+               "\"server_rss_after_close_ratio\":%.3f,",
+               (long long)r->rss_after_close, (long long)o->after_close_ms,
+               (double)r->rss_after_close / (double)r->rss_before);
     printf("\"ok\":%s},", json_bool(r->idle_ok));
 }
 
@@ -128,6 +133,10 @@ static void table_idle(const struct opts *o, const struct bench_results *r)
     if (rss_per_conn(r, &per_conn))
         printf("  server RSS        %lld KiB -> %lld KiB: %.0f bytes per connection\n",
                (long long)r->rss_before, (long long)r->rss_after, per_conn);
+    if (r->rss_after_close >= 0)
+        printf("  after closing     %lld KiB %.1f s later (%.2fx the RSS before)\n",
+               (long long)r->rss_after_close, (double)o->after_close_ms / 1000.0,
+               r->rss_before > 0 ? (double)r->rss_after_close / (double)r->rss_before : 0.0);
 }
 
 /* The mode's own line: what was moved or counted, and how fast. */

@@ -23,10 +23,8 @@
 #define POLL_MS 10               /* how often the main thread looks at the counters */
 #define FAST_POLL_MS 1           /* bulk and --count: the end is a count, not a time */
 #define PROGRESS_NS 1000000000LL /* one progress line a second */
-/* rr and idle: how long every connection may take to open, all told */
+/* rr and idle: how long opening the connections may go on without one more opening */
 #define READY_WAIT_MS 60000
-#define READY_WAIT_PER_CONN_MS 5
-#define SETTLE_MS 300            /* idle: before sampling the server's RSS */
 #define VERIFY_SLACK_MS 5000     /* idle --verify: on top of --timeout */
 #define REQBUF_MIN 65536         /* also the bulk write size (load.c BULK_CHUNK) */
 #define FD_SPARE 64              /* descriptors besides the connections */
@@ -158,18 +156,22 @@ static void measure(struct run *r)
     atomic_store(&r->ctl.measuring, 0);
 }
 
-/* Wait until every connection is open (or gave up): 0 when all are. */
+/* Wait until every connection is open (or gave up): 0 when all are. Gives up when none
+ * opened or gave up for READY_WAIT_MS (a slow machine may take minutes for many). */
 static int wait_ready(struct run *r, const char *what)
 {
-    uint64_t want = (uint64_t)r->o->conns;
-    int64_t limit_ms = READY_WAIT_MS + (int64_t)r->o->conns * READY_WAIT_PER_CONN_MS;
-    int64_t start = cli_now_ns(), next = start + PROGRESS_NS;
+    uint64_t want = (uint64_t)r->o->conns, last = 0;
+    int64_t start = cli_now_ns(), next = start + PROGRESS_NS, moved = start;
     for (;;) {
         uint64_t ready = SUM(r, ready), gave = SUM(r, gave_up);
         if (ready + gave >= want)
             return ready >= want ? 0 : -1;
         int64_t t = cli_now_ns();
-        if (got_stop || (t - start) / NS_PER_MS > limit_ms)
+        if (ready + gave != last) {
+            last = ready + gave;
+            moved = t;
+        }
+        if (got_stop || (t - moved) / NS_PER_MS > READY_WAIT_MS)
             return -1;
         if (t >= next && !r->o->quiet) {
             cli_msg("%s: %llu of %llu connections open, %llu errors", what,
@@ -192,6 +194,8 @@ static void hold_until(int64_t end_ns, int usr1_ends)
 static void verify_round(struct run *r)
 {
     struct bench_results *res = r->res;
+    /* Connections still being set up when the wait gave up may have opened since. */
+    res->ready = SUM(r, ready);
     uint64_t held = res->ready - res->dropped;
     atomic_store(&r->ctl.verify, 1);
     int64_t end = cli_now_ns() + (r->o->timeout_ms + VERIFY_SLACK_MS) * NS_PER_MS;
@@ -199,7 +203,7 @@ static void verify_round(struct run *r)
            SUM(r, verified) + SUM(r, verify_failed) + (SUM(r, dropped) - res->dropped) < held)
         sleep_ms(POLL_MS);
     res->verified = SUM(r, verified);
-    res->verify_failed = held - res->verified;
+    res->verify_failed = held > res->verified ? held - res->verified : 0;
 }
 
 static void run_idle(struct run *r)
@@ -211,7 +215,7 @@ static void run_idle(struct run *r)
                 (unsigned long long)SUM(r, ready), o->conns);
     res->ready = SUM(r, ready);
     cli_msg("idle: %llu connections open", (unsigned long long)res->ready);
-    sleep_ms(SETTLE_MS); /* let the server free its handshake buffers before sampling */
+    sleep_ms((int)o->settle_ms); /* let the server free its handshake buffers first */
     if (o->npids)
         res->rss_after = procstat_rss_kib(o->pids, o->npids);
     take_snap(r, &r->a);
@@ -437,7 +441,7 @@ int bench_run(const struct opts *o, struct bench_results *res)
 {
     struct run r = {.o = o, .res = res};
     memset(res, 0, sizeof(*res));
-    res->rss_before = res->rss_after = -1;
+    res->rss_before = res->rss_after = res->rss_after_close = -1;
     if (setup(&r) != 0) {
         cleanup(&r);
         return -1;
@@ -453,6 +457,11 @@ int bench_run(const struct opts *o, struct bench_results *res)
         worker_join(&r.w[i]);
     merge_workers(&r);
     window_results(&r);
-    cleanup(&r);
+    cleanup(&r); /* closes every connection */
+    if (o->mode == MODE_IDLE && o->after_close_ms >= 0 && o->npids && res->started &&
+        !got_stop) {
+        hold_until(cli_now_ns() + o->after_close_ms * NS_PER_MS, 0);
+        res->rss_after_close = procstat_rss_kib(o->pids, o->npids);
+    }
     return 0;
 }

@@ -28,6 +28,7 @@ struct bench_results {
     uint64_t ready, gave_up, dropped, verified, verify_failed;
     int idle_ok;            /* every connection opened (and answered, with --verify) */
     int64_t rss_before, rss_after; /* server RSS in KiB; -1 unknown */
+    int64_t rss_after_close;       /* --after-close: RSS that long after closing them */
     char proto[32], cipher[64], group[32], first_error[BENCH_ERRLEN];
 };
 

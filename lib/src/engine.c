@@ -103,6 +103,15 @@ int tlskit_engine_set_plain(tlskit_engine *e, int on)
     return 0;
 }
 
+int tlskit_engine_set_on_quiet(tlskit_engine *e, void (*fn)(void *arg), void *arg)
+{
+    if (!settable(e))
+        return -1;
+    e->on_quiet = fn;
+    e->quiet_arg = arg;
+    return 0;
+}
+
 int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms)
 {
     if (!settable(e))

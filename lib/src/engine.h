@@ -63,6 +63,10 @@ struct tlskit__worker {
     uint64_t cfg_gen;          /* ... as of this reload generation */
     unsigned char rbuf[TK_READ_CHUNK];
     struct tlskit__counters ctr;
+    uint64_t ended;            /* connections reaped (only this worker touches it) */
+    uint64_t quiet_seen;       /* on_quiet: accepted + hs_ok + ended at the last look, */
+    uint64_t quiet_base;       /* ... and at the last call */
+    int64_t quiet_since;       /* when quiet_seen last changed */
 };
 
 /* The engine's state of one connection (the connection itself knows only a pointer). */
@@ -105,6 +109,8 @@ struct tlskit_engine {
     int plain;                 /* accepted connections are plain TCP (no TLS) */
     size_t write_limit;
     int64_t drain_ms;
+    void (*on_quiet)(void *arg);
+    void *quiet_arg;
     struct tlskit__worker *workers;
     atomic_int open;
     atomic_int accept_failing;     /* an accept error streak was reported */

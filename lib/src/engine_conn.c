@@ -90,6 +90,7 @@ static void reap(struct tlskit__econn *ec)
     if (ec->next)
         ec->next->prev = ec->prev;
     w->nconns--;
+    w->ended++;
     if (e->h.on_close)
         e->h.on_close(c, ec->end_code,
                       ec->end_reason ? ec->end_reason : "(out of memory: reason lost)",

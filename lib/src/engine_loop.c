@@ -209,6 +209,25 @@ static void sweep(struct tlskit__worker *w, int64_t now)
     tlskit__linger_sweep(w, now, 0);
 }
 
+/* tlskit_engine_set_on_quiet(): call the hook once the worker's connection changes have
+ * stopped for a moment after enough of them (never under steady load). */
+static void quiet_check(struct tlskit__worker *w, int64_t now)
+{
+    tlskit_engine *e = w->e;
+    if (!e->on_quiet)
+        return;
+    uint64_t seen = atomic_load_explicit(&w->ctr.accepted, memory_order_relaxed) +
+                    atomic_load_explicit(&w->ctr.hs_ok, memory_order_relaxed) + w->ended;
+    if (seen != w->quiet_seen) {
+        w->quiet_seen = seen;
+        w->quiet_since = now;
+    } else if (seen - w->quiet_base >= TLSKIT_ENGINE_QUIET_CHANGES &&
+               now - w->quiet_since >= TLSKIT_ENGINE_QUIET_MS) {
+        w->quiet_base = seen;
+        e->on_quiet(e->quiet_arg);
+    }
+}
+
 /* Stopping: refuse new clients at once. */
 static void stop_listening(struct tlskit__worker *w)
 {
@@ -253,6 +272,7 @@ void *tlskit__worker_main(void *arg)
         if (now >= next_sweep) {
             sweep(w, now);
             tlskit__worker_run_kicks(w);
+            quiet_check(w, now);
             next_sweep = now + TK_SWEEP_MS;
         }
         if (atomic_load(&e->stopping) && !w->l && w->nconns == 0)

@@ -784,6 +784,17 @@ TLSKIT_API int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms);
  * calls and callbacks, on_open at once, a FIN is its clean end (on_eof), and the TLS
  * details (protocol, cipher, peer certificate...) are NULL / 0. Default off. */
 TLSKIT_API int tlskit_engine_set_plain(tlskit_engine *e, int on);
+/* fn(arg) is called on a worker thread once that worker has gone quiet after a change:
+ * at least TLSKIT_ENGINE_QUIET_CHANGES connections opened, finished their handshake or
+ * closed since the last call, then none for TLSKIT_ENGINE_QUIET_MS. Never under steady
+ * load, at most once per quiet spell and worker. A moment to give memory back, e.g.
+ * glibc's malloc_trim(0), which tlsserver calls: after a burst of handshakes, OpenSSL's
+ * freed buffers otherwise stay in the heap between live objects. The engine itself never
+ * calls into the allocator beyond malloc/free. fn NULL: no calls (the default). Before
+ * tlskit_engine_listen(), like the other settings; several workers may call fn at once. */
+#define TLSKIT_ENGINE_QUIET_CHANGES 32
+#define TLSKIT_ENGINE_QUIET_MS 200
+TLSKIT_API int tlskit_engine_set_on_quiet(tlskit_engine *e, void (*fn)(void *arg), void *arg);
 
 /* Bind the listening sockets (as tlskit_listener_listen: "localhost" means both
  * families; port "0" picks one free port for all). */
