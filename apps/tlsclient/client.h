@@ -27,6 +27,10 @@ int client_report(const struct options *o, const tlskit_conn *c, int rc);
 /* Relay stdin to c and c to stdout until the server closes (c is switched to
  * non-blocking). The exit code. */
 int client_relay(tlskit_conn *c);
+/* --udp: each line of stdin is one datagram to c, each datagram from c goes to stdout;
+ * at the end of stdin, close_notify, then up to linger_ms for the server's. The exit
+ * code. */
+int client_relay_udp(tlskit_conn *c, int linger_ms);
 
 /* ---- sessions (resume.c) ---- */
 

@@ -27,6 +27,8 @@ struct options {
     const char *keylog_from; /* "--keylog" or "SSLKEYLOGFILE" */
     int64_t timeout_ms;
     int tls_min, tls_max;
+    int udp;               /* --udp: DTLS 1.2 over UDP */
+    unsigned long mtu;     /* --mtu BYTES (0: the library's default) */
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
 };
 

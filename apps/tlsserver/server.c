@@ -72,10 +72,14 @@ static int add_keypairs(tlskit_config *cfg, const struct options *o, int startup
 
 static tlskit_config *server_config(const struct options *o, int startup)
 {
-    tlskit_config *cfg = tlskit_config_new();
+    tlskit_config *cfg = o->udp ? tlskit_config_new_dtls() : tlskit_config_new();
     if (cfg == NULL) {
         cli_msg("out of memory");
         return NULL;
+    }
+    if (o->mtu && tlskit_config_set_mtu(cfg, (int)o->mtu) < 0) {
+        cli_msg("--mtu: %s", tlskit_config_error(cfg));
+        goto fail;
     }
     if (add_keypairs(cfg, o, startup) < 0)
         goto fail;
@@ -201,7 +205,7 @@ static void add(struct line *l, const char *name, uint64_t value)
 
 /* "tlsserver: counters: ..." on stderr: one line format for every model, without the
  * fields that only the event engine keeps when another model serves. */
-static void print_counters(const struct serve_model *m, void *impl)
+static void print_counters(const struct server *s, const struct serve_model *m, void *impl)
 {
     struct tlskit_engine_stats st;
     struct line l = {.used = 0};
@@ -232,6 +236,12 @@ static void print_counters(const struct serve_model *m, void *impl)
     }
     add(&l, "limit_rejections", st.limit_rejections);
     add(&l, "accept_errors", st.accept_errors);
+    if (s->opt.udp) {
+        add(&l, "dtls_cookies_sent", st.dtls_cookies_sent);
+        add(&l, "dtls_cookie_failures", st.dtls_cookie_failures);
+        add(&l, "dtls_retransmissions", st.dtls_retransmissions);
+        add(&l, "dtls_drops", st.dtls_drops);
+    }
     cli_msg("counters:%s", l.buf);
 }
 
@@ -284,14 +294,14 @@ int server_run(struct server *s, const struct serve_model *m)
         if (take(&reload_asked))
             reload(s, m, impl);
         if (take(&dump_asked))
-            print_counters(m, impl);
+            print_counters(s, m, impl);
         if (m->wait(impl) < 0) {
             rc = CLI_EXIT_ERROR;
             break;
         }
     }
     m->stop(impl);
-    print_counters(m, impl);
+    print_counters(s, m, impl);
     m->free(impl);
     return rc;
 }

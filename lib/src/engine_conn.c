@@ -42,6 +42,17 @@ static void end_conn(struct tlskit__econn *ec, int code, const char *fmt, ...)
     va_end(ap);
 }
 
+/* DTLS: the connection's retransmissions and lost sends into the worker's counters. */
+static void take_dtls_counts(struct tlskit__econn *ec)
+{
+    uint64_t retx, drops;
+    tlskit__conn_dtls_counts(ec->conn, &retx, &drops);
+    if (retx)
+        tlskit__count(&ec->w->ctr.dtls_retx, retx);
+    if (drops)
+        tlskit__count(&ec->w->ctr.dtls_drops, drops);
+}
+
 static void reap(struct tlskit__econn *ec)
 {
     tlskit_conn *c = ec->conn;
@@ -49,6 +60,9 @@ static void reap(struct tlskit__econn *ec)
     tlskit_engine *e = w->e;
     if (ec->end_code == TLSKIT_E_NONE)
         tlskit__conn_finish(c);
+    if (ec->peer)
+        tlskit__udp_forget(ec);
+    take_dtls_counts(ec);
     /* close() (in the free below) removes the fd from epoll: no EPOLL_CTL_DEL. */
     if (ec->prev)
         ec->prev->next = ec->next;
@@ -283,21 +297,36 @@ static void progress(struct tlskit__econn *ec)
                            * unread input resets the connection, dropping it) */
 }
 
-void tlskit__econn_event(struct tlskit__econn *ec)
+int tlskit__econn_event(struct tlskit__econn *ec)
 {
     progress(ec);
-    if (ec->ended)
-        reap(ec);
+    if (!ec->ended)
+        return 0;
+    reap(ec);
+    return 1;
+}
+
+void tlskit__econn_end(struct tlskit__econn *ec, int code, const char *reason)
+{
+    end_conn(ec, code, "%s", reason);
+    reap(ec);
 }
 
 void tlskit__econn_start(struct tlskit__worker *w, tlskit_conn *c)
+{
+    struct tlskit__econn *ec = tlskit__econn_add(w, c);
+    if (ec)
+        tlskit__econn_event(ec); /* the ClientHello is often already here */
+}
+
+struct tlskit__econn *tlskit__econn_add(struct tlskit__worker *w, tlskit_conn *c)
 {
     tlskit_engine *e = w->e;
     struct tlskit__econn *ec = calloc(1, sizeof(*ec));
     if (!ec) {
         tlskit_conn_free(c);
         tlskit__count(&w->ctr.accept_errors, 1);
-        return;
+        return NULL;
     }
     tlskit__conn_engine_attach(c, ec);
     ec->src = (struct tlskit__evsrc){.kind = KIND_CONN, .fd = tlskit_conn_fd(c)};
@@ -309,15 +338,16 @@ void tlskit__econn_start(struct tlskit__worker *w, tlskit_conn *c)
     w->conns = ec;
     w->nconns++;
     atomic_fetch_add(&e->open, 1);
+    /* A DTLS connection shares its worker's UDP socket: the worker reads for it. */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.ptr = &ec->src};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, ec->src.fd, &ev) != 0) {
+    if (!tlskit__conn_is_dtls(c) && epoll_ctl(w->epfd, EPOLL_CTL_ADD, ec->src.fd, &ev) != 0) {
         end_conn(ec, TLSKIT_E_IO, "epoll_ctl for %s: %s", tlskit_conn_peer_addr(c),
                  strerror(errno));
         reap(ec);
-        return;
+        return NULL;
     }
-    tlskit__econn_event(ec); /* the ClientHello is often already here */
+    return ec;
 }
 
 /* The stop sequence's last pass: echo what the peer sent before the stop, then close
@@ -357,6 +387,8 @@ void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final, int s
     } else if (stopping && now >= drain_at + TK_FINAL_FLUSH_MS) {
         end_conn(ec, TLSKIT_E_NONE, "server stopping (%zu bytes not sent)", pending(ec));
     }
+    if (!ec->ended)
+        take_dtls_counts(ec);
     if (ec->ended)
         reap(ec);
 }
