@@ -136,12 +136,9 @@ static int wrap(tlskit_conn *c, int fd, int is_server)
         tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
         return -1;
     }
-    if (c->cfg->dtls) {
-        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "wrap: a DTLS config serves only "
-                        "tlskit_conn_connect_udp() and the engine");
-        return -1;
-    }
     int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && c->cfg->dtls && tlskit__dtls_wrap_check(c, fd, is_server) != 0)
+        return -1;
     if (flags < 0) {
         tlskit__err_set_errno(&c->err, TLSKIT_E_INVALID, errno, "wrap fd %d", fd);
         return -1;

@@ -90,6 +90,9 @@ struct tlskit__dgram {
     uint64_t retransmits, drops;   /* since tlskit__conn_dtls_counts() */
     uint64_t retransmits_total;
 };
+/* DTLS wrap: fd must be a connected UDP socket and the role the client's; sets up
+ * conn->dg. 0, or -1 with the error set (dtls.c). */
+int tlskit__dtls_wrap_check(tlskit_conn *conn, int fd, int is_server);
 /* The BIO over a datagram socket (dtls.c). */
 BIO *tlskit__dgram_bio_new(tlskit_conn *conn);
 /* DTLS settings of a new SSL: MTU and retransmission timer (dtls.c). */

@@ -481,6 +481,31 @@ int tlskit_conn_connect_udp(tlskit_conn *c, const char *host, const char *port)
     return 0;
 }
 
+int tlskit__dtls_wrap_check(tlskit_conn *c, int fd, int is_server)
+{
+    int type = 0;
+    socklen_t tl = sizeof(type);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (is_server) {
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "wrap_server: DTLS servers are served by "
+                        "the engine (tlskit_engine_listen() with a DTLS config)");
+        return -1;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM ||
+        getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "wrap fd %d: a DTLS config needs a "
+                        "connected UDP socket", fd);
+        return -1;
+    }
+    if (!c->dg && !(c->dg = calloc(1, sizeof(*c->dg)))) {
+        tlskit__err_set(&c->err, TLSKIT_E_NOMEM, "out of memory");
+        return -1;
+    }
+    c->dg->connected = 1;
+    return 0;
+}
+
 size_t tlskit_conn_max_write(const tlskit_conn *c)
 {
     if (!c || !c->ssl)

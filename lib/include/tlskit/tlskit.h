@@ -428,7 +428,9 @@ TLSKIT_API int tlskit_conn_connect(tlskit_conn *conn, const char *host, const ch
  * or non-blocking: call it again on readiness or when tlskit_conn_timeout_ms() says the
  * retransmission timer expired). An ICMP port unreachable during the handshake fails it
  * with TLSKIT_E_CONNECT. Errors: TLSKIT_E_INVALID (not a DTLS config), _RESOLVE,
- * _CONNECT. A DTLS config refuses tlskit_conn_connect() and the wrap calls. */
+ * _CONNECT. A DTLS config refuses tlskit_conn_connect() and tlskit_conn_wrap_server();
+ * tlskit_conn_wrap_client() takes a connected UDP socket (the caller's, e.g. bound to a
+ * chosen local port). */
 TLSKIT_API int tlskit_conn_connect_udp(tlskit_conn *conn, const char *host, const char *port);
 /* The most bytes one tlskit_conn_write() takes: on a DTLS connection after the handshake,
  * what fits in one datagram of the MTU with the agreed cipher's overhead (a write of one
