@@ -155,6 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (r == TK_LISTEN_OK) {
             tlskit_conn_set_nonblocking(lc, 1);
+            assoc = 1;
         }
     }
     tlskit_conn_free(lc);
