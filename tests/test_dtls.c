@@ -458,6 +458,7 @@ TK_TEST(dtls, cookie_hello_verify_small_and_stateless)
     cr_assert_gt(n, 0);
     cr_expect_eq(hs_type(rep, n), 3, "expected a HelloVerifyRequest");
     cr_expect_leq((size_t)n, chl, "HelloVerifyRequest %zd bytes > ClientHello %zu", n, chl);
+    WAIT_STAT(&g, dtls_cookies_sent, 1); /* counted just after the send */
     struct tlskit_engine_stats st = stats(&g);
     cr_expect_eq(st.dtls_cookies_sent, 1);
     cr_expect_eq(st.accepted, 0, "a ClientHello without cookie made state");
@@ -563,33 +564,64 @@ static long counters_now(struct tk_server *s, const char *name, size_t *seen)
     return counter(s, name);
 }
 
-/* 10,000 ClientHellos from 10,000 source addresses and ports (127.1.x.y, each from a
- * socket closed at once: the HelloVerifyRequests go nowhere). Half carry a forged cookie.
- * The server's memory and connection table stay flat, and a real client still gets in. */
+/* ClientHellos from n source addresses and ports (127.b.x.y, each from a socket closed at
+ * once: the HelloVerifyRequests go nowhere), half with a forged cookie. */
+static void spoof_flood(int port, int n, int b)
+{
+    unsigned char ch[600], fake[32];
+    memset(fake, 0x5a, sizeof(fake));
+    for (int i = 0; i < n; i++) {
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.%d.%d.%d", b, i / 250, 1 + i % 250);
+        int fd = udp_socket_on(addr, 0);
+        size_t chl = i % 2 ? build_ch(ch, fake, sizeof(fake), (uint32_t)i, 1)
+                           : build_ch(ch, NULL, 0, (uint32_t)i, 0);
+        udp_send_to(fd, port, ch, chl);
+        close(fd);
+    }
+}
+
+/* ASan keeps freed memory in a quarantine (256 MiB by default): RSS would grow with any
+ * churn. 1 MiB keeps use-after-free detection and makes RSS mean what it says (as
+ * test_hostile_clients does). */
+static void small_asan_quarantine(void)
+{
+    const char *old = getenv("ASAN_OPTIONS");
+    char buf[512];
+    if (old != NULL && strstr(old, "quarantine_size_mb") != NULL)
+        return;
+    snprintf(buf, sizeof buf, "%s%squarantine_size_mb=1", old != NULL ? old : "",
+             old != NULL && *old ? ":" : "");
+    setenv("ASAN_OPTIONS", buf, 1);
+}
+
+/* 10,000 ClientHellos from 10,000 spoofed sources, half with a forged cookie: the
+ * server's memory and connection table stay flat, and a real client still gets in. */
 TK_TEST(dtls, cookie_flood_from_spoofed_sources)
 {
+    small_asan_quarantine();
     const char *extra[] = {"--udp", "--workers", "2", "-q", NULL};
     struct tk_server s;
     tk_server_start(&s, "server", "127.0.0.1", extra);
     size_t seen = 0;
-    long rss0 = rss_kib(s.p.pid);
-    unsigned char ch[600], fake[32];
-    memset(fake, 0x5a, sizeof(fake));
-    int64_t t0 = tk_now_ms();
-    for (int i = 0; i < 10000; i++) {
-        char addr[32];
-        snprintf(addr, sizeof(addr), "127.1.%d.%d", i / 250, 1 + i % 250);
-        int fd = udp_socket_on(addr, 0);
-        size_t chl = i % 2 ? build_ch(ch, fake, sizeof(fake), (uint32_t)i, 1)
-                           : build_ch(ch, NULL, 0, (uint32_t)i, 0);
-        udp_send_to(fd, s.port, ch, chl);
-        close(fd);
+    spoof_flood(s.port, 500, 2); /* warm-up: what the path allocates once is in the base */
+    for (long last = -1, end = (long)(tk_now_ms() + 10000); tk_now_ms() < end;) {
+        long c = counters_now(&s, "dtls_cookies_sent", &seen) + counter(&s, "dtls_drops");
+        if (c >= 500 || c == last)
+            break; /* all answered, or the rest lost in the socket buffer */
+        last = c;
+        poll(NULL, 0, 100);
     }
+    long rss0 = rss_kib(s.p.pid);
+    long base_cookies = counter(&s, "dtls_cookies_sent");
+    long base_failures = counter(&s, "dtls_cookie_failures");
+    int64_t t0 = tk_now_ms();
+    spoof_flood(s.port, 10000, 1);
     int64_t flood_ms = tk_now_ms() - t0;
     /* Everything sent has been answered (or dropped by a full socket buffer). */
     long answered = 0;
     for (int64_t end = tk_now_ms() + 20000; tk_now_ms() < end;) {
-        long c = counters_now(&s, "dtls_cookies_sent", &seen);
+        long c = counters_now(&s, "dtls_cookies_sent", &seen) - base_cookies;
         long d = counter(&s, "dtls_drops");
         if (c + d >= 10000 || c == answered)
             break;
@@ -598,14 +630,14 @@ TK_TEST(dtls, cookie_flood_from_spoofed_sources)
     }
     long open_after = counters_now(&s, "open", &seen);
     long accepted = counter(&s, "accepted");
-    long cookies = counter(&s, "dtls_cookies_sent");
-    long failures = counter(&s, "dtls_cookie_failures");
+    long cookies = counter(&s, "dtls_cookies_sent") - base_cookies;
+    long failures = counter(&s, "dtls_cookie_failures") - base_failures;
     long rss1 = rss_kib(s.p.pid);
     cr_expect_eq(open_after, 0, "spoofed ClientHellos made connections: open=%ld", open_after);
     cr_expect_eq(accepted, 0);
     cr_expect_gt(cookies, 5000, "HelloVerifyRequests: %ld", cookies);
     cr_expect_gt(failures, 2500, "cookie failures: %ld", failures);
-    cr_expect_lt(rss1 - rss0, 4096, "memory grew by %ld KiB", rss1 - rss0);
+    cr_expect_lt(rss1 - rss0, 2048, "memory grew by %ld KiB", rss1 - rss0);
     /* A real client, now. */
     int64_t h0 = tk_now_ms();
     struct tk_proc cli;
@@ -1080,7 +1112,7 @@ TK_TEST(dtls, silent_peer_retransmissions_and_handshake_deadline)
     int64_t want = 100;
     for (int i = 1; i < nstarts; i++) {
         int64_t gap = starts[i] - starts[i - 1];
-        cr_expect(gap >= want - 20 && gap <= want + 150, "gap %d: %lld ms, expected ~%lld", i,
+        cr_expect(gap >= want - 20 && gap <= want + 250, "gap %d: %lld ms, expected ~%lld", i,
                   (long long)gap, (long long)want);
         want = want * 2 > 400 ? 400 : want * 2;
     }
