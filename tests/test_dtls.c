@@ -221,7 +221,8 @@ static size_t build_ch(unsigned char *out, const unsigned char *cookie, size_t c
     n += 32;
     body[n++] = 0; /* session id */
     body[n++] = (unsigned char)cookie_len;
-    memcpy(body + n, cookie, cookie_len);
+    if (cookie_len)
+        memcpy(body + n, cookie, cookie_len);
     n += cookie_len;
     body[n++] = 0;
     body[n++] = sizeof(suites);
