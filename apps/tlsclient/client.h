@@ -31,6 +31,10 @@ int client_relay(tlskit_conn *c, int64_t idle_ms);
 
 /* --listen: the tunnel until SIGINT or SIGTERM (tunnel.c). The exit code. */
 int tunnel_run(const struct options *o, tlskit_config *cfg);
+/* --udp: each line of stdin is one datagram to c, each datagram from c goes to stdout;
+ * at the end of stdin, close_notify, then up to linger_ms for the server's. The exit
+ * code. */
+int client_relay_udp(tlskit_conn *c, int linger_ms);
 
 /* ---- sessions (resume.c) ---- */
 

@@ -13,9 +13,13 @@
 #include "client.h"
 #include "options.h"
 
+/* --udp: after stdin ends, how long to wait for the server's close_notify (UDP may lose
+ * it: no answer is not an error). */
+#define CLIENT_UDP_LINGER_MS 2000
+
 static tlskit_config *configure(const struct options *o)
 {
-    tlskit_config *cfg = tlskit_config_new();
+    tlskit_config *cfg = o->udp ? tlskit_config_new_dtls() : tlskit_config_new();
     if (cfg == NULL) {
         cli_msg("out of memory");
         return NULL;
@@ -25,6 +29,7 @@ static tlskit_config *configure(const struct options *o)
         (o->cert != NULL && tlskit_config_set_keypair_file(cfg, o->cert, o->key) < 0) ||
         (o->pins != NULL && tlskit_config_set_pinned_pubkeys(cfg, o->pins) < 0) ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
+        (o->mtu && tlskit_config_set_mtu(cfg, (int)o->mtu) < 0) ||
         tlskit_config_set_alpn(cfg, o->alpn) < 0 ||
         tlskit_config_set_ocsp_request(cfg, o->require_staple ? TLSKIT_OCSP_REQUIRE
                                                               : TLSKIT_OCSP_REQUEST) < 0 ||
@@ -83,7 +88,8 @@ static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
 {
     if (o->servername != NULL && tlskit_conn_set_servername(c, o->servername) < 0)
         return client_failed(c, 0);
-    if (tlskit_conn_connect(c, o->host, o->port) < 0)
+    if ((o->udp ? tlskit_conn_connect_udp(c, o->host, o->port)
+                : tlskit_conn_connect(c, o->host, o->port)) < 0)
         return setup_failed(o, c);
     int rc = client_offer_session(o, c);
     if (rc >= 0)
@@ -94,6 +100,11 @@ static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
         client_summary(c);
     if (o->showcerts)
         client_showcerts(c);
+    if (o->udp) {
+        rc = client_relay_udp(c, CLIENT_UDP_LINGER_MS);
+        (void)tlskit_conn_close(c);
+        return rc;
+    }
     tlskit_session *sess = client_keep_session(o, c);
     if (o->check) { /* the report, then a clean close: stdin is never read */
         rc = client_report(o, c, CLI_EXIT_OK);

@@ -104,6 +104,16 @@ static void usage(void)
         "                       first line on stdout is 'tlsclient: listening on\n"
         "                       ADDRESS:PORT[, ...]'; one line on stderr per connection\n"
         "                       when it ends; runs until SIGINT or SIGTERM (exit 0)\n"
+        "  --udp                DTLS 1.2 over UDP: each line of stdin (at most one\n"
+        "                       datagram's worth; longer lines are split) is sent as\n"
+        "                       one datagram, each datagram received is written to\n"
+        "                       stdout; at the end of stdin, send close_notify and\n"
+        "                       wait up to 2 seconds for the server's\n"
+        "  --mtu BYTES          with --udp: the most bytes one UDP datagram carries,\n"
+        "                       IP and UDP headers not counted (default: 1232; 256\n"
+        "                       to 65507)\n"
+        );
+    printf(
         "  -v, --verbose        after the handshake, describe the connection (with\n"
         "                       'resumed: yes|no') and the server's certificate on\n"
         "                       stderr\n"
@@ -133,7 +143,7 @@ enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
     OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
     OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_REQUIRE_STAPLE, OPT_CHECK, OPT_JSON,
-    OPT_WARN_DAYS, OPT_IDLE_TIMEOUT, OPT_LISTEN,
+    OPT_WARN_DAYS, OPT_IDLE_TIMEOUT, OPT_LISTEN, OPT_UDP, OPT_MTU,
 };
 
 static const struct option long_options[] = {
@@ -160,6 +170,8 @@ static const struct option long_options[] = {
     {"warn-days", required_argument, NULL, OPT_WARN_DAYS},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"listen", required_argument, NULL, OPT_LISTEN},
+    {"udp", no_argument, NULL, OPT_UDP},
+    {"mtu", required_argument, NULL, OPT_MTU},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -260,6 +272,14 @@ static int set_option(int c, char **argv, void *opts)
             return cli_usage_error(SYNOPSIS, "--listen %s: expected [HOST:]PORT (PORT 0 to "
                                    "65535, 0: any free one)", optarg);
         return -1;
+    case OPT_UDP:
+        o->udp = 1;
+        return -1;
+    case OPT_MTU:
+        if (cli_parse_ulong(optarg, 256, 65507, &o->mtu) < 0)
+            return cli_usage_error(SYNOPSIS, "--mtu: '%s' is not a size from 256 to 65507 "
+                                   "bytes", optarg);
+        return -1;
     default:
         return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
     }
@@ -294,6 +314,19 @@ static int check_args(int argc, char **argv, struct options *o)
         return cli_usage_error(SYNOPSIS, "--listen: not with %s (the tunnel keeps its "
                                "sessions itself)", o->sess_in ? "--sess-in" : o->sess_out ?
                                "--sess-out" : o->reconnect ? "--reconnect" : "--showcerts");
+    if (o->mtu && !o->udp)
+        return cli_usage_error(SYNOPSIS, "--mtu needs --udp (it sizes datagrams)");
+    if (o->udp && o->tls_min == TLSKIT_TLS1_3)
+        return cli_usage_error(SYNOPSIS, "--udp speaks DTLS 1.2 only (OpenSSL 3.0 has no "
+                               "DTLS 1.3): --tls-min 1.3 cannot be met");
+    if (o->udp && (o->check || o->json))
+        return cli_usage_error(SYNOPSIS, "--udp relays datagrams: --check and --json are "
+                               "for TLS");
+    if (o->udp && o->listen != NULL)
+        return cli_usage_error(SYNOPSIS, "--udp and --listen: the tunnel carries TCP only");
+    if (o->udp && (o->sess_in || o->sess_out || o->reconnect))
+        return cli_usage_error(SYNOPSIS, "--udp does not save or resume sessions "
+                               "(--sess-in, --sess-out, --reconnect)");
     return -1;
 }
 

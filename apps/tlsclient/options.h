@@ -31,6 +31,8 @@ struct options {
     int64_t timeout_ms;
     int64_t idle_ms; /* --idle-timeout: relay ends after this long without a byte; 0 none */
     int tls_min, tls_max;
+    int udp;               /* --udp: DTLS 1.2 over UDP */
+    unsigned long mtu;     /* --mtu BYTES (0: the library's default) */
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     /* --listen [HOST:]PORT: the tunnel (tunnel.c). listen NULL: one connection, stdin. */
     const char *listen;

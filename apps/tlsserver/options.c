@@ -126,6 +126,13 @@ static void usage(void)
         "                            HTTP/1.1 keep-alive, GET/HEAD get 200 and a fixed\n"
         "                            body, other methods 405, malformed requests 400\n"
         "  --body-size BYTES         http mode response body size (default: 1024)\n"
+        "  --udp                     DTLS 1.2 over UDP instead of TLS over TCP (event\n"
+        "                            model; echo or discard): each datagram is echoed\n"
+        "                            as one datagram; clients prove their address\n"
+        "                            with a stateless cookie first\n"
+        "  --mtu BYTES               with --udp: the most bytes one UDP datagram\n"
+        "                            carries, IP and UDP headers not counted\n"
+        "                            (default: 1232; 256 to 65507)\n"
         "  --exit-after N            exit 0 once N connections have ended, rejected\n"
         "                            ones included (default: run until SIGINT or\n"
         "                            SIGTERM)\n"
@@ -192,6 +199,7 @@ enum {
     OPT_TICKET_KEY, OPT_TICKET_LIFETIME, OPT_CRL, OPT_ALLOW_CLIENT, OPT_KEYLOG,
     OPT_SNI_STRICT, OPT_ALPN, OPT_NO_CA_NAMES, OPT_OCSP_STAPLE, OPT_LOG_FORMAT,
     OPT_FORWARD, OPT_BACKEND_TIMEOUT, OPT_SEND_PROXY, OPT_PROXY_PROTOCOL, OPT_PROXY_FROM,
+    OPT_UDP, OPT_MTU,
 };
 
 static const struct option long_options[] = {
@@ -228,6 +236,8 @@ static const struct option long_options[] = {
     {"send-proxy", required_argument, NULL, OPT_SEND_PROXY},
     {"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
     {"proxy-from", required_argument, NULL, OPT_PROXY_FROM},
+    {"udp", no_argument, NULL, OPT_UDP},
+    {"mtu", required_argument, NULL, OPT_MTU},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -246,6 +256,7 @@ static int set_choice(int c, struct options *o)
                                    "'optional'", optarg);
         return -1;
     case OPT_MODEL:
+        o->model_given = 1;
         if (strcmp(optarg, "event") == 0)
             o->model = MODEL_EVENT;
         else if (strcmp(optarg, "thread") == 0)
@@ -448,6 +459,17 @@ static int set_option(int c, char **argv, void *opts)
     case OPT_SNI_STRICT:
         o->sni_strict = 1;
         return -1;
+    case OPT_UDP:
+        o->udp = 1;
+        return -1;
+    case OPT_MTU: {
+        unsigned long num;
+        if (cli_parse_ulong(optarg, 256, 65507, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--mtu: '%s' is not a size from 256 to 65507 "
+                                   "bytes", optarg);
+        o->mtu = num;
+        return -1;
+    }
     case OPT_NO_CA_NAMES:
         o->no_ca_names = 1;
         return -1;
@@ -555,6 +577,19 @@ static int check_args(int argc, char **argv, struct options *o)
         return cli_usage_error(SYNOPSIS, "--send-proxy needs --forward");
     if (o->nproxy_from > 0 && !o->proxy_protocol)
         return cli_usage_error(SYNOPSIS, "--proxy-from needs --proxy-protocol");
+    if (o->mtu && !o->udp)
+        return cli_usage_error(SYNOPSIS, "--mtu needs --udp (it sizes datagrams)");
+    if (o->udp && o->model != MODEL_EVENT)
+        return cli_usage_error(SYNOPSIS, "--udp is served by the event model only");
+    if (o->udp && o->mode == MODE_HTTP)
+        return cli_usage_error(SYNOPSIS, "--udp serves --mode echo or discard (HTTP/1.1 "
+                               "needs a stream)");
+    if (o->udp && o->tls_min == TLSKIT_TLS1_3)
+        return cli_usage_error(SYNOPSIS, "--udp speaks DTLS 1.2 only (OpenSSL 3.0 has no "
+                               "DTLS 1.3): --tls-min 1.3 cannot be met");
+    if (o->udp && (o->forward != NULL || o->proxy_protocol))
+        return cli_usage_error(SYNOPSIS, "--udp serves datagrams itself: not with %s",
+                               o->forward != NULL ? "--forward" : "--proxy-protocol");
     return check_keypairs(o);
 }
 

@@ -60,8 +60,11 @@ struct options {
     unsigned long workers;    /* event model; 0: one per core */
     unsigned long body_size;  /* http mode */
     enum model model;
+    int model_given;          /* --model was on the command line */
     enum mode mode;
     int log_json;  /* --log-format json: connection lines as JSON objects */
+    int udp;                  /* --udp: DTLS 1.2 over UDP */
+    unsigned long mtu;        /* --mtu BYTES (0: the library's default) */
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     /* --forward: every client relayed to this backend (event model). fwd_host is
      * "unix:/PATH" for a UNIX socket (fwd_port then ""); NULL forward: serve --mode. */

@@ -72,10 +72,14 @@ static int add_keypairs(tlskit_config *cfg, const struct options *o, int startup
 
 static tlskit_config *server_config(const struct options *o, int startup)
 {
-    tlskit_config *cfg = tlskit_config_new();
+    tlskit_config *cfg = o->udp ? tlskit_config_new_dtls() : tlskit_config_new();
     if (cfg == NULL) {
         cli_msg("out of memory");
         return NULL;
+    }
+    if (o->mtu && tlskit_config_set_mtu(cfg, (int)o->mtu) < 0) {
+        cli_msg("--mtu: %s", tlskit_config_error(cfg));
+        goto fail;
     }
     if (add_keypairs(cfg, o, startup) < 0)
         goto fail;
@@ -235,6 +239,12 @@ static void print_counters(const struct server *s, const struct serve_model *m, 
     if (s->opt.forward != NULL) {
         add(&l, "backend_connects", st.connects);
         add(&l, "backend_failures", st.connect_failures);
+    }
+    if (s->opt.udp) {
+        add(&l, "dtls_cookies_sent", st.dtls_cookies_sent);
+        add(&l, "dtls_cookie_failures", st.dtls_cookie_failures);
+        add(&l, "dtls_retransmissions", st.dtls_retransmissions);
+        add(&l, "dtls_drops", st.dtls_drops);
     }
     cli_msg("counters:%s", l.buf);
 }

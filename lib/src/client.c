@@ -120,6 +120,11 @@ int tlskit_conn_connect(tlskit_conn *c, const char *host, const char *port)
         tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
         return -1;
     }
+    if (c->cfg->dtls) {
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID,
+                        "connect: a DTLS config connects with tlskit_conn_connect_udp()");
+        return -1;
+    }
     if (!c->servername && !(c->servername = strdup(host))) {
         tlskit__err_set(&c->err, TLSKIT_E_NOMEM, "out of memory");
         return -1;

@@ -26,11 +26,16 @@
 
 tlskit_config *tlskit_config_new(void)
 {
+    return tlskit__config_new_method(TLS_method(), TLS1_2_VERSION, TLS1_3_VERSION);
+}
+
+tlskit_config *tlskit__config_new_method(const SSL_METHOD *method, int min, int max)
+{
     tlskit_config *cfg = calloc(1, sizeof(*cfg));
     if (!cfg)
         return NULL;
     ERR_clear_error();
-    cfg->ctx = SSL_CTX_new(TLS_method());
+    cfg->ctx = SSL_CTX_new(method);
     if (!cfg->ctx) {
         ERR_clear_error();
         free(cfg);
@@ -62,8 +67,8 @@ tlskit_config *tlskit_config_new(void)
     SSL_CTX_set_num_tickets(ctx, 1);
     /* The secure defaults must hold or the config must not exist: an allocation failure
      * here would otherwise leave OpenSSL's wider defaults in place. */
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+    if (SSL_CTX_set_min_proto_version(ctx, min) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, max) != 1 ||
         SSL_CTX_set_cipher_list(ctx, TK_DEFAULT_CIPHERS) != 1 ||
         SSL_CTX_set_ciphersuites(ctx, TK_DEFAULT_SUITES) != 1 ||
         SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"tlskit", 6) != 1) {
@@ -385,6 +390,14 @@ int tlskit_config_set_protocols(tlskit_config *cfg, int min_version, int max_ver
         tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG,
                    "empty protocol range: minimum %s is above maximum %s",
                    proto_name(min_version), proto_name(max_version));
+        return -1;
+    }
+    if (cfg->dtls) { /* DTLS 1.2 is TLS 1.2's datagram twin; OpenSSL 3.0 has no DTLS 1.3 */
+        if (min_version == TLSKIT_TLS1_2)
+            return 0;
+        tlskit__err_set(&cfg->err, TLSKIT_E_CONFIG,
+                        "DTLS config: only DTLS 1.2 (the datagram form of TLS 1.2) is "
+                        "available; OpenSSL 3.0 has no DTLS 1.3");
         return -1;
     }
     SSL_CTX_set_min_proto_version(cfg->ctx, min_version);

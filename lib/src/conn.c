@@ -41,6 +41,7 @@ void tlskit_conn_free(tlskit_conn *c)
     if (c->own_fd && c->fd >= 0)
         close(c->fd);
     tlskit__info_free(c);
+    free(c->dg);
     free(c->servername);
     tlskit__err_free(&c->err);
     tlskit_config_free(c->cfg);
@@ -115,7 +116,7 @@ int tlskit__conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
     }
     ERR_clear_error();
     c->ssl = SSL_new(c->cfg->ctx);
-    BIO *bio = tlskit__bio_new(c);
+    BIO *bio = c->dg ? tlskit__dgram_bio_new(c) : tlskit__bio_new(c);
     if (!c->ssl || !bio) {
         BIO_free(bio);
         tlskit__err_set_ssl(&c->err, TLSKIT_E_NOMEM, "out of memory", "new TLS session");
@@ -123,6 +124,8 @@ int tlskit__conn_setup(tlskit_conn *c, int fd, int own_fd, int is_server)
     }
     SSL_set_bio(c->ssl, bio, bio);
     SSL_set_app_data(c->ssl, c);
+    if (c->dg)
+        tlskit__dtls_ssl_setup(c);
     if (is_server)
         tlskit__server_setup(c);
     else if (tlskit__client_setup(c) != 0)
@@ -139,6 +142,8 @@ static int wrap(tlskit_conn *c, int fd, int is_server)
         return -1;
     }
     int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && c->cfg->dtls && tlskit__dtls_wrap_check(c, fd, is_server) != 0)
+        return -1;
     if (flags < 0) {
         tlskit__err_set_errno(&c->err, TLSKIT_E_INVALID, errno, "wrap fd %d", fd);
         return -1;
@@ -228,8 +233,8 @@ static int write_records(tlskit_conn *c, const unsigned char *buf, size_t len,
 {
     for (;;) {
         size_t left = len - *written, chunk = left > TK_RECORD ? TK_RECORD : left, done = 0;
-        if (c->nonblocking && !(SSL_get_mode(c->ssl) & SSL_MODE_ENABLE_PARTIAL_WRITE))
-            chunk = left;
+        if (c->dg || (c->nonblocking && !(SSL_get_mode(c->ssl) & SSL_MODE_ENABLE_PARTIAL_WRITE)))
+            chunk = left; /* DTLS: one write, one record, one datagram */
         c->msg_more = left > chunk;
         int r = SSL_write_ex(c->ssl, buf + *written, chunk, &done);
         c->msg_more = 0;
@@ -266,6 +271,11 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
     for (;;) {
         int r;
         size_t n = 0;
+        /* DTLS: a flight whose answer is overdue goes out again (RFC 6347 4.2.4). */
+        if (c->dg && !c->hs_done && tlskit__dtls_tick(c) != 0) {
+            tlskit__conn_fail(c, op, SSL_ERROR_SSL);
+            return -1;
+        }
         ERR_clear_error();
         c->io_errno = 0;
         int e = SSL_ERROR_NONE;
@@ -302,7 +312,12 @@ static ssize_t conn_run(tlskit_conn *c, enum tlskit__op op, void *buf, size_t le
         /* The idle deadline moves with traffic: recompute before each wait. */
         if (op != OP_HANDSHAKE && c->hs_done)
             deadline = op_deadline(c, op, start);
-        int w = tlskit__wait_fd(c->fd, ev, deadline);
+        int64_t wake = deadline;
+        if (c->dg && !c->hs_done)
+            wake = tlskit__deadline_min(deadline, tlskit__dtls_timer_at(c));
+        int w = tlskit__wait_fd(c->fd, ev, wake);
+        if (w == 0 && wake != deadline && !(deadline && tlskit__now_ms() >= deadline))
+            continue; /* the DTLS timer: retransmit at the top of the loop */
         if (w == 0)
             return tlskit__conn_timeout(c, op);
         if (w < 0) {
@@ -398,9 +413,24 @@ ssize_t tlskit_conn_read(tlskit_conn *c, void *buf, size_t len)
     return tlskit__conn_read(c, buf, len);
 }
 
+/* DTLS: a write is one datagram. One larger than the path takes fails here, and the
+ * connection stays usable; OpenSSL would send an oversized record, or fail the whole
+ * connection on one above 16 KiB. */
+static int dtls_too_big(tlskit_conn *c, size_t len)
+{
+    if (!c->dg || !c->hs_done || len <= tlskit_conn_max_write(c))
+        return 0;
+    tlskit__err_set(&c->err, TLSKIT_E_LIMIT,
+                    "write to %s: %zu bytes do not fit in one datagram (at most %zu with MTU "
+                    "%d)", c->peer, len, tlskit_conn_max_write(c), c->cfg->mtu);
+    return 1;
+}
+
 ssize_t tlskit__conn_write(tlskit_conn *c, const void *buf, size_t len)
 {
     if (check_usable(c) != 0)
+        return -1;
+    if (dtls_too_big(c, len))
         return -1;
     if (c->sent_shutdown) {
         tlskit__err_set(&c->err, TLSKIT_E_CLOSED, "write to %s: already sent close_notify", c->peer);
@@ -432,6 +462,8 @@ static ssize_t engine_write(tlskit_conn *c, const void *buf, size_t len)
 
 ssize_t tlskit_conn_write(tlskit_conn *c, const void *buf, size_t len)
 {
+    if (c->eng && c->dg && dtls_too_big(c, len))
+        return -1;
     if (c->eng)
         return engine_write(c, buf, len);
     return tlskit__conn_write(c, buf, len);
@@ -439,8 +471,8 @@ ssize_t tlskit_conn_write(tlskit_conn *c, const void *buf, size_t len)
 
 int tlskit_conn_write_all(tlskit_conn *c, const void *buf, size_t len)
 {
-    if (c->eng)
-        return engine_write(c, buf, len) < 0 ? -1 : 0;
+    if (c->eng || c->dg) /* DTLS: one datagram, never split */
+        return tlskit_conn_write(c, buf, len) < 0 ? -1 : 0;
     const unsigned char *p = buf;
     int64_t deadline = tlskit__deadline_in(c->cfg->timeouts[TLSKIT_TIMEOUT_WRITE]);
     while (len > 0) {
@@ -579,6 +611,8 @@ int tlskit_conn_timeout_ms(const tlskit_conn *c)
     if (!c || c->state == TK_NEW || c->state == TK_CLOSED)
         return -1;
     int64_t d = state_deadline(c);
+    if (c->dg && !c->hs_done)
+        d = tlskit__deadline_min(d, tlskit__dtls_timer_at(c));
     if (!d)
         return -1;
     int64_t left = d - tlskit__now_ms();
@@ -657,9 +691,16 @@ void tlskit__conn_finish(tlskit_conn *c)
 
 int tlskit__conn_expired(tlskit_conn *c, int64_t now)
 {
+    if (c->dg && !c->hs_done && !c->dead && tlskit__dtls_tick(c) != 0) {
+        tlskit__conn_fail(c, OP_HANDSHAKE, SSL_ERROR_SSL);
+        return 1;
+    }
     int64_t d = state_deadline(c);
     if (!d || now < d || c->dead)
         return 0;
+    /* UDP has no FIN: a quiet association is told it ends (RFC 6347 4.2.7 alerts). */
+    if (c->dg && c->hs_done)
+        conn_shutdown(c);
     tlskit__conn_timeout(c, c->hs_done ? OP_IDLE : c->prx ? OP_PROXY : OP_HANDSHAKE);
     return 1;
 }

@@ -69,6 +69,7 @@ struct tlskit_conn {
     void *userdata;
     struct tlskit__econn *eng; /* engine state, NULL outside the engine */
     struct tlskit__proxy_rx *prx; /* a PROXY header still to read (proxy_recv.c) */
+    struct tlskit__dgram *dg;  /* DTLS: the datagram transport (dtls.c), NULL for TLS */
     struct tlskit__err err;
 };
 
@@ -77,6 +78,32 @@ struct tlskit_conn {
 BIO *tlskit__bio_new(tlskit_conn *conn);
 /* After a write that stopped early: push out what MSG_MORE may hold back (bio.c). */
 void tlskit__bio_uncork(tlskit_conn *conn);
+
+/* The datagram side of a DTLS connection. A client owns a connected UDP socket; a
+ * server association shares its engine worker's unconnected socket, sends with sendto()
+ * to `peer` and reads the one datagram the engine fed it. */
+struct tlskit__dgram {
+    int connected;                 /* client: send()/recv() on a connected socket */
+    struct sockaddr_storage peer;  /* server: where sendto() goes */
+    socklen_t peerlen;
+    const unsigned char *in;       /* server: the datagram fed by the engine, read once */
+    size_t in_len;
+    int emsgsize;                  /* the last send failed with EMSGSIZE */
+    int cookie_sent, cookie_bad;   /* listener: what the last DTLSv1_listen() did */
+    uint64_t retransmits, drops;   /* since tlskit__conn_dtls_counts() */
+    uint64_t retransmits_total;
+};
+/* DTLS wrap: fd must be a connected UDP socket and the role the client's; sets up
+ * conn->dg. 0, or -1 with the error set (dtls.c). */
+int tlskit__dtls_wrap_check(tlskit_conn *conn, int fd, int is_server);
+/* The BIO over a datagram socket (dtls.c). */
+BIO *tlskit__dgram_bio_new(tlskit_conn *conn);
+/* DTLS settings of a new SSL: MTU and retransmission timer (dtls.c). */
+void tlskit__dtls_ssl_setup(tlskit_conn *conn);
+/* Retransmit when the DTLS timer expired: 0, or -1 when OpenSSL gave up (dtls.c). */
+int tlskit__dtls_tick(tlskit_conn *conn);
+/* The absolute time the DTLS timer expires (0: not running) (dtls.c). */
+int64_t tlskit__dtls_timer_at(const tlskit_conn *conn);
 
 /* Attach an SSL object for the role to a connection with an fd (conn.c). */
 int tlskit__conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);

@@ -51,6 +51,7 @@ enum fail_kind {
     F_TRUNCATED,
     F_CLOSED_IN_HS,
     F_IO,
+    F_REFUSED,        /* UDP: an ICMP port unreachable answered the handshake */
     F_CLOSE_NOTIFY,
     F_NOT_TLS,        /* client: the server's first bytes are not TLS 1.0 or later */
     F_PROTOCOL,
@@ -79,6 +80,7 @@ static const struct {
     [F_CLOSED_IN_HS] = {TLSKIT_E_CLOSED, D_NONE,
                         "the peer closed the connection during the handshake", "", ""},
     [F_IO] = {TLSKIT_E_IO, D_IO_ERRNO, "", "", ""},
+    [F_REFUSED] = {TLSKIT_E_CONNECT, D_IO_ERRNO, "", " (nothing listens on that UDP port?)", ""},
     [F_CLOSE_NOTIFY] = {TLSKIT_E_CLOSED, D_NONE, "the peer sent close_notify", "", ""},
     [F_NOT_TLS] = {TLSKIT_E_PROTOCOL, D_QUEUE, "",
                    " (the server's answer is not TLS: a plaintext service, or TLS older "
@@ -134,6 +136,8 @@ static enum fail_kind classify(const struct fail_facts *f)
     if (r == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
         (f->ssl_error == SSL_ERROR_SYSCALL && f->io_errno == 0))
         return f->hs_done ? F_TRUNCATED : F_CLOSED_IN_HS;
+    if (f->io_errno == ECONNREFUSED && !f->hs_done)
+        return F_REFUSED;
     if (f->io_errno != 0)
         return F_IO;
     if (f->ssl_error == SSL_ERROR_ZERO_RETURN)

@@ -176,6 +176,12 @@ int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg)
                    "old one");
         return -1;
     }
+    if (cfg->dtls != e->cfg->dtls) {
+        tlskit__err_set(&e->err, TLSKIT_E_CONFIG, "reload: the engine serves %s and the new "
+                        "configuration is for %s; keeping the old one",
+                        e->cfg->dtls ? "DTLS" : "TLS", cfg->dtls ? "DTLS" : "TLS");
+        return -1;
+    }
     pthread_mutex_lock(&e->mu);
     tlskit_config *old = e->cfg;
     tlskit__tickets_carry(cfg->tickets, old->tickets);
@@ -342,6 +348,10 @@ void tlskit_engine_read_stats(tlskit_engine *e, struct tlskit_engine_stats *out)
         out->accept_errors += TK_LOAD(accept_errors);
         out->connects += TK_LOAD(connects);
         out->connect_failures += TK_LOAD(connect_failures);
+        out->dtls_cookies_sent += TK_LOAD(dtls_cookies);
+        out->dtls_cookie_failures += TK_LOAD(dtls_cookie_bad);
+        out->dtls_retransmissions += TK_LOAD(dtls_retx);
+        out->dtls_drops += TK_LOAD(dtls_drops);
 #undef TK_LOAD
     }
 }

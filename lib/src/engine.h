@@ -39,8 +39,12 @@ struct tlskit__evsrc {
 struct tlskit__counters {
     atomic_uint_fast64_t accepted, hs_ok, hs_err[TLSKIT_E__COUNT], bytes_in, bytes_out,
         hs_timeouts, idle_timeouts, write_stalls, buffer_closes, limit_rejections,
-        accept_errors, connects, connect_failures;
+        accept_errors, connects, connect_failures, dtls_cookies, dtls_cookie_bad, dtls_retx,
+        dtls_drops;
 };
+
+struct tlskit__udp;   /* a worker's datagram state (engine_udp.c) */
+struct tlskit__upeer; /* one peer address in it */
 
 struct tlskit__worker {
     tlskit_engine *e;
@@ -52,6 +56,7 @@ struct tlskit__worker {
     struct tlskit__evsrc lsrc[TK_MAX_LISTEN];
     int listening;             /* listen fds are in epoll */
     int64_t listen_resume_at;  /* after EMFILE: when to accept again (0: not paused) */
+    struct tlskit__udp *udp;   /* DTLS config: the listen fds are UDP sockets */
     struct tlskit__econn *conns; /* doubly linked list of this worker's connections */
     size_t nconns;
     struct tlskit__linger *lingers; /* sockets in a lingering close (engine_linger.c) */
@@ -97,6 +102,7 @@ struct tlskit__econn {
     const char *close_reason;  /* for a clean close once the output is flushed */
     int end_code;
     char *end_reason;          /* allocated when the connection ends */
+    struct tlskit__upeer *peer; /* DTLS: its entry in the worker's address lookup */
 };
 
 struct tlskit_engine {
@@ -146,15 +152,21 @@ void *tlskit__worker_main(void *arg);
 /* engine_conn.c */
 /* Take an accepted connection into worker w and make what progress it can. */
 void tlskit__econn_start(struct tlskit__worker *w, tlskit_conn *c);
-/* One readiness event (or a sweep's kick) for a connection; frees it if it ended. */
-void tlskit__econn_event(struct tlskit__econn *ec);
+/* One readiness event (or a sweep's kick) for a connection; frees it if it ended, and
+ * then returns 1. */
+int tlskit__econn_event(struct tlskit__econn *ec);
+/* End a connection now with code and reason (on_close, then freed), unless it is the one
+ * whose event is being handled (then at the end of that event). */
+void tlskit__econn_end_now(struct tlskit__econn *ec, int code, const char *reason);
 /* The sweep's work for one connection at `now` (deadlines, the stop sequence). */
 void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final_pass, int stopping,
                          int64_t drain_at);
 /* End every connection of a worker that never ran or has stopped. */
 void tlskit__econn_end_all(struct tlskit__worker *w, const char *reason);
-/* Take a connection into worker w (its list, epoll when it has a socket) without making
- * progress: 0, or -1 after ending and reaping it (w's accept path counts that). */
+/* Take a connection into worker w (its list; epoll when it has a socket of its own: a
+ * DTLS connection shares its worker's UDP socket) without making progress: the
+ * connection, ended when epoll refused it; NULL when out of memory (then it is freed;
+ * the caller counts that). */
 struct tlskit__econn *tlskit__econn_add(struct tlskit__worker *w, tlskit_conn *c, int outbound);
 /* Visit ec after the current round of events (it was changed from another connection's
  * callback, or it ended there). */
@@ -182,5 +194,15 @@ int tlskit__linger_take_fd(struct tlskit__worker *w, int fd);
 void tlskit__linger_event(struct tlskit__worker *w, struct tlskit__evsrc *src);
 /* Close the lingering sockets whose time is up (all of them with all). */
 void tlskit__linger_sweep(struct tlskit__worker *w, int64_t now, int all);
+
+/* engine_udp.c: serving DTLS peers from the worker's unconnected UDP sockets */
+int tlskit__udp_init(struct tlskit__worker *w);
+void tlskit__udp_cleanup(struct tlskit__worker *w);
+/* Datagrams are waiting on UDP socket fd. */
+void tlskit__udp_ready(struct tlskit__worker *w, int fd);
+/* The sweep's share: the half-open count. */
+void tlskit__udp_sweep(struct tlskit__worker *w);
+/* A connection ends: forget its peer address. */
+void tlskit__udp_forget(struct tlskit__econn *ec);
 
 #endif

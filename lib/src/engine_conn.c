@@ -74,6 +74,17 @@ void tlskit__worker_run_kicks(struct tlskit__worker *w)
     }
 }
 
+/* DTLS: the connection's retransmissions and lost sends into the worker's counters. */
+static void take_dtls_counts(struct tlskit__econn *ec)
+{
+    uint64_t retx, drops;
+    tlskit__conn_dtls_counts(ec->conn, &retx, &drops);
+    if (retx)
+        tlskit__count(&ec->w->ctr.dtls_retx, retx);
+    if (drops)
+        tlskit__count(&ec->w->ctr.dtls_drops, drops);
+}
+
 static void reap(struct tlskit__econn *ec)
 {
     tlskit_conn *c = ec->conn;
@@ -82,6 +93,9 @@ static void reap(struct tlskit__econn *ec)
     unkick(ec);
     if (ec->end_code == TLSKIT_E_NONE || ec->notify_on_end)
         tlskit__conn_finish(c);
+    if (ec->peer)
+        tlskit__udp_forget(ec);
+    take_dtls_counts(ec);
     /* close() (in the free below) removes the fd from epoll: no EPOLL_CTL_DEL. */
     if (ec->prev)
         ec->prev->next = ec->next;
@@ -395,7 +409,7 @@ static void progress(struct tlskit__econn *ec)
                            * unread input resets the connection, dropping it) */
 }
 
-void tlskit__econn_event(struct tlskit__econn *ec)
+int tlskit__econn_event(struct tlskit__econn *ec)
 {
     struct tlskit__worker *w = ec->w;
     struct tlskit__econn *outer = w->current;
@@ -403,7 +417,17 @@ void tlskit__econn_event(struct tlskit__econn *ec)
     if (!ec->ended && (!ec->dial || tlskit__dial_event(ec) > 0))
         progress(ec);
     w->current = outer;
-    if (ec->ended)
+    if (!ec->ended)
+        return 0;
+    reap(ec);
+    return 1;
+}
+
+/* End a connection at once (the UDP path: a peer that restarted from its address). */
+void tlskit__econn_end_now(struct tlskit__econn *ec, int code, const char *reason)
+{
+    tlskit__econn_end(ec, code, "%s", reason);
+    if (ec->w->current != ec && !ec->in_callback)
         reap(ec);
 }
 
@@ -426,9 +450,11 @@ struct tlskit__econn *tlskit__econn_add(struct tlskit__worker *w, tlskit_conn *c
     w->nconns++;
     if (!outbound)
         atomic_fetch_add(&w->e->open, 1);
+    /* A DTLS connection shares its worker's UDP socket: the worker reads for it. */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.ptr = &ec->src};
-    if (ec->src.fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, ec->src.fd, &ev) != 0)
+    if (ec->src.fd >= 0 && !tlskit__conn_is_dtls(c) &&
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, ec->src.fd, &ev) != 0)
         tlskit__econn_end(ec, TLSKIT_E_IO, "epoll_ctl for %s: %s", tlskit_conn_peer_addr(c),
                           strerror(errno));
     return ec;
@@ -491,6 +517,8 @@ void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final, int s
     } else if (stopping && now >= drain_at + TK_FINAL_FLUSH_MS) {
         tlskit__econn_end(ec, TLSKIT_E_NONE, "server stopping (%zu bytes not sent)", pending(ec));
     }
+    if (!ec->ended)
+        take_dtls_counts(ec);
     if (ec->ended)
         reap(ec);
 }

@@ -20,6 +20,7 @@ static int epoll_add(int epfd, int fd, uint32_t events, void *ptr)
 
 void tlskit__worker_cleanup(struct tlskit__worker *w)
 {
+    tlskit__udp_cleanup(w);
     if (w->epfd >= 0)
         close(w->epfd);
     if (w->wake.fd >= 0)
@@ -96,6 +97,10 @@ int tlskit__worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *
     const int *fds = tlskit_listener_fds(w->l, &n);
     for (size_t i = 0; i < n; i++)
         w->lsrc[i] = (struct tlskit__evsrc){.kind = KIND_LISTEN, .fd = fds[i]};
+    if (e->cfg->dtls && tlskit__udp_init(w) != 0) {
+        tlskit__err_set(&e->err, TLSKIT_E_NOMEM, "engine: out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -201,6 +206,8 @@ static void sweep(struct tlskit__worker *w, int64_t now)
     const int final_pass = stopping && now >= drain_at && !w->final_pass_done;
     if (final_pass)
         w->final_pass_done = 1;
+    if (w->udp)
+        tlskit__udp_sweep(w);
     struct tlskit__econn *next;
     for (struct tlskit__econn *ec = w->conns; ec; ec = next) {
         next = ec->next;
@@ -228,9 +235,12 @@ static void quiet_check(struct tlskit__worker *w, int64_t now)
     }
 }
 
-/* Stopping: refuse new clients at once. */
+/* Stopping: refuse new clients at once. A UDP socket stays: it carries the open
+ * associations' datagrams (engine_udp.c refuses new peers while stopping). */
 static void stop_listening(struct tlskit__worker *w)
 {
+    if (w->udp)
+        return;
     listen_enable(w, 0);
     w->listen_resume_at = 0;
     tlskit_listener_free(w->l);
@@ -259,7 +269,9 @@ void *tlskit__worker_main(void *arg)
                 if (atomic_load(&e->stopping) && w->l)
                     stop_listening(w);
             } else if (src->kind == KIND_LISTEN) {
-                if (w->listening)
+                if (w->udp)
+                    tlskit__udp_ready(w, src->fd);
+                else if (w->listening)
                     accept_ready(w, src->fd);
             } else if (src->kind == KIND_LINGER) {
                 tlskit__linger_event(w, src);
@@ -275,7 +287,7 @@ void *tlskit__worker_main(void *arg)
             quiet_check(w, now);
             next_sweep = now + TK_SWEEP_MS;
         }
-        if (atomic_load(&e->stopping) && !w->l && w->nconns == 0)
+        if (atomic_load(&e->stopping) && (!w->l || w->udp) && w->nconns == 0)
             break;
     }
     tlskit__linger_sweep(w, 0, 1);

@@ -119,9 +119,18 @@ struct tlskit_config {
     size_t nallowed;
     int keylog_fd;             /* the key log (keylog.c), -1 when off */
     int ocsp_mode;             /* client role: TLSKIT_OCSP_OFF/_REQUEST/_REQUIRE (ocsp.c) */
+    /* DTLS (dtls.c): a config made by tlskit_config_new_dtls() */
+    int dtls;
+    int mtu;                   /* UDP payload bytes a datagram may carry */
+    int64_t dtls_first_ms, dtls_max_ms; /* retransmission timer: first delay, cap */
+    int64_t cookie_secs;       /* a cookie's time bucket */
+    unsigned char cookie_key[32];
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);
+/* A config over an SSL_CTX of method, its protocol range min..max (OpenSSL's
+ * *_VERSION); tlskit_config_new() is TLS_method() with TLS 1.2..1.3 (config.c). */
+tlskit_config *tlskit__config_new_method(const SSL_METHOD *method, int min, int max);
 /* Start of every config setter: 0, or -1 with the config's error set when the config is
  * in use (frozen) (config.c). */
 int tlskit__config_settable(tlskit_config *cfg);
@@ -331,6 +340,29 @@ void tlskit__conn_connected(tlskit_conn *c);
 void tlskit__conn_err(tlskit_conn *c, int code, const char *msg);
 /* 1 for a plain connection. */
 int tlskit__conn_is_plain(const tlskit_conn *c);
+/* ---- The datagram seam for the engine (dtls.c) ---- */
+/* 1 when the connection is DTLS (its fd may be a socket shared with others). */
+int tlskit__conn_is_dtls(const tlskit_conn *c);
+/* Hand the connection one datagram to read (NULL: take back what it did not read). The
+ * buffer must stay valid until then. */
+void tlskit__conn_dgram_feed(tlskit_conn *c, const void *buf, size_t len);
+/* Retransmissions and dropped sends since the last call (then zeroed). */
+void tlskit__conn_dtls_counts(tlskit_conn *c, uint64_t *retransmits, uint64_t *drops);
+/* The stateless listener of one engine worker: a server-role DTLS connection that runs
+ * DTLSv1_listen() over each datagram from an unknown peer (NULL: out of memory). */
+tlskit_conn *tlskit__dtls_listener_new(tlskit_config *cfg);
+enum tlskit__listen_result { TK_LISTEN_DROP = 0, TK_LISTEN_HVR, TK_LISTEN_BAD_COOKIE,
+                             TK_LISTEN_OK };
+/* One datagram from peer on socket fd through the listener: DROP (not a ClientHello,
+ * malformed: nothing sent), HVR (no cookie: a HelloVerifyRequest went back), BAD_COOKIE
+ * (a cookie that does not verify: a fresh HelloVerifyRequest went back), OK (a verified
+ * cookie: lc is now that peer's association, its ClientHello buffered; make a new
+ * listener). Nothing is kept for any result but OK. */
+enum tlskit__listen_result tlskit__dtls_listen(tlskit_conn *lc, int fd, const struct sockaddr *peer,
+                                               socklen_t peerlen, const void *buf, size_t len);
+/* 1 when buf is an epoch-0 DTLS handshake record starting a ClientHello; *random (may be
+ * NULL) then points at its 32-byte client random. */
+int tlskit__dtls_client_hello(const unsigned char *buf, size_t len, const unsigned char **random);
 
 /* ---- What the connection layer asks of the engine (engine_conn.c) ---- */
 /* Queue bytes on an engine connection: 0, or -1 (closing, or the write limit). */

@@ -191,6 +191,11 @@ int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms
         tlskit__err_set(&l->err, TLSKIT_E_CLOSED, "accept: the listener is not listening");
         return -1;
     }
+    if (l->cfg->dtls) {
+        tlskit__err_set(&l->err, TLSKIT_E_INVALID, "accept: UDP has no connections to "
+                        "accept; a DTLS config is served by the engine");
+        return -1;
+    }
     int64_t deadline = timeout_ms > 0 ? tlskit__now_ms() + timeout_ms : 0;
     struct pollfd p[TK_MAX_LISTEN + 1]; /* the sockets, then the wake eventfd (-1: none) */
     for (;;) {

@@ -269,7 +269,9 @@ static int listen_one(struct tlskit__err *err, const tlskit_config *cfg,
     char addr[TK_ADDRLEN];
     int one = 1;
     tlskit__format_addr(sa, addr, sizeof(addr));
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* A DTLS config listens on UDP: the same addresses, port and SO_REUSEPORT group. */
+    int fd = socket(sa->sa_family, (cfg->dtls ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK |
+                                       SOCK_CLOEXEC, 0);
     if (fd < 0) {
         tlskit__err_set_errno(err, TLSKIT_E_LISTEN, errno, "listen on %s: socket", addr);
         return -1;
@@ -282,7 +284,7 @@ static int listen_one(struct tlskit__err *err, const tlskit_config *cfg,
     /* Buffer sizes must be set before listen() to apply to accepted sockets' windows. */
     if (cfg->rcvbuf > 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cfg->rcvbuf, sizeof(cfg->rcvbuf));
-    if (bind(fd, sa, a->len) != 0 || listen(fd, backlog) != 0) {
+    if (bind(fd, sa, a->len) != 0 || (!cfg->dtls && listen(fd, backlog) != 0)) {
         int e = errno;
         *eaddrinuse = e == EADDRINUSE;
         tlskit__err_set_errno(err, TLSKIT_E_LISTEN, e, "listen on %s", addr);

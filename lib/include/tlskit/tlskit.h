@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tlskit: TLS over TCP sockets, as simple as plain sockets.
+ * tlskit: TLS over TCP sockets (and DTLS 1.2 over UDP), as simple as plain sockets.
  *
  * One header, opaque objects:
  *   tlskit_config    settings -> an OpenSSL context; build it once, then share it
- *                    read-only across threads and connections.
+ *                    read-only across threads and connections. tlskit_config_new_dtls()
+ *                    makes one for datagrams (see "DTLS" below).
  *   tlskit_listener  one or more listening sockets (e.g. "localhost" on 127.0.0.1 and ::1).
  *   tlskit_conn      one TLS session over one TCP socket, client or server role.
  *
@@ -350,6 +351,52 @@ TLSKIT_API int tlskit_config_set_pinned_pubkeys(tlskit_config *cfg, const char *
  * path (unopenable, a directory, not a regular file). */
 TLSKIT_API int tlskit_config_insecure_keylog_file(tlskit_config *cfg, const char *path);
 
+/* ---------------------------------------------------------------------------------------
+ * DTLS 1.2 over UDP
+ *
+ * A DTLS config (its own SSL_CTX, DTLS 1.2 only: OpenSSL 3.0 has no DTLS 1.3) serves
+ * clients through tlskit_conn_connect_udp() and servers through the engine: with a DTLS
+ * config, tlskit_engine_listen() binds one unconnected UDP socket per worker
+ * (SO_REUSEPORT) and the same callbacks serve each peer address as one connection.
+ * Every setter of the config works as for TLS (certificates, CAs, client verification,
+ * ciphers, deadlines); tlskit_config_set_protocols() accepts only ranges that start at
+ * TLS 1.2, which means DTLS 1.2.
+ * Datagram semantics: one tlskit_conn_write() is one datagram (a record that fits the
+ * MTU); a write larger than tlskit_conn_max_write() fails with TLSKIT_E_LIMIT and the
+ * connection stays usable. One tlskit_conn_read() returns one datagram's data (give it a
+ * buffer of at least the peer's largest write; 16384 always does). UDP may lose, repeat
+ * or reorder application datagrams: DTLS drops repeats, it does not resend data.
+ * Servers answer every ClientHello from an unknown address with a stateless cookie
+ * (HelloVerifyRequest, RFC 6347 4.2.1: never larger than the ClientHello, no state kept)
+ * and only a verified cookie makes a connection. Deadlines: HANDSHAKE bounds the whole
+ * handshake, retransmissions included; IDLE ends a quiet association with close_notify
+ * (UDP has no close).
+ * ------------------------------------------------------------------------------------- */
+
+#define TLSKIT_DTLS_DEFAULT_MTU 1232            /* fits any IPv6 path (1280 - 48) */
+#define TLSKIT_DTLS_DEFAULT_TIMER_FIRST_MS 1000 /* RFC 6347 4.2.4.1 */
+#define TLSKIT_DTLS_DEFAULT_TIMER_MAX_MS 60000
+#define TLSKIT_DTLS_DEFAULT_COOKIE_SECS 30
+
+/* A new DTLS configuration with secure defaults (as tlskit_config_new()). NULL only when
+ * out of memory. */
+TLSKIT_API tlskit_config *tlskit_config_new_dtls(void);
+/* The payload MTU: the most bytes one UDP datagram may carry (IP and UDP headers not
+ * counted), 256 to 65507; default TLSKIT_DTLS_DEFAULT_MTU. Handshake messages are
+ * fragmented to fit, and writes are limited to what fits (tlskit_conn_max_write()).
+ * 0, or -1 (TLSKIT_E_INVALID: out of range, or not a DTLS config; or in use). */
+TLSKIT_API int tlskit_config_set_mtu(tlskit_config *cfg, int bytes);
+/* Retransmission of handshake flights: first after first_ms, then each delay doubles up
+ * to max_ms (10 <= first_ms <= max_ms <= 600000). The HANDSHAKE deadline still bounds the
+ * total. Defaults TLSKIT_DTLS_DEFAULT_TIMER_FIRST_MS / _MAX_MS. 0, or -1. */
+TLSKIT_API int tlskit_config_set_dtls_timer(tlskit_config *cfg, int64_t first_ms,
+                                            int64_t max_ms);
+/* Server: cookies are an HMAC over the client's address and port and a time bucket of
+ * secs seconds (1 to 3600, default TLSKIT_DTLS_DEFAULT_COOKIE_SECS); the current and the
+ * previous bucket are accepted, so a cookie lives between secs and 2 * secs. The key is
+ * random per config. 0, or -1. */
+TLSKIT_API int tlskit_config_set_dtls_cookie_lifetime(tlskit_config *cfg, int64_t secs);
+
 /* Escape hatch: the underlying OpenSSL SSL_CTX (struct ssl_ctx_st *), owned by the
  * config. Changes made through it are the caller's responsibility (also once the config
  * is in use and frozen: the freeze covers only the setters above). */
@@ -380,6 +427,24 @@ TLSKIT_API int tlskit_conn_set_servername(tlskit_conn *conn, const char *name);
  * handshake (call tlskit_conn_handshake(), or the first read/write does it).
  * Errors: TLSKIT_E_RESOLVE, TLSKIT_E_CONNECT, TLSKIT_E_TIMEOUT. */
 TLSKIT_API int tlskit_conn_connect(tlskit_conn *conn, const char *host, const char *port);
+
+/* DTLS client (cfg from tlskit_config_new_dtls()): resolve host, and connect a UDP socket
+ * to its first address (the library owns the socket). Nothing is sent yet: the
+ * handshake follows as for TLS (tlskit_conn_handshake(), blocking with retransmissions,
+ * or non-blocking: call it again on readiness or when tlskit_conn_timeout_ms() says the
+ * retransmission timer expired). An ICMP port unreachable during the handshake fails it
+ * with TLSKIT_E_CONNECT. Errors: TLSKIT_E_INVALID (not a DTLS config), _RESOLVE,
+ * _CONNECT. A DTLS config refuses tlskit_conn_connect() and tlskit_conn_wrap_server();
+ * tlskit_conn_wrap_client() takes a connected UDP socket (the caller's, e.g. bound to a
+ * chosen local port). */
+TLSKIT_API int tlskit_conn_connect_udp(tlskit_conn *conn, const char *host, const char *port);
+/* The most bytes one tlskit_conn_write() takes: on a DTLS connection after the handshake,
+ * what fits in one datagram of the MTU with the agreed cipher's overhead (a write of one
+ * byte more fails with TLSKIT_E_LIMIT and changes nothing); 0 before the handshake;
+ * SIZE_MAX on a TLS connection (any size). */
+TLSKIT_API size_t tlskit_conn_max_write(const tlskit_conn *conn);
+/* DTLS: handshake flights this connection sent again after its timer expired. */
+TLSKIT_API uint64_t tlskit_conn_retransmits(const tlskit_conn *conn);
 
 /* Wrap an already-connected socket (what Python's wrap_socket does). The caller keeps
  * ownership of fd: neither tlskit_conn_close() nor tlskit_conn_free() closes it, and its
@@ -438,7 +503,8 @@ TLSKIT_API int tlskit_conn_close(tlskit_conn *conn);
 /* The socket, or -1. Still owned by the connection. */
 TLSKIT_API int tlskit_conn_fd(const tlskit_conn *conn);
 /* Milliseconds until the nearest deadline that applies to the connection's current
- * state (handshake, or idle), for a caller's poll(); -1 if none applies. */
+ * state (handshake, or idle; for DTLS also the retransmission timer), for a caller's
+ * poll(); -1 if none applies. */
 TLSKIT_API int tlskit_conn_timeout_ms(const tlskit_conn *conn);
 
 /* ---------------------------------------------------------------------------------------
@@ -749,6 +815,12 @@ struct tlskit_engine_stats {
      * were open (refused, unreachable, unresolved, CONNECT deadline, TLS handshake).
      * They are not in open, accepted, handshakes_* or bytes_*: those count clients. */
     uint64_t connects, connect_failures;
+    /* DTLS (an engine with a DTLS config): HelloVerifyRequests sent (one per ClientHello
+     * without a valid cookie), ClientHellos whose cookie did not verify (another address
+     * or port, expired, forged), handshake flights sent again, and datagrams dropped
+     * (from unknown peers and not a ClientHello, malformed, over the half-open cap, or
+     * not taken by a full socket buffer). */
+    uint64_t dtls_cookies_sent, dtls_cookie_failures, dtls_retransmissions, dtls_drops;
 };
 
 /* A new engine serving with cfg (a reference is taken). NULL only when out of memory. */
