@@ -12,6 +12,14 @@
 #include "client.h"
 #include "options.h"
 
+/* -vv: the library's trace lines, on stderr as they come. */
+static void trace_line(const tlskit_conn *c, const char *line, void *arg)
+{
+    (void)c;
+    (void)arg;
+    cli_msg("%s", line);
+}
+
 static tlskit_config *configure(const struct options *o)
 {
     tlskit_config *cfg = tlskit_config_new();
@@ -26,7 +34,8 @@ static tlskit_config *configure(const struct options *o)
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
         tlskit_config_set_alpn(cfg, o->alpn) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
-        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0)
+        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0 ||
+        (o->verbosity > 2 && tlskit_config_set_trace(cfg, trace_line, NULL) < 0))
         goto fail;
     for (int i = 0; i < o->ncrl; i++)
         if (tlskit_config_add_crl_file(cfg, o->crl[i]) < 0)

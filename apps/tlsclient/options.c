@@ -68,6 +68,10 @@ static void usage(void)
         "  -v, --verbose        after the handshake, describe the connection (with\n"
         "                       'resumed: yes|no') and the server's certificate on\n"
         "                       stderr\n"
+        "  -vv, --trace         also trace the handshake on stderr as it happens: one\n"
+        "                       line per message and alert, '>' sent, '<' received,\n"
+        "                       the hellos with their extensions (SNI, ALPN,\n"
+        "                       supported_versions, key_share ...)\n"
         "  -q, --quiet          print errors only (also silences the --insecure warning)\n"
         "  -h, --help           show this help and exit\n"
         "  -V, --version        show the version and exit\n"
@@ -87,7 +91,7 @@ static void usage(void)
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
     OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
-    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN,
+    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_TRACE,
 };
 
 static const struct option long_options[] = {
@@ -108,6 +112,7 @@ static const struct option long_options[] = {
     {"showcerts", no_argument, NULL, OPT_SHOWCERTS},
     {"keylog", required_argument, NULL, OPT_KEYLOG},
     {"alpn", required_argument, NULL, OPT_ALPN},
+    {"trace", no_argument, NULL, OPT_TRACE},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -179,6 +184,9 @@ static int set_option(int c, char **argv, void *opts)
         return -1;
     case OPT_ALPN:
         return cli_alpn_option(SYNOPSIS, optarg, &o->alpn);
+    case OPT_TRACE:
+        o->verbosity = 3;
+        return -1;
     default:
         return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);
     }

@@ -48,6 +48,6 @@ int fz_tlsclient_parse(int argc, char **argv)
     FZ_CHECK(o.timeout_ms >= 0 && o.timeout_ms <= INT32_MAX, "timeout %lld",
              (long long)o.timeout_ms);
     FZ_CHECK(o.insecure == 0 || o.insecure == 1, "insecure %d", o.insecure);
-    FZ_CHECK(o.verbosity >= 0 && o.verbosity <= 2, "verbosity %d", o.verbosity);
+    FZ_CHECK(o.verbosity >= 0 && o.verbosity <= 3, "verbosity %d", o.verbosity);
     return rc;
 }
