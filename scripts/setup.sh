@@ -32,8 +32,14 @@ prog=setup.sh
 #   tshark            the key log test: capture a loopback session and decrypt it with the
 #                     key log (capturing needs root or CAP_NET_RAW; the debconf question
 #                     about non-root capture keeps its default, no, non-interactively)
+#   postgresql, dovecot-imapd, dovecot-pop3d, postfix
+#                     real STARTTLS servers for test_starttls (tlsclient --starttls
+#                     postgres/imap/pop3/smtp), each started by the test on 127.0.0.1 with
+#                     its own config; their system services are not started (policy-rc.d
+#                     in containers), nor needed
 packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl
-          gnutls-bin python3 sslscan nmap tshark)
+          gnutls-bin python3 sslscan nmap tshark postgresql dovecot-imapd dovecot-pop3d
+          postfix)
 # For scripts/bench.sh only:
 #   nginx-light       the reference server
 #   gnuplot-nox       chart.png

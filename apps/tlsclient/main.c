@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "client.h"
 #include "options.h"
+#include "starttls.h"
 
 /* -vv: the library's trace lines, on stderr as they come. */
 static void trace_line(const tlskit_conn *c, const char *line, void *arg)
@@ -56,13 +57,34 @@ fail:
     return NULL;
 }
 
+/* --starttls: the plain dialogue on the connected socket, within its own --timeout, before
+ * the library's handshake takes the socket. -1 to go on, or the exit code. */
+static int start_tls(const struct options *o, tlskit_conn *c)
+{
+    if (o->starttls == STARTTLS_NONE)
+        return -1;
+    char why[512];
+    int64_t deadline = o->timeout_ms > 0 ? cli_now_ms() + o->timeout_ms : 0;
+    int rc = starttls_run(tlskit_conn_fd(c), (enum starttls_proto)o->starttls,
+                          o->servername != NULL ? o->servername : o->host, deadline, why,
+                          sizeof(why));
+    if (rc == 0)
+        return -1;
+    cli_msg("starttls %s: %s: %s", starttls_name((enum starttls_proto)o->starttls),
+            tlskit_conn_peer_addr(c), why);
+    return rc;
+}
+
 static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
 {
     if (o->servername != NULL && tlskit_conn_set_servername(c, o->servername) < 0)
         return client_failed(c, 0);
     if (tlskit_conn_connect(c, o->host, o->port) < 0)
         return client_failed(c, 0);
-    int rc = client_offer_session(o, c);
+    int rc = start_tls(o, c);
+    if (rc >= 0)
+        return rc;
+    rc = client_offer_session(o, c);
     if (rc >= 0)
         return rc;
     if (tlskit_conn_handshake(c) < 0)

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "options.h"
+#include "starttls.h"
 
 #define SYNOPSIS "[options] HOST PORT"
 
@@ -51,6 +52,11 @@ static void usage(void)
         "                       honoured the same way, with the same warning\n"
         "  --cert FILE          client certificate chain, PEM (needs --key)\n"
         "  --key FILE           client private key, PEM (needs --cert)\n"
+        "  --starttls PROTO     speak PROTO in plain text until the server agrees to\n"
+        "                       start TLS, then TLS as usual (name checked as usual):\n"
+        "                       smtp, imap, pop3, ftp, xmpp (to='HOST' or\n"
+        "                       --servername) or postgres; the relay then carries\n"
+        "                       PROTO. --timeout covers this phase too\n"
         "  --alpn LIST          offer these ALPN protocols, in order of preference,\n"
         "                       e.g. h2,http/1.1 (-v shows the one selected)\n"
         "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
@@ -75,7 +81,9 @@ static void usage(void)
         "  -q, --quiet          print errors only (also silences the --insecure warning)\n"
         "  -h, --help           show this help and exit\n"
         "  -V, --version        show the version and exit\n"
-        "\n"
+        "\n");
+    /* Two strings: C99 promises only 4095 characters in one literal. */
+    printf(
         "Exit status:\n"
         "  0  the server closed the connection cleanly\n"
         "  1  other error (e.g. a missing or bad --ca, --cert or --key file)\n"
@@ -84,14 +92,15 @@ static void usage(void)
         "  4  timed out\n"
         "  5  certificate verification failed (the server's, e.g. revoked, or the\n"
         "     server rejected ours), or the --pin did not match\n"
-        "  6  TLS handshake failed for another reason\n"
+        "  6  TLS handshake failed for another reason, or --starttls: the server did\n"
+        "     not offer TLS, refused it or broke off (its words are quoted)\n"
         "  7  connection broke after the handshake (reset, truncation)\n");
 }
 
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
     OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
-    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_TRACE,
+    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_TRACE, OPT_STARTTLS,
 };
 
 static const struct option long_options[] = {
@@ -113,6 +122,7 @@ static const struct option long_options[] = {
     {"keylog", required_argument, NULL, OPT_KEYLOG},
     {"alpn", required_argument, NULL, OPT_ALPN},
     {"trace", no_argument, NULL, OPT_TRACE},
+    {"starttls", required_argument, NULL, OPT_STARTTLS},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -186,6 +196,11 @@ static int set_option(int c, char **argv, void *opts)
         return cli_alpn_option(SYNOPSIS, optarg, &o->alpn);
     case OPT_TRACE:
         o->verbosity = 3;
+        return -1;
+    case OPT_STARTTLS:
+        if ((o->starttls = (int)starttls_proto(optarg)) == STARTTLS_NONE)
+            return cli_usage_error(SYNOPSIS, "--starttls: '%s' is not one of " STARTTLS_NAMES,
+                                   optarg);
         return -1;
     default:
         return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);

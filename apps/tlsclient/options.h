@@ -23,6 +23,7 @@ struct options {
     const char *keylog_from; /* "--keylog" or "SSLKEYLOGFILE" */
     int64_t timeout_ms;
     int tls_min, tls_max;
+    int starttls; /* --starttls PROTO: enum starttls_proto, 0 none */
     int verbosity; /* 0 quiet, 1 normal, 2 verbose, 3 also the trace (-vv, --trace) */
 };
 

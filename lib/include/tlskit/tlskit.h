@@ -389,7 +389,10 @@ TLSKIT_API int tlskit_conn_error_code(const tlskit_conn *conn);
  * sent without SNI). */
 TLSKIT_API int tlskit_conn_set_servername(tlskit_conn *conn, const char *name);
 /* Resolve host, connect to each address in turn within the CONNECT deadline. Does not
- * handshake (call tlskit_conn_handshake(), or the first read/write does it).
+ * handshake (call tlskit_conn_handshake(), or the first read/write does it). Until then
+ * the socket (tlskit_conn_fd()) carries no TLS, and the caller may speak a plain-text
+ * protocol over it first (STARTTLS), as long as it leaves nothing of the server's unread
+ * that TLS would then take.
  * Errors: TLSKIT_E_RESOLVE, TLSKIT_E_CONNECT, TLSKIT_E_TIMEOUT. */
 TLSKIT_API int tlskit_conn_connect(tlskit_conn *conn, const char *host, const char *port);
 
