@@ -300,6 +300,13 @@ TK_TEST(starttls, postgres_real)
     cr_expect(tk_contains(c.errbuf, "verify result: ok"), "%s", c.errbuf);
     tk_proc_free(&c);
 
+    /* --reconnect speaks the dialogue again on each connection. */
+    const char *again[] = {"--starttls", "postgres", "--ca", tk_cert("ca.crt"), "--reconnect",
+                           "1", "127.0.0.1", port, NULL};
+    cr_expect_eq(client(&c, again, ""), 0, "%s", c.errbuf);
+    cr_expect(tk_matches(c.errbuf, "reconnect 1: resumed: (yes|no)"), "%s", c.errbuf);
+    tk_proc_free(&c);
+
     /* The same server, a CA that did not sign its certificate: exit 5 after the upgrade. */
     const char *other[] = {"--starttls", "postgres", "--ca", tk_cert("other-ca.crt"),
                            "127.0.0.1", port, NULL};

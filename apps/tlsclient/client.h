@@ -22,6 +22,11 @@ void client_showcerts(const tlskit_conn *c);
  * non-blocking). The exit code. */
 int client_relay(tlskit_conn *c);
 
+/* --starttls: the plain dialogue on c's connected socket, within its own --timeout, before
+ * the library's handshake takes the socket (main.c). -1 to go on (also without
+ * --starttls), or the exit code after the message. */
+int client_starttls(const struct options *o, tlskit_conn *c);
+
 /* ---- sessions (resume.c) ---- */
 
 /* --sess-in: offer the saved session on c (connected, before the handshake). -1 to go

@@ -57,9 +57,7 @@ fail:
     return NULL;
 }
 
-/* --starttls: the plain dialogue on the connected socket, within its own --timeout, before
- * the library's handshake takes the socket. -1 to go on, or the exit code. */
-static int start_tls(const struct options *o, tlskit_conn *c)
+int client_starttls(const struct options *o, tlskit_conn *c)
 {
     if (o->starttls == STARTTLS_NONE)
         return -1;
@@ -81,7 +79,7 @@ static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
         return client_failed(c, 0);
     if (tlskit_conn_connect(c, o->host, o->port) < 0)
         return client_failed(c, 0);
-    int rc = start_tls(o, c);
+    int rc = client_starttls(o, c);
     if (rc >= 0)
         return rc;
     rc = client_offer_session(o, c);
