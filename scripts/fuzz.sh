@@ -7,8 +7,7 @@
 # Usage: scripts/fuzz.sh [--time SECONDS] [--target NAME]... [--no-merge]
 #   --time SECONDS  fuzzing time per target (default 60)
 #   --target NAME   only this target (repeatable); default: all of them:
-#                   http cli options pem handshake_server handshake_client peer_cert
-#                   http_response alpn
+#                   the tlskit_fuzz_targets list of tests/fuzz/CMakeLists.txt
 #   --no-merge      leave tests/fuzz/corpus/ alone (inputs stay in the work copy)
 # Environment:
 #   BUILD_DIR   build directory (default: build-fuzz/ at the repository root)
@@ -25,7 +24,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 build=${BUILD_DIR:-$root/build-fuzz}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-all=(http cli options pem handshake_server handshake_client peer_cert http_response alpn)
+# Every target CMake builds: the one list, in tests/fuzz/CMakeLists.txt.
+read -r -a all <<<"$(sed -n '/^set(tlskit_fuzz_targets/,/)/p' "$root/tests/fuzz/CMakeLists.txt" |
+    tr -d '()' | sed 's/set//; s/tlskit_fuzz_targets//' | tr '\n' ' ')"
 seconds=60
 merge=1
 targets=()

@@ -28,6 +28,8 @@ prog=setup.sh
 #   gnutls-bin        gnutls-cli / gnutls-serv: a second TLS stack in the interop matrix
 #   python3           Python's ssl module in the interop matrix, its driver script, and
 #                     bench.sh's report
+#   python3-jsonschema  test_check: tlsclient --json output validated against
+#                     schemas/tlsclient-check.schema.json
 #   sslscan, nmap     the scanner checks (no protocol below TLS 1.2, every cipher grade A)
 #   tshark            the key log test: capture a loopback session and decrypt it with the
 #                     key log (capturing needs root or CAP_NET_RAW; the debconf question
@@ -38,8 +40,8 @@ prog=setup.sh
 #                     its own config; their system services are not started (policy-rc.d
 #                     in containers), nor needed
 packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl
-          gnutls-bin python3 sslscan nmap tshark postgresql dovecot-imapd dovecot-pop3d
-          postfix)
+          gnutls-bin python3 python3-jsonschema sslscan nmap tshark postgresql
+          dovecot-imapd dovecot-pop3d postfix)
 # For scripts/bench.sh only:
 #   nginx-light       the reference server
 #   gnuplot-nox       chart.png

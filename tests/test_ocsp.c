@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* OCSP stapling, server role: responses made by `openssl ocsp` from the test CA (good,
- * revoked, for another certificate) and one built here that is past its nextUpdate, in
- * the library (which are stapled, which refused and why) and in tlsserver --ocsp-staple
- * against openssl s_client -status. */
+/* OCSP stapling. Responses made by `openssl ocsp` from the test CA (good, revoked, for
+ * another certificate) and built here (past its nextUpdate, signed by a key nobody
+ * trusts, a CA signature with one bit flipped). Server role: in the library (which are
+ * stapled, which refused and why) and in tlsserver --ocsp-staple against openssl
+ * s_client -status. Client role: the library's check in process, and tlsclient
+ * --require-staple against openssl s_server -status_file and tlsserver --ocsp-staple. */
 #include "common.h"
 
 #include <openssl/ocsp.h>
@@ -30,6 +32,8 @@ struct responses {
     char revoked[600]; /* server.crt: revoked */
     char other[600];   /* client.crt: good (another certificate) */
     char expired[600]; /* server.crt: good, nextUpdate an hour ago */
+    char rogue[600];   /* server.crt: good, signed by an impostor of the CA (same name) */
+    char tampered[600]; /* server.crt: good, signed by the CA, one signature bit flipped */
     char garbage[600]; /* not DER */
 };
 
@@ -70,24 +74,31 @@ static X509 *read_cert(const char *path)
     return x;
 }
 
-/* A `good` response for server.crt signed by the CA, thisUpdate two hours and
- * nextUpdate one hour ago (no `openssl ocsp` option makes that). */
-static void make_expired(const char *path)
+/* A `good` response for server.crt, built here (no `openssl ocsp` option makes these):
+ * signed with signer_crt/signer_key, thisUpdate and nextUpdate `this_s`/`next_s` seconds
+ * from now; with `tamper`, one bit of the signature flipped. */
+static void make_signed(const char *path, const char *signer_crt, const char *signer_key,
+                        long this_s, long next_s, int tamper)
 {
     X509 *leaf = read_cert(tk_cert("server.crt")), *ca = read_cert(tk_cert("ca.crt"));
-    FILE *f = fopen(tk_cert("ca.key"), "r");
+    X509 *signer = read_cert(signer_crt);
+    FILE *f = fopen(signer_key, "r");
     cr_assert(f);
     EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
     fclose(f);
     cr_assert(key);
     OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
     OCSP_CERTID *id = OCSP_cert_to_id(NULL, leaf, ca);
-    ASN1_TIME *this_upd = X509_time_adj_ex(NULL, 0, -7200, NULL);
-    ASN1_TIME *next_upd = X509_time_adj_ex(NULL, 0, -3600, NULL);
+    ASN1_TIME *this_upd = X509_time_adj_ex(NULL, 0, this_s, NULL);
+    ASN1_TIME *next_upd = X509_time_adj_ex(NULL, 0, next_s, NULL);
     cr_assert(bs && id && this_upd && next_upd);
     cr_assert(OCSP_basic_add1_status(bs, id, V_OCSP_CERTSTATUS_GOOD, 0, NULL, this_upd,
                                      next_upd));
-    cr_assert_eq(OCSP_basic_sign(bs, ca, key, EVP_sha256(), NULL, 0), 1);
+    /* The signer's certificate goes along, except in the tampered one (see below). */
+    cr_assert_eq(OCSP_basic_sign(bs, signer, key, EVP_sha256(), NULL,
+                                 tamper ? OCSP_NOCERTS : 0), 1);
+    const ASN1_OCTET_STRING *sig = OCSP_resp_get0_signature(bs);
+    unsigned char last = sig->data[sig->length - 1];
     ASN1_TIME_free(this_upd);
     ASN1_TIME_free(next_upd);
     OCSP_CERTID_free(id);
@@ -98,10 +109,17 @@ static void make_expired(const char *path)
     int len = resp ? i2d_OCSP_RESPONSE(resp, &der) : -1;
     OCSP_RESPONSE_free(resp);
     cr_assert(len > 0);
+    if (tamper) {
+        /* The signature is the BIT STRING that ends the BasicOCSPResponse (no
+         * certificates follow: none were added): its last byte is the DER's last. */
+        cr_assert_eq(der[len - 1], last);
+        der[len - 1] ^= 1;
+    }
     tk_write_file(path, der, (size_t)len);
     OPENSSL_free(der);
     X509_free(leaf);
     X509_free(ca);
+    X509_free(signer);
 }
 
 static void responses_make(struct responses *r)
@@ -114,7 +132,19 @@ static void responses_make(struct responses *r)
     make_response(r->dir, "revoked", server, 1, r->revoked, sizeof r->revoked);
     make_response(r->dir, "other", client, 0, r->other, sizeof r->other);
     snprintf(r->expired, sizeof r->expired, "%s/expired.der", r->dir);
-    make_expired(r->expired);
+    make_signed(r->expired, tk_cert("ca.crt"), tk_cert("ca.key"), -7200, -3600, 0);
+    snprintf(r->tampered, sizeof r->tampered, "%s/tampered.der", r->dir);
+    make_signed(r->tampered, tk_cert("ca.crt"), tk_cert("ca.key"), -60, 86400, 1);
+    char rogue_crt[600], rogue_key[600];
+    snprintf(rogue_crt, sizeof rogue_crt, "%s/rogue.crt", r->dir);
+    snprintf(rogue_key, sizeof rogue_key, "%s/rogue.key", r->dir);
+    const char *const req[] = {TK_OPENSSL_BIN, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                               "ec_paramgen_curve:P-256", "-nodes", "-keyout", rogue_key,
+                               "-out", rogue_crt, "-subj", "/CN=tlskit local CA", "-days", "2",
+                               NULL};
+    tk_run_ok(req, RUN_MS);
+    snprintf(r->rogue, sizeof r->rogue, "%s/rogue.der", r->dir);
+    make_signed(r->rogue, rogue_crt, rogue_key, -60, 86400, 0);
     snprintf(r->garbage, sizeof r->garbage, "%s/garbage.der", r->dir);
     tk_write_file(r->garbage, "not an OCSP response\n", 21);
 }
@@ -280,5 +310,200 @@ TK_TEST(ocsp, tlsserver_bad_input)
     cr_expect_eq(tk_run(&p, b, NULL, 0, RUN_MS), 2, "%s", p.errbuf);
     cr_expect(tk_contains(p.errbuf, "before any --cert"), "%s", p.errbuf);
     tk_proc_free(&p);
+    tk_rmtree(r.dir);
+}
+
+/* ---- client role: the library, in process ---- */
+
+static void client_handshake(tlskit_config *scfg, int mode, int tls, struct tk_side *srv,
+                             struct tk_side *cli)
+{
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    cr_assert_eq(tlskit_config_set_ocsp_request(ccfg, mode), 0, "%s", tlskit_config_error(ccfg));
+    cr_assert_eq(tlskit_config_set_protocols(ccfg, tls, tls), 0);
+    *srv = (struct tk_side){.cfg = scfg};
+    *cli = (struct tk_side){.cfg = ccfg, .servername = "localhost"};
+    tk_handshake_pair(srv, cli);
+}
+
+TK_TEST(ocsp, client_checks_the_staple_in_process)
+{
+    struct responses r;
+    responses_make(&r);
+    tlskit_config *stapled = tk_server_config("server"), *bare = tk_server_config("server");
+    cr_assert_eq(tlskit_config_set_ocsp_staple_file(stapled, r.good), 0);
+    const int versions[] = {TLSKIT_TLS1_2, TLSKIT_TLS1_3};
+    for (size_t v = 0; v < 2; v++) {
+        struct tk_side srv, cli;
+        /* Required and stapled: good, with its times. */
+        client_handshake(stapled, TLSKIT_OCSP_REQUIRE, versions[v], &srv, &cli);
+        cr_expect_eq(cli.rc, 0, "%s", cli.err);
+        cr_expect_eq(tlskit_conn_ocsp_status(cli.conn), TLSKIT_OCSP_STATUS_GOOD);
+        cr_expect(tk_matches(tlskit_conn_ocsp_text(cli.conn),
+                             "^good \\(this update 20[0-9-]+T[0-9:]+Z, next update "),
+                  "%s", tlskit_conn_ocsp_text(cli.conn));
+        tk_side_free(&srv);
+        tlskit_config_free(cli.cfg);
+        tk_side_free(&cli);
+        /* Required and none stapled: a verification failure that says so, on both sides. */
+        client_handshake(bare, TLSKIT_OCSP_REQUIRE, versions[v], &srv, &cli);
+        cr_expect_eq(cli.rc, -1);
+        cr_expect_eq(cli.code, TLSKIT_E_VERIFY, "%s", cli.err);
+        cr_expect(tk_contains(cli.err, "certificate verify failed: OCSP staple required: the "
+                                       "server stapled no OCSP response"), "%s", cli.err);
+        cr_expect_eq(tlskit_conn_ocsp_status(cli.conn), TLSKIT_OCSP_STATUS_NONE);
+        cr_expect_eq(srv.rc, -1);
+        cr_expect(tk_contains(srv.err, "bad certificate status response"), "%s", srv.err);
+        tk_side_free(&srv);
+        tlskit_config_free(cli.cfg);
+        tk_side_free(&cli);
+        /* Requested, none stapled: reported, not refused. Off: not requested. */
+        const int modes[] = {TLSKIT_OCSP_REQUEST, TLSKIT_OCSP_OFF};
+        const char *texts[] = {"the server stapled no OCSP response", "not requested"};
+        for (size_t m = 0; m < 2; m++) {
+            client_handshake(bare, modes[m], versions[v], &srv, &cli);
+            cr_expect_eq(cli.rc, 0, "%s", cli.err);
+            cr_expect_eq(tlskit_conn_ocsp_status(cli.conn), TLSKIT_OCSP_STATUS_NONE);
+            cr_expect_str_eq(tlskit_conn_ocsp_text(cli.conn), texts[m]);
+            tk_side_free(&srv);
+            tlskit_config_free(cli.cfg);
+            tk_side_free(&cli);
+        }
+    }
+    tlskit_config_free(stapled);
+    tlskit_config_free(bare);
+    tk_rmtree(r.dir);
+}
+
+TK_TEST(ocsp, client_request_mode_is_checked)
+{
+    tlskit_config *cfg = tlskit_config_new();
+    cr_assert(cfg);
+    cr_expect_eq(tlskit_config_set_ocsp_request(cfg, 3), -1);
+    cr_expect_eq(tlskit_config_error_code(cfg), TLSKIT_E_INVALID);
+    cr_expect(tk_contains(tlskit_config_error(cfg), "_REQUIRE"), "%s",
+              tlskit_config_error(cfg));
+    cr_expect_eq(tlskit_config_set_ocsp_request(cfg, TLSKIT_OCSP_REQUIRE), 0);
+    tlskit_config_free(cfg);
+}
+
+/* ---- client role: tlsclient against openssl s_server -status_file ---- */
+
+static void s_server_start(struct tk_proc *s, const char *status_file, char *port, size_t n)
+{
+    char crt[600], key[600];
+    snprintf(crt, sizeof crt, "%s", tk_cert("server.crt"));
+    snprintf(key, sizeof key, "%s", tk_cert("server.key"));
+    const char *argv[16] = {TK_OPENSSL_BIN, "s_server", "-accept", "127.0.0.1:0", "-naccept", "1",
+                            "-cert", crt, "-key", key};
+    size_t a = 10;
+    if (status_file) {
+        argv[a++] = "-status_file";
+        argv[a++] = status_file;
+    }
+    argv[a] = NULL;
+    tk_proc_start(s, argv);
+    cr_assert(tk_proc_wait_for(s, 1, "ACCEPT ", 30000) && tk_proc_wait_for(s, 1, "\n", 30000),
+              "s_server did not start: %s", s->errbuf);
+    snprintf(port, n, "%d", atoi(strrchr(strstr(s->outbuf, "ACCEPT "), ':') + 1));
+}
+
+static void s_server_stop(struct tk_proc *s)
+{
+    kill(s->pid, SIGTERM);
+    tk_proc_wait(s, 30000);
+    tk_proc_free(s);
+}
+
+/* tlsclient -v [--require-staple] --tls-max VERSION to localhost:port. */
+static int tlsclient_status(struct tk_proc *p, const char *port, int require, const char *tls)
+{
+    const char *argv[12] = {tk_client_bin(), "-v", "--ca", tk_cert("ca.crt"), "--tls-max", tls,
+                            "--servername", "localhost", "127.0.0.1", port};
+    if (require) {
+        argv[10] = "--require-staple";
+        argv[11] = NULL;
+    }
+    return tk_run(p, argv, "hello\n", 6, RUN_MS);
+}
+
+TK_TEST(ocsp, tlsclient_against_openssl_s_server)
+{
+    struct responses r;
+    responses_make(&r);
+    const struct {
+        const char *file; /* NULL: s_server staples nothing */
+        int require, exit;
+        const char *want; /* in tlsclient's stderr */
+    } cases[] = {
+        {r.good, 1, 0, "OCSP staple: good (this update "},
+        {r.good, 0, 0, "OCSP staple: good (this update "},
+        {NULL, 1, 5, "certificate verify failed: OCSP staple required: the server stapled no "
+                     "OCSP response"},
+        {NULL, 0, 0, "OCSP staple: the server stapled no OCSP response"},
+        /* A stapled `revoked` fails without --require-staple too. */
+        {r.revoked, 0, 5, "certificate verify failed: OCSP staple: the certificate is revoked"},
+        {r.revoked, 1, 5, "certificate verify failed: OCSP staple: the certificate is revoked"},
+        {r.expired, 1, 5, "OCSP staple required: expired: its next update was 20"},
+        {r.expired, 0, 0, "OCSP staple: expired: its next update was 20"},
+        {r.rogue, 1, 5, "OCSP staple required: bad signature or signer: "},
+        {r.tampered, 1, 5, "OCSP staple required: bad signature or signer: "},
+        {r.tampered, 0, 0, "OCSP staple: bad signature or signer: "},
+        {r.other, 1, 5, "OCSP staple required: the response is for another certificate"},
+    };
+    const char *versions[] = {"1.2", "1.3"};
+    for (size_t v = 0; v < 2; v++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            struct tk_proc s, p;
+            char port[16];
+            s_server_start(&s, cases[i].file, port, sizeof port);
+            int code = tlsclient_status(&p, port, cases[i].require, versions[v]);
+            cr_expect_eq(code, cases[i].exit, "TLS %s, case %zu: exit %d: %s", versions[v], i,
+                         code, p.errbuf);
+            cr_expect(tk_contains(p.errbuf, cases[i].want), "TLS %s, case %zu: no '%s' in %s",
+                      versions[v], i, cases[i].want, p.errbuf);
+            tk_proc_free(&p);
+            s_server_stop(&s);
+        }
+    tk_rmtree(r.dir);
+}
+
+/* ---- client role: tlsclient against tlsserver --ocsp-staple ---- */
+
+TK_TEST(ocsp, tlsclient_against_tlsserver)
+{
+    struct responses r;
+    responses_make(&r);
+    struct tk_server s;
+    const char *const extra[] = {"--ocsp-staple", r.good, NULL};
+    tk_server_start(&s, "server", "127.0.0.1", extra);
+    struct tk_proc p;
+    int code = tlsclient_status(&p, s.portstr, 1, "1.3");
+    cr_expect_eq(code, 0, "exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "OCSP staple: good (this update "), "%s", p.errbuf);
+    cr_expect_str_eq(p.outbuf, "hello\n");
+    tk_proc_free(&p);
+    /* A resumed session carries no certificate: not checked again, and not refused. */
+    const char *const again[] = {tk_client_bin(), "-v", "--ca", tk_cert("ca.crt"),
+                                 "--require-staple", "--reconnect", "1", "--tls-max", "1.2",
+                                 "localhost", s.portstr, NULL};
+    code = tk_run(&p, again, "hello\n", 6, RUN_MS);
+    cr_expect_eq(code, 0, "exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "reconnect 1: resumed: yes"), "%s", p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "OCSP staple: not checked (resumed session)"), "%s",
+              p.errbuf);
+    tk_proc_free(&p);
+    tk_server_stop(&s);
+
+    /* No staple: refused, and the server's log says the client rejected it. */
+    tk_server_start(&s, "server", "127.0.0.1", NULL);
+    code = tlsclient_status(&p, s.portstr, 1, "1.3");
+    cr_expect_eq(code, 5, "exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.errbuf, "OCSP staple required: the server stapled no OCSP response"),
+              "%s", p.errbuf);
+    cr_expect(tk_proc_wait_for(&s.p, 2, "bad certificate status response", 30000), "%s",
+              s.p.errbuf);
+    tk_proc_free(&p);
+    tk_server_stop(&s);
     tk_rmtree(r.dir);
 }

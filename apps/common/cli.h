@@ -25,6 +25,7 @@ enum cli_exit {
     CLI_EXIT_VERIFY = 5,    /* certificate verification failed (either side) */
     CLI_EXIT_HANDSHAKE = 6, /* TLS handshake failed for another reason */
     CLI_EXIT_BROKEN = 7,    /* connection broke after the handshake */
+    CLI_EXIT_EXPIRING = 8,  /* tlsclient --check --warn-days N: a certificate expires soon */
 };
 
 /* Remember the program name (the prefix of every message) and make sure fds 0, 1 and 2

@@ -18,6 +18,12 @@ void client_summary(const tlskit_conn *c);
 /* --showcerts: the server's chain as PEM on stderr. */
 void client_showcerts(const tlskit_conn *c);
 
+/* --check / --json (check.c): the report of what c learned, rc being the exit code so
+ * far (0 after a handshake, else the failure's). With --check it goes to stdout (text,
+ * or JSON with --json); in relay mode with --json, as JSON to stderr. The exit code:
+ * rc, or 8 when it was 0 and --warn-days finds a certificate expiring. */
+int client_report(const struct options *o, const tlskit_conn *c, int rc);
+
 /* Relay stdin to c and c to stdout until the server closes (c is switched to
  * non-blocking). The exit code. */
 int client_relay(tlskit_conn *c);

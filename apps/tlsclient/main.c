@@ -34,6 +34,8 @@ static tlskit_config *configure(const struct options *o)
         (o->pins != NULL && tlskit_config_set_pinned_pubkeys(cfg, o->pins) < 0) ||
         tlskit_config_set_protocols(cfg, o->tls_min, o->tls_max) < 0 ||
         tlskit_config_set_alpn(cfg, o->alpn) < 0 ||
+        tlskit_config_set_ocsp_request(cfg, o->require_staple ? TLSKIT_OCSP_REQUIRE
+                                                              : TLSKIT_OCSP_REQUEST) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0 ||
         (o->verbosity > 2 && tlskit_config_set_trace(cfg, trace_line, NULL) < 0))
@@ -73,12 +75,20 @@ int client_starttls(const struct options *o, tlskit_conn *c)
     return rc;
 }
 
+/* A failure before or during the handshake: the message, and with --check or --json
+ * the report of what was learned so far. The exit code. */
+static int setup_failed(const struct options *o, const tlskit_conn *c)
+{
+    int rc = client_failed(c, 0);
+    return o->check || o->json ? client_report(o, c, rc) : rc;
+}
+
 static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
 {
     if (o->servername != NULL && tlskit_conn_set_servername(c, o->servername) < 0)
         return client_failed(c, 0);
     if (tlskit_conn_connect(c, o->host, o->port) < 0)
-        return client_failed(c, 0);
+        return setup_failed(o, c);
     int rc = client_starttls(o, c);
     if (rc >= 0)
         return rc;
@@ -86,12 +96,22 @@ static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
     if (rc >= 0)
         return rc;
     if (tlskit_conn_handshake(c) < 0)
-        return client_failed(c, 0);
+        return setup_failed(o, c);
     if (o->verbosity > 1)
         client_summary(c);
     if (o->showcerts)
         client_showcerts(c);
     tlskit_session *sess = client_keep_session(o, c);
+    if (o->check) { /* the report, then a clean close: stdin is never read */
+        rc = client_report(o, c, CLI_EXIT_OK);
+        (void)tlskit_conn_close(c);
+        if (rc == CLI_EXIT_OK && o->sess_out != NULL && sess == NULL)
+            rc = CLI_EXIT_ERROR;
+        tlskit_session_free(sess);
+        return rc;
+    }
+    if (o->json)
+        (void)client_report(o, c, CLI_EXIT_OK);
 
     rc = client_relay(c);
     /* Our close_notify if not sent yet (the server closed first, or stdout failed); the

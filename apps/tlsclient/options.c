@@ -18,6 +18,7 @@ struct options tlsclient_defaults(void)
         .timeout_ms = 30 * 1000,
         .tls_min = TLSKIT_TLS1_2,
         .tls_max = TLSKIT_TLS1_3,
+        .warn_days = -1,
         .verbosity = 1,
     };
 }
@@ -45,13 +46,33 @@ static void usage(void)
         "                       LIST: sha256//BASE64[;sha256//BASE64...] (curl's\n"
         "                       --pinnedpubkey format; a mismatch exits 5 and\n"
         "                       prints the key the server has)\n"
+        "  --require-staple     require a stapled OCSP response that says good, signed\n"
+        "                       by the issuer or its responder, for this certificate,\n"
+        "                       current; otherwise exit 5 with the reason (a staple is\n"
+        "                       always asked for: a stapled 'revoked' exits 5 anyway,\n"
+        "                       and -v shows the status)\n"
         "  --showcerts          print the server's certificate chain (PEM) on stderr\n"
+        "  --check              connect, handshake, print a report on stdout and exit\n"
+        "                       (no relay; stdin is not read): address, protocol,\n"
+        "                       cipher, group, SNI, ALPN, resumed, verify result,\n"
+        "                       each certificate the server sent (subject, issuer,\n"
+        "                       SANs, validity, key, signature, SHA-256, --pin\n"
+        "                       value, place in the verified chain) and the time\n"
+        "                       of each phase; on failure, what was learned\n"
+        "  --warn-days N        with --check: exit 8 when the leaf or any other\n"
+        "                       certificate of the chain expires within N days\n"
+        "                       (the report says which)\n"
+        "  --json               the report as one JSON object: on stdout with\n"
+        "                       --check; else on stderr after the handshake (or the\n"
+        "                       failure), before the relay; a failure adds \"error\"\n"
         "  --keylog FILE        INSECURE, for debugging: append the TLS secrets to\n"
         "                       FILE (NSS key log format, for Wireshark); without\n"
         "                       it, the SSLKEYLOGFILE environment variable is\n"
         "                       honoured the same way, with the same warning\n"
         "  --cert FILE          client certificate chain, PEM (needs --key)\n"
         "  --key FILE           client private key, PEM (needs --cert)\n"
+        );
+    printf(
         "  --starttls PROTO     speak PROTO in plain text until the server agrees to\n"
         "                       start TLS, then TLS as usual (name checked as usual):\n"
         "                       smtp, imap, pop3, ftp, xmpp (to='HOST' or\n"
@@ -71,6 +92,8 @@ static void usage(void)
         "  --reconnect N        after the first connection, connect N more times\n"
         "                       offering its session, and print for each whether it\n"
         "                       resumed\n"
+        );
+    printf(
         "  -v, --verbose        after the handshake, describe the connection (with\n"
         "                       'resumed: yes|no') and the server's certificate on\n"
         "                       stderr\n"
@@ -91,16 +114,20 @@ static void usage(void)
         "  3  could not connect (name resolution, refused, unreachable)\n"
         "  4  timed out\n"
         "  5  certificate verification failed (the server's, e.g. revoked, or the\n"
-        "     server rejected ours), or the --pin did not match\n"
+        "     server rejected ours), the --pin did not match, or the OCSP staple\n"
+        "     says revoked or, with --require-staple, is missing or bad\n"
         "  6  TLS handshake failed for another reason, or --starttls: the server did\n"
         "     not offer TLS, refused it or broke off (its words are quoted)\n"
-        "  7  connection broke after the handshake (reset, truncation)\n");
+        "  7  connection broke after the handshake (reset, truncation)\n"
+        "  8  --check --warn-days N: the handshake and verification passed, but a\n"
+        "     certificate of the chain expires within N days\n");
 }
 
 enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
     OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
-    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_TRACE, OPT_STARTTLS,
+    OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_REQUIRE_STAPLE, OPT_CHECK, OPT_JSON,
+    OPT_WARN_DAYS, OPT_TRACE, OPT_STARTTLS,
 };
 
 static const struct option long_options[] = {
@@ -119,8 +146,12 @@ static const struct option long_options[] = {
     {"reconnect", required_argument, NULL, OPT_RECONNECT},
     {"pin", required_argument, NULL, OPT_PIN},
     {"showcerts", no_argument, NULL, OPT_SHOWCERTS},
+    {"require-staple", no_argument, NULL, OPT_REQUIRE_STAPLE},
     {"keylog", required_argument, NULL, OPT_KEYLOG},
     {"alpn", required_argument, NULL, OPT_ALPN},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"warn-days", required_argument, NULL, OPT_WARN_DAYS},
     {"trace", no_argument, NULL, OPT_TRACE},
     {"starttls", required_argument, NULL, OPT_STARTTLS},
     CLI_COMMON_LONG_OPTIONS,
@@ -131,6 +162,7 @@ static const struct option long_options[] = {
 static int set_option(int c, char **argv, void *opts)
 {
     struct options *o = opts;
+    unsigned long num;
 
     switch (c) {
     case OPT_CA:
@@ -170,6 +202,9 @@ static int set_option(int c, char **argv, void *opts)
     case OPT_SHOWCERTS:
         o->showcerts = 1;
         return -1;
+    case OPT_REQUIRE_STAPLE:
+        o->require_staple = 1;
+        return -1;
     case OPT_KEYLOG:
         if (*optarg == '\0')
             return cli_usage_error(SYNOPSIS, "--keylog: the file name is empty");
@@ -194,6 +229,18 @@ static int set_option(int c, char **argv, void *opts)
         return -1;
     case OPT_ALPN:
         return cli_alpn_option(SYNOPSIS, optarg, &o->alpn);
+    case OPT_CHECK:
+        o->check = 1;
+        return -1;
+    case OPT_JSON:
+        o->json = 1;
+        return -1;
+    case OPT_WARN_DAYS:
+        if (cli_parse_ulong(optarg, 0, 36500, &num) < 0)
+            return cli_usage_error(SYNOPSIS, "--warn-days: '%s' is not a whole number of "
+                                   "days from 0 to 36500", optarg);
+        o->warn_days = (int64_t)num;
+        return -1;
     case OPT_TRACE:
         o->verbosity = 3;
         return -1;
@@ -228,6 +275,10 @@ static int check_args(int argc, char **argv, struct options *o)
                                                                : "--key needs --cert FILE");
     if (o->tls_min > o->tls_max)
         return cli_usage_error(SYNOPSIS, "--tls-min is higher than --tls-max");
+    if (o->warn_days >= 0 && !o->check)
+        return cli_usage_error(SYNOPSIS, "--warn-days needs --check");
+    if (o->check && o->reconnect > 0)
+        return cli_usage_error(SYNOPSIS, "--check makes one connection: drop --reconnect");
     return -1;
 }
 

@@ -19,6 +19,10 @@ struct options {
     const char *sess_in, *sess_out; /* saved sessions (PEM) */
     unsigned long reconnect;        /* connections after the first, offering the session */
     int showcerts;
+    int require_staple; /* --require-staple */
+    int check;             /* --check: report and exit, no relay */
+    int json;              /* --json: the report as one JSON object */
+    int64_t warn_days;     /* --warn-days N (with --check), -1: none */
     const char *keylog;    /* --keylog FILE, or $SSLKEYLOGFILE */
     const char *keylog_from; /* "--keylog" or "SSLKEYLOGFILE" */
     int64_t timeout_ms;

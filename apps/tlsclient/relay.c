@@ -89,6 +89,7 @@ void client_summary(const tlskit_conn *c)
         cli_msg("server certificate: (none)");
     }
     cli_msg("verify result: %s", or_none(tlskit_conn_verify_result(c)));
+    cli_msg("OCSP staple: %s", or_none(tlskit_conn_ocsp_text(c)));
 }
 
 /* --showcerts: on stderr, so stdout carries only what the server sent. */

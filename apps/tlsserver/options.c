@@ -118,6 +118,10 @@ static void usage(void)
         "                            per message and alert after the client's address,\n"
         "                            '<' received, '>' sent, hellos with extensions\n"
         "  -q, --quiet               no per-connection lines (errors still shown)\n"
+        "  --log-format FORMAT       text (default) or json: each connection's line\n"
+        "                            (and -v's handshake line) as one JSON object\n"
+        "                            per line, with tlsclient --json's field names;\n"
+        "                            other messages stay 'tlsserver: ...' text\n"
         "  -h, --help                show this help and exit\n"
         "  -V, --version             show the version and exit\n"
         "\n");
@@ -129,6 +133,8 @@ static void usage(void)
         "  tlsserver: conn PEER proto=P cipher=C alpn=A in=N out=N time=S.SSSs error=CLASS: MESSAGE\n"
         "(alpn=- when no protocol was agreed with --alpn)\n"
         "With --alpn, 'alpn=NAME' (or 'alpn=-') follows cipher=C.\n"
+        "With --log-format json the same line is, e.g.:\n"
+        "  {\"event\":\"conn\",\"peer\":\"127.0.0.1:50000\",\"protocol\":\"TLSv1.3\",...,\"ok\":true}\n"
         "Signals: SIGINT or SIGTERM stops accepting, gives open connections up to "
         GRACE_SECS_TEXT "\n"
         "seconds to finish, closes them and exits 0 (the event model echoes what they\n"
@@ -148,7 +154,7 @@ enum {
     OPT_TLS_MAX, OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_EXIT_AFTER, OPT_MAX_CONNS,
     OPT_WRITE_TIMEOUT, OPT_MODEL, OPT_WORKERS, OPT_MODE, OPT_BODY_SIZE, OPT_TICKETS,
     OPT_TICKET_KEY, OPT_TICKET_LIFETIME, OPT_CRL, OPT_ALLOW_CLIENT, OPT_KEYLOG,
-    OPT_SNI_STRICT, OPT_ALPN, OPT_NO_CA_NAMES, OPT_OCSP_STAPLE,
+    OPT_SNI_STRICT, OPT_ALPN, OPT_NO_CA_NAMES, OPT_OCSP_STAPLE, OPT_LOG_FORMAT,
 };
 
 static const struct option long_options[] = {
@@ -179,10 +185,11 @@ static const struct option long_options[] = {
     {"alpn", required_argument, NULL, OPT_ALPN},
     {"no-ca-names", no_argument, NULL, OPT_NO_CA_NAMES},
     {"ocsp-staple", required_argument, NULL, OPT_OCSP_STAPLE},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     CLI_COMMON_LONG_OPTIONS,
 };
 
-/* --verify-client, --model and --mode: a word from a short list. -1 to go on, or the
+/* --verify-client, --model, --mode and --log-format: a word from a short list. -1 to go on, or the
  * exit code. */
 static int set_choice(int c, struct options *o)
 {
@@ -206,6 +213,15 @@ static int set_choice(int c, struct options *o)
         else
             return cli_usage_error(SYNOPSIS, "--model: '%s' is not event, thread or "
                                    "iterative", optarg);
+        return -1;
+    case OPT_LOG_FORMAT:
+        if (strcmp(optarg, "text") == 0)
+            o->log_json = 0;
+        else if (strcmp(optarg, "json") == 0)
+            o->log_json = 1;
+        else
+            return cli_usage_error(SYNOPSIS, "--log-format: '%s' is not text or json",
+                                   optarg);
         return -1;
     default: /* OPT_MODE */
         if (strcmp(optarg, "echo") == 0)
@@ -366,6 +382,7 @@ static int set_option(int c, char **argv, void *opts)
     case OPT_VERIFY_CLIENT:
     case OPT_MODEL:
     case OPT_MODE:
+    case OPT_LOG_FORMAT:
         return set_choice(c, o);
     case OPT_ALLOW_CLIENT:
         return allow_client_option(optarg, o);

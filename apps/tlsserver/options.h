@@ -57,6 +57,7 @@ struct options {
     unsigned long body_size;  /* http mode */
     enum model model;
     enum mode mode;
+    int log_json;  /* --log-format json: connection lines as JSON objects */
     int verbosity; /* 0 quiet, 1 normal, 2 verbose, 3 also the trace (-vv) */
 };
 

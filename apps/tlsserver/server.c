@@ -192,63 +192,7 @@ static int server_should_stop(struct server *s)
            (s->opt.exit_after > 0 && atomic_load(&s->ended) >= s->opt.exit_after);
 }
 
-/* ---- logging -------------------------------------------------------------------------- */
-
-static const char *or_dash(const char *s)
-{
-    return s != NULL && *s != '\0' ? s : "-";
-}
-
-/* The --cert file of the keypair c was served, "-" on a resumed session. */
-static const char *served_cert(const struct server *s, tlskit_conn *c)
-{
-    int i = tlskit_conn_local_cert_index(c);
-    return i >= 0 && (size_t)i < s->opt.ncert ? s->opt.cert[i] : "-";
-}
-
-void server_log_handshake(const struct server *s, tlskit_conn *c)
-{
-    if (s->opt.verbosity < 2)
-        return;
-    const char *peer = or_dash(tlskit_conn_peer_addr(c));
-    const char *proto = or_dash(tlskit_conn_protocol(c));
-    const char *cipher = or_dash(tlskit_conn_cipher(c));
-    const char *group = or_dash(tlskit_conn_group(c));
-    const char *sni = or_dash(tlskit_conn_servername(c));
-    const char *verify = or_dash(tlskit_conn_verify_result(c));
-    const char *cert = served_cert(s, c);
-
-    if (tlskit_conn_peer_cert_provided(c))
-        cli_msg("handshake %s proto=%s cipher=%s group=%s sni=%s cert=%s client-cert=\"%s\" "
-                "fingerprint=%s verify=\"%s\"", peer, proto, cipher, group, sni, cert,
-                or_dash(tlskit_conn_peer_cert_subject(c)),
-                or_dash(tlskit_conn_peer_cert_fingerprint(c)), verify);
-    else
-        cli_msg("handshake %s proto=%s cipher=%s group=%s sni=%s cert=%s client-cert=none "
-                "verify=\"%s\"", peer, proto, cipher, group, sni, cert, verify);
-}
-
-void server_log_end(const struct server *s, tlskit_conn *c, int code, const char *why)
-{
-    if (s->opt.verbosity < 1)
-        return;
-    int done = tlskit_conn_handshake_done(c);
-    const char *peer = or_dash(tlskit_conn_peer_addr(c));
-    const char *proto = done ? or_dash(tlskit_conn_protocol(c)) : "-";
-    const char *cipher = done ? or_dash(tlskit_conn_cipher(c)) : "-";
-    unsigned long long in = tlskit_conn_bytes_in(c);
-    unsigned long long out = tlskit_conn_bytes_out(c);
-    double secs = (double)tlskit_conn_age_ms(c) / 1000.0;
-    const char *alpn = done ? or_dash(tlskit_conn_alpn_selected(c)) : "-";
-
-    if (code == TLSKIT_E_NONE)
-        cli_msg("conn %s proto=%s cipher=%s alpn=%s in=%llu out=%llu time=%.3fs ok", peer,
-                proto, cipher, alpn, in, out, secs);
-    else
-        cli_msg("conn %s proto=%s cipher=%s alpn=%s in=%llu out=%llu time=%.3fs error=%s: %s",
-                peer, proto, cipher, alpn, in, out, secs, tlskit_error_name(code),
-                why != NULL && *why != '\0' ? why : "unknown error");
-}
+/* (The per-connection log lines, text or JSON: log.c.) */
 
 /* ---- counters ------------------------------------------------------------------------- */
 

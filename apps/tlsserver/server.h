@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tlsserver's parts: the command line (options.c), main (main.c), the server itself
- * (server.c: configuration, signals, logging, and the one serving loop), what a
- * connection does with the bytes it gets (session.c: echo, discard, http), and the two
- * serve_models that loop drives: the event engine (serve_events.c), and a thread per
+ * (server.c: configuration, signals, and the one serving loop), the per-connection log
+ * lines, text or JSON (log.c), what a connection does with the bytes it gets (session.c:
+ * echo, discard, http), and the two serve_models that loop drives: the event engine (serve_events.c), and a thread per
  * connection or one at a time (serve_threads.c). */
 #ifndef TLSSERVER_SERVER_H
 #define TLSSERVER_SERVER_H
@@ -59,7 +59,8 @@ void wake_main(void);
 void server_drain_wake(struct server *s);
 /* SIGINT and SIGTERM received so far: a second one cuts the grace period short. */
 unsigned long server_stop_signals(void);
-/* The per-connection log line when it ends. code TLSKIT_E_NONE for a clean end. */
+/* The per-connection log line when it ends, text or --log-format json (log.c). code
+ * TLSKIT_E_NONE for a clean end. */
 void server_log_end(const struct server *s, tlskit_conn *c, int code, const char *why);
 void server_log_handshake(const struct server *s, tlskit_conn *c);
 

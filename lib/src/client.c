@@ -65,6 +65,8 @@ int tlskit__client_setup(tlskit_conn *c)
     } else {
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
     }
+    if (tlskit__ocsp_client_setup(c) != 0)
+        return -1;
     if (name && !is_ip_literal(name) && SSL_set_tlsext_host_name(ssl, name) != 1) {
         tlskit__err_set_ssl(&c->err, TLSKIT_E_INVALID, NULL, "server name \"%s\"", name);
         return -1;
@@ -109,9 +111,15 @@ int tlskit_conn_connect(tlskit_conn *c, const char *host, const char *port)
         tlskit__err_set(&c->err, TLSKIT_E_NOMEM, "out of memory");
         return -1;
     }
-    int fd = tlskit__connect(c->cfg, &c->err, host, port, c->peer, sizeof(c->peer));
-    if (fd < 0)
+    memset(&c->times, 0, sizeof(c->times));
+    c->times.begin = tlskit__now_us();
+    int fd = tlskit__connect(c->cfg, &c->err, host, port, c->peer, sizeof(c->peer),
+                             &c->times.resolved);
+    c->times.connected = tlskit__now_us();
+    if (fd < 0) {
+        c->times.end = c->times.connected;
         return -1;
+    }
     if (tlskit__conn_setup(c, fd, 1, 0) != 0) {
         close(fd);
         c->fd = -1;

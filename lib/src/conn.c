@@ -307,7 +307,11 @@ static int ensure_handshake(tlskit_conn *c)
 {
     if (c->hs_done)
         return 0;
+    if (!c->times.hs_start)
+        c->times.hs_start = tlskit__now_us();
     ssize_t r = conn_run(c, OP_HANDSHAKE, NULL, 0);
+    if (r == 1 || r == -1)
+        c->times.hs_end = c->times.end = tlskit__now_us();
     if (r == 1) {
         c->hs_done = 1;
         c->state = TK_OPEN;
@@ -317,6 +321,19 @@ static int ensure_handshake(tlskit_conn *c)
     if (r == -1 && c->ssl)
         tlskit__info_verify_text(c);
     return (int)r;
+}
+
+int64_t tlskit_conn_phase_us(const tlskit_conn *c, enum tlskit_phase phase)
+{
+    const struct tlskit__times *t = &c->times;
+    int64_t from = 0, to = 0;
+    switch (phase) {
+    case TLSKIT_PHASE_DNS: from = t->begin; to = t->resolved; break;
+    case TLSKIT_PHASE_CONNECT: from = t->resolved; to = t->connected; break;
+    case TLSKIT_PHASE_HANDSHAKE: from = t->hs_start; to = t->hs_end; break;
+    case TLSKIT_PHASE_TOTAL: from = t->begin ? t->begin : t->hs_start; to = t->end; break;
+    }
+    return from && to >= from ? to - from : -1;
 }
 
 int tlskit__conn_handshake(tlskit_conn *c)

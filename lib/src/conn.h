@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The body of a connection: seen only by the files of the connection layer (conn.c,
- * bio.c, client.c, server.c, info.c, verify.c). Everything else, the engine included,
+ * bio.c, client.c, server.c, info.c, verify.c, ocsp.c). Everything else, the engine included,
  * goes through the public API or the seam in internal.h, so conn.c's state machine can
  * change without a reader of another room knowing its fields. */
 #ifndef TLSKIT_CONN_H
@@ -17,6 +17,19 @@ struct tlskit__peer_info {
     char spki[TK_SPKI_TEXT];   /* "sha256//BASE64" of the public key; made on first use */
     char *chain_pem;           /* the chain the peer sent, leaf first; made on first use */
     time_t notbefore, notafter;
+    struct tlskit__chain_cert *chain; /* per-certificate details, made on first use */
+    int nchain;                /* entries of chain[] */
+    char *anchor;              /* subject of the trust anchor, made on first use */
+};
+
+/* Timestamps (tlskit__now_us(), 0: not yet) of the phases tlskit_conn_phase_us() reports:
+ * set by the connect path (client.c, socket.c) and the handshake (conn.c). */
+struct tlskit__times {
+    int64_t begin;             /* tlskit_conn_connect() started */
+    int64_t resolved;          /* getaddrinfo() returned */
+    int64_t connected;         /* the TCP connect ended (or failed) */
+    int64_t hs_start, hs_end;  /* the first handshake step; its end, success or failure */
+    int64_t end;               /* the last phase ended: handshake, or a failed connect */
 };
 
 struct tlskit_conn {
@@ -46,7 +59,11 @@ struct tlskit_conn {
     int cork;                  /* hold every send back (MSG_MORE) for now */
     char verify_text[128];
     char verify_why[320];      /* why verify.c refused a certificate OpenSSL accepted */
+    int ocsp_status;           /* client: TLSKIT_OCSP_STATUS_* of the staple (ocsp.c) */
+    int ocsp_checked;          /* client: the status callback ran this handshake */
+    char ocsp_text[200];
     struct tlskit__peer_info info;
+    struct tlskit__times times;
     void *userdata;
     struct tlskit__econn *eng; /* engine state, NULL outside the engine */
     struct tlskit__err err;
@@ -62,13 +79,25 @@ void tlskit__bio_uncork(tlskit_conn *conn);
 int tlskit__conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);
 /* Client-role settings of a new SSL (client.c). */
 int tlskit__client_setup(tlskit_conn *conn);
+/* Client role: ask for an OCSP staple when the config says so (ocsp.c). */
+int tlskit__ocsp_client_setup(tlskit_conn *conn);
 /* Fill conn->info after the handshake (info.c). */
 void tlskit__info_collect(tlskit_conn *conn);
 void tlskit__info_free(tlskit_conn *conn);
 void tlskit__info_verify_text(tlskit_conn *conn);
+/* The chain the peer sent, leaf first: how many, and the i-th (borrowed), also after a
+ * failed client handshake (info_chain.c). */
+int tlskit__peer_chain_num(const tlskit_conn *conn);
+X509 *tlskit__peer_chain_at(const tlskit_conn *conn, int i);
+/* Free the per-certificate details of conn->info (info_chain.c). */
+void tlskit__chain_free(struct tlskit__peer_info *info);
 /* A name from a certificate as printable text: bytes outside 0x21..0x7e, ',' and '\\'
  * become \xNN (info.c). */
 void tlskit__escape_name(const unsigned char *in, int len, char *out, size_t outlen);
+/* x's subjectAltNames as "DNS:a, IP:127.0.0.1" (malloc'ed; NULL: out of memory), and an
+ * ASN1_TIME as a Unix time (0 if unreadable) (info.c). */
+char *tlskit__sans_text(const X509 *x);
+time_t tlskit__asn1_time(const ASN1_TIME *t);
 
 /* What a connection was doing when it failed: the operations of conn_run(), and the
  * engine's idle deadline. */

@@ -33,6 +33,7 @@ static int is_cert_alert(int reason)
     case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
     case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    case SSL_R_TLSV1_BAD_CERTIFICATE_STATUS_RESPONSE:
         return 1;
     default:
         return 0;
@@ -117,7 +118,8 @@ struct fail_facts {
 static enum fail_kind classify(const struct fail_facts *f)
 {
     int r = f->ssl_error == SSL_ERROR_SSL ? f->reason : 0;
-    if (r == SSL_R_CERTIFICATE_VERIFY_FAILED)
+    /* The client's OCSP check refused the staple (ocsp.c says why in verify_why). */
+    if (r == SSL_R_CERTIFICATE_VERIFY_FAILED || (r == SSL_R_INVALID_STATUS_RESPONSE && !f->is_server))
         return F_VERIFY;
     if (r == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
         return F_NO_CLIENT_CERT;

@@ -95,6 +95,15 @@ void tlskit__err_set_errno(struct tlskit__err *err, int code, int errnum, const 
     err_append(err, strerror_r(errnum, buf, sizeof(buf)));
 }
 
+int tlskit__ssl_oom(void)
+{
+    int oom = 0;
+    for (unsigned long e; (e = ERR_get_error()) != 0;)
+        if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+            oom = 1;
+    return oom;
+}
+
 unsigned long tlskit__ssl_errors(char *buf, size_t len)
 {
     unsigned long first = 0, e;

@@ -54,7 +54,7 @@ void tlskit__escape_name(const unsigned char *in, int len, char *out, size_t out
     out[o] = '\0';
 }
 
-static char *sans_text(const X509 *x)
+char *tlskit__sans_text(const X509 *x)
 {
     GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     char buf[2048] = "";
@@ -80,7 +80,7 @@ static char *sans_text(const X509 *x)
     return strdup(buf);
 }
 
-static time_t asn1_time(const ASN1_TIME *t)
+time_t tlskit__asn1_time(const ASN1_TIME *t)
 {
     struct tm tm;
     if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
@@ -95,6 +95,7 @@ void tlskit__info_free(tlskit_conn *c)
     free(c->info.sans);
     free(c->info.chain_pem);
     free(c->info.alpn);
+    tlskit__chain_free(&c->info);
     memset(&c->info, 0, sizeof(c->info));
 }
 
@@ -116,25 +117,17 @@ void tlskit__info_verify_text(tlskit_conn *c)
     snprintf(c->verify_text, sizeof(c->verify_text), "%s", text);
 }
 
-/* A client's view of the peer's chain from OpenSSL includes the server's leaf; a server's
- * view of the client's chain does not: whether the leaf must be added in front. */
-static int chain_needs_leaf(const tlskit_conn *c, const STACK_OF(X509) *sk)
-{
-    return c->is_server || !sk || sk_X509_num(sk) == 0;
-}
-
 /* The chain as the peer sent it, leaf first, in PEM. Made on first use, not at every
  * handshake: a busy client or server rarely asks, and the PEM is a kilobyte or more. */
 static void collect_chain(tlskit_conn *c)
 {
-    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
-    STACK_OF(X509) *sk = SSL_get_peer_cert_chain(c->ssl);
-    BIO *b = leaf ? BIO_new(BIO_s_mem()) : NULL;
+    int n = tlskit__peer_chain_num(c);
+    BIO *b = n > 0 ? BIO_new(BIO_s_mem()) : NULL;
     if (!b)
         return;
-    int ok = !chain_needs_leaf(c, sk) || PEM_write_bio_X509(b, leaf) == 1;
-    for (int i = 0; ok && sk && i < sk_X509_num(sk); i++)
-        ok = PEM_write_bio_X509(b, sk_X509_value(sk, i)) == 1;
+    int ok = 1;
+    for (int i = 0; ok && i < n; i++)
+        ok = PEM_write_bio_X509(b, tlskit__peer_chain_at(c, i)) == 1;
     char *data;
     long len = BIO_get_mem_data(b, &data);
     if (ok && len > 0 && (c->info.chain_pem = malloc((size_t)len + 1))) {
@@ -159,9 +152,9 @@ void tlskit__info_collect(tlskit_conn *c)
         return;
     c->info.subject = tlskit__name_text(X509_get_subject_name(x));
     c->info.issuer = tlskit__name_text(X509_get_issuer_name(x));
-    c->info.sans = sans_text(x);
-    c->info.notbefore = asn1_time(X509_get0_notBefore(x));
-    c->info.notafter = asn1_time(X509_get0_notAfter(x));
+    c->info.sans = tlskit__sans_text(x);
+    c->info.notbefore = tlskit__asn1_time(X509_get0_notBefore(x));
+    c->info.notafter = tlskit__asn1_time(X509_get0_notAfter(x));
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1 && mdlen == 32) {
@@ -188,19 +181,28 @@ int64_t tlskit_conn_age_ms(const tlskit_conn *c)
     return c->created_ms ? tlskit__now_ms() - c->created_ms : 0;
 }
 
+/* What the ServerHello settled is known once the server's Certificate arrived, also when
+ * the handshake then failed (a server that fails verification: which version, cipher and
+ * group it chose). */
+static int hello_known(const tlskit_conn *c)
+{
+    return c->hs_done || (!c->is_server && c->ssl && tlskit__peer_chain_num(c) > 0);
+}
+
 const char *tlskit_conn_protocol(const tlskit_conn *c)
 {
-    return c->hs_done ? SSL_get_version(c->ssl) : NULL;
+    return hello_known(c) ? SSL_get_version(c->ssl) : NULL;
 }
 
 const char *tlskit_conn_cipher(const tlskit_conn *c)
 {
-    return c->hs_done ? SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)) : NULL;
+    const SSL_CIPHER *cipher = hello_known(c) ? SSL_get_current_cipher(c->ssl) : NULL;
+    return cipher ? SSL_CIPHER_get_name(cipher) : NULL;
 }
 
 const char *tlskit_conn_group(const tlskit_conn *c)
 {
-    if (!c->hs_done)
+    if (!hello_known(c))
         return NULL;
     int nid = SSL_get_negotiated_group(c->ssl);
     if (nid <= 0)
@@ -287,15 +289,12 @@ const char *tlskit_conn_peer_cert_spki_sha256(const tlskit_conn *c)
 
 int tlskit_conn_peer_chain_count(const tlskit_conn *c)
 {
-    if (!c->hs_done || !SSL_get0_peer_certificate(c->ssl))
-        return 0;
-    STACK_OF(X509) *sk = SSL_get_peer_cert_chain(c->ssl);
-    return (chain_needs_leaf(c, sk) ? 1 : 0) + (sk ? sk_X509_num(sk) : 0);
+    return tlskit__peer_chain_num(c);
 }
 
 const char *tlskit_conn_peer_chain_pem(const tlskit_conn *c)
 {
-    if (!c->info.chain_pem && c->hs_done) {
+    if (!c->info.chain_pem) {
         /* A cache filled on first use: the getter stays const for its callers. */
         collect_chain((tlskit_conn *)(uintptr_t)c);
     }

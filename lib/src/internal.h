@@ -43,11 +43,15 @@ void tlskit__err_set_ssl(struct tlskit__err *err, int code, const char *fallback
 /* Drain OpenSSL's error queue of this thread into buf as "reason; reason". Returns the
  * first error's packed code (0 when the queue was empty). */
 unsigned long tlskit__ssl_errors(char *buf, size_t len);
+/* Drain the queue too: 1 when one of its errors is an allocation failure (so that it is
+ * not reported as bad input). */
+int tlskit__ssl_oom(void);
 
 /* ---- util.c: clock, deadlines, poll wait, file reader ---- */
 
-/* Monotonic clock in milliseconds. */
+/* Monotonic clock in milliseconds, and in microseconds (phase timings). */
 int64_t tlskit__now_ms(void);
+int64_t tlskit__now_us(void);
 /* Wait for events on fd until the absolute deadline (0: none). 1 ready, 0 deadline
  * reached, -1 error (errno set). Retries on EINTR. */
 int tlskit__wait_fd(int fd, short events, int64_t deadline);
@@ -111,6 +115,7 @@ struct tlskit_config {
     struct tlskit__ident *allowed; /* server role: the client identities accepted */
     size_t nallowed;
     int keylog_fd;             /* the key log (keylog.c), -1 when off */
+    int ocsp_mode;             /* client role: TLSKIT_OCSP_OFF/_REQUEST/_REQUIRE (ocsp.c) */
     tlskit_trace_fn trace_fn;  /* the handshake trace (trace.c), NULL when off */
     void *trace_arg;
 };
@@ -198,9 +203,10 @@ void tlskit__socket_apply_options(const tlskit_config *cfg, int fd);
 void tlskit__format_addr(const struct sockaddr *sa, char *buf, size_t len);
 /* A port is a decimal 0..65535 or a service name; errors name the operation. */
 int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port);
-/* Resolve host and connect to each address in turn within the CONNECT deadline. */
+/* Resolve host and connect to each address in turn within the CONNECT deadline.
+ * *resolved_us gets tlskit__now_us() when resolving ended (also when it failed). */
 int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host,
-                    const char *port, char *peer, size_t peerlen);
+                    const char *port, char *peer, size_t peerlen, int64_t *resolved_us);
 
 /* The listening sockets of one host/port: every address host resolves to, one port. */
 struct tlskit__listen_set {

@@ -111,7 +111,7 @@ static int connect_one(const tlskit_config *cfg, const struct addrinfo *ai, int6
 }
 
 int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host, const char *port,
-               char *peer, size_t peerlen)
+               char *peer, size_t peerlen, int64_t *resolved_us)
 {
     struct addrinfo hints = tcp_hints(AI_NUMERICSERV), *res = NULL;
     int g = getaddrinfo(host, port, &hints, &res);
@@ -120,6 +120,7 @@ int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *hos
         hints.ai_flags = 0;
         g = getaddrinfo(host, port, &hints, &res);
     }
+    *resolved_us = tlskit__now_us();
     if (g != 0) {
         if (g == EAI_SYSTEM)
             tlskit__err_set_errno(err, TLSKIT_E_RESOLVE, errno, "resolve %s port %s", host, port);

@@ -88,6 +88,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -679,6 +680,7 @@ struct pair_opts {
     char **save;                     /* if set: the session after the echo, as PEM */
     size_t *save_len;
     int sni_alpn; /* the default keypair is for another name; ALPN on both ends */
+    int ocsp;     /* the server staples g_ocsp, the client requires a good staple */
 };
 
 /* "ZERO_PIN;sha256//<server.crt's key>" for tlskit_config_set_pinned_pubkeys(). Made once
@@ -741,6 +743,52 @@ static int make_crl(void)
     return ok ? 0 : -1;
 }
 
+/* A `good` OCSP response of the test CA for server.crt (DER), for the stapling scenario:
+ * made once by main(), like make_crl(). */
+static unsigned char g_ocsp[4096];
+static size_t g_ocsp_len;
+
+static int make_ocsp(void)
+{
+    FILE *lf = fopen(cert(6, "server.crt"), "r"), *cf = fopen(cert(6, "ca.crt"), "r");
+    FILE *kf = fopen(cert(7, "ca.key"), "r");
+    X509 *leaf = lf ? PEM_read_X509(lf, NULL, NULL, NULL) : NULL;
+    X509 *ca = cf ? PEM_read_X509(cf, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+    OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+    OCSP_CERTID *id = leaf && ca ? OCSP_cert_to_id(NULL, leaf, ca) : NULL;
+    ASN1_TIME *now = X509_gmtime_adj(NULL, -60), *next = X509_gmtime_adj(NULL, 86400);
+    OCSP_RESPONSE *resp = NULL;
+    unsigned char *der = NULL;
+    int len = -1;
+    if (key && bs && id && now && next &&
+        OCSP_basic_add1_status(bs, id, V_OCSP_CERTSTATUS_GOOD, 0, NULL, now, next) &&
+        OCSP_basic_sign(bs, ca, key, EVP_sha256(), NULL, OCSP_NOCERTS) == 1 &&
+        (resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)))
+        len = i2d_OCSP_RESPONSE(resp, &der);
+    int ok = len > 0 && (size_t)len <= sizeof g_ocsp;
+    if (ok) {
+        memcpy(g_ocsp, der, (size_t)len);
+        g_ocsp_len = (size_t)len;
+    }
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(resp);
+    ASN1_TIME_free(now);
+    ASN1_TIME_free(next);
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(bs);
+    EVP_PKEY_free(key);
+    X509_free(ca);
+    X509_free(leaf);
+    if (lf)
+        fclose(lf);
+    if (cf)
+        fclose(cf);
+    if (kf)
+        fclose(kf);
+    return ok ? 0 : -1;
+}
+
 static void scenario_pair(struct run *r, const struct pair_opts *o)
 {
     tlskit_config *scfg = NULL, *ccfg = NULL;
@@ -764,6 +812,8 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
         (!o->sni_alpn &&
          CFG_CALL(r, scfg, tlskit_config_set_keypair_file(scfg, cert(0, "server.crt"),
                                                           cert(1, "server.key")))) ||
+        (o->ocsp && CFG_CALL(r, scfg, tlskit_config_set_ocsp_staple_mem(scfg, g_ocsp,
+                                                                        g_ocsp_len))) ||
         /* Also without mTLS: a config without a CA loads the whole system trust store
          * on its first connection (~220,000 allocations), even in the server role. */
         CFG_CALL(r, scfg, tlskit_config_add_ca_file(scfg, cert(2, "ca.crt"))) ||
@@ -785,6 +835,8 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
     }
     if (CFG_CALL(r, ccfg, tlskit_config_add_ca_file(ccfg, cert(3, "ca.crt"))) ||
         (o->sni_alpn && CFG_CALL(r, ccfg, tlskit_config_set_alpn(ccfg, "http/1.1,h2"))) ||
+        (o->ocsp && CFG_CALL(r, ccfg, tlskit_config_set_ocsp_request(ccfg,
+                                                                     TLSKIT_OCSP_REQUIRE))) ||
         (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_keypair_file(
                                           ccfg, cert(4, "client.crt"), cert(5, "client.key")))) ||
         (o->mtls && CFG_CALL(r, ccfg, tlskit_config_set_pinned_pubkeys(ccfg, server_pins()))))
@@ -831,6 +883,8 @@ static void scenario_pair(struct run *r, const struct pair_opts *o)
              tlskit_conn_protocol(cc) ? tlskit_conn_protocol(cc) : "?",
              tlskit_conn_session_reused(cc) ? " resumed" : "");
     snprintf(r->cipher, sizeof r->cipher, "%s", tlskit_conn_cipher(cc) ? tlskit_conn_cipher(cc) : "?");
+    if (o->ocsp && tlskit_conn_ocsp_status(cc) != TLSKIT_OCSP_STATUS_GOOD)
+        fail(r, "OCSP required, handshake completed with: %s", tlskit_conn_ocsp_text(cc));
     if (o->mtls && !tlskit_conn_peer_cert_provided(sc))
         fail(r, "mTLS handshake completed but the server saw no client certificate");
     if (o->sni_alpn && tlskit_conn_local_cert_index(sc) != 1)
@@ -889,9 +943,10 @@ static void scenario_tls13_mtls(struct run *r)
     scenario_pair(r, &o);
 }
 
+/* TLS 1.2, with an OCSP staple sent and required (the status callback, both roles). */
 static void scenario_tls12(struct run *r)
 {
-    static const struct pair_opts o = {.tls12 = 1};
+    static const struct pair_opts o = {.tls12 = 1, .ocsp = 1};
     scenario_pair(r, &o);
 }
 
@@ -1714,6 +1769,11 @@ int main(int argc, char **argv)
     }
     if (make_crl() != 0) {
         fprintf(stderr, "alloc_failure: cannot make a CRL from %s\n", cert(6, "ca.crt"));
+        return 1;
+    }
+    if (make_ocsp() != 0) {
+        fprintf(stderr, "alloc_failure: cannot make an OCSP response from %s\n",
+                cert(6, "ca.crt"));
         return 1;
     }
 

@@ -638,6 +638,18 @@ static void options_seeds(void)
 
 /* ---- OCSP responses for the fuzz certificate (fuzz_ocsp_staple) ---- */
 
+/* fuzz_ocsp_client: the staple behind a flags byte, TLS 1.3 and 1.2, required, with and
+ * without verification (see the target). */
+static void ocsp_client_seeds(const char *name, const void *der, size_t len)
+{
+    static const unsigned char heads[] = {0x06, 0x07, 0x02, 0x04};
+    for (size_t i = 0; i < sizeof(heads); i++) {
+        char seed[128];
+        snprintf(seed, sizeof(seed), "%s-%02x", name, heads[i]);
+        write_seed("ocsp_client", seed, heads[i], 1, der, len);
+    }
+}
+
 /* A response about x (self-signed: its own issuer), signed with key: status, thisUpdate
  * and nextUpdate offsets in seconds from now (next_off 0: no nextUpdate). */
 static void ocsp_seed(const char *name, X509 *x, EVP_PKEY *key, int status, long this_off,
@@ -664,6 +676,7 @@ static void ocsp_seed(const char *name, X509 *x, EVP_PKEY *key, int status, long
     if (len <= 0)
         exit(1);
     write_seed("ocsp_staple", name, 0, 0, der, (size_t)len);
+    ocsp_client_seeds(name, der, (size_t)len);
     if (strcmp(name, "good") == 0) {
         write_seed("ocsp_staple", "truncated", 0, 0, der, (size_t)len / 2);
         write_seed("ocsp_staple", "trailing-byte", 0, 0, der, (size_t)len); /* + below */
@@ -706,6 +719,8 @@ static void ocsp_staple_seeds(void)
     if (len <= 0)
         exit(1);
     write_seed("ocsp_staple", "try-later", 0, 0, der, (size_t)len);
+    ocsp_client_seeds("try-later", der, (size_t)len);
+    ocsp_client_seeds("none", "", 0);
     OPENSSL_free(der);
     OCSP_RESPONSE_free(r);
     write_seed("ocsp_staple", "empty", 0, 0, "", 0);

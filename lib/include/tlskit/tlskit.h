@@ -194,6 +194,22 @@ TLSKIT_API int tlskit_config_set_ocsp_staple_file(tlskit_config *cfg, const char
 TLSKIT_API int tlskit_config_set_ocsp_staple_mem(tlskit_config *cfg, const void *der,
                                                  size_t len);
 
+/* Client role: OCSP stapling. TLSKIT_OCSP_REQUEST asks the server to staple an OCSP
+ * response (the status_request extension) and checks the one it sends: it must be signed
+ * by the leaf's issuer or a responder the issuer authorised (OCSP_basic_verify against
+ * the chain and the trust store), answer for the leaf, and be current (5 minutes of
+ * clock skew allowed). A stapled `revoked` fails the handshake; a staple that is missing
+ * or does not pass is only reported (tlskit_conn_ocsp_status()). TLSKIT_OCSP_REQUIRE
+ * also fails the handshake unless a checked `good` staple came. Failures are
+ * TLSKIT_E_VERIFY with the reason ("certificate verify failed: OCSP staple: the
+ * certificate is revoked (keyCompromise) since ..."). A resumed session sends no
+ * certificate and is not checked again. TLSKIT_OCSP_OFF (the default) asks nothing.
+ * 0, or -1 (TLSKIT_E_INVALID for another mode, or the config is in use). */
+#define TLSKIT_OCSP_OFF 0
+#define TLSKIT_OCSP_REQUEST 1
+#define TLSKIT_OCSP_REQUIRE 2
+TLSKIT_API int tlskit_config_set_ocsp_request(tlskit_config *cfg, int mode);
+
 /* Client role: do not verify the server's certificate chain / host name.
  * Loudly insecure: anyone on the path can impersonate the server.
  * 0, or -1 when the config is in use. */
@@ -506,9 +522,13 @@ TLSKIT_API const char *tlskit_conn_peer_addr(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_handshake_done(const tlskit_conn *conn);
 /* Milliseconds since the connection was connected or accepted (0 before). */
 TLSKIT_API int64_t tlskit_conn_age_ms(const tlskit_conn *conn);
-TLSKIT_API const char *tlskit_conn_protocol(const tlskit_conn *conn);   /* "TLSv1.3" */
-TLSKIT_API const char *tlskit_conn_cipher(const tlskit_conn *conn);     /* "TLS_AES_..." */
-TLSKIT_API const char *tlskit_conn_group(const tlskit_conn *conn);      /* "X25519" */
+/* Protocol ("TLSv1.3"), cipher ("TLS_AES_...") and key-exchange group ("X25519"); NULL
+ * when not known. Client role: also after a failed handshake once the server's
+ * certificate arrived, as far as the server's messages settled them by then (TLS 1.3: all
+ * three; TLS 1.2: the protocol). */
+TLSKIT_API const char *tlskit_conn_protocol(const tlskit_conn *conn);
+TLSKIT_API const char *tlskit_conn_cipher(const tlskit_conn *conn);
+TLSKIT_API const char *tlskit_conn_group(const tlskit_conn *conn);
 /* Client: the name sent; server: the name received; NULL if none. */
 TLSKIT_API const char *tlskit_conn_servername(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_session_reused(const tlskit_conn *conn);
@@ -550,6 +570,89 @@ TLSKIT_API const char *tlskit_conn_peer_chain_pem(const tlskit_conn *conn);
 /* Verification result as text: "ok", "not verified (insecure)", "no certificate", or the
  * reason ("certificate has expired"). Valid after a handshake attempt. */
 TLSKIT_API const char *tlskit_conn_verify_result(const tlskit_conn *conn);
+
+/* Client role, after a handshake attempt with TLSKIT_OCSP_REQUEST or _REQUIRE: what the
+ * server stapled, one of TLSKIT_OCSP_STATUS_* below, and as text: "good (this update
+ * ..., next update ...)", "revoked (keyCompromise) since ...", or why none counts ("the
+ * server stapled no OCSP response", "bad signature: ...", "for another certificate",
+ * "expired: next update was ..."). The text is owned by the connection; "not requested"
+ * when the config asked for none, "not checked (resumed session)" on a resumption. */
+#define TLSKIT_OCSP_STATUS_NONE 0    /* not requested, not stapled, or not checked */
+#define TLSKIT_OCSP_STATUS_GOOD 1    /* a checked response says good */
+#define TLSKIT_OCSP_STATUS_REVOKED 2 /* a checked response says revoked */
+#define TLSKIT_OCSP_STATUS_UNKNOWN 3 /* a checked response says unknown */
+#define TLSKIT_OCSP_STATUS_INVALID 4 /* stapled, but failed a check (see the text) */
+TLSKIT_API int tlskit_conn_ocsp_status(const tlskit_conn *conn);
+TLSKIT_API const char *tlskit_conn_ocsp_text(const tlskit_conn *conn);
+
+/* Each certificate of the chain the peer sent, by its index in that chain (0 is the
+ * leaf; 0 .. tlskit_conn_peer_chain_count() - 1), in the style of the peer_cert calls
+ * above. Client role: valid after the handshake and also after a failed one once the
+ * server's Certificate message arrived (the chain of a server that failed verification
+ * can be looked at; tlskit_conn_peer_chain_count() and _pem() say so too). Server role:
+ * after the handshake. Strings are owned by the connection and made on the first call
+ * for that certificate (not from two threads at once); an index out of range, or no
+ * chain, gives NULL / 0 / -1.
+ *   subject, issuer   RFC 2253 form, as tlskit_conn_peer_cert_subject()
+ *   sans              "DNS:localhost, IP:127.0.0.1" (names escaped as for the leaf:
+ *                     ',' and '\' and bytes outside printable ASCII as \xNN, so ", "
+ *                     only ever separates entries); "" when it has none
+ *   notbefore/after   Unix times (0 when unreadable)
+ *   key_type          "RSA", "EC", "Ed25519", "Ed448", "DSA", or OpenSSL's short name
+ *   key_bits          the key size in bits (RSA modulus, EC field), -1 if unknown
+ *   key_group         the named curve of an EC key in NIST form when it has one
+ *                     ("P-256"), else OpenSSL's name ("brainpoolP256r1"); NULL otherwise
+ *   sigalg            the signature algorithm the issuer used, OpenSSL's long name
+ *                     ("ecdsa-with-SHA256", "sha256WithRSAEncryption")
+ *   fingerprint       "SHA256:AB:CD:..." of the whole certificate (DER)
+ *   spki_sha256       "sha256//BASE64" of the public key, the --pin /
+ *                     tlskit_config_set_pinned_pubkeys() form */
+TLSKIT_API const char *tlskit_conn_peer_chain_subject(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_issuer(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_sans(const tlskit_conn *conn, int index);
+TLSKIT_API time_t tlskit_conn_peer_chain_notbefore(const tlskit_conn *conn, int index);
+TLSKIT_API time_t tlskit_conn_peer_chain_notafter(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_key_type(const tlskit_conn *conn, int index);
+TLSKIT_API int tlskit_conn_peer_chain_key_bits(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_key_group(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_sigalg(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_fingerprint(const tlskit_conn *conn, int index);
+TLSKIT_API const char *tlskit_conn_peer_chain_spki_sha256(const tlskit_conn *conn,
+                                                          int index);
+/* Where a certificate the peer sent stands in the verified chain, as flags; all 0 when
+ * no chain was verified in this handshake (verification failed or was turned off, the
+ * session was resumed, which verifies nothing) or the index is out of range.
+ *   TLSKIT_CHAIN_PATH       it is on the path verification built from the leaf to a
+ *                           trust anchor (a certificate a server sends needlessly, or
+ *                           an alternative path's, is not)
+ *   TLSKIT_CHAIN_ANCHORED   it is the one that chained to the trust anchor: the anchor
+ *                           issued it
+ *   TLSKIT_CHAIN_ANCHOR     it is the trust anchor itself (the peer sent the root) */
+#define TLSKIT_CHAIN_PATH 1
+#define TLSKIT_CHAIN_ANCHORED 2
+#define TLSKIT_CHAIN_ANCHOR 4
+TLSKIT_API int tlskit_conn_peer_chain_flags(const tlskit_conn *conn, int index);
+/* The subject (RFC 2253) of the trust anchor the peer's chain verified against in this
+ * handshake; NULL when none was (as for the flags above). Owned by the connection. */
+TLSKIT_API const char *tlskit_conn_trust_anchor(const tlskit_conn *conn);
+
+/* How long each phase of setting up the connection took, in microseconds, as the
+ * connection measured it (monotonic clock); -1 for a phase that did not run or has not
+ * ended yet.
+ *   DNS        resolving the host in tlskit_conn_connect()
+ *   CONNECT    the TCP connect (all the addresses tried), in tlskit_conn_connect()
+ *   HANDSHAKE  from the first handshake step to its end, also a failed end (on a
+ *              non-blocking connection: including the caller's time between steps)
+ *   TOTAL      from the start of tlskit_conn_connect() (or of the handshake, for a
+ *              wrapped or accepted socket) to the end of the handshake; after a failed
+ *              connect, to that failure. It holds what happens between the phases too
+ *              (e.g. loading the system trust store on the first connection of a config),
+ *              so it can exceed the sum of the others
+ * After a failed tlskit_conn_connect(), DNS (and CONNECT, when resolving worked) say how
+ * long the attempt took: the connection may be asked before it is freed. */
+enum tlskit_phase { TLSKIT_PHASE_DNS = 0, TLSKIT_PHASE_CONNECT = 1,
+                    TLSKIT_PHASE_HANDSHAKE = 2, TLSKIT_PHASE_TOTAL = 3 };
+TLSKIT_API int64_t tlskit_conn_phase_us(const tlskit_conn *conn, enum tlskit_phase phase);
 
 /* ---------------------------------------------------------------------------------------
  * Listener (server role)
