@@ -13,8 +13,9 @@
 #include <tlskit/tlskit.h>
 
 #include "cli.h"
+#include "hostport.h"
 
-#define SYNOPSIS "MODE [options] HOST:PORT | https://HOST[:PORT]/PATH"
+#define SYNOPSIS "MODE [options] HOST:PORT | HOST PORT | https://HOST[:PORT]/PATH"
 #define MAX_REQUEST (1u << 20)
 #define MAX_CONNS 1000000UL           /* --threads, --conns, --inflight */
 #define MAX_COUNT 1000000000UL
@@ -163,50 +164,41 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-/* HOST:PORT, [V6]:PORT, or https://HOST[:PORT][/PATH]. */
-static int parse_target(char *arg, struct opts *o)
+/* HOST:PORT, [V6]:PORT, HOST PORT, [V6] PORT (port_arg), or https://HOST[:PORT][/PATH].
+ * 0, or -1 with why. */
+static int parse_target(const char *arg, const char *port_arg, struct opts *o, char *why,
+                        size_t whylen)
 {
-    char *path = NULL;
+    char authority[CLI_HOST_MAX + 16];
+    const char *path = NULL;
     if (strncmp(arg, "https://", 8) == 0) {
+        if (port_arg) {
+            snprintf(why, whylen, "a URL takes no PORT operand (write https://HOST:PORT/)");
+            return -1;
+        }
         arg += 8;
-        char *slash = strchr(arg, '/');
-        if (slash) {
-            path = strdup(slash);
-            *slash = '\0';
-        } else {
-            path = strdup("/");
-        }
-    }
-    const char *host = arg, *port = NULL;
-    if (*arg == '[') {
-        char *close = strchr(arg, ']');
-        if (!close)
+        const char *slash = strchr(arg, '/');
+        size_t len = slash ? (size_t)(slash - arg) : strlen(arg);
+        if (len >= sizeof(authority)) {
+            snprintf(why, whylen, "the host is too long");
             return -1;
-        *close = '\0';
-        host = arg + 1;
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1])
-            return -1;
-    } else {
-        char *colon = strrchr(arg, ':');
-        if (colon) {
-            *colon = '\0';
-            port = colon + 1;
         }
-    }
-    if (!port && path)
-        port = HTTPS_PORT;
-    if (!*host || !port || !*port) {
-        free(path);
+        memcpy(authority, arg, len);
+        authority[len] = '\0';
+        arg = authority;
+        path = slash ? slash : "/";
+        o->url = 1;
+    } else if (strstr(arg, "://")) {
+        snprintf(why, whylen, "only https:// URLs are measured");
         return -1;
     }
-    o->host = host;
-    o->port = port;
+    if (cli_parse_hostport(arg, port_arg, path ? HTTPS_PORT : NULL, &o->target, why,
+                           whylen) != 0)
+        return -1;
+    o->host = o->target.host;
+    o->port = o->target.port;
     if (path && !o->path)
-        o->path = path;
-    else
-        free(path);
+        o->path = strdup(path);
     return 0;
 }
 
@@ -323,12 +315,14 @@ static int parse_option(int c, char *arg, struct opts *o)
     }
 }
 
-/* MODE TARGET. -1 to go on, else the exit code. */
+/* MODE TARGET, or MODE HOST PORT. -1 to go on, else the exit code. */
 static int parse_operands(int argc, char **argv, struct opts *o)
 {
-    if (argc - optind != 2)
-        return cli_usage_error(SYNOPSIS, argc - optind < 2 ? "a mode and a target are needed"
-                                                           : "too many arguments");
+    int n = argc - optind;
+    char why[160];
+    if (n < 2 || n > 3)
+        return cli_usage_error(SYNOPSIS, n < 2 ? "a mode and a target are needed"
+                                               : "too many arguments");
     const char *m = argv[optind];
     size_t i;
     for (i = 0; i < NMODES; i++)
@@ -337,9 +331,10 @@ static int parse_operands(int argc, char **argv, struct opts *o)
     if (i == NMODES)
         return cli_usage_error(SYNOPSIS, "'%s' is not a mode (handshake, bulk, rr, idle)", m);
     o->mode = (enum bench_mode)i;
-    if (parse_target(argv[optind + 1], o) != 0)
-        return cli_usage_error(SYNOPSIS, "'%s' is not HOST:PORT or https://HOST[:PORT]/PATH",
-                               argv[optind + 1]);
+    if (parse_target(argv[optind + 1], n == 3 ? argv[optind + 2] : NULL, o, why,
+                     sizeof(why)) != 0)
+        return cli_usage_error(SYNOPSIS, "'%s%s%s': %s", argv[optind + 1], n == 3 ? " " : "",
+                               n == 3 ? argv[optind + 2] : "", why);
     if (o->path && !o->http && strcmp(o->path, "/") != 0)
         o->http = 1; /* a URL with a path means HTTP */
     return -1;

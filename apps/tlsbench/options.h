@@ -6,13 +6,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hostport.h"
 #include "load.h"
 
 #define MAX_PIDS 64
 
 struct opts {
     enum bench_mode mode;
-    const char *host, *port;
+    const char *host, *port;      /* point into target */
+    struct cli_hostport target;
+    int url;                      /* the target was an https:// URL */
     char *path;                   /* owned: the URL's or --http's path, or NULL */
     int threads, conns;
     int64_t duration_ms, warmup_ms, timeout_ms;
@@ -30,7 +33,7 @@ struct opts {
 
 /* Parse argv into o (zeroed by the caller). Returns -1 to go on; otherwise the exit code:
  * 0 after --help or --version, CLI_EXIT_USAGE after a usage error (already printed).
- * host and port point into argv. */
+ * host and port point into o->target. */
 int options_parse(int argc, char **argv, struct opts *o);
 void options_free(struct opts *o);
 

@@ -250,12 +250,6 @@ static void raise_nofile(int want)
                 want, want + FD_SPARE, (unsigned long long)rl.rlim_cur);
 }
 
-static int is_ip_literal(const char *s)
-{
-    unsigned char buf[16];
-    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
 static tlskit_config *make_config(const struct opts *o)
 {
     tlskit_config *cfg = tlskit_config_new();
@@ -341,7 +335,9 @@ static int setup(struct run *r)
     p->bulk_bytes = o->bytes;
     p->op_timeout_ms = o->timeout_ms;
     p->inflight = o->inflight;
-    p->servername = o->servername ? o->servername : is_ip_literal(o->host) ? NULL : o->host;
+    /* An address is checked against the certificate's IP SANs; the library sends no SNI
+     * for it (RFC 6066 section 3). */
+    p->servername = o->servername ? o->servername : o->host;
     if (resolve(o, p) != 0 || make_requests(r) != 0 || !(p->cfg = make_config(o)))
         return -1;
     raise_nofile(o->conns);

@@ -25,8 +25,9 @@ void client_showcerts(const tlskit_conn *c);
 int client_report(const struct options *o, const tlskit_conn *c, int rc);
 
 /* Relay stdin to c and c to stdout until the server closes (c is switched to
- * non-blocking). The exit code. */
-int client_relay(tlskit_conn *c);
+ * non-blocking), or until no byte has moved either way for idle_ms (0: no limit; exit
+ * 4). The exit code. */
+int client_relay(tlskit_conn *c, int64_t idle_ms);
 
 /* --starttls: the plain dialogue on c's connected socket, within its own --timeout, before
  * the library's handshake takes the socket (main.c). -1 to go on (also without

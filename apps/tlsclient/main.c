@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <tlskit/tlskit.h>
 
@@ -75,11 +76,32 @@ int client_starttls(const struct options *o, tlskit_conn *c)
     return rc;
 }
 
+/* A failed handshake: the library's message, and for a certificate that found no trust
+ * anchor or has other names, what to do about it with our options. The exit code. */
+static int handshake_failed(const struct options *o, const tlskit_conn *c)
+{
+    int rc = client_failed(c, 0);
+    const char *why = tlskit_conn_error(c);
+    if (tlskit_conn_error_code(c) != TLSKIT_E_VERIFY || why == NULL)
+        return rc;
+    if (strstr(why, "not in the trust store") != NULL)
+        cli_msg("hint: %s", o->ca == NULL && o->capath == NULL
+                                ? "give --ca FILE with the CA certificate (PEM) that issued the "
+                                  "server's certificate (a private or test CA is not in the "
+                                  "system trust store)"
+                                : "--ca/--capath does not hold the CA that issued the server's "
+                                  "certificate: give that CA's certificate (PEM)");
+    else if (strstr(why, "mismatch: expected") != NULL)
+        cli_msg("hint: connect by a name the certificate has, or check that name with "
+                "--servername NAME");
+    return rc;
+}
+
 /* A failure before or during the handshake: the message, and with --check or --json
  * the report of what was learned so far. The exit code. */
 static int setup_failed(const struct options *o, const tlskit_conn *c)
 {
-    int rc = client_failed(c, 0);
+    int rc = handshake_failed(o, c);
     return o->check || o->json ? client_report(o, c, rc) : rc;
 }
 
@@ -113,7 +135,7 @@ static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
     if (o->json)
         (void)client_report(o, c, CLI_EXIT_OK);
 
-    rc = client_relay(c);
+    rc = client_relay(c, o->idle_ms);
     /* Our close_notify if not sent yet (the server closed first, or stdout failed); the
      * library skips it on a connection that already broke. */
     (void)tlskit_conn_close(c);

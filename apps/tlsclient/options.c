@@ -10,7 +10,7 @@
 #include "options.h"
 #include "starttls.h"
 
-#define SYNOPSIS "[options] HOST PORT"
+#define SYNOPSIS "[options] HOST PORT | HOST:PORT"
 
 struct options tlsclient_defaults(void)
 {
@@ -26,9 +26,10 @@ struct options tlsclient_defaults(void)
 static void usage(void)
 {
     printf(
-        "Usage: tlsclient [options] HOST PORT\n"
+        "Usage: tlsclient [options] HOST PORT | HOST:PORT\n"
         "Connect to a TLS server, send it stdin and copy what it sends to stdout.\n"
         "At the end of stdin, send close_notify and wait for the server to close.\n"
+        "An IPv6 address may be written in brackets: [::1]:4433 or [::1] 4433.\n"
         "\n"
         "Options:\n"
         "  --ca FILE            trust the CA certificates in FILE (PEM) instead of the\n"
@@ -52,6 +53,8 @@ static void usage(void)
         "                       always asked for: a stapled 'revoked' exits 5 anyway,\n"
         "                       and -v shows the status)\n"
         "  --showcerts          print the server's certificate chain (PEM) on stderr\n"
+        );
+    printf(
         "  --check              connect, handshake, print a report on stdout and exit\n"
         "                       (no relay; stdin is not read): address, protocol,\n"
         "                       cipher, group, SNI, ALPN, resumed, verify result,\n"
@@ -65,6 +68,8 @@ static void usage(void)
         "  --json               the report as one JSON object: on stdout with\n"
         "                       --check; else on stderr after the handshake (or the\n"
         "                       failure), before the relay; a failure adds \"error\"\n"
+        );
+    printf(
         "  --keylog FILE        INSECURE, for debugging: append the TLS secrets to\n"
         "                       FILE (NSS key log format, for Wireshark); without\n"
         "                       it, the SSLKEYLOGFILE environment variable is\n"
@@ -80,8 +85,12 @@ static void usage(void)
         "                       PROTO. --timeout covers this phase too\n"
         "  --alpn LIST          offer these ALPN protocols, in order of preference,\n"
         "                       e.g. h2,http/1.1 (-v shows the one selected)\n"
+        );
+    printf(
         "  --timeout SECS       limit for the TCP connect and again for the TLS\n"
         "                       handshake (default: 30; fractions allowed; 0 = none)\n"
+        "  --idle-timeout SECS  after the handshake, end (exit 4) once no byte has\n"
+        "                       moved either way for SECS (default: 0 = wait for ever)\n"
         "  --tls-min VERSION    lowest TLS version, 1.2 or 1.3 (default: 1.2)\n"
         "  --tls-max VERSION    highest TLS version, 1.2 or 1.3 (default: 1.3)\n"
         "  --sess-in FILE       offer the session saved in FILE (PEM, as written by\n"
@@ -108,11 +117,12 @@ static void usage(void)
     /* Two strings: C99 promises only 4095 characters in one literal. */
     printf(
         "Exit status:\n"
-        "  0  the server closed the connection cleanly\n"
+        "  0  the server closed the connection cleanly (close_notify; also when its\n"
+        "     idle timeout ends a quiet connection)\n"
         "  1  other error (e.g. a missing or bad --ca, --cert or --key file)\n"
         "  2  usage error\n"
         "  3  could not connect (name resolution, refused, unreachable)\n"
-        "  4  timed out\n"
+        "  4  timed out (connect, handshake, or --idle-timeout)\n"
         "  5  certificate verification failed (the server's, e.g. revoked, or the\n"
         "     server rejected ours), the --pin did not match, or the OCSP staple\n"
         "     says revoked or, with --require-staple, is missing or bad\n"
@@ -127,7 +137,7 @@ enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
     OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
     OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_REQUIRE_STAPLE, OPT_CHECK, OPT_JSON,
-    OPT_WARN_DAYS, OPT_TRACE, OPT_STARTTLS,
+    OPT_WARN_DAYS, OPT_IDLE_TIMEOUT, OPT_TRACE, OPT_STARTTLS,
 };
 
 static const struct option long_options[] = {
@@ -152,6 +162,7 @@ static const struct option long_options[] = {
     {"check", no_argument, NULL, OPT_CHECK},
     {"json", no_argument, NULL, OPT_JSON},
     {"warn-days", required_argument, NULL, OPT_WARN_DAYS},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"trace", no_argument, NULL, OPT_TRACE},
     {"starttls", required_argument, NULL, OPT_STARTTLS},
     CLI_COMMON_LONG_OPTIONS,
@@ -194,6 +205,12 @@ static int set_option(int c, char **argv, void *opts)
         if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
             return cli_usage_error(SYNOPSIS, "--timeout: '%s' is not a number of seconds "
                                    "(e.g. 30 or 0.5, at most %ld)", optarg, CLI_SECONDS_MAX);
+        return -1;
+    case OPT_IDLE_TIMEOUT:
+        if (cli_parse_seconds(optarg, &o->idle_ms) < 0)
+            return cli_usage_error(SYNOPSIS, "--idle-timeout: '%s' is not a number of "
+                                   "seconds (e.g. 30 or 0.5, at most %ld)", optarg,
+                                   CLI_SECONDS_MAX);
         return -1;
     case OPT_PIN: /* the library's parser says what is wrong before anything connects */
         o->pins = optarg;
@@ -257,19 +274,19 @@ static int set_option(int c, char **argv, void *opts)
 /* HOST and PORT, and the checks across options. -1 to go on, or the exit code. */
 static int check_args(int argc, char **argv, struct options *o)
 {
-    unsigned long num;
+    char why[160];
+    int n = argc - optind;
 
-    if (argc - optind < 2)
-        return cli_usage_error(SYNOPSIS, "missing %s", argc - optind == 0 ? "HOST and PORT"
-                                                                          : "PORT");
-    if (argc - optind > 2)
+    if (n < 1)
+        return cli_usage_error(SYNOPSIS, "missing HOST and PORT");
+    if (n > 2)
         return cli_usage_error(SYNOPSIS, "unexpected argument '%s'", argv[optind + 2]);
-    o->host = argv[optind];
-    o->port = argv[optind + 1];
-    if (*o->host == '\0')
-        return cli_usage_error(SYNOPSIS, "HOST is empty");
-    if (cli_parse_ulong(o->port, 1, 65535, &num) < 0)
-        return cli_usage_error(SYNOPSIS, "'%s' is not a port number (1 to 65535)", o->port);
+    if (cli_parse_hostport(argv[optind], n == 2 ? argv[optind + 1] : NULL, NULL, &o->target,
+                           why, sizeof(why)) < 0)
+        return cli_usage_error(SYNOPSIS, "'%s%s%s': %s", argv[optind], n == 2 ? " " : "",
+                               n == 2 ? argv[optind + 1] : "", why);
+    o->host = o->target.host;
+    o->port = o->target.port;
     if ((o->cert == NULL) != (o->key == NULL))
         return cli_usage_error(SYNOPSIS, "%s", o->cert != NULL ? "--cert needs --key FILE"
                                                                : "--key needs --cert FILE");

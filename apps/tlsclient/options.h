@@ -6,10 +6,13 @@
 
 #include <stdint.h>
 
+#include "hostport.h"
+
 #define TLSCLIENT_MAX_CRLS 16
 
 struct options {
-    const char *host, *port;
+    const char *host, *port;   /* point into target */
+    struct cli_hostport target; /* HOST PORT, HOST:PORT, [V6]:PORT or [V6] PORT */
     const char *crl[TLSCLIENT_MAX_CRLS]; /* --crl, in order */
     int ncrl;
     const char *ca, *capath, *servername, *cert, *key;
@@ -26,6 +29,7 @@ struct options {
     const char *keylog;    /* --keylog FILE, or $SSLKEYLOGFILE */
     const char *keylog_from; /* "--keylog" or "SSLKEYLOGFILE" */
     int64_t timeout_ms;
+    int64_t idle_ms; /* --idle-timeout: relay ends after this long without a byte; 0 none */
     int tls_min, tls_max;
     int starttls; /* --starttls PROTO: enum starttls_proto, 0 none */
     int verbosity; /* 0 quiet, 1 normal, 2 verbose, 3 also the trace (-vv, --trace) */
@@ -34,7 +38,7 @@ struct options {
 /* Every option's default. */
 struct options tlsclient_defaults(void);
 
-/* Parse argv into o (which holds the defaults); HOST and PORT point into argv. -1 to go
+/* Parse argv into o (which holds the defaults); HOST and PORT point into o->target. -1 to go
  * on; otherwise the exit code: 0 after --help or --version, 2 after a usage error (already
  * printed). */
 int tlsclient_parse_args(int argc, char **argv, struct options *o);

@@ -114,6 +114,8 @@ struct relay {
     int shutdown_sent;
     short read_events;  /* what the last read waits for */
     short write_events; /* what a pending write or close_notify waits for */
+    int64_t idle_ms;    /* --idle-timeout; 0: none */
+    int64_t last_byte;  /* when a byte last moved, either way (ms) */
 };
 
 #define RELAY_GO_ON (-1)
@@ -135,6 +137,7 @@ static int pump_in(struct relay *r, int *clean_eof)
     for (;;) {
         ssize_t n = tlskit_conn_read(r->conn, r->out, sizeof(r->out));
         if (n > 0) {
+            r->last_byte = cli_now_ms();
             int rc = to_stdout(r->out, (size_t)n);
             if (rc != RELAY_GO_ON)
                 return rc;
@@ -180,6 +183,7 @@ static int pump_out(struct relay *r)
         ssize_t n = tlskit_conn_write(r->conn, r->in + r->in_off, r->in_len - r->in_off);
         if (n > 0) {
             r->in_off += (size_t)n;
+            r->last_byte = cli_now_ms();
         } else if (n == TLSKIT_WANT_READ || n == TLSKIT_WANT_WRITE) {
             r->write_events = tlskit_want_events(n);
             return RELAY_GO_ON;
@@ -206,6 +210,7 @@ static int read_stdin(struct relay *r)
     if (n > 0) {
         r->in_len = (size_t)n;
         r->in_off = 0;
+        r->last_byte = cli_now_ms();
     } else if (n == 0 || errno == EBADF) {
         r->stdin_open = 0;
     } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -215,13 +220,29 @@ static int read_stdin(struct relay *r)
     return RELAY_GO_ON;
 }
 
-int client_relay(tlskit_conn *c)
+/* --idle-timeout: the poll() timeout until it expires (-1: none), or 0 once it has. */
+static int idle_wait(const struct relay *r, int *expired)
+{
+    *expired = 0;
+    if (r->idle_ms == 0)
+        return -1;
+    int64_t left = r->last_byte + r->idle_ms - cli_now_ms();
+    if (left <= 0) {
+        *expired = 1;
+        return 0;
+    }
+    return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+int client_relay(tlskit_conn *c, int64_t idle_ms)
 {
     static struct relay r; /* 32 KiB of buffers: keep them off the stack */
-    int eof = 0, rc;
+    int eof = 0, rc, expired;
 
     r.conn = c;
     r.stdin_open = 1;
+    r.idle_ms = idle_ms;
+    r.last_byte = cli_now_ms();
     if (tlskit_conn_set_nonblocking(c, 1) < 0)
         return client_failed(c, 1);
 
@@ -236,7 +257,14 @@ int client_relay(tlskit_conn *c)
             {.fd = STDIN_FILENO, .events = POLLIN},
         };
         nfds_t n = r.stdin_open && r.in_len == 0 ? 2 : 1;
-        if (poll(p, n, -1) < 0) {
+        int wait = idle_wait(&r, &expired);
+        if (expired) {
+            /* run() then sends close_notify: the server sees an orderly end */
+            cli_msg("%s: no data either way for %.3f s (--idle-timeout): closing",
+                    tlskit_conn_peer_addr(c), (double)r.idle_ms / 1000.0);
+            return CLI_EXIT_TIMEOUT;
+        }
+        if (poll(p, n, wait) < 0) {
             if (errno == EINTR)
                 continue;
             cli_msg("poll: %s", strerror(errno));

@@ -101,14 +101,28 @@ struct request {
     long long content_length;
 };
 
-/* Parse head[0..len) (ends with CRLF CRLF). 0 ok, else an HTTP status for the error. */
+/* The line at p: where its content ends (before CRLF or a bare LF), and in *next where
+ * the next line starts. RFC 9112 section 2.2 lets a recipient take a bare LF as a line
+ * end, as nginx does; a bare CR elsewhere stays invalid (every field check refuses it).
+ * NULL when no LF is left. */
+static const char *line_end(const char *p, const char *end, const char **next)
+{
+    const char *lf = memchr(p, '\n', (size_t)(end - p));
+    if (!lf)
+        return NULL;
+    *next = lf + 1;
+    return lf > p && lf[-1] == '\r' ? lf - 1 : lf;
+}
+
+/* Parse head[0..len) (ends with an empty line). 0 ok, else an HTTP status for the
+ * error. */
 static int parse(const char *head, size_t len, struct request *rq)
 {
     memset(rq, 0, sizeof(*rq));
     rq->content_length = -1;
-    const char *p = head, *end = head + len;
-    const char *eol = memchr(p, '\r', (size_t)(end - p));
-    if (!eol || eol + 1 >= end || eol[1] != '\n')
+    const char *p = head, *end = head + len, *next;
+    const char *eol = line_end(p, end, &next);
+    if (!eol)
         return 400;
     /* request-line = method SP request-target SP HTTP-version */
     const char *m = p;
@@ -135,10 +149,10 @@ static int parse(const char *head, size_t len, struct request *rq)
     else if (p[7] != '0')
         return 400;
     int conn_close = 0, conn_keep = 0;
-    p = eol + 2;
+    p = next;
     while (p < end) {
-        eol = memchr(p, '\r', (size_t)(end - p));
-        if (!eol || eol + 1 >= end || eol[1] != '\n')
+        eol = line_end(p, end, &next);
+        if (!eol)
             return 400;
         if (eol == p)
             break; /* the empty line */
@@ -180,7 +194,7 @@ static int parse(const char *head, size_t len, struct request *rq)
             conn_close |= has_token(v, vlen, "close");
             conn_keep |= has_token(v, vlen, "keep-alive");
         }
-        p = eol + 2;
+        p = next;
     }
     if (rq->http11 && !rq->has_host)
         return 400;
@@ -190,11 +204,18 @@ static int parse(const char *head, size_t len, struct request *rq)
     return 0;
 }
 
+/* Just past the empty line that ends the head: a line end (LF, after an optional CR)
+ * followed by CRLF or a bare LF. */
 static const char *find_head_end(const char *buf, size_t len)
 {
-    for (size_t i = 3; i < len; i++)
-        if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r')
-            return buf + i + 1;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (buf[i] != '\n')
+            continue;
+        if (buf[i + 1] == '\n')
+            return buf + i + 2;
+        if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
+            return buf + i + 3;
+    }
     return NULL;
 }
 

@@ -35,7 +35,8 @@ static void usage(void)
         "Options:\n"
         "  --bind HOST               address to listen on (default: localhost, i.e.\n"
         "                            127.0.0.1 and ::1; '*' for all addresses, or\n"
-        "                            0.0.0.0 / :: for all of one family)\n"
+        "                            0.0.0.0 / :: for all of one family; an IPv6\n"
+        "                            address may be in brackets: [::1])\n"
         "  --port PORT               TCP port (default: 4433; 0 picks a free port)\n"
         "  --cert FILE               certificate chain, PEM (default: " DEFAULT_CERT ")\n"
         "  --key FILE                private key, PEM (default: " DEFAULT_KEY ")\n"
@@ -95,12 +96,16 @@ static void usage(void)
         "  --handshake-timeout SECS  limit for a whole handshake (default: 10;\n"
         "                            fractions allowed; 0 = none)\n"
         "  --idle-timeout SECS       close a connection idle this long (default: 300;\n"
-        "                            fractions allowed; 0 = none)\n"
+        "                            fractions allowed; 0 = none), with close_notify:\n"
+        "                            the client sees a clean end (tlsclient exits 0),\n"
+        "                            the log line says error=TLSKIT_E_TIMEOUT\n"
         "  --write-timeout SECS      close a connection whose peer takes no data for\n"
         "                            this long while output is pending (event model;\n"
         "                            default: 30; 0 = none)\n"
-        "  --max-conns N             connections served at once; more are closed at\n"
-        "                            once and counted (default: 10000)\n"
+        "  --max-conns N             connections served at once; more are refused at\n"
+        "                            once, logged and counted (event model: with an\n"
+        "                            internal_error alert, logged once a second)\n"
+        "                            (default: 10000)\n"
         "  --model MODEL             event (default): epoll workers; thread: a thread\n"
         "                            per connection; iterative: one client at a time\n"
         "  --workers N               event model worker threads (default: one per core)\n"
@@ -345,9 +350,13 @@ static int set_option(int c, char **argv, void *opts)
     struct options *o = opts;
 
     switch (c) {
-    case OPT_BIND:
-        o->bind = optarg;
+    case OPT_BIND: {
+        char why[160];
+        if (cli_parse_host(optarg, o->bind_host, why, sizeof(why)) < 0)
+            return cli_usage_error(SYNOPSIS, "--bind '%s': %s", optarg, why);
+        o->bind = o->bind_host;
         return -1;
+    }
     case OPT_CERT:
     case OPT_KEY:
         return set_keypair_file(c, o);

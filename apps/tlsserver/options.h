@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "hostport.h"
+
 #define DEFAULT_CERT "certs/server.crt"
 #define DEFAULT_KEY "certs/server.key"
 /* How long open connections may finish after SIGINT/SIGTERM, in both models. A literal,
@@ -25,7 +27,8 @@ enum mode { MODE_ECHO, MODE_DISCARD, MODE_HTTP };
 #define TLSSERVER_MAX_CRLS 16
 
 struct options {
-    const char *bind;
+    const char *bind;          /* "localhost", or bind_host */
+    char bind_host[CLI_HOST_MAX + 1]; /* --bind, brackets stripped ([::1] -> ::1) */
     const char *crl[TLSSERVER_MAX_CRLS]; /* --crl, in order */
     int ncrl;
     char port[8];

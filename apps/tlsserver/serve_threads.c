@@ -24,6 +24,8 @@
 #define ACCEPT_BATCH 64        /* connections accepted per wake-up before polling again */
 #define WORKER_STACK (512 * 1024)
 #define IO_BUF 16384
+#define LINGER_MS 2000          /* lingering close: at most this long ... */
+#define LINGER_BYTES (256 * 1024) /* ... and this much read and dropped */
 
 struct pool;
 
@@ -94,6 +96,30 @@ static int converse(struct worker *w)
     return ok;
 }
 
+/* Lingering close, as the event engine does after a fatal alert: shut the socket down
+ * for writing and drop what the client still sends, until its FIN or the bounds, so
+ * that our close does not reset the connection before the client has read the alert.
+ * The grace-period shutdown(2) of threads_stop() ends it at once (EOF). */
+static void linger(struct worker *w, int fd)
+{
+    if (shutdown(fd, SHUT_WR) != 0)
+        return;
+    int64_t until = cli_now_ms() + LINGER_MS;
+    size_t left = LINGER_BYTES;
+    for (;;) {
+        int64_t wait = until - cli_now_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (wait <= 0 || poll(&p, 1, (int)wait) == 0)
+            return;
+        ssize_t n = recv(fd, w->buf, sizeof(w->buf), MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        if (n <= 0 || (size_t)n >= left)
+            return;
+        left -= (size_t)n;
+    }
+}
+
 static void *serve(void *arg)
 {
     struct worker *w = arg;
@@ -123,6 +149,9 @@ static void *serve(void *arg)
      * socket; then unregister the fd before the library closes it. */
     if (ok)
         (void)tlskit_conn_shutdown(c);
+    int code = tlskit_conn_error_code(c);
+    if (!ok && !forced && (code == TLSKIT_E_VERIFY || code == TLSKIT_E_PROTOCOL))
+        linger(w, tlskit_conn_fd(c)); /* after a fatal alert */
     pthread_mutex_lock(&p->lock);
     w->fd = -1;
     pthread_mutex_unlock(&p->lock);

@@ -63,7 +63,7 @@ int tlskit__client_setup(tlskit_conn *c)
     if (!c->cfg->verify_cert && !c->cfg->npins) {
         SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
     } else {
-        SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, tlskit__verify_cb);
     }
     if (tlskit__ocsp_client_setup(c) != 0)
         return -1;

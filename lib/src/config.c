@@ -212,6 +212,10 @@ static int add_ca(tlskit_config *cfg, const char *label, const void *buf, size_t
     }
     sk_X509_pop_free(certs, X509_free);
     cfg->ca_set = 1;
+    if (strcmp(label, "CA (memory)") == 0)
+        tlskit__trust_note(cfg, "CA data in memory", NULL);
+    else
+        tlskit__trust_note(cfg, "CA file", label);
     return apply_ca_names(cfg);
 }
 
@@ -292,6 +296,7 @@ int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir)
         return -1;
     }
     cfg->ca_set = 1;
+    tlskit__trust_note(cfg, "CA directory", ca_dir);
     return 0;
 }
 

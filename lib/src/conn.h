@@ -62,6 +62,7 @@ struct tlskit_conn {
     int ocsp_status;           /* client: TLSKIT_OCSP_STATUS_* of the staple (ocsp.c) */
     int ocsp_checked;          /* client: the status callback ran this handshake */
     char ocsp_text[200];
+    char verify_hint[320];     /* what would help with OpenSSL's refusal (verify.c) */
     struct tlskit__peer_info info;
     struct tlskit__times times;
     void *userdata;

@@ -153,12 +153,16 @@ void tlskit__conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
     };
     enum fail_kind k = classify(&f);
     char detail[TK_ERRLEN] = "";
-    const char *d = detail;
+    const char *d = detail, *sep = "", *hint = "";
 
     switch (fail_text[k].detail) {
     case D_VERIFY_RESULT:
         d = c->verify_why[0] ? c->verify_why
                              : X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
+        if (!c->verify_why[0] && c->verify_hint[0]) { /* what would help, after it */
+            sep = ": ";
+            hint = c->verify_hint;
+        }
         tlskit__info_verify_text(c);
         break;
     case D_IO_RESET: d = strerror_r(c->io_reset, detail, sizeof(detail)); break;
@@ -171,15 +175,16 @@ void tlskit__conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
     }
     ERR_clear_error(); /* what D_QUEUE did not drain: the kind already says more */
     c->dead = 1;
-    tlskit__err_set(&c->err, fail_text[k].code, "%s %s: %s%s%s", tlskit__conn_op_text(op), c->peer,
-                    fail_text[k].pre, d, fail_text[k].post);
+    tlskit__err_set(&c->err, fail_text[k].code, "%s %s: %s%s%s%s%s", tlskit__conn_op_text(op),
+                    c->peer, fail_text[k].pre, d, sep, hint, fail_text[k].post);
 }
 
 int tlskit__conn_timeout(tlskit_conn *c, enum tlskit__op op)
 {
-    /* A read that waited in vain leaves the TLS state intact (the connection may be used
-     * again, or closed with close_notify); a stalled handshake or write does not. */
-    if (op != OP_READ)
+    /* A read that waited in vain, or an idle deadline, leaves the TLS state intact (the
+     * connection may be used again, or closed with close_notify); a stalled handshake or
+     * write does not. */
+    if (op != OP_READ && op != OP_IDLE)
         c->dead = 1;
     const int64_t *t = c->cfg->timeouts;
     if (op == OP_HANDSHAKE)

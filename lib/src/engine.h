@@ -23,8 +23,12 @@
 #define TK_OUT_KEEP (TK_READ_CHUNK * 4) /* an emptied output buffer larger than this is
                                           * freed (memory back after a burst) */
 #define TK_EPOLL_EVENTS 256
+#define TK_LINGER_MS 2000       /* lingering close: read and drop for at most this long, */
+#define TK_LINGER_BYTES (256 * 1024) /* ... and this much, */
+#define TK_LINGER_MAX 1024      /* ... on at most this many sockets per worker */
+#define TK_REFUSE_REPORT_MS 1000 /* at most one "refused: max_conns" report this often */
 
-enum tlskit__kind { KIND_CONN = 1, KIND_LISTEN, KIND_WAKE };
+enum tlskit__kind { KIND_CONN = 1, KIND_LISTEN, KIND_WAKE, KIND_LINGER };
 
 /* What epoll's data points at: the first member of each kind of event source. */
 struct tlskit__evsrc {
@@ -50,6 +54,8 @@ struct tlskit__worker {
     int64_t listen_resume_at;  /* after EMFILE: when to accept again (0: not paused) */
     struct tlskit__econn *conns; /* doubly linked list of this worker's connections */
     size_t nconns;
+    struct tlskit__linger *lingers; /* sockets in a lingering close (engine_linger.c) */
+    size_t nlingers;
     int final_pass_done;
     tlskit_config *cfg;        /* this worker's reference to the engine's config ... */
     uint64_t cfg_gen;          /* ... as of this reload generation */
@@ -72,6 +78,8 @@ struct tlskit__econn {
     int in_callback;
     int hs_waits;              /* handshake steps that waited for the peer */
     int ended;
+    int linger;                /* ended after a fatal alert: lingering close */
+    int notify_on_end;         /* ended with an error, yet close with close_notify (idle) */
     const char *close_reason;  /* for a clean close once the output is flushed */
     int end_code;
     char *end_reason;          /* allocated when the connection ends */
@@ -90,6 +98,8 @@ struct tlskit_engine {
     atomic_int open;
     atomic_int accept_failing;     /* an accept error streak was reported */
     atomic_llong accept_reported_ms; /* when (rate limit) */
+    atomic_llong refuse_reported_ms; /* the last max_conns refusal reported (rate limit) */
+    atomic_uint_fast64_t refused_unreported; /* refusals since then */
     atomic_int stopping;
     atomic_llong drain_deadline;
     int running;
@@ -123,5 +133,16 @@ void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final_pass, 
                          int64_t drain_at);
 /* End every connection of a worker that never ran or has stopped. */
 void tlskit__econn_end_all(struct tlskit__worker *w, const char *reason);
+
+/* engine_linger.c */
+/* Shut fd (taken over) down for writing, then read and drop what the peer still sends
+ * until its FIN, TK_LINGER_MS or TK_LINGER_BYTES; then close it. Closes at once when
+ * the worker lingers on TK_LINGER_MAX sockets already. */
+void tlskit__linger_start(struct tlskit__worker *w, int fd);
+/* A copy of a connection's fd (taken out of epoll) for tlskit__linger_start(), or -1. */
+int tlskit__linger_take_fd(struct tlskit__worker *w, int fd);
+void tlskit__linger_event(struct tlskit__worker *w, struct tlskit__evsrc *src);
+/* Close the lingering sockets whose time is up (all of them with all). */
+void tlskit__linger_sweep(struct tlskit__worker *w, int64_t now, int all);
 
 #endif

@@ -47,7 +47,7 @@ static void reap(struct tlskit__econn *ec)
     tlskit_conn *c = ec->conn;
     struct tlskit__worker *w = ec->w;
     tlskit_engine *e = w->e;
-    if (ec->end_code == TLSKIT_E_NONE)
+    if (ec->end_code == TLSKIT_E_NONE || ec->notify_on_end)
         tlskit__conn_finish(c);
     /* close() (in the free below) removes the fd from epoll: no EPOLL_CTL_DEL. */
     if (ec->prev)
@@ -62,10 +62,13 @@ static void reap(struct tlskit__econn *ec)
                       ec->end_reason ? ec->end_reason : "(out of memory: reason lost)",
                       e->h.arg);
     atomic_fetch_sub(&e->open, 1);
+    int lfd = ec->linger ? tlskit__linger_take_fd(w, ec->src.fd) : -1;
     free(ec->out);
     free(ec->end_reason);
     free(ec);
     tlskit__conn_engine_free(c);
+    if (lfd >= 0)
+        tlskit__linger_start(w, lfd);
 }
 
 /* The connection failed (its error says how): count it and end it with that reason. */
@@ -81,6 +84,9 @@ static void fail_conn(struct tlskit__econn *ec)
     } else if (code == TLSKIT_E_TIMEOUT) {
         tlskit__count(&ec->w->ctr.idle_timeouts, 1);
     }
+    /* After a fatal alert (a refused certificate, a protocol error) the peer may still
+     * be sending: a lingering close lets it read the alert instead of a reset. */
+    ec->linger = code == TLSKIT_E_VERIFY || code == TLSKIT_E_PROTOCOL;
     const char *msg = tlskit_conn_error(c);
     end_conn(ec, code ? code : TLSKIT_E_IO, "%s", msg[0] ? msg : "connection failed");
 }
@@ -351,6 +357,9 @@ void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final, int s
                  "write to %s stalled: the peer took no data for %.3f s (%zu bytes pending)",
                  tlskit_conn_peer_addr(c), (double)write_ms / 1000.0, pending(ec));
     } else if (tlskit__conn_expired(c, now)) {
+        /* Idle: the peer sent everything it meant to and took all we sent, so the end
+         * is an orderly one (close_notify), not a truncation to the peer. */
+        ec->notify_on_end = tlskit_conn_handshake_done(c) && pending(ec) == 0;
         fail_conn(ec);
     } else if (final) {
         final_pass(ec);

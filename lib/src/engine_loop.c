@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int epoll_add(int epfd, int fd, uint32_t events, void *ptr)
@@ -95,6 +96,36 @@ static void accept_pause(struct tlskit__worker *w, int why)
     }
 }
 
+/* A client over max_conns: a fatal internal_error alert (RFC 8446 section 6.2: a
+ * resource we lack, nothing the client did) in a plaintext record, which a client reads
+ * where it expects the ServerHello, then a lingering close, so that the ClientHello it
+ * sent does not turn our close into a reset. Reported at most once a second, with the
+ * count of the refusals in between. */
+static void refuse_full(struct tlskit__worker *w, int fd, const struct sockaddr_storage *ss)
+{
+    static const unsigned char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50};
+    tlskit_engine *e = w->e;
+    tlskit__count(&w->ctr.limit_rejections, 1);
+    ssize_t n = send(fd, alert, sizeof(alert), MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)n; /* a fresh socket takes 7 bytes; if not, the close is all the client gets */
+    tlskit__linger_start(w, fd);
+
+    uint64_t missed = atomic_fetch_add(&e->refused_unreported, 1) + 1;
+    int64_t now = tlskit__now_ms(), last = atomic_load(&e->refuse_reported_ms);
+    if (!e->h.on_event || now - last < TK_REFUSE_REPORT_MS ||
+        !atomic_compare_exchange_strong(&e->refuse_reported_ms, &last, now))
+        return;
+    missed = atomic_exchange(&e->refused_unreported, 0);
+    char peer[TK_ADDRLEN], more[64] = "", msg[256];
+    tlskit__format_addr((const struct sockaddr *)ss, peer, sizeof(peer));
+    if (missed > 1)
+        snprintf(more, sizeof(more), "; %llu refused since the last report",
+                 (unsigned long long)missed);
+    snprintf(msg, sizeof(msg), "conn %s refused: too many connections (max_conns %d; an "
+             "internal_error alert was sent)%s", peer, e->max_conns, more);
+    e->h.on_event(TLSKIT_E_LIMIT, msg, e->h.arg);
+}
+
 static void accept_ready(struct tlskit__worker *w, int lfd)
 {
     tlskit_engine *e = w->e;
@@ -112,8 +143,7 @@ static void accept_ready(struct tlskit__worker *w, int lfd)
             atomic_exchange(&e->accept_failing, 0) == 1 && e->h.on_event)
             e->h.on_event(TLSKIT_E_NONE, "accepting connections again", e->h.arg);
         if (e->max_conns && atomic_load(&e->open) >= e->max_conns) {
-            tlskit__count(&w->ctr.limit_rejections, 1);
-            close(fd);
+            refuse_full(w, fd, &ss);
             continue;
         }
         struct tlskit__err err = {0};
@@ -146,6 +176,7 @@ static void sweep(struct tlskit__worker *w, int64_t now)
         next = ec->next;
         tlskit__econn_sweep(ec, now, final_pass, stopping, drain_at);
     }
+    tlskit__linger_sweep(w, now, 0);
 }
 
 /* Stopping: refuse new clients at once. */
@@ -181,6 +212,8 @@ void *tlskit__worker_main(void *arg)
             } else if (src->kind == KIND_LISTEN) {
                 if (w->listening)
                     accept_ready(w, src->fd);
+            } else if (src->kind == KIND_LINGER) {
+                tlskit__linger_event(w, src);
             } else {
                 tlskit__econn_event((struct tlskit__econn *)(void *)src);
             }
@@ -193,5 +226,6 @@ void *tlskit__worker_main(void *arg)
         if (atomic_load(&e->stopping) && !w->l && w->nconns == 0)
             break;
     }
+    tlskit__linger_sweep(w, 0, 1);
     return NULL;
 }

@@ -95,6 +95,9 @@ struct tlskit_config {
     int verify_client;         /* server role: TLSKIT_VERIFY_CLIENT_* */
     int ca_set;                /* a CA was configured explicitly */
     int system_ca_loaded;
+    char trust_first[200];     /* the first explicit CA source, for messages ("the CA
+                                * file ca.crt"); trust_more: how many came after it */
+    int trust_more;
     int has_keypair;           /* nkeypairs > 0 */
     struct tlskit__keypair *keypairs; /* in the order added; [0] is the default */
     size_t nkeypairs;
@@ -171,6 +174,13 @@ void tlskit__tickets_free(struct tlskit__tickets *t);
  * before the reload still resume. Nothing when either uses key files. */
 void tlskit__tickets_carry(struct tlskit__tickets *to, struct tlskit__tickets *from);
 /* ---- Checks on the peer's certificate (verify.c) ---- */
+/* Remember a CA source for verification messages: what ("CA file") and name (a path,
+ * or NULL). */
+void tlskit__trust_note(tlskit_config *cfg, const char *what, const char *name);
+/* SSL_set_verify()'s callback: on the first failure, keeps for the message what would
+ * help (the issuer not found and the trust store searched, or the names a certificate
+ * has that did not match). */
+int tlskit__verify_cb(int ok, X509_STORE_CTX *x);
 #define TK_MAX_ALLOWED 256
 #define TK_IDENT_MAX 255
 enum tlskit__ident_kind { TK_ID_NONE = 0, TK_ID_DNS, TK_ID_URI, TK_ID_EMAIL, TK_ID_CN,

@@ -184,7 +184,7 @@ void tlskit__server_setup(tlskit_conn *c)
         mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
     else if (c->cfg->verify_client == TLSKIT_VERIFY_CLIENT_REQUIRED)
         mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE;
-    SSL_set_verify(c->ssl, mode, NULL);
+    SSL_set_verify(c->ssl, mode, mode == SSL_VERIFY_NONE ? NULL : tlskit__verify_cb);
     SSL_set_accept_state(c->ssl);
 }
 

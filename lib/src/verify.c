@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <stdarg.h>
 #include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,4 +382,104 @@ int tlskit_config_set_pinned_pubkeys(tlskit_config *cfg, const char *pins)
     cfg->npins = n;
     SSL_CTX_set_cert_verify_callback(cfg->ctx, cert_verify, NULL);
     return 0;
+}
+
+/* ---- verification failures that say what would help ---- */
+
+void tlskit__trust_note(tlskit_config *cfg, const char *what, const char *name)
+{
+    if (cfg->trust_first[0]) {
+        cfg->trust_more++;
+        return;
+    }
+    snprintf(cfg->trust_first, sizeof(cfg->trust_first), "the %s%s%s", what, name ? " " : "",
+             name ? name : "");
+}
+
+/* The trust store a verification searched, in words: "the system trust store", "the CA
+ * file ca.crt", "the CA file a.pem and 2 more and the system trust store". */
+static void trust_text(const tlskit_config *cfg, char *buf, size_t len)
+{
+    if (!cfg->ca_set) {
+        snprintf(buf, len, "the system trust store");
+        return;
+    }
+    char more[32] = "";
+    if (cfg->trust_more)
+        snprintf(more, sizeof(more), " and %d more", cfg->trust_more);
+    snprintf(buf, len, "%s%s%s", cfg->trust_first, more,
+             cfg->system_ca_loaded ? " and the system trust store" : "");
+}
+
+/* The subject or issuer of x as RFC 2253 text, at most len - 1 bytes. */
+static void name_of(const X509 *x, int issuer, char *buf, size_t len)
+{
+    char *t = tlskit__name_text(issuer ? X509_get_issuer_name(x) : X509_get_subject_name(x));
+    snprintf(buf, len, "%s", t && *t ? t : "(empty name)");
+    free(t);
+}
+
+/* The hint, cut to its buffer (a long path or name may not fit: the start says most). */
+static void hint(tlskit_conn *c, const char *fmt, ...) TK_PRINTF(2, 3);
+static void hint(tlskit_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->verify_hint, sizeof(c->verify_hint), fmt, ap);
+    va_end(ap);
+}
+
+/* The hint for a chain that found no trust anchor, for a name that did not match. */
+static void describe_failure(tlskit_conn *c, int err, const X509 *x)
+{
+    char name[160], store[240];
+    trust_text(c->cfg, store, sizeof(store));
+    switch (err) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        name_of(x, 1, name, sizeof(name));
+        hint(c, "the issuer \"%s\" is not in the trust store (%s)",
+                 name, store);
+        break;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        name_of(x, 0, name, sizeof(name));
+        hint(c, "\"%s\" is self-signed and not in the trust store (%s)",
+                 name, store);
+        break;
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        name_of(x, 0, name, sizeof(name));
+        hint(c, "the root \"%s\" the peer sent is not in the trust "
+                 "store (%s)", name, store);
+        break;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH: {
+        char *sans = tlskit__sans_text(x);
+        if (sans && *sans) {
+            hint(c, "expected \"%s\", the certificate has %s",
+                     c->servername ? c->servername : "", sans);
+        } else {
+            name_of(x, 0, name, sizeof(name));
+            hint(c, "expected \"%s\", the certificate has no "
+                     "subject alternative names (subject \"%s\")",
+                     c->servername ? c->servername : "", name);
+        }
+        free(sans);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+int tlskit__verify_cb(int ok, X509_STORE_CTX *x)
+{
+    if (ok)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    tlskit_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+    const X509 *cert = X509_STORE_CTX_get_current_cert(x);
+    if (c && cert && !c->verify_hint[0])
+        describe_failure(c, X509_STORE_CTX_get_error(x), cert);
+    ERR_clear_error();
+    return ok;
 }

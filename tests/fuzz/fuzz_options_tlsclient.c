@@ -25,6 +25,15 @@ static int from_args(const char *p, int argc, char **argv)
     return 0;
 }
 
+/* The host comes out of HOST, HOST:PORT or [V6]:PORT: some operand holds it. */
+static int host_in_args(const char *host, int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strstr(argv[i], host) != NULL)
+            return 1;
+    return 0;
+}
+
 int fz_tlsclient_parse(int argc, char **argv)
 {
     struct options o = tlsclient_defaults();
@@ -36,7 +45,7 @@ int fz_tlsclient_parse(int argc, char **argv)
     if (rc != -1)
         return rc;
     unsigned long port;
-    FZ_CHECK(o.host && *o.host && from_args(o.host, argc, argv), "host");
+    FZ_CHECK(o.host && *o.host && host_in_args(o.host, argc, argv), "host");
     FZ_CHECK(o.port && cli_parse_ulong(o.port, 1, 65535, &port) == 0, "port \"%s\"",
              o.port ? o.port : "(null)");
     FZ_CHECK((o.cert == NULL) == (o.key == NULL), "--cert without --key or the reverse");

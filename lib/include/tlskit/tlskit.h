@@ -163,7 +163,13 @@ TLSKIT_API int tlskit_config_set_sni_strict(tlskit_config *cfg, int on);
 /* Trust anchors for verifying the peer. Without any of these calls, the system default
  * trust store is used. Each call adds to the trust store: a PEM file of certificates, a
  * directory in OpenSSL's hashed layout (c_rehash; what the CLI calls --capath), or PEM in
- * memory. */
+ * memory.
+ * A handshake that fails verification (TLSKIT_E_VERIFY) says what would help after
+ * OpenSSL's reason: for a chain without a trust anchor, the issuer that was not found
+ * and the store searched ("...: the issuer \"CN=My CA\" is not in the trust store (the
+ * CA file ca.pem)", or "(the system trust store)"); for a name check, the name expected
+ * and the names the certificate has ("...: expected \"example.com\", the certificate
+ * has DNS:localhost, IP:127.0.0.1"). */
 TLSKIT_API int tlskit_config_add_ca_file(tlskit_config *cfg, const char *ca_file);
 TLSKIT_API int tlskit_config_add_ca_dir(tlskit_config *cfg, const char *ca_dir);
 TLSKIT_API int tlskit_config_add_ca_mem(tlskit_config *cfg, const void *ca, size_t len);
@@ -726,7 +732,9 @@ struct tlskit_engine_handlers {
     /* Something about the engine rather than one connection, for a log; may be NULL.
      * Now: accepting failed (code TLSKIT_E_IO, e.g. out of file descriptors; the engine
      * stops accepting for 100 ms at a time, clients wait in the backlog), once per
-     * streak, and TLSKIT_E_NONE when it accepts again. Called from worker threads. */
+     * streak, and TLSKIT_E_NONE when it accepts again; a client refused over max_conns
+     * (code TLSKIT_E_LIMIT, at most once a second, with the count of refusals since the
+     * last report). Called from worker threads. */
     void (*on_event)(int code, const char *message, void *arg);
 };
 
@@ -752,8 +760,12 @@ TLSKIT_API const char *tlskit_engine_error(const tlskit_engine *e);
 TLSKIT_API int tlskit_engine_error_code(const tlskit_engine *e);
 
 /* Settings, before tlskit_engine_listen(). workers <= 0: one per online core (at most
- * TLSKIT_ENGINE_MAX_WORKERS). max_conns: beyond it new connections are closed at once and
- * counted (0 = no limit). write_limit: output bytes buffered per connection before it is
+ * TLSKIT_ENGINE_MAX_WORKERS). max_conns: beyond it new connections are refused at once
+ * with a fatal internal_error alert and counted (0 = no limit). A refused client, and one
+ * that ends with TLSKIT_E_VERIFY or TLSKIT_E_PROTOCOL (a fatal alert sent), gets a
+ * lingering close: the socket is shut down for writing and what the client still sends
+ * is dropped for up to 2 s (256 KiB), so it reads the alert rather than a reset; such a
+ * socket holds no max_conns slot and no callback comes for it. write_limit: output bytes buffered per connection before it is
  * closed (at least TLSKIT_ENGINE_MIN_WRITE_LIMIT); reading from a connection stops while
  * more than a quarter of it is queued, and resumes below an eighth. drain_ms: how long
  * tlskit_engine_stop() lets open connections finish. */
