@@ -40,8 +40,14 @@ prog=setup.sh
 #                     and scripts/cluster-demo.sh's load balancer
 #   systemd           systemd-socket-activate: tlsserver's socket activation test (it runs
 #                     without systemd as PID 1)
+#   postgresql, dovecot-imapd, dovecot-pop3d, postfix
+#                     real STARTTLS servers for test_starttls (tlsclient --starttls
+#                     postgres/imap/pop3/smtp), each started by the test on 127.0.0.1 with
+#                     its own config; their system services are not started (policy-rc.d
+#                     in containers), nor needed
 packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl
-          gnutls-bin python3 python3-jsonschema sslscan nmap tshark haproxy systemd)
+          gnutls-bin python3 python3-jsonschema sslscan nmap tshark haproxy systemd
+          postgresql dovecot-imapd dovecot-pop3d postfix)
 # For scripts/bench.sh only:
 #   nginx-light       the reference server
 #   gnuplot-nox       chart.png

@@ -218,8 +218,8 @@ int cli_common_option(int c, char **argv, const char *synopsis, void (*usage)(vo
     char name[64];
 
     switch (c) {
-    case 'v':
-        *verbosity = 2;
+    case 'v': /* -v verbose, -vv (a second -v) also the handshake trace */
+        *verbosity = *verbosity >= 2 ? 3 : 2;
         return -1;
     case 'q':
         *verbosity = 0;

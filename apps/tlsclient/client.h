@@ -35,6 +35,10 @@ int tunnel_run(const struct options *o, tlskit_config *cfg);
  * at the end of stdin, close_notify, then up to linger_ms for the server's. The exit
  * code. */
 int client_relay_udp(tlskit_conn *c, int linger_ms);
+/* --starttls: the plain dialogue on c's connected socket, within its own --timeout, before
+ * the library's handshake takes the socket (main.c). -1 to go on (also without
+ * --starttls), or the exit code after the message. */
+int client_starttls(const struct options *o, tlskit_conn *c);
 
 /* ---- sessions (resume.c) ---- */
 

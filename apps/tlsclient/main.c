@@ -12,6 +12,15 @@
 #include "cli.h"
 #include "client.h"
 #include "options.h"
+#include "starttls.h"
+
+/* -vv: the library's trace lines, on stderr as they come. */
+static void trace_line(const tlskit_conn *c, const char *line, void *arg)
+{
+    (void)c;
+    (void)arg;
+    cli_msg("%s", line);
+}
 
 /* --udp: after stdin ends, how long to wait for the server's close_notify (UDP may lose
  * it: no answer is not an error). */
@@ -34,7 +43,8 @@ static tlskit_config *configure(const struct options *o)
         tlskit_config_set_ocsp_request(cfg, o->require_staple ? TLSKIT_OCSP_REQUIRE
                                                               : TLSKIT_OCSP_REQUEST) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_CONNECT, o->timeout_ms) < 0 ||
-        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0)
+        tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_HANDSHAKE, o->timeout_ms) < 0 ||
+        (o->verbosity > 2 && tlskit_config_set_trace(cfg, trace_line, NULL) < 0))
         goto fail;
     for (int i = 0; i < o->ncrl; i++)
         if (tlskit_config_add_crl_file(cfg, o->crl[i]) < 0)
@@ -53,6 +63,22 @@ fail:
     cli_msg("%s", tlskit_config_error(cfg));
     tlskit_config_free(cfg);
     return NULL;
+}
+
+int client_starttls(const struct options *o, tlskit_conn *c)
+{
+    if (o->starttls == STARTTLS_NONE)
+        return -1;
+    char why[512];
+    int64_t deadline = o->timeout_ms > 0 ? cli_now_ms() + o->timeout_ms : 0;
+    int rc = starttls_run(tlskit_conn_fd(c), (enum starttls_proto)o->starttls,
+                          o->servername != NULL ? o->servername : o->host, deadline, why,
+                          sizeof(why));
+    if (rc == 0)
+        return -1;
+    cli_msg("starttls %s: %s: %s", starttls_name((enum starttls_proto)o->starttls),
+            tlskit_conn_peer_addr(c), why);
+    return rc;
 }
 
 /* A failed handshake: the library's message, and for a certificate that found no trust
@@ -91,7 +117,10 @@ static int run(const struct options *o, tlskit_config *cfg, tlskit_conn *c)
     if ((o->udp ? tlskit_conn_connect_udp(c, o->host, o->port)
                 : tlskit_conn_connect(c, o->host, o->port)) < 0)
         return setup_failed(o, c);
-    int rc = client_offer_session(o, c);
+    int rc = client_starttls(o, c);
+    if (rc >= 0)
+        return rc;
+    rc = client_offer_session(o, c);
     if (rc >= 0)
         return rc;
     if (tlskit_conn_handshake(c) < 0)

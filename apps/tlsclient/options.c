@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "options.h"
+#include "starttls.h"
 
 #define SYNOPSIS "[options] HOST PORT | HOST:PORT"
 
@@ -75,6 +76,13 @@ static void usage(void)
         "                       honoured the same way, with the same warning\n"
         "  --cert FILE          client certificate chain, PEM (needs --key)\n"
         "  --key FILE           client private key, PEM (needs --cert)\n"
+        );
+    printf(
+        "  --starttls PROTO     speak PROTO in plain text until the server agrees to\n"
+        "                       start TLS, then TLS as usual (name checked as usual):\n"
+        "                       smtp, imap, pop3, ftp, xmpp (to='HOST' or\n"
+        "                       --servername) or postgres; the relay then carries\n"
+        "                       PROTO. --timeout covers this phase too\n"
         "  --alpn LIST          offer these ALPN protocols, in order of preference,\n"
         "                       e.g. h2,http/1.1 (-v shows the one selected)\n"
         );
@@ -117,6 +125,10 @@ static void usage(void)
         "  -v, --verbose        after the handshake, describe the connection (with\n"
         "                       'resumed: yes|no') and the server's certificate on\n"
         "                       stderr\n"
+        "  -vv, --trace         also trace the handshake on stderr as it happens: one\n"
+        "                       line per message and alert, '>' sent, '<' received,\n"
+        "                       the hellos with their extensions (SNI, ALPN,\n"
+        "                       supported_versions, key_share ...)\n"
         "  -q, --quiet          print errors only (also silences the --insecure warning)\n"
         "  -h, --help           show this help and exit\n"
         "  -V, --version        show the version and exit\n"
@@ -133,7 +145,8 @@ static void usage(void)
         "  5  certificate verification failed (the server's, e.g. revoked, or the\n"
         "     server rejected ours), the --pin did not match, or the OCSP staple\n"
         "     says revoked or, with --require-staple, is missing or bad\n"
-        "  6  TLS handshake failed for another reason\n"
+        "  6  TLS handshake failed for another reason, or --starttls: the server did\n"
+        "     not offer TLS, refused it or broke off (its words are quoted)\n"
         "  7  connection broke after the handshake (reset, truncation)\n"
         "  8  --check --warn-days N: the handshake and verification passed, but a\n"
         "     certificate of the chain expires within N days\n");
@@ -143,7 +156,7 @@ enum {
     OPT_CA = 256, OPT_CAPATH, OPT_SERVERNAME, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_TIMEOUT,
     OPT_TLS_MIN, OPT_TLS_MAX, OPT_SESS_IN, OPT_SESS_OUT, OPT_RECONNECT, OPT_CRL, OPT_PIN,
     OPT_SHOWCERTS, OPT_KEYLOG, OPT_ALPN, OPT_REQUIRE_STAPLE, OPT_CHECK, OPT_JSON,
-    OPT_WARN_DAYS, OPT_IDLE_TIMEOUT, OPT_LISTEN, OPT_UDP, OPT_MTU,
+    OPT_WARN_DAYS, OPT_IDLE_TIMEOUT, OPT_LISTEN, OPT_UDP, OPT_MTU, OPT_TRACE, OPT_STARTTLS,
 };
 
 static const struct option long_options[] = {
@@ -172,6 +185,8 @@ static const struct option long_options[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"udp", no_argument, NULL, OPT_UDP},
     {"mtu", required_argument, NULL, OPT_MTU},
+    {"trace", no_argument, NULL, OPT_TRACE},
+    {"starttls", required_argument, NULL, OPT_STARTTLS},
     CLI_COMMON_LONG_OPTIONS,
 };
 
@@ -279,6 +294,14 @@ static int set_option(int c, char **argv, void *opts)
         if (cli_parse_ulong(optarg, 256, 65507, &o->mtu) < 0)
             return cli_usage_error(SYNOPSIS, "--mtu: '%s' is not a size from 256 to 65507 "
                                    "bytes", optarg);
+        return -1;
+    case OPT_TRACE:
+        o->verbosity = 3;
+        return -1;
+    case OPT_STARTTLS:
+        if ((o->starttls = (int)starttls_proto(optarg)) == STARTTLS_NONE)
+            return cli_usage_error(SYNOPSIS, "--starttls: '%s' is not one of " STARTTLS_NAMES,
+                                   optarg);
         return -1;
     default:
         return cli_common_option(c, argv, SYNOPSIS, usage, &o->verbosity);

@@ -33,10 +33,11 @@ struct options {
     int tls_min, tls_max;
     int udp;               /* --udp: DTLS 1.2 over UDP */
     unsigned long mtu;     /* --mtu BYTES (0: the library's default) */
-    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     /* --listen [HOST:]PORT: the tunnel (tunnel.c). listen NULL: one connection, stdin. */
     const char *listen;
     char listen_host[256], listen_port[8]; /* host "" given as PORT alone: localhost */
+    int starttls; /* --starttls PROTO: enum starttls_proto, 0 none */
+    int verbosity; /* 0 quiet, 1 normal, 2 verbose, 3 also the trace (-vv, --trace) */
 };
 
 /* Every option's default. */

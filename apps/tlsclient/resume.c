@@ -48,8 +48,14 @@ static int reconnect_once(const struct options *o, tlskit_config *cfg, unsigned 
         return CLI_EXIT_ERROR;
     }
     if ((o->servername != NULL && tlskit_conn_set_servername(c, o->servername) < 0) ||
-        tlskit_conn_connect(c, o->host, o->port) < 0 ||
-        (*sess != NULL && tlskit_conn_set_session(c, *sess) < 0) ||
+        tlskit_conn_connect(c, o->host, o->port) < 0) {
+        rc = client_failed(c, 0);
+        goto done;
+    }
+    if ((rc = client_starttls(o, c)) >= 0)
+        goto done;
+    rc = CLI_EXIT_OK;
+    if ((*sess != NULL && tlskit_conn_set_session(c, *sess) < 0) ||
         tlskit_conn_handshake(c) < 0) {
         rc = client_failed(c, 0);
         goto done;

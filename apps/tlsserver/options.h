@@ -65,7 +65,6 @@ struct options {
     int log_json;  /* --log-format json: connection lines as JSON objects */
     int udp;                  /* --udp: DTLS 1.2 over UDP */
     unsigned long mtu;        /* --mtu BYTES (0: the library's default) */
-    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     /* --forward: every client relayed to this backend (event model). fwd_host is
      * "unix:/PATH" for a UNIX socket (fwd_port then ""); NULL forward: serve --mode. */
     const char *forward;
@@ -75,6 +74,7 @@ struct options {
     int proxy_protocol;                        /* --proxy-protocol */
     const char *proxy_from[MAX_PROXY_FROM];    /* --proxy-from, checked by the parser */
     int nproxy_from;
+    int verbosity; /* 0 quiet, 1 normal, 2 verbose, 3 also the trace (-vv) */
 };
 
 /* Every option's default. */

@@ -70,6 +70,15 @@ static int add_keypairs(tlskit_config *cfg, const struct options *o, int startup
     return 0;
 }
 
+/* -vv: the library's trace lines, each after the client's address, on stderr as they
+ * come (from any worker thread: cli_msg() writes a line at once). */
+static void trace_line(const tlskit_conn *c, const char *line, void *arg)
+{
+    (void)arg;
+    const char *peer = tlskit_conn_peer_addr(c);
+    cli_msg("%s %s", peer != NULL && *peer != '\0' ? peer : "-", line);
+}
+
 static tlskit_config *server_config(const struct options *o, int startup)
 {
     tlskit_config *cfg = o->udp ? tlskit_config_new_dtls() : tlskit_config_new();
@@ -94,6 +103,7 @@ static tlskit_config *server_config(const struct options *o, int startup)
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_IDLE, o->idle_ms) < 0 ||
         tlskit_config_set_timeout(cfg, TLSKIT_TIMEOUT_WRITE, o->write_ms) < 0 ||
         tlskit_config_set_ticket_lifetime(cfg, o->ticket_lifetime) < 0 ||
+        (o->verbosity > 2 && tlskit_config_set_trace(cfg, trace_line, NULL) < 0) ||
         add_crls(cfg, o) < 0) {
         cli_msg("%s%s", startup ? "" : "reload failed, keeping the old certificates: ",
                 tlskit_config_error(cfg));

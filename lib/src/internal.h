@@ -125,6 +125,8 @@ struct tlskit_config {
     int64_t dtls_first_ms, dtls_max_ms; /* retransmission timer: first delay, cap */
     int64_t cookie_secs;       /* a cookie's time bucket */
     unsigned char cookie_key[32];
+    tlskit_trace_fn trace_fn;  /* the handshake trace (trace.c), NULL when off */
+    void *trace_arg;
 };
 
 tlskit_config *tlskit__config_ref(tlskit_config *cfg);
@@ -167,6 +169,11 @@ int tlskit__client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey);
 /* Make the config ready for a connection (loads the default trust store when no CA was
  * set). Thread-safe. */
 int tlskit__config_prepare(tlskit_config *cfg, struct tlskit__err *err);
+
+/* ---- The handshake trace (trace.c) ---- */
+/* tlskit_trace_format(), with ssl (may be NULL) to name the cipher of a ServerHello. */
+size_t tlskit__trace_format(char *out, size_t outlen, int sent, int content_type, int version,
+                            const void *buf, size_t len, SSL *ssl);
 
 /* ---- Session-ticket keys (tickets.c) ---- */
 /* The key store of a new config, its callback installed on ctx. NULL when out of memory. */

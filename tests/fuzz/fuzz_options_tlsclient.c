@@ -57,7 +57,7 @@ int fz_tlsclient_parse(int argc, char **argv)
     FZ_CHECK(o.timeout_ms >= 0 && o.timeout_ms <= INT32_MAX, "timeout %lld",
              (long long)o.timeout_ms);
     FZ_CHECK(o.insecure == 0 || o.insecure == 1, "insecure %d", o.insecure);
-    FZ_CHECK(o.verbosity >= 0 && o.verbosity <= 2, "verbosity %d", o.verbosity);
+    FZ_CHECK(o.verbosity >= 0 && o.verbosity <= 3, "verbosity %d", o.verbosity);
     /* --listen: a port 0..65535 (0: any), and none of the one-connection options. */
     unsigned long lport;
     FZ_CHECK(!o.listen || (cli_parse_ulong(o.listen_port, 0, 65535, &lport) == 0 &&

@@ -75,7 +75,7 @@ int fz_tlsserver_parse(int argc, char **argv)
              "model %d", (int)o.model);
     FZ_CHECK(o.mode == MODE_ECHO || o.mode == MODE_DISCARD || o.mode == MODE_HTTP, "mode %d",
              (int)o.mode);
-    FZ_CHECK(o.verbosity >= 0 && o.verbosity <= 2, "verbosity %d", o.verbosity);
+    FZ_CHECK(o.verbosity >= 0 && o.verbosity <= 3, "verbosity %d", o.verbosity);
     FZ_CHECK(o.bind && (o.bind == bind0 || o.bind == o.bind_host), "bind points elsewhere");
     FZ_CHECK(o.ncert == o.nkey && o.ncert >= 1 && o.ncert <= MAX_KEYPAIRS,
              "%zu --cert, %zu --key", o.ncert, o.nkey);

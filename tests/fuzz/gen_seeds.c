@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 static const char *outdir;
@@ -99,6 +100,23 @@ static int step(tlskit_conn *c, int *state)
     return *state;
 }
 
+/* The trace corpus: every message a recorded handshake sends (once, by its sender), in
+ * fuzz_trace.c's layout: [flags] message. */
+static const char *trace_name;
+static int trace_n;
+static void trace_seed(int write_p, int version, int type, const void *buf, size_t len,
+                       SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)arg;
+    if (!write_p || (type != 20 && type != 21 && type != 22))
+        return;
+    unsigned flags = (unsigned)(type - 20) << 1 | (SSL_version(ssl) == TLS1_3_VERSION ? 8 : 0);
+    char name[160];
+    snprintf(name, sizeof(name), "%s-%02d", trace_name, trace_n++);
+    write_seed("trace", name, (unsigned char)(flags | (trace_n & 1)), 1, buf, len);
+}
+
 static void record(const char *name, unsigned cflags, unsigned sflags, int expect_ok)
 {
     int cp[2], sp[2];
@@ -107,6 +125,10 @@ static void record(const char *name, unsigned cflags, unsigned sflags, int expec
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) != 0)
         abort();
     tlskit_config *ccfg = fz_client_config(cflags), *scfg = fz_server_config(sflags);
+    trace_name = name;
+    trace_n = 0;
+    SSL_CTX_set_msg_callback(tlskit_config_ssl_ctx(ccfg), trace_seed);
+    SSL_CTX_set_msg_callback(tlskit_config_ssl_ctx(scfg), trace_seed);
     tlskit_conn *cli = tlskit_conn_new(ccfg), *srv = tlskit_conn_new(scfg);
     tlskit_config_free(ccfg);
     tlskit_config_free(scfg);

@@ -6,7 +6,8 @@
  * graceful stop with clients mid-stream. The first config's default keypair is for
  * another name, so every handshake before the reload installs the one for "localhost" in
  * its SSL from the shared config (SNI, sni.c) on the workers at once; ALPN is on both
- * ends. Exit 0 when every echo matched; TSan makes the
+ * ends, and so is the handshake trace (its callback runs on every worker). Exit 0 when
+ * every echo matched and every handshake was traced; TSan makes the
  * process fail on any report (halt_on_error / exitcode). */
 #include <tlskit/tlskit.h>
 
@@ -28,6 +29,17 @@ static atomic_int stop_stats;
 static void path(char *buf, size_t len, const char *name)
 {
     snprintf(buf, len, "%s/%s", certs, name);
+}
+
+static atomic_int traced_hellos;
+
+/* The trace callback, on the worker threads: reads the connection's address. */
+static void on_trace(const tlskit_conn *c, const char *line, void *arg)
+{
+    (void)arg;
+    const char *peer = tlskit_conn_peer_addr(c);
+    if (strncmp(line, "< ClientHello ", 14) == 0 && peer != NULL && peer[0] != '\0')
+        atomic_fetch_add(&traced_hellos, 1);
 }
 
 static void on_data(tlskit_conn *c, const void *d, size_t n, void *arg)
@@ -131,7 +143,8 @@ int main(void)
     tlskit_config *scfg = tlskit_config_new();
     if (tlskit_config_set_keypair_file(scfg, other_crt, other_key) != 0 ||
         tlskit_config_add_keypair_file(scfg, crt, key) != 0 ||
-        tlskit_config_set_alpn(scfg, "h2,http/1.1") != 0) {
+        tlskit_config_set_alpn(scfg, "h2,http/1.1") != 0 ||
+        tlskit_config_set_trace(scfg, on_trace, NULL) != 0) {
         fprintf(stderr, "server config: %s\n", tlskit_config_error(scfg));
         return 1;
     }
@@ -155,7 +168,8 @@ int main(void)
     /* Reload while clients connect: new material from the same files. */
     tlskit_config *next = tlskit_config_new();
     if (tlskit_config_set_keypair_file(next, crt, key) != 0 ||
-        tlskit_config_set_alpn(next, "h2,http/1.1") != 0 || tlskit_engine_reload(e, next)) {
+        tlskit_config_set_alpn(next, "h2,http/1.1") != 0 ||
+        tlskit_config_set_trace(next, on_trace, NULL) != 0 || tlskit_engine_reload(e, next)) {
         fprintf(stderr, "reload failed\n");
         atomic_fetch_add(&failures, 1);
     }
@@ -174,10 +188,12 @@ int main(void)
     tlskit_config_free(ccfg);
 
     int expected = CLIENT_THREADS * CONNS_PER_THREAD;
-    printf("engine_tsan: accepted %llu, handshakes ok %llu, closes %d, failures %d\n",
-           (unsigned long long)st.accepted, (unsigned long long)st.handshakes_ok,
-           atomic_load(&closes), atomic_load(&failures));
+    printf("engine_tsan: accepted %llu, handshakes ok %llu, closes %d, failures %d, "
+           "traced hellos %d\n", (unsigned long long)st.accepted,
+           (unsigned long long)st.handshakes_ok, atomic_load(&closes),
+           atomic_load(&failures), atomic_load(&traced_hellos));
     if (atomic_load(&failures) || st.handshakes_ok != (uint64_t)expected ||
+        atomic_load(&traced_hellos) < expected ||
         atomic_load(&closes) != expected || st.open != 0) {
         printf("0 passed, 1 failed\n");
         return 1;

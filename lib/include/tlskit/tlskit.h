@@ -396,6 +396,39 @@ TLSKIT_API int tlskit_config_set_dtls_timer(tlskit_config *cfg, int64_t first_ms
  * previous bucket are accepted, so a cookie lives between secs and 2 * secs. The key is
  * random per config. 0, or -1. */
 TLSKIT_API int tlskit_config_set_dtls_cookie_lifetime(tlskit_config *cfg, int64_t secs);
+/* Debugging: a trace of the handshake. fn gets one line of text for each TLS message and
+ * alert that a connection made with this config sends (line starts "> ") or receives
+ * ("< "), as it happens, with the message named and, for the hellos, their extensions:
+ *   > ClientHello ciphers=31 sni=localhost alpn=h2,http/1.1 ... supported_versions=
+ *     TLSv1.3,TLSv1.2 ... key_share=X25519
+ *   < ServerHello cipher=TLS_AES_128_GCM_SHA256 supported_versions=TLSv1.3 key_share=X25519
+ *   < EncryptedExtensions alpn=h2       < Certificate (2 certs)       < Finished
+ *   < alert fatal bad_certificate       > ChangeCipherSpec
+ * Other extensions appear by name (IANA registry), unknown ones as 0xNNNN; a message that
+ * does not parse ends in " [malformed]". Names a peer chose are shown with bytes outside
+ * printable ASCII (and ',' '\\') as \xNN. No secret ever appears (no keys, no ticket
+ * contents, no Finished data). The line is printable ASCII without a newline, at most
+ * TLSKIT_TRACE_LINE_MAX - 1 bytes (a longer one is cut and ends in "..."), valid during
+ * the call only. The library does not print it: fn does what the application wants.
+ * fn runs on the thread that drives conn, inside the tlskit call that sent or received
+ * the message (handshake, read, write, close; on an engine connection, its worker
+ * thread), so it must be safe to call from every thread that uses the config, and
+ * quick. It may read tlskit_conn_peer_addr() and tlskit_conn_userdata() of conn and
+ * must call nothing else on it. NULL fn turns the trace off (the default; off costs
+ * nothing). 0, or -1 when the config is in use. */
+#define TLSKIT_TRACE_LINE_MAX 1024
+struct tlskit_conn; /* tlskit_conn, below */
+typedef void (*tlskit_trace_fn)(const struct tlskit_conn *conn, const char *line, void *arg);
+TLSKIT_API int tlskit_config_set_trace(tlskit_config *cfg, tlskit_trace_fn fn, void *arg);
+/* The trace line for one message, as the trace callback would get it, for a caller that
+ * captures messages itself (e.g. OpenSSL's msg callback on tlskit_config_ssl_ctx()):
+ * sent (non-zero) or received, content_type the TLS record type (20 ChangeCipherSpec,
+ * 21 alert, 22 handshake: one message with its 4-byte header), version the protocol in
+ * use (TLSKIT_TLS1_3 reads a Certificate message in the TLS 1.3 layout), msg and len the
+ * bytes, which may be hostile (every length is checked). Writes a NUL-terminated line
+ * into out (outlen bytes, TLSKIT_TRACE_LINE_MAX is enough) and returns its length. */
+TLSKIT_API size_t tlskit_trace_format(char *out, size_t outlen, int sent, int content_type,
+                                      int version, const void *msg, size_t len);
 
 /* Escape hatch: the underlying OpenSSL SSL_CTX (struct ssl_ctx_st *), owned by the
  * config. Changes made through it are the caller's responsibility (also once the config
@@ -424,7 +457,10 @@ TLSKIT_API int tlskit_conn_error_code(const tlskit_conn *conn);
  * sent without SNI). */
 TLSKIT_API int tlskit_conn_set_servername(tlskit_conn *conn, const char *name);
 /* Resolve host, connect to each address in turn within the CONNECT deadline. Does not
- * handshake (call tlskit_conn_handshake(), or the first read/write does it).
+ * handshake (call tlskit_conn_handshake(), or the first read/write does it). Until then
+ * the socket (tlskit_conn_fd()) carries no TLS, and the caller may speak a plain-text
+ * protocol over it first (STARTTLS), as long as it leaves nothing of the server's unread
+ * that TLS would then take.
  * Errors: TLSKIT_E_RESOLVE, TLSKIT_E_CONNECT, TLSKIT_E_TIMEOUT. */
 TLSKIT_API int tlskit_conn_connect(tlskit_conn *conn, const char *host, const char *port);
 
