@@ -483,6 +483,20 @@ TK_TEST(ocsp, tlsclient_against_tlsserver)
     cr_expect(tk_contains(p.errbuf, "OCSP staple: good (this update "), "%s", p.errbuf);
     cr_expect_str_eq(p.outbuf, "hello\n");
     tk_proc_free(&p);
+    /* --check and --check --json report it. */
+    const char *const check[] = {tk_client_bin(), "--check", "--ca", tk_cert("ca.crt"),
+                                 "localhost", s.portstr, NULL};
+    code = tk_run(&p, check, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 0, "exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.outbuf, "\nOCSP staple:  good (this update "), "%s", p.outbuf);
+    tk_proc_free(&p);
+    const char *const json[] = {tk_client_bin(), "--check", "--json", "--ca", tk_cert("ca.crt"),
+                                "localhost", s.portstr, NULL};
+    code = tk_run(&p, json, NULL, 0, RUN_MS);
+    cr_expect_eq(code, 0, "exit %d: %s", code, p.errbuf);
+    cr_expect(tk_contains(p.outbuf, "\"ocsp\":{\"status\":\"good\",\"detail\":\"good (this "
+                                    "update "), "%s", p.outbuf);
+    tk_proc_free(&p);
     /* A resumed session carries no certificate: not checked again, and not refused. */
     const char *const again[] = {tk_client_bin(), "-v", "--ca", tk_cert("ca.crt"),
                                  "--require-staple", "--reconnect", "1", "--tls-max", "1.2",

@@ -33,6 +33,8 @@ struct cert_row {
 struct report {
     const char *host, *port, *peer;
     const char *protocol, *cipher, *group, *sni, *alpn, *verify;
+    int ocsp;          /* TLSKIT_OCSP_STATUS_* of the stapled response */
+    const char *ocsp_text;
     const char *anchor;
     int resumed, verified;
     int nchain, nshown;
@@ -84,6 +86,8 @@ static void gather(const struct options *o, const tlskit_conn *c, int rc, struct
     r->verify = tlskit_conn_verify_result(c);
     r->verified = done && r->verify != NULL && strcmp(r->verify, "ok") == 0;
     r->anchor = tlskit_conn_trust_anchor(c);
+    r->ocsp = tlskit_conn_ocsp_status(c);
+    r->ocsp_text = tlskit_conn_ocsp_text(c);
     r->nchain = tlskit_conn_peer_chain_count(c);
     r->nshown = r->nchain < MAX_CHAIN ? r->nchain : MAX_CHAIN;
     r->warn_days = o->warn_days;
@@ -183,6 +187,18 @@ static void text_cert(FILE *f, int i, const struct cert_row *r)
     fprintf(f, "\n      chain:     %s\n", chain_role(r->flags));
 }
 
+/* The stapled OCSP response's status as a JSON word. */
+static const char *ocsp_name(int status)
+{
+    switch (status) {
+    case TLSKIT_OCSP_STATUS_GOOD: return "good";
+    case TLSKIT_OCSP_STATUS_REVOKED: return "revoked";
+    case TLSKIT_OCSP_STATUS_UNKNOWN: return "unknown";
+    case TLSKIT_OCSP_STATUS_INVALID: return "invalid";
+    default: return "none";
+    }
+}
+
 static void text_report(FILE *f, const struct report *r)
 {
     char verify[512];
@@ -197,7 +213,7 @@ static void text_report(FILE *f, const struct report *r)
              r->anchor != NULL ? " (trust anchor: " : "", r->anchor != NULL ? r->anchor : "",
              r->anchor != NULL ? ")" : "");
     text_line(f, "verify:", verify);
-    /* (OCSP status goes here, after verify, when the client checks it.) */
+    text_line(f, "OCSP staple:", r->ocsp_text);
     fprintf(f, "%-14s%d certificate%s as sent by the server%s\n", "chain:", r->nchain,
             r->nchain == 1 ? "" : "s", r->nshown < r->nchain ? " (first ones shown)" : "");
     for (int i = 0; i < r->nshown; i++)
@@ -297,7 +313,10 @@ static void json_report(struct json *j, const struct report *r)
     json_string(j, "result", r->verify);
     json_string(j, "trust_anchor", r->anchor);
     json_object_end(j);
-    /* ("ocsp" goes here, after "verify", when the client checks OCSP.) */
+    json_object_begin(j, "ocsp");
+    json_string(j, "status", ocsp_name(r->ocsp));
+    json_string(j, "detail", r->ocsp_text);
+    json_object_end(j);
     json_int(j, "chain_length", r->nchain);
     json_array_begin(j, "chain");
     for (int i = 0; i < r->nshown; i++)

@@ -313,7 +313,7 @@ const char *tlskit_conn_ocsp_text(const tlskit_conn *c)
         return c->ocsp_text;
     if (c->ssl && c->hs_done && SSL_session_reused(c->ssl))
         return "not checked (resumed session)";
-    return "not checked (no certificate received)";
+    return "not checked (the handshake ended before the server's certificate status)";
 }
 
 static int set_staple(tlskit_config *cfg, const char *label, const void *buf, size_t len)

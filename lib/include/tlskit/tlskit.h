@@ -650,7 +650,8 @@ TLSKIT_API const char *tlskit_conn_verify_result(const tlskit_conn *conn);
  * ..., next update ...)", "revoked (keyCompromise) since ...", or why none counts ("the
  * server stapled no OCSP response", "bad signature: ...", "for another certificate",
  * "expired: next update was ..."). The text is owned by the connection; "not requested"
- * when the config asked for none, "not checked (resumed session)" on a resumption. */
+ * when the config asked for none, "not checked (resumed session)" on a resumption,
+ * "not checked (...)" when the handshake failed before (e.g. the chain did not verify). */
 #define TLSKIT_OCSP_STATUS_NONE 0    /* not requested, not stapled, or not checked */
 #define TLSKIT_OCSP_STATUS_GOOD 1    /* a checked response says good */
 #define TLSKIT_OCSP_STATUS_REVOKED 2 /* a checked response says revoked */
