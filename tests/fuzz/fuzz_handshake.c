@@ -67,12 +67,33 @@ static void check_failed_handshake(tlskit_conn *c)
              "handshake failed with class %s: %s", tlskit_error_name(code), msg);
     FZ_CHECK(strncmp(msg, "handshake with ", 15) == 0, "handshake error text: %s", msg);
     FZ_CHECK(!tlskit_conn_handshake_done(c), "failed, yet done");
-    /* What the ServerHello settled stays readable once the server's certificate came (a
-     * client looks at a server that failed verification); before that there is none. */
-    FZ_CHECK(tlskit_conn_peer_chain_count(c) > 0 ||
-                 (tlskit_conn_protocol(c) == NULL && tlskit_conn_cipher(c) == NULL &&
-                  tlskit_conn_group(c) == NULL), "details of a failed handshake before the "
-             "server's certificate");
+    /* A client keeps what the server sent before the failure: its chain, and what its
+     * ServerHello chose (tlskit.h). Nothing of it without a chain; none verified. */
+    int nchain = tlskit_conn_peer_chain_count(c);
+    const char *proto = tlskit_conn_protocol(c);
+    if (nchain == 0)
+        FZ_CHECK(proto == NULL && tlskit_conn_cipher(c) == NULL && tlskit_conn_group(c) == NULL,
+                 "details of a failed handshake without a peer chain");
+    else
+        FZ_CHECK(proto == NULL || !strcmp(proto, "TLSv1.2") || !strcmp(proto, "TLSv1.3"),
+                 "protocol %s after a failed handshake", proto);
+    FZ_CHECK(tlskit_conn_trust_anchor(c) == NULL, "a trust anchor after a failed handshake");
+    for (int i = 0; i < nchain; i++) {
+        const char *fp = tlskit_conn_peer_chain_fingerprint(c, i);
+        FZ_CHECK(fp != NULL && strncmp(fp, "SHA256:", 7) == 0, "chain[%d] fingerprint", i);
+        FZ_CHECK(tlskit_conn_peer_chain_flags(c, i) == 0, "chain[%d] verified after a failed "
+                 "handshake", i);
+        (void)tlskit_conn_peer_chain_subject(c, i);
+        (void)tlskit_conn_peer_chain_sans(c, i);
+        (void)tlskit_conn_peer_chain_key_type(c, i);
+        (void)tlskit_conn_peer_chain_key_bits(c, i);
+        (void)tlskit_conn_peer_chain_key_group(c, i);
+        (void)tlskit_conn_peer_chain_sigalg(c, i);
+        (void)tlskit_conn_peer_chain_spki_sha256(c, i);
+    }
+    FZ_CHECK(tlskit_conn_peer_chain_subject(c, nchain) == NULL, "chain past its end");
+    (void)tlskit_conn_peer_chain_pem(c);
+    fz_check_err_queue("the peer chain getters (after a failed handshake)");
     FZ_CHECK(tlskit_conn_verify_result(c) != NULL, "no verify result after a handshake attempt");
     (void)tlskit_conn_servername(c);
     (void)tlskit_conn_peer_cert_provided(c);
