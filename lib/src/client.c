@@ -107,7 +107,7 @@ int tlskit__client_setup(tlskit_conn *c)
     return 0;
 }
 
-int tlskit_conn_connect(tlskit_conn *c, const char *host, const char *port)
+int tlskit__connect_args(tlskit_conn *c, const char *host, const char *port)
 {
     tlskit__err_clear(&c->err);
     if (!host || !*host) {
@@ -120,6 +120,13 @@ int tlskit_conn_connect(tlskit_conn *c, const char *host, const char *port)
         tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
         return -1;
     }
+    return 0;
+}
+
+int tlskit_conn_connect(tlskit_conn *c, const char *host, const char *port)
+{
+    if (tlskit__connect_args(c, host, port) != 0)
+        return -1;
     if (c->cfg->dtls) {
         tlskit__err_set(&c->err, TLSKIT_E_INVALID,
                         "connect: a DTLS config connects with tlskit_conn_connect_udp()");

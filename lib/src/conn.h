@@ -109,6 +109,9 @@ int64_t tlskit__dtls_timer_at(const tlskit_conn *conn);
 int tlskit__conn_setup(tlskit_conn *conn, int fd, int own_fd, int is_server);
 /* Client-role settings of a new SSL (client.c). */
 int tlskit__client_setup(tlskit_conn *conn);
+/* The checks both connect calls start with (error cleared, host, port, a new
+ * connection): 0, or -1 with the error set (client.c). */
+int tlskit__connect_args(tlskit_conn *c, const char *host, const char *port);
 /* Client role: ask for an OCSP staple when the config says so (ocsp.c). */
 int tlskit__ocsp_client_setup(tlskit_conn *conn);
 /* Fill conn->info after the handshake (info.c). */

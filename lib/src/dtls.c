@@ -441,17 +441,8 @@ static int udp_connect(tlskit_conn *c, const char *host, const char *port)
 
 int tlskit_conn_connect_udp(tlskit_conn *c, const char *host, const char *port)
 {
-    tlskit__err_clear(&c->err);
-    if (!host || !*host) {
-        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connect: a host is required");
+    if (tlskit__connect_args(c, host, port) != 0)
         return -1;
-    }
-    if (tlskit__check_port(&c->err, "connect", port) != 0)
-        return -1;
-    if (c->state != TK_NEW) {
-        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connection is already in use");
-        return -1;
-    }
     if (!c->cfg->dtls) {
         tlskit__err_set(&c->err, TLSKIT_E_INVALID, "connect_udp: the config is not a DTLS "
                         "config (make it with tlskit_config_new_dtls())");
