@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The examples test: run every C example in examples/ and check its output.
+# Usage: examples.sh EXAMPLES_BUILD_DIR CERTS_DIR
+# Servers are started on port 0; their first line ("listening on ADDR:PORT, ...") gives
+# the port, read from a FIFO with a generous bound (no sleeps).
+set -u
+bin=$1 certs=$2
+tmp=$(mktemp -d)
+fails=0 pid=
+cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+# expect NAME OUTPUT REGEX...: every extended regex must match some line of OUTPUT.
+expect() {
+	local name=$1 out=$2 re
+	shift 2
+	for re in "$@"; do
+		if grep -Eq -- "$re" <<<"$out"; then ok "$name: /$re/"; else
+			bad "$name: no line matches /$re/; output was:"; sed 's/^/     | /' <<<"$out"
+		fi
+	done
+}
+# start NAME ARGS...: run a server in the background, its stdout on fd 3; sets pid, port.
+start() {
+	local line
+	rm -f "$tmp/fifo" && mkfifo "$tmp/fifo"
+	"$bin/$1" "${@:2}" >"$tmp/fifo" 2>"$tmp/$1.err" &
+	pid=$!
+	exec 3<"$tmp/fifo"
+	port=
+	if read -r -t 30 line <&3 && [[ $line =~ ^listening\ on\ .*:([0-9]+) ]]; then
+		port=${BASH_REMATCH[1]}
+		ok "$1: $line"
+	else
+		bad "$1: no listening line (got '${line-}'); stderr:"; cat "$tmp/$1.err"
+	fi
+}
+# stop [SIGNAL]: stop the server; the rest of its stdout in $out, its status in $status.
+stop() {
+	kill -"${1:-TERM}" "$pid" 2>/dev/null
+	wait "$pid"
+	status=$?
+	pid=
+	out=$(cat <&3)
+	exec 3<&-
+}
+# run NAME ARGS...: run a client (bounded by timeout); output in $out, status in $status.
+run() {
+	out=$(timeout 60 "$bin/$1" "${@:2}" 2>&1)
+	status=$?
+	[[ $status == 0 ]] || bad "$1 ${*:2}: exit status $status: $out"
+}
+
+# 1. tcp_echo_server / tcp_echo_client
+start tcp_echo_server 0 "$certs/server.crt" "$certs/server.key"
+if [[ -n $port ]]; then
+	run tcp_echo_client localhost "$port" "$certs/ca.crt" "echo me"
+	expect tcp_echo_client "$out" '^connected to 127\.0\.0\.1:[0-9]+ with TLSv1\.3$' \
+		'^received: echo me$'
+	out=$(timeout 60 "$bin/tcp_echo_client" localhost "$port" "$certs/otherca.crt" 2>&1)
+	[[ $? == 1 ]] && ok "tcp_echo_client with the wrong CA fails" ||
+		bad "tcp_echo_client with the wrong CA did not fail"
+	expect "tcp_echo_client (wrong CA)" "$out" 'certificate verify failed.*\(TLSKIT_E_VERIFY\)$'
+	stop
+	expect tcp_echo_server "$out" '^echoed 7 bytes to 127\.0\.0\.1:[0-9]+$'
+fi
+
+# 3. event_server: echo on the engine, graceful stop on SIGTERM
+start event_server 0 "$certs/server.crt" "$certs/server.key"
+if [[ -n $port ]]; then
+	run tcp_echo_client 127.0.0.1 "$port" "$certs/ca.crt" "through the engine"
+	expect "tcp_echo_client -> event_server" "$out" '^received: through the engine$'
+	stop
+	[[ $status == 0 ]] && ok "event_server exits 0 on SIGTERM" ||
+		bad "event_server exit status $status"
+	expect event_server "$out" '^stopped$'
+fi
+
+if ((fails)); then echo "$fails check(s) failed"; exit 1; fi
+echo "all examples passed"
