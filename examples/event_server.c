@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* event_server: the engine (the tutorial's asyncio server), an echo in under 40 lines:
- * on_data echoes with tlskit_conn_write (queued, with backpressure); threads, deadlines
- * and limits are the engine's; SIGINT/SIGTERM stop it gracefully (drain, close_notify).
+/* event_server: the engine (the tutorial's asyncio server), an echo in under 40 lines.
+ * on_data echoes (tlskit_conn_write queues, with backpressure); SIGINT/SIGTERM stop it
+ * gracefully (drain, close_notify). Threads, deadlines and limits are the engine's.
  * Usage: event_server PORT CERT_FILE KEY_FILE   (prints "listening on ADDRS" first) */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -20,7 +20,6 @@ int main(int argc, char **argv)
     tlskit_config *cfg = tlskit_config_new();
     sigset_t stop;
     int sig;
-
     if (argc != 4 || tlskit_config_set_keypair_file(cfg, argv[2], argv[3]) == -1)
         return fprintf(stderr, "usage: event_server PORT CERT KEY %s\n", tlskit_error(cfg)), 1;
     tlskit_engine *e = tlskit_engine_new(cfg, &handlers); /* cfg is now in use */

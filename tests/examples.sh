@@ -79,5 +79,30 @@ if [[ -n $port ]]; then
 	expect event_server "$out" '^stopped$'
 fi
 
+# 9. mtls_server / mtls_client: client certificates and the peer's identity
+start mtls_server 0 "$certs/server.crt" "$certs/server.key" "$certs/ca.crt"
+if [[ -n $port ]]; then
+	run mtls_client localhost "$port" "$certs/ca.crt" "$certs/client-dns.crt" "$certs/client-dns.key"
+	expect mtls_client "$out" '^server subject: CN=localhost$' \
+		'^server SANs: DNS:localhost, IP:127\.0\.0\.1, IP:::1$' \
+		'^server fingerprint: SHA256:([0-9A-F]{2}:){31}[0-9A-F]{2}$' \
+		'^server says: hello, CN=tlskit-client$'
+	out=$(timeout 60 "$bin/mtls_client" localhost "$port" "$certs/ca.crt" 2>&1)
+	[[ $? == 1 ]] && ok "mtls_client without a certificate fails" ||
+		bad "mtls_client without a certificate did not fail"
+	expect "mtls_client (no certificate)" "$out" \
+		'requires a client certificate.*\(TLSKIT_E_VERIFY\)$'
+	out=$(timeout 60 "$bin/mtls_client" localhost "$port" "$certs/ca.crt" \
+		"$certs/client-otherca.crt" "$certs/client-otherca.key" 2>&1)
+	[[ $? == 1 ]] && ok "mtls_client with another CA's certificate fails" ||
+		bad "mtls_client with another CA's certificate did not fail"
+	expect "mtls_client (other CA)" "$out" 'rejected our certificate.*\(TLSKIT_E_VERIFY\)$'
+	stop
+	expect mtls_server "$out" '^client subject: CN=tlskit-client$' \
+		'^client issuer: CN=tlskit local CA$' '^client SANs: DNS:client\.tlskit\.test$' \
+		'^rejected: .*the client sent no certificate \(TLSKIT_E_VERIFY\)$' \
+		'^rejected: .*issuer "CN=tlskit other CA" is not in the trust store.*\(TLSKIT_E_VERIFY\)$'
+fi
+
 if ((fails)); then echo "$fails check(s) failed"; exit 1; fi
 echo "all examples passed"
