@@ -104,5 +104,15 @@ if [[ -n $port ]]; then
 		'^rejected: .*issuer "CN=tlskit other CA" is not in the trust store.*\(TLSKIT_E_VERIFY\)$'
 fi
 
+# 7. wrap_socket: TLS over sockets the program made, which stay the program's
+run wrap_socket "$certs/server.crt" "$certs/server.key" "$certs/ca.crt"
+expect wrap_socket "$out" '^server side received: ping \(TLSv1\.3\)$' \
+	'^client side received: pong \(server CN=localhost verified\)$' \
+	'^after tlskit_conn_free: client socket still open, server socket still open$'
+out=$(timeout 60 "$bin/wrap_socket" "$certs/wronghost.crt" "$certs/wronghost.key" "$certs/ca.crt" 2>&1)
+[[ $? == 1 ]] && ok "wrap_socket with the wrong host's certificate fails" ||
+	bad "wrap_socket with the wrong host's certificate did not fail"
+expect "wrap_socket (wrong host)" "$out" 'hostname mismatch: expected "localhost".*\(TLSKIT_E_VERIFY\)$'
+
 if ((fails)); then echo "$fails check(s) failed"; exit 1; fi
 echo "all examples passed"
