@@ -114,5 +114,20 @@ out=$(timeout 60 "$bin/wrap_socket" "$certs/wronghost.crt" "$certs/wronghost.key
 	bad "wrap_socket with the wrong host's certificate did not fail"
 expect "wrap_socket (wrong host)" "$out" 'hostname mismatch: expected "localhost".*\(TLSKIT_E_VERIFY\)$'
 
+# 8. nonblocking_poll against tcp_echo_server (the number of waits depends on timing)
+start tcp_echo_server 0 "$certs/server.crt" "$certs/server.key"
+if [[ -n $port ]]; then
+	run nonblocking_poll localhost "$port" "$certs/ca.crt" "polled and echoed"
+	expect nonblocking_poll "$out" '^handshake done \(TLSv1\.3\) after [0-9]+ waits$' \
+		'^sent 17 bytes after [0-9]+ waits$' '^read 17 bytes after [0-9]+ waits$' \
+		'^received: polled and echoed$'
+	out=$(timeout 60 "$bin/nonblocking_poll" localhost "$port" "$certs/otherca.crt" x 2>&1)
+	[[ $? == 1 ]] && ok "nonblocking_poll with the wrong CA fails" ||
+		bad "nonblocking_poll with the wrong CA did not fail"
+	expect "nonblocking_poll (wrong CA)" "$out" 'certificate verify failed.*\(TLSKIT_E_VERIFY\)$'
+	stop
+	expect tcp_echo_server "$out" '^echoed 17 bytes to 127\.0\.0\.1:[0-9]+$'
+fi
+
 if ((fails)); then echo "$fails check(s) failed"; exit 1; fi
 echo "all examples passed"
