@@ -129,5 +129,12 @@ if [[ -n $port ]]; then
 	expect tcp_echo_server "$out" '^echoed 17 bytes to 127\.0\.0\.1:[0-9]+$'
 fi
 
+# 5. timeouts: each deadline expires and is reported as TLSKIT_E_TIMEOUT naming the step
+run timeouts "$certs/server.crt" "$certs/server.key" "$certs/ca.crt"
+expect timeouts "$out" \
+	'^connect: TLSKIT_E_TIMEOUT: connect to 127\.0\.0\.1 port [0-9]+: timed out after 0\.300 s' \
+	'^handshake: TLSKIT_E_TIMEOUT: handshake with 127\.0\.0\.1:[0-9]+: timed out after 0\.300 s$' \
+	'^read: TLSKIT_E_TIMEOUT: read from 127\.0\.0\.1:[0-9]+: timed out'
+
 if ((fails)); then echo "$fails check(s) failed"; exit 1; fi
 echo "all examples passed"
