@@ -136,5 +136,22 @@ expect timeouts "$out" \
 	'^handshake: TLSKIT_E_TIMEOUT: handshake with 127\.0\.0\.1:[0-9]+: timed out after 0\.300 s$' \
 	'^read: TLSKIT_E_TIMEOUT: read from 127\.0\.0\.1:[0-9]+: timed out'
 
+# 2. threaded_server: while one client sits in its handshake (a bare TCP connection that
+# sends nothing), another is served. A server serving one client at a time would keep the
+# second waiting past its 5 s deadline (the first one's handshake deadline is 10 s).
+start threaded_server 0 "$certs/server.crt" "$certs/server.key"
+if [[ -n $port ]]; then
+	if exec 5<>"/dev/tcp/127.0.0.1/$port"; then
+		run tcp_echo_client localhost "$port" "$certs/ca.crt" "while another waits"
+		expect "tcp_echo_client -> threaded_server" "$out" '^received: while another waits$'
+		exec 5<&-
+	else
+		bad "threaded_server: cannot open the idle connection"
+	fi
+	stop
+	expect threaded_server "$out" \
+		'^echoed 19 bytes to 127\.0\.0\.1:[0-9]+ \(2 clients connected\)$'
+fi
+
 if ((fails)); then echo "$fails check(s) failed"; exit 1; fi
 echo "all examples passed"
