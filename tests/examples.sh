@@ -114,13 +114,17 @@ out=$(timeout 60 "$bin/wrap_socket" "$certs/wronghost.crt" "$certs/wronghost.key
 	bad "wrap_socket with the wrong host's certificate did not fail"
 expect "wrap_socket (wrong host)" "$out" 'hostname mismatch: expected "localhost".*\(TLSKIT_E_VERIFY\)$'
 
-# 8. nonblocking_poll against tcp_echo_server (the number of waits depends on timing)
+# 8. nonblocking_poll and 6. socket_options against tcp_echo_server (the number of waits depends on timing)
 start tcp_echo_server 0 "$certs/server.crt" "$certs/server.key"
 if [[ -n $port ]]; then
 	run nonblocking_poll localhost "$port" "$certs/ca.crt" "polled and echoed"
 	expect nonblocking_poll "$out" '^handshake done \(TLSv1\.3\) after [0-9]+ waits$' \
 		'^sent 17 bytes after [0-9]+ waits$' '^read 17 bytes after [0-9]+ waits$' \
 		'^received: polled and echoed$'
+	run socket_options localhost "$port" "$certs/ca.crt"
+	expect socket_options "$out" '^SO_RCVBUF: 131072 \(asked for 65536\)$' \
+		'^SO_SNDBUF: 131072 \(asked for 65536\)$' '^TCP_NODELAY: 1 \(the default\)$' \
+		'^SO_KEEPALIVE: 1$' '^TCP_KEEPIDLE: 30 s$' '^TCP_KEEPINTVL: 10 s$' '^TCP_KEEPCNT: 4$'
 	out=$(timeout 60 "$bin/nonblocking_poll" localhost "$port" "$certs/otherca.crt" x 2>&1)
 	[[ $? == 1 ]] && ok "nonblocking_poll with the wrong CA fails" ||
 		bad "nonblocking_poll with the wrong CA did not fail"
