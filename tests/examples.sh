@@ -157,5 +157,12 @@ if [[ -n $port ]]; then
 		'^echoed 19 bytes to 127\.0\.0\.1:[0-9]+ \(2 clients connected\)$'
 fi
 
+# 4. reuseaddr: the port in use, reported; TIME_WAIT blocks a plain bind, not tlskit
+run reuseaddr "$certs/server.crt" "$certs/server.key"
+expect reuseaddr "$out" '^first listener: 127\.0\.0\.1:[0-9]+$' \
+	'^second listener: TLSKIT_E_LISTEN: listen on 127\.0\.0\.1:[0-9]+: Address already in use$' \
+	'^plain bind\(\) without SO_REUSEADDR: Address already in use$' \
+	'^restarted listener \(SO_REUSEADDR\): 127\.0\.0\.1:[0-9]+$'
+
 if ((fails)); then echo "$fails check(s) failed"; exit 1; fi
 echo "all examples passed"
