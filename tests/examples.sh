@@ -164,5 +164,14 @@ expect reuseaddr "$out" '^first listener: 127\.0\.0\.1:[0-9]+$' \
 	'^plain bind\(\) without SO_REUSEADDR: Address already in use$' \
 	'^restarted listener \(SO_REUSEADDR\): 127\.0\.0\.1:[0-9]+$'
 
+# 10. datagram: plain UDP next to DTLS on the engine
+run datagram "$certs/server.crt" "$certs/server.key" "$certs/ca.crt"
+expect datagram "$out" '^UDP: received "hello" in one datagram of 5 bytes, in clear text$' \
+	'^DTLS: DTLSv1\.2 with [A-Z0-9-]+, server CN=localhost, at most [0-9]+ bytes per datagram$' \
+	'^DTLS: received "first" in one datagram of 5 bytes, encrypted$' \
+	'^DTLS: received "second message" in one datagram of 14 bytes, encrypted$' \
+	'^DTLS: received "third" in one datagram of 5 bytes, encrypted$' \
+	'^DTLS: a write of [0-9]+ bytes: TLSKIT_E_LIMIT: .*do not fit in one datagram'
+
 if ((fails)); then echo "$fails check(s) failed"; exit 1; fi
 echo "all examples passed"
