@@ -173,5 +173,21 @@ expect datagram "$out" '^UDP: received "hello" in one datagram of 5 bytes, in cl
 	'^DTLS: received "third" in one datagram of 5 bytes, encrypted$' \
 	'^DTLS: a write of [0-9]+ bytes: TLSKIT_E_LIMIT: .*do not fit in one datagram'
 
+# Every example says what it shows (a comment block naming it first) and is in the
+# README's table, and the table names no example that does not exist.
+src=$(cd "$(dirname "$0")/.." && pwd)
+for f in "$src"/examples/*.c; do
+	name=$(basename "$f")
+	[[ $(sed -n 2p "$f") == "/* ${name%.c}: "* ]] && ok "$name: comment block" ||
+		bad "$name: line 2 does not start the comment block '/* ${name%.c}: ...'"
+	grep -q "^| .*\`$name\`.* |$" "$src/README.md" && ok "$name: in the README table" ||
+		bad "$name: not in the README's examples table"
+	[[ -x $bin/${name%.c} ]] || bad "$name: not built"
+done
+for name in $(sed -n '/^### Examples: the socket tutorial/,/^## /p' "$src/README.md" |
+	grep -o '`[a-z_]*\.c`' | tr -d '`'); do
+	[[ -f $src/examples/$name ]] || bad "README's examples table names $name, which does not exist"
+done
+
 if ((fails)); then echo "$fails check(s) failed"; exit 1; fi
 echo "all examples passed"
