@@ -336,5 +336,19 @@ check "pc_static runs without LD_LIBRARY_PATH" "$work/pc_static"
 check "pc_static does not need libtlskit.so" \
     bash -c 'readelf -d "$1" >"$1.dyn" && ! grep -q "NEEDED.*libtlskit" "$1.dyn"' _ "$work/pc_static"
 
+# The C examples' sources are installed as documentation; they must build as they are
+# against the installed library (the examples test in the build tree runs them).
+step "the installed examples (share/doc/tlskit/examples) build with pkg-config"
+exdir=$prefix/share/doc/tlskit/examples
+if [[ -d $exdir ]]; then
+    for ex in "$exdir"/*.c; do
+        check "cc -Werror ${ex#"$prefix"/}" \
+            "$cc" -std=c11 -Wall -Wextra -Werror "${xflags[@]}" "${pc_cflags[@]}" "$ex" \
+            -o "$work/example_$(basename "$ex" .c)" "${pc_libs[@]}" -pthread
+    done
+elif [[ -d $root/examples ]]; then
+    bad "examples/ not installed to share/doc/tlskit/examples"
+fi
+
 summary
 ((failed == 0))
