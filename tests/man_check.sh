@@ -6,13 +6,22 @@
 #     declared (.Fn/.Fo) in some section 3 page;
 #   - every long flag an app's --help defines is an .It item of that app's section 1
 #     page.
-# Usage: man_check.sh APP=BINARY...   e.g. tlsserver=build/apps/tlsserver/tlsserver
-# (an app's page is man/APP.1; the binary is run with --help).
+#   - with --install BUILD-DIR: `cmake --install` of that build puts every page in
+#     share/man/manN (GNUInstallDirs) and the certificate script in bin/ as
+#     tlskit-gen-certs, which runs from there.
+# Usage: man_check.sh [--install BUILD-DIR] APP=BINARY...
+#   e.g. tlsserver=build/apps/tlsserver/tlsserver (an app's page is man/APP.1; the binary
+#   is run with --help).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 mandir=$root/man
 header=$root/lib/include/tlskit/tlskit.h
 command -v mandoc >/dev/null || { echo "FAIL mandoc is missing (scripts/setup.sh installs it)"; exit 1; }
+install_from=
+if [ "${1:-}" = --install ]; then
+    install_from=$2
+    shift 2
+fi
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
@@ -79,5 +88,35 @@ for arg in "$@"; do
         fi
     done
 done
+# 4. Installed where man(1) finds them, with the certificate command.
+if [ -n "$install_from" ]; then
+    prefix=$(mktemp -d)
+    trap 'rm -rf "$prefix"' EXIT
+    if cmake --install "$install_from" --prefix "$prefix" >"$prefix.log" 2>&1; then
+        ok
+        for p in "${pages[@]}"; do
+            name=$(basename "$p")
+            # Section 1 pages of apps the build did not make are not installed.
+            case $name in tlsserver.1 | tlsclient.1 | tlsbench.1)
+                [ -x "$install_from/apps/${name%.1}/${name%.1}" ] || continue ;;
+            esac
+            if [ -f "$prefix/share/man/man${name##*.}/$name" ]; then
+                ok
+            else
+                bad "cmake --install: share/man/man${name##*.}/$name is missing"
+            fi
+        done
+        gen=$prefix/bin/tlskit-gen-certs
+        if [ -x "$gen" ] && (cd "$prefix" && "$gen" -q) && [ -f "$prefix/certs/server.crt" ]; then
+            ok
+        else
+            bad "cmake --install: bin/tlskit-gen-certs is missing or does not make ./certs"
+        fi
+    else
+        bad "cmake --install $install_from failed:"
+        cat "$prefix.log"
+    fi
+    rm -f "$prefix.log"
+fi
 echo "$pass passed, $fail failed"
 ((fail == 0 && pass > 0))
