@@ -14,8 +14,8 @@ Usage: scripts/gen-certs.sh [--out DIR] [--san SAN]... [--rsa [BITS]] [--force]
 
 Generate a local CA plus server and client (mTLS) certificates for tlskit.
 
-  --out DIR     output directory (default: certs/ at the repository root);
-                created if missing
+  --out DIR     output directory (default: certs/ at the repository root;
+                ./certs when installed as tlskit-gen-certs); created if missing
   --san SAN     extra subjectAltName for the server certificate, in addition
                 to DNS:localhost, IP:127.0.0.1, IP:::1; SAN is DNS:name,
                 IP:addr, or a bare name/address (classified automatically);
@@ -61,6 +61,8 @@ usage_error() {
 
 script_dir=$(cd "$(dirname "$0")" && pwd -P)
 out="$script_dir/../certs"
+# Installed (cmake --install) as tlskit-gen-certs, outside a source tree: ./certs.
+[ -f "$script_dir/../lib/include/tlskit/tlskit.h" ] || out=certs
 extra_sans=()
 key_alg=ec
 rsa_bits=2048

@@ -45,9 +45,10 @@ prog=setup.sh
 #                     postgres/imap/pop3/smtp), each started by the test on 127.0.0.1 with
 #                     its own config; their system services are not started (policy-rc.d
 #                     in containers), nor needed
+#   mandoc            man_check (tests/man_check.sh): mandoc -Tlint of the pages in man/
 packages=(build-essential cmake pkg-config libssl-dev libcriterion-dev openssl curl
           gnutls-bin python3 python3-jsonschema sslscan nmap tshark haproxy systemd
-          postgresql dovecot-imapd dovecot-pop3d postfix)
+          postgresql dovecot-imapd dovecot-pop3d postfix mandoc)
 # For scripts/bench.sh only:
 #   nginx-light       the reference server
 #   gnuplot-nox       chart.png
