@@ -7,6 +7,8 @@
  * and closed; TSan makes the process fail on any report. */
 #include <tlskit/tlskit.h>
 
+#include "tsan_common.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,7 +22,6 @@
 static const char *certs;
 static char port[16];
 static atomic_int failures;
-static atomic_int stop_stats;
 
 static void path(char *buf, size_t len, const char *name)
 {
@@ -75,16 +76,6 @@ static void *client_thread(void *arg)
     return NULL;
 }
 
-static void *stats_thread(void *arg)
-{
-    tlskit_engine *e = arg;
-    while (!atomic_load(&stop_stats)) {
-        struct tlskit_engine_stats st;
-        tlskit_engine_read_stats(e, &st);
-    }
-    return NULL;
-}
-
 int main(void)
 {
     certs = getenv("TLSKIT_TEST_CERTS");
@@ -116,12 +107,12 @@ int main(void)
     snprintf(port, sizeof(port), "%d", tlskit_engine_port(e));
 
     pthread_t clients[CLIENT_THREADS], stats;
-    pthread_create(&stats, NULL, stats_thread, e);
+    pthread_create(&stats, NULL, tsan_stats_thread, e);
     for (int i = 0; i < CLIENT_THREADS; i++)
         pthread_create(&clients[i], NULL, client_thread, ccfg);
     for (int i = 0; i < CLIENT_THREADS; i++)
         pthread_join(clients[i], NULL);
-    atomic_store(&stop_stats, 1);
+    atomic_store(&tsan_stop_stats, 1);
     pthread_join(stats, NULL);
 
     struct tlskit_engine_stats st;

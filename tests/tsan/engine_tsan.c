@@ -11,6 +11,8 @@
  * process fail on any report (halt_on_error / exitcode). */
 #include <tlskit/tlskit.h>
 
+#include "tsan_common.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,7 +26,6 @@
 static const char *certs;
 static char port[16];
 static atomic_int failures;
-static atomic_int stop_stats;
 
 static void path(char *buf, size_t len, const char *name)
 {
@@ -91,39 +92,13 @@ static void *client_thread(void *arg)
         }
     }
     for (int r = 0; r < ROUNDS; r++) {
-        for (int i = 0; i < CONNS_PER_THREAD; i++) {
-            char msg[64], got[64];
-            int len = snprintf(msg, sizeof(msg), "round %d conn %d %p", r, i, (void *)conns[i]);
-            size_t have = 0;
-            if (tlskit_conn_write_all(conns[i], msg, (size_t)len) != 0) {
+        for (int i = 0; i < CONNS_PER_THREAD; i++)
+            if (tsan_echo_round(conns[i], r, i) != 0)
                 atomic_fetch_add(&failures, 1);
-                continue;
-            }
-            while (have < (size_t)len) {
-                ssize_t n = tlskit_conn_read(conns[i], got + have, (size_t)len - have);
-                if (n <= 0)
-                    break;
-                have += (size_t)n;
-            }
-            if (have != (size_t)len || memcmp(msg, got, have) != 0) {
-                fprintf(stderr, "echo mismatch: %s\n", tlskit_conn_error(conns[i]));
-                atomic_fetch_add(&failures, 1);
-            }
-        }
     }
     for (int i = 0; i < CONNS_PER_THREAD; i++) {
         tlskit_conn_close(conns[i]);
         tlskit_conn_free(conns[i]);
-    }
-    return NULL;
-}
-
-static void *stats_thread(void *arg)
-{
-    tlskit_engine *e = arg;
-    while (!atomic_load(&stop_stats)) {
-        struct tlskit_engine_stats st;
-        tlskit_engine_read_stats(e, &st);
     }
     return NULL;
 }
@@ -161,7 +136,7 @@ int main(void)
 
     tlskit_config *ccfg = client_config();
     pthread_t clients[CLIENT_THREADS], stats;
-    pthread_create(&stats, NULL, stats_thread, e);
+    pthread_create(&stats, NULL, tsan_stats_thread, e);
     for (int i = 0; i < CLIENT_THREADS; i++)
         pthread_create(&clients[i], NULL, client_thread, ccfg);
 
@@ -177,7 +152,7 @@ int main(void)
 
     for (int i = 0; i < CLIENT_THREADS; i++)
         pthread_join(clients[i], NULL);
-    atomic_store(&stop_stats, 1);
+    atomic_store(&tsan_stop_stats, 1);
     pthread_join(stats, NULL);
 
     struct tlskit_engine_stats st;

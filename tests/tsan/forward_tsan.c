@@ -7,6 +7,8 @@
  * when every echo matched and every pair ended cleanly. */
 #include <tlskit/tlskit.h>
 
+#include "tsan_common.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,7 +24,7 @@ static const char *certs;
 static char front_port[16], back_port[16];
 static tlskit_engine *front;
 static tlskit_config *bcfg;
-static atomic_int failures, front_closes, back_closes, stop_stats;
+static atomic_int failures, front_closes, back_closes;
 
 struct pair {
     tlskit_conn *a, *b;
@@ -121,25 +123,9 @@ static void *client_thread(void *arg)
         }
     }
     for (int r = 0; r < ROUNDS; r++)
-        for (int i = 0; i < CONNS_PER_THREAD; i++) {
-            char msg[64], got[64];
-            int len = snprintf(msg, sizeof(msg), "round %d conn %d %p", r, i, (void *)conns[i]);
-            size_t have = 0;
-            if (tlskit_conn_write_all(conns[i], msg, (size_t)len) != 0) {
+        for (int i = 0; i < CONNS_PER_THREAD; i++)
+            if (tsan_echo_round(conns[i], r, i) != 0)
                 atomic_fetch_add(&failures, 1);
-                continue;
-            }
-            while (have < (size_t)len) {
-                ssize_t n = tlskit_conn_read(conns[i], got + have, (size_t)len - have);
-                if (n <= 0)
-                    break;
-                have += (size_t)n;
-            }
-            if (have != (size_t)len || memcmp(msg, got, have) != 0) {
-                fprintf(stderr, "echo mismatch: %s\n", tlskit_conn_error(conns[i]));
-                atomic_fetch_add(&failures, 1);
-            }
-        }
     for (int i = 0; i < CONNS_PER_THREAD; i++) { /* half-close: their end follows ours */
         char b[16];
         if (tlskit_conn_shutdown(conns[i]) != 0 || tlskit_conn_read(conns[i], b, sizeof(b)) != 0) {
@@ -148,15 +134,6 @@ static void *client_thread(void *arg)
         }
         tlskit_conn_close(conns[i]);
         tlskit_conn_free(conns[i]);
-    }
-    return NULL;
-}
-
-static void *stats_thread(void *arg)
-{
-    while (!atomic_load(&stop_stats)) {
-        struct tlskit_engine_stats st;
-        tlskit_engine_read_stats(arg, &st);
     }
     return NULL;
 }
@@ -200,12 +177,12 @@ int main(void)
     snprintf(front_port, sizeof(front_port), "%d", tlskit_engine_port(front));
 
     pthread_t clients[CLIENT_THREADS], stats;
-    pthread_create(&stats, NULL, stats_thread, front);
+    pthread_create(&stats, NULL, tsan_stats_thread, front);
     for (int i = 0; i < CLIENT_THREADS; i++)
         pthread_create(&clients[i], NULL, client_thread, ccfg);
     for (int i = 0; i < CLIENT_THREADS; i++)
         pthread_join(clients[i], NULL);
-    atomic_store(&stop_stats, 1);
+    atomic_store(&tsan_stop_stats, 1);
     pthread_join(stats, NULL);
 
     tlskit_engine_stop(front);

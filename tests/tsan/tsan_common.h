@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* What the ThreadSanitizer programs (engine_tsan.c, forward_tsan.c, dtls_tsan.c) share:
+ * a thread that reads an engine's counters while it serves, and one echo round trip on a
+ * blocking stream connection. Each program is one file, so these are static inline. */
+#ifndef TLSKIT_TSAN_COMMON_H
+#define TLSKIT_TSAN_COMMON_H
+
+#include <tlskit/tlskit.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Set to stop tsan_stats_thread(). */
+static atomic_int tsan_stop_stats;
+
+/* pthread_create(..., tsan_stats_thread, engine): read the counters until stopped. */
+static inline void *tsan_stats_thread(void *engine)
+{
+    while (!atomic_load(&tsan_stop_stats)) {
+        struct tlskit_engine_stats st;
+        tlskit_engine_read_stats(engine, &st);
+    }
+    return NULL;
+}
+
+/* Write one message naming round r and connection i, read it all back: 0 when the echo
+ * matched, -1 (after a line on stderr) when it did not. */
+static inline int tsan_echo_round(tlskit_conn *c, int r, int i)
+{
+    char msg[64], got[64];
+    int len = snprintf(msg, sizeof(msg), "round %d conn %d %p", r, i, (void *)c);
+    size_t have = 0;
+    if (tlskit_conn_write_all(c, msg, (size_t)len) != 0) {
+        fprintf(stderr, "write: %s\n", tlskit_conn_error(c));
+        return -1;
+    }
+    while (have < (size_t)len) {
+        ssize_t n = tlskit_conn_read(c, got + have, (size_t)len - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+    }
+    if (have != (size_t)len || memcmp(msg, got, have) != 0) {
+        fprintf(stderr, "echo mismatch: %s\n", tlskit_conn_error(c));
+        return -1;
+    }
+    return 0;
+}
+
+#endif
