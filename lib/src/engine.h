@@ -20,8 +20,6 @@
 #define TK_ACCEPT_PAUSE_MS 100  /* out of descriptors: how long accepting pauses */
 #define TK_ACCEPT_REPORT_MS 1000 /* at most one "accept failing" report this often */
 #define TK_FINAL_FLUSH_MS 1000  /* after the drain timeout: time to send what is queued */
-#define TK_OUT_KEEP (TK_READ_CHUNK * 4) /* an emptied output buffer larger than this is
-                                          * freed (memory back after a burst) */
 #define TK_EPOLL_EVENTS 256
 #define TK_LINGER_MS 2000       /* lingering close: read and drop for at most this long, */
 #define TK_LINGER_BYTES (256 * 1024) /* ... and this much, */

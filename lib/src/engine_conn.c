@@ -179,12 +179,14 @@ static int flush(struct tlskit__econn *ec)
     if (taken)
         ec->stall_since = tlskit__now_ms();
     if (pending(ec) == 0 && ec->out_len) {
+        /* An emptied buffer is freed whatever its size: most connections queue a few
+         * bytes once (written before the connection was open, or when the socket was
+         * full for a moment) and then sit idle, and 4 KiB held by each of thousands of
+         * idle connections is most of what the engine itself costs them. */
         ec->out_off = ec->out_len = 0;
-        if (ec->out_cap > TK_OUT_KEEP) {
-            free(ec->out);
-            ec->out = NULL;
-            ec->out_cap = 0;
-        }
+        free(ec->out);
+        ec->out = NULL;
+        ec->out_cap = 0;
         if (e->h.on_drain && !ec->closing) {
             ec->in_callback++;
             e->h.on_drain(ec->conn, e->h.arg);
@@ -217,7 +219,8 @@ static int append_out(struct tlskit__econn *ec, const unsigned char *p, size_t l
         ec->out_off = 0;
     }
     if (ec->out_len + len > ec->out_cap) {
-        size_t cap = ec->out_cap ? ec->out_cap : 4096;
+        /* Small first: a connection usually queues a few bytes at a time. */
+        size_t cap = ec->out_cap ? ec->out_cap : len < 1024 ? 1024 : len;
         while (cap < ec->out_len + len)
             cap *= 2;
         unsigned char *nb = realloc(ec->out, cap);
