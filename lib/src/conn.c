@@ -32,6 +32,13 @@ tlskit_conn *tlskit_conn_new(tlskit_config *cfg)
     return c;
 }
 
+struct tlskit__conn_notes *tlskit__conn_notes(tlskit_conn *c)
+{
+    if (!c->notes)
+        c->notes = calloc(1, sizeof(*c->notes));
+    return c->notes;
+}
+
 void tlskit_conn_free(tlskit_conn *c)
 {
     if (!c || c->eng) /* an engine connection is freed by the engine, after on_close */
@@ -41,6 +48,7 @@ void tlskit_conn_free(tlskit_conn *c)
     if (c->own_fd && c->fd >= 0)
         close(c->fd);
     tlskit__info_free(c);
+    free(c->notes);
     free(c->dg);
     free(c->servername);
     tlskit__err_free(&c->err);

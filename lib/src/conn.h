@@ -32,6 +32,21 @@ struct tlskit__times {
     int64_t end;               /* the last phase ended: handshake, or a failed connect */
 };
 
+/* Texts few connections ever need: a refusal's reason, a hint, an OCSP staple's status.
+ * They live apart, made when the first is written, so that the thousands of ordinary
+ * connections a server holds carry none of them (read them with TK_NOTE()). */
+#define TK_NOTE_LEN 320
+struct tlskit__conn_notes {
+    char verify_why[TK_NOTE_LEN];  /* why verify.c refused a certificate OpenSSL accepted */
+    char verify_hint[TK_NOTE_LEN]; /* what would help with OpenSSL's refusal (verify.c) */
+    char ocsp_text[200];           /* client: the staple's status (ocsp.c) */
+};
+/* The connection's notes, made on first use: NULL only when out of memory (the note is
+ * then lost, never the decision it explains) (conn.c). */
+struct tlskit__conn_notes *tlskit__conn_notes(tlskit_conn *c);
+/* A note's text: "" when none was written. */
+#define TK_NOTE(c, field) ((c)->notes ? (const char *)(c)->notes->field : "")
+
 struct tlskit_conn {
     tlskit_config *cfg;
     SSL *ssl;
@@ -58,12 +73,11 @@ struct tlskit_conn {
     int msg_more;              /* the record being written is not the call's last */
     int corked;                /* the last send() had MSG_MORE */
     int cork;                  /* hold every send back (MSG_MORE) for now */
-    char verify_text[128];
-    char verify_why[320];      /* why verify.c refused a certificate OpenSSL accepted */
+    const char *verify_text;   /* the verification result in words (static text), NULL
+                                * before the handshake got that far */
     int ocsp_status;           /* client: TLSKIT_OCSP_STATUS_* of the staple (ocsp.c) */
     int ocsp_checked;          /* client: the status callback ran this handshake */
-    char ocsp_text[200];
-    char verify_hint[320];     /* what would help with OpenSSL's refusal (verify.c) */
+    struct tlskit__conn_notes *notes; /* made on the first note (tlskit__conn_notes()) */
     struct tlskit__peer_info info;
     struct tlskit__times times;
     void *userdata;

@@ -162,11 +162,12 @@ void tlskit__conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
 
     switch (fail_text[k].detail) {
     case D_VERIFY_RESULT:
-        d = c->verify_why[0] ? c->verify_why
-                             : X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
-        if (!c->verify_why[0] && c->verify_hint[0]) { /* what would help, after it */
+        d = TK_NOTE(c, verify_why)[0]
+                ? TK_NOTE(c, verify_why)
+                : X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
+        if (!TK_NOTE(c, verify_why)[0] && TK_NOTE(c, verify_hint)[0]) { /* what would help */
             sep = ": ";
-            hint = c->verify_hint;
+            hint = TK_NOTE(c, verify_hint);
         }
         tlskit__info_verify_text(c);
         break;

@@ -114,7 +114,7 @@ void tlskit__info_verify_text(tlskit_conn *c)
         text = "ok";
     else
         text = X509_verify_cert_error_string(vr);
-    snprintf(c->verify_text, sizeof(c->verify_text), "%s", text);
+    c->verify_text = text;
 }
 
 /* The chain as the peer sent it, leaf first, in PEM. Made on first use, not at every
@@ -270,9 +270,9 @@ time_t tlskit_conn_peer_cert_notafter(const tlskit_conn *c)
 
 const char *tlskit_conn_verify_result(const tlskit_conn *c)
 {
-    if (c->verify_why[0]) /* verify.c refused what OpenSSL accepted */
-        return c->verify_why;
-    return c->verify_text[0] ? c->verify_text : NULL;
+    if (TK_NOTE(c, verify_why)[0]) /* verify.c refused what OpenSSL accepted */
+        return TK_NOTE(c, verify_why);
+    return c->verify_text;
 }
 
 /* Made on first use, like the chain's PEM: few callers ask (pins check the key in

@@ -113,7 +113,8 @@ static void key_details(const X509 *x, struct tlskit__chain_cert *d)
  * none of it unless the peer verified in this handshake. */
 static int path_flags(const tlskit_conn *c, const X509 *x)
 {
-    if (!c->hs_done || strcmp(c->verify_text, "ok") != 0 || c->verify_why[0])
+    if (!c->hs_done || !c->verify_text || strcmp(c->verify_text, "ok") != 0 ||
+        TK_NOTE(c, verify_why)[0])
         return 0;
     STACK_OF(X509) *vk = SSL_get0_verified_chain(c->ssl);
     int n = vk ? sk_X509_num(vk) : 0;
@@ -247,8 +248,8 @@ int tlskit_conn_peer_chain_flags(const tlskit_conn *c, int i)
 const char *tlskit_conn_trust_anchor(const tlskit_conn *cc)
 {
     tlskit_conn *c = (tlskit_conn *)(uintptr_t)cc;
-    if (c->info.anchor || !c->hs_done || strcmp(c->verify_text, "ok") != 0 ||
-        c->verify_why[0])
+    if (c->info.anchor || !c->hs_done || !c->verify_text || strcmp(c->verify_text, "ok") != 0 ||
+        TK_NOTE(c, verify_why)[0])
         return c->info.anchor;
     STACK_OF(X509) *vk = SSL_get0_verified_chain(c->ssl);
     int n = vk ? sk_X509_num(vk) : 0;

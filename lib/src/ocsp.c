@@ -251,12 +251,16 @@ static int client_status(SSL *ssl, tlskit_conn *c)
 {
     const unsigned char *der = NULL;
     long len = SSL_get_tlsext_status_ocsp_resp(ssl, &der);
-    c->ocsp_status = staple_status(ssl, der, len, c->ocsp_text, sizeof c->ocsp_text);
+    struct tlskit__conn_notes *n = tlskit__conn_notes(c);
+    char lost[sizeof(n->ocsp_text)]; /* out of memory: decided, not kept */
+    char *text = n ? n->ocsp_text : lost;
+    c->ocsp_status = staple_status(ssl, der, len, text, sizeof lost);
     c->ocsp_checked = 1;
     if (c->ocsp_status == TLSKIT_OCSP_STATUS_REVOKED ||
         (c->cfg->ocsp_mode == TLSKIT_OCSP_REQUIRE && c->ocsp_status != TLSKIT_OCSP_STATUS_GOOD)) {
-        snprintf(c->verify_why, sizeof c->verify_why, "OCSP staple%s: %s",
-                 c->ocsp_status == TLSKIT_OCSP_STATUS_REVOKED ? "" : " required", c->ocsp_text);
+        if (n)
+            snprintf(n->verify_why, sizeof n->verify_why, "OCSP staple%s: %s",
+                     c->ocsp_status == TLSKIT_OCSP_STATUS_REVOKED ? "" : " required", text);
         return 0;
     }
     return 1;
@@ -290,7 +294,8 @@ int tlskit__ocsp_client_setup(tlskit_conn *c)
 {
     c->ocsp_status = TLSKIT_OCSP_STATUS_NONE;
     c->ocsp_checked = 0;
-    c->ocsp_text[0] = 0;
+    if (c->notes)
+        c->notes->ocsp_text[0] = 0;
     if (c->cfg->ocsp_mode == TLSKIT_OCSP_OFF)
         return 0;
     if (SSL_set_tlsext_status_type(c->ssl, TLSEXT_STATUSTYPE_ocsp) != 1) {
@@ -310,7 +315,7 @@ const char *tlskit_conn_ocsp_text(const tlskit_conn *c)
     if (!c || c->is_server || c->cfg->ocsp_mode == TLSKIT_OCSP_OFF)
         return "not requested";
     if (c->ocsp_checked)
-        return c->ocsp_text;
+        return c->notes ? c->notes->ocsp_text : "out of memory";
     if (c->ssl && c->hs_done && SSL_session_reused(c->ssl))
         return "not checked (resumed session)";
     return "not checked (the handshake ended before the server's certificate status)";

@@ -110,17 +110,20 @@ static int check_pins(tlskit_conn *c, const X509 *leaf)
     const tlskit_config *cfg = c->cfg;
     unsigned char md[32];
     char seen[TK_SPKI_TEXT];
+    struct tlskit__conn_notes *n = tlskit__conn_notes(c);
     if (tlskit__spki_sha256(leaf, md) != 0) {
-        snprintf(c->verify_why, sizeof(c->verify_why),
-                 "public key pin check: cannot hash the server's public key");
+        if (n)
+            snprintf(n->verify_why, sizeof(n->verify_why),
+                     "public key pin check: cannot hash the server's public key");
         return -1;
     }
     for (size_t i = 0; i < cfg->npins; i++)
         if (memcmp(cfg->pins[i], md, 32) == 0)
             return 0;
     tlskit__spki_text(md, seen);
-    snprintf(c->verify_why, sizeof(c->verify_why),
-             "public key pin mismatch: the server's key is %s, not a pinned one", seen);
+    if (n)
+        snprintf(n->verify_why, sizeof(n->verify_why),
+                 "public key pin mismatch: the server's key is %s, not a pinned one", seen);
     return -1;
 }
 
@@ -290,7 +293,7 @@ static const ASN1_STRING *subject_cn(const X509 *x)
 static int check_allowed(tlskit_conn *c, const X509 *leaf)
 {
     const tlskit_config *cfg = c->cfg;
-    char presented[sizeof(c->verify_why)] = "";
+    char presented[TK_NOTE_LEN] = "";
     unsigned char md[32];
     int ok = 0;
     GENERAL_NAMES *names = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
@@ -332,8 +335,10 @@ static int check_allowed(tlskit_conn *c, const X509 *leaf)
     ERR_clear_error();
     if (ok)
         return 0;
-    snprintf(c->verify_why, sizeof(c->verify_why), "client not on the allow-list: it presented %s",
-             presented[0] ? presented : "no identity");
+    struct tlskit__conn_notes *n = tlskit__conn_notes(c);
+    if (n)
+        snprintf(n->verify_why, sizeof(n->verify_why), "client not on the allow-list: it presented %s",
+                 presented[0] ? presented : "no identity");
     return -1;
 }
 
@@ -423,9 +428,12 @@ static void name_of(const X509 *x, int issuer, char *buf, size_t len)
 static void hint(tlskit_conn *c, const char *fmt, ...) TK_PRINTF(2, 3);
 static void hint(tlskit_conn *c, const char *fmt, ...)
 {
+    struct tlskit__conn_notes *n = tlskit__conn_notes(c);
+    if (!n)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->verify_hint, sizeof(c->verify_hint), fmt, ap);
+    vsnprintf(n->verify_hint, sizeof(n->verify_hint), fmt, ap);
     va_end(ap);
 }
 
@@ -478,7 +486,7 @@ int tlskit__verify_cb(int ok, X509_STORE_CTX *x)
     SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
     tlskit_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
     const X509 *cert = X509_STORE_CTX_get_current_cert(x);
-    if (c && cert && !c->verify_hint[0])
+    if (c && cert && !TK_NOTE(c, verify_hint)[0])
         describe_failure(c, X509_STORE_CTX_get_error(x), cert);
     ERR_clear_error();
     return ok;
