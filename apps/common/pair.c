@@ -76,8 +76,8 @@ int pair_closed(struct pair *p, tlskit_conn *c, int code, const char *reason)
     if (!was_front) {
         pair_snapshot(p);
         p->back = NULL;
-        if (!p->back_open)
-            snprintf(p->failed, sizeof(p->failed), "%s", without_connect_to(reason));
+        if (!p->back_open && !p->failed)
+            p->failed = strdup(without_connect_to(reason));
     } else {
         pair_snapshot(p);
         p->front = NULL;
@@ -96,6 +96,8 @@ int pair_closed(struct pair *p, tlskit_conn *c, int code, const char *reason)
 
 void pair_release(struct pair *p)
 {
-    if (p != NULL && p->front == NULL && p->back == NULL)
+    if (p != NULL && p->front == NULL && p->back == NULL) {
+        free(p->failed);
         free(p);
+    }
 }

@@ -13,7 +13,7 @@
 #include <tlskit/tlskit.h>
 
 /* Queued toward one side beyond this, the other side stops being read: about this much
- * plus one read (16 KiB) is held per direction, far under the engine's write limit (at a
+ * plus one read (64 KiB) is held per direction, far under the engine's write limit (at a
  * quarter of which the engine would pause the writer's own reading). */
 #define PAIR_MARK (256u * 1024)
 
@@ -22,9 +22,10 @@ struct pair {
     tlskit_conn *front, *back;     /* accepted; opened by tlskit_engine_connect() */
     char front_addr[64];           /* the front's peer, kept when it ends */
     int back_open;                 /* the back's on_open came */
-    char back_addr[300];           /* its peer, kept when it ends */
+    char back_addr[128];           /* its peer, kept when it ends ("unix:" + a path fits) */
     unsigned long long back_in, back_out;
-    char failed[512];              /* the back never opened: why (its on_close reason) */
+    char *failed;                  /* the back never opened: why (its on_close reason);
+                                    * NULL otherwise (or when out of memory) */
 };
 
 /* A pair for front and back (NULL when out of memory: the caller closes both). */

@@ -82,13 +82,13 @@ static void fwd_close(tlskit_conn *c, int code, const char *reason, void *arg)
         server_log_end(f->s, c, code, reason);
     } else if (!pair_closed(p, c, code, reason)) { /* the backend */
         if (!p->back_open && p->front != NULL)
-            cli_msg("backend %s", p->failed);
+            cli_msg("backend %s", p->failed ? p->failed : "(out of memory: reason lost)");
         pair_release(p);
         return;
     } else {
         struct backend_log b = {.addr = p->back_addr, .in = p->back_in, .out = p->back_out};
         char why[600];
-        if (p->failed[0] != '\0') {
+        if (p->failed) {
             snprintf(why, sizeof(why), "backend %s", p->failed);
             server_log_end_fwd(f->s, c, TLSKIT_E_CONNECT, why, &b);
         } else {
