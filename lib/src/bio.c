@@ -6,7 +6,10 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -14,16 +17,112 @@
 static BIO_METHOD *tlskit__method;
 static pthread_once_t tlskit__method_once = PTHREAD_ONCE_INIT;
 
+/* A failed send: remember why; EAGAIN is a retry. Returns -1. */
+static int send_failed(BIO *b, tlskit_conn *c)
+{
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        BIO_set_retry_write(b);
+        return -1;
+    }
+    c->io_errno = errno;
+    if (errno == ECONNRESET) /* remembered: a later EOF is this reset, not a
+                              * truncation (EPIPE alone may follow a clean close) */
+        c->io_reset = errno;
+    return -1;
+}
+
+/* Engine connections gather the records of one write call (every record but the call's
+ * last comes with msg_more) in the worker's stage and send them with the last one: one
+ * sendmsg() per 64 KiB instead of one send() per 16 KiB record, each of which costs a
+ * system call and, on loopback, a wake-up of the peer. To OpenSSL a gathered record is
+ * written. What the socket does not take of them stays in c->wleft and goes out first
+ * at the next write, before the record OpenSSL then offers again (it is told to retry
+ * the record it was writing, so it always comes back). */
+static int send_gathered(BIO *b, tlskit_conn *c, struct tlskit__stage *st, const char *buf,
+                         int len, int more)
+{
+    struct iovec iov[3];
+    int n_iov = 0;
+    size_t left = c->wleft_len, staged = st && st->owner == c ? st->len : 0;
+    if (left)
+        iov[n_iov++] = (struct iovec){.iov_base = c->wleft, .iov_len = left};
+    if (staged)
+        iov[n_iov++] = (struct iovec){.iov_base = st->buf, .iov_len = staged};
+    iov[n_iov++] = (struct iovec){.iov_base = (void *)(uintptr_t)buf, .iov_len = (size_t)len};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+    ssize_t n;
+    do {
+        n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL | more);
+    } while (n < 0 && errno == EINTR);
+    size_t took = n > 0 ? (size_t)n : 0;
+    if (n >= 0) {
+        c->last_activity = tlskit__now_ms();
+        c->corked = more != 0;
+        c->sent_any = 1;
+    }
+    if (took < left + staged) { /* keep what is left of the old and the gathered bytes */
+        size_t keep = left + staged - took;
+        unsigned char *nb = malloc(keep);
+        if (!nb) {
+            if (staged)
+                st->len = 0;
+            c->io_errno = ENOMEM;
+            return -1; /* a broken stream: the connection fails */
+        }
+        size_t off = 0;
+        if (took < left) {
+            memcpy(nb, c->wleft + took, left - took);
+            off = left - took;
+            memcpy(nb + off, st->buf, staged);
+        } else {
+            memcpy(nb, st->buf + (took - left), keep);
+        }
+        free(c->wleft);
+        c->wleft = nb;
+        c->wleft_len = keep;
+        if (staged)
+            st->len = 0;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return send_failed(b, c);
+        BIO_set_retry_write(b);
+        return -1;
+    }
+    free(c->wleft);
+    c->wleft = NULL;
+    c->wleft_len = 0;
+    if (staged)
+        st->len = 0;
+    if (n < 0)
+        return send_failed(b, c);
+    size_t of_buf = took - left - staged;
+    if (of_buf == 0) { /* only the old bytes went: the record next time */
+        BIO_set_retry_write(b);
+        return -1;
+    }
+    return (int)of_buf;
+}
+
 static int bio_write(BIO *b, const char *buf, int len)
 {
     tlskit_conn *c = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     const int more = c->msg_more || c->cork ? MSG_MORE : 0;
+    struct tlskit__stage *st = c->eng ? tlskit__engine_stage(c) : NULL;
+    if (st && c->msg_more && !c->wleft && (st->len == 0 || st->owner == c) &&
+        st->len + (size_t)len <= sizeof(st->buf)) {
+        memcpy(st->buf + st->len, buf, (size_t)len); /* gathered: sent with the last */
+        st->len += (size_t)len;
+        st->owner = c;
+        return len;
+    }
+    if (c->wleft || (st && st->len && st->owner == c))
+        return send_gathered(b, c, st, buf, len, more);
     for (;;) {
         ssize_t n = send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL | more);
         if (n >= 0) {
             c->last_activity = tlskit__now_ms();
             c->corked = more != 0;
+            c->sent_any = 1;
             return (int)n;
         }
         if (errno == EINTR)
@@ -38,6 +137,23 @@ static int bio_write(BIO *b, const char *buf, int len)
             c->io_reset = errno;
         return -1;
     }
+}
+
+void tlskit__bio_flush(tlskit_conn *c)
+{
+    struct tlskit__stage *st = c->eng ? tlskit__engine_stage(c) : NULL;
+    if (!st || !st->len || st->owner != c)
+        return;
+    size_t keep = st->len;
+    unsigned char *nb = realloc(c->wleft, c->wleft_len + keep);
+    if (nb) {
+        memcpy(nb + c->wleft_len, st->buf, keep);
+        c->wleft = nb;
+        c->wleft_len += keep;
+    } else {
+        c->io_errno = ENOMEM; /* lost: the stream is broken (the call failed anyway) */
+    }
+    st->len = 0;
 }
 
 void tlskit__bio_uncork(tlskit_conn *c)
@@ -55,6 +171,10 @@ static int bio_read(BIO *b, char *buf, int len)
 {
     tlskit_conn *c = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    if (c->rd_empty) { /* engine: empty, and no readiness since (conn.h) */
+        BIO_set_retry_read(b);
+        return -1;
+    }
     for (;;) {
         ssize_t n = recv(c->fd, buf, (size_t)len, MSG_DONTWAIT);
         if (n > 0) {
@@ -68,6 +188,7 @@ static int bio_read(BIO *b, char *buf, int len)
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->rd_empty = c->eng != NULL;
             BIO_set_retry_read(b);
             return -1;
         }

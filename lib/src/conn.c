@@ -49,6 +49,7 @@ void tlskit_conn_free(tlskit_conn *c)
         close(c->fd);
     tlskit__info_free(c);
     free(c->notes);
+    free(c->wleft);
     free(c->dg);
     free(c->servername);
     tlskit__err_free(&c->err);
@@ -236,8 +237,19 @@ static int check_usable(tlskit_conn *c)
  * with the same arguments.
  * Returns SSL_write_ex's result, with *n = len when all is written; a partial write
  * (above) succeeds with *n = the bytes taken. *written survives a blocking wait. */
+static int write_records_in(tlskit_conn *c, const unsigned char *buf, size_t len,
+                            size_t *written, size_t *n);
+
 static int write_records(tlskit_conn *c, const unsigned char *buf, size_t len,
                          size_t *written, size_t *n)
+{
+    int r = write_records_in(c, buf, len, written, n);
+    tlskit__bio_flush(c);
+    return r;
+}
+
+static int write_records_in(tlskit_conn *c, const unsigned char *buf, size_t len,
+                            size_t *written, size_t *n)
 {
     for (;;) {
         size_t left = len - *written, chunk = left > TK_RECORD ? TK_RECORD : left, done = 0;
@@ -645,6 +657,11 @@ void tlskit__conn_engine_attach(tlskit_conn *c, struct tlskit__econn *ec)
         arm_handshake_deadline(c, tlskit__now_ms());
 }
 
+void tlskit__conn_readable(tlskit_conn *c)
+{
+    c->rd_empty = 0;
+}
+
 struct tlskit__econn *tlskit__conn_engine(const tlskit_conn *c)
 {
     return c->eng;
@@ -665,7 +682,9 @@ const tlskit_config *tlskit__conn_config(const tlskit_conn *c)
 
 void tlskit__conn_cork(tlskit_conn *c, int on)
 {
-    c->cork = on != 0;
+    /* Nothing sent yet: the step ahead sends the first flight, which is all there is to
+     * send until the peer answers; holding it back would only cost the push. */
+    c->cork = on && c->sent_any;
 }
 
 void tlskit__conn_push(tlskit_conn *c)

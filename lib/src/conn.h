@@ -69,9 +69,14 @@ struct tlskit_conn {
     uint64_t bytes_in, bytes_out;
     int io_errno;              /* last socket error seen by the BIO */
     int io_eof;                /* the BIO saw EOF */
+    int rd_empty;              /* engine: a read found the socket empty and no readiness
+                                * came since: reads say WANT_READ without a recv() */
     int io_reset;              /* ECONNRESET seen at any time on this connection */
     int msg_more;              /* the record being written is not the call's last */
     int corked;                /* the last send() had MSG_MORE */
+    int sent_any;              /* a send() took bytes (tlskit__conn_cork()) */
+    unsigned char *wleft;      /* engine: gathered records the socket did not take yet */
+    size_t wleft_len;          /* (bio.c); they go out before anything else */
     int cork;                  /* hold every send back (MSG_MORE) for now */
     const char *verify_text;   /* the verification result in words (static text), NULL
                                 * before the handshake got that far */
@@ -92,6 +97,9 @@ struct tlskit_conn {
 BIO *tlskit__bio_new(tlskit_conn *conn);
 /* After a write that stopped early: push out what MSG_MORE may hold back (bio.c). */
 void tlskit__bio_uncork(tlskit_conn *conn);
+/* The end of a write call: records it gathered and did not send (the call failed
+ * before its last record) are sent now, or kept for the next write (bio.c). */
+void tlskit__bio_flush(tlskit_conn *conn);
 
 /* The datagram side of a DTLS connection. A client owns a connected UDP socket; a
  * server association shares its engine worker's unconnected socket, sends with sendto()

@@ -65,6 +65,7 @@ struct tlskit__worker {
     tlskit_config *cfg;        /* this worker's reference to the engine's config ... */
     uint64_t cfg_gen;          /* ... as of this reload generation */
     unsigned char rbuf[TK_READ_CHUNK];
+    struct tlskit__stage stage; /* the records of one write call, sent together (bio.c) */
     struct tlskit__counters ctr;
     uint64_t ended;            /* connections reaped (only this worker touches it) */
     uint64_t quiet_seen;       /* on_quiet: accepted + hs_ok + ended at the last look, */
@@ -78,6 +79,7 @@ struct tlskit__econn {
     struct tlskit__worker *w;
     tlskit_conn *conn;
     struct tlskit__econn *prev, *next;
+    uint32_t ev;               /* the epoll events being handled (0: a kick or a sweep) */
     unsigned char *out;
     size_t out_off, out_len, out_cap;
     int64_t stall_since;       /* output pending and no progress since */

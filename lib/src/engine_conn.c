@@ -27,6 +27,11 @@ size_t tlskit__engine_pending(const tlskit_conn *c)
     return pending(econn(c));
 }
 
+struct tlskit__stage *tlskit__engine_stage(const tlskit_conn *c)
+{
+    return &econn(c)->w->stage;
+}
+
 /* Record why the connection ends; the worker frees it at the end of the current event
  * (never inside an application callback). */
 void tlskit__econn_end(struct tlskit__econn *ec, int code, const char *fmt, ...)

@@ -225,14 +225,17 @@ int tlskit__dial_event(struct tlskit__econn *ec)
     struct tlskit__dial *d = ec->dial;
     tlskit_conn *c = ec->conn;
     int fd = tlskit_conn_fd(c), soerr = 0;
-    socklen_t sl = sizeof(soerr);
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-        soerr = errno;
+    /* epoll says when the connect ended: writable (connected), or an error or hang-up
+     * (SO_ERROR says which). Anything else (a kick from another connection's callback)
+     * comes while it is still connecting. */
+    if (!(ec->ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        return 0;
+    if (ec->ev & (EPOLLERR | EPOLLHUP)) {
+        socklen_t sl = sizeof(soerr);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+            soerr = errno;
+    }
     if (soerr == 0) {
-        struct sockaddr_storage ss;
-        sl = sizeof(ss);
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
-            return 0; /* still connecting: the next event says how it ended */
         tlskit__conn_set_peer(c, d->current);
         tlskit__conn_connected(c);
         tlskit__count(&ec->w->ctr.connects, 1);

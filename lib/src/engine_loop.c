@@ -276,7 +276,12 @@ void *tlskit__worker_main(void *arg)
             } else if (src->kind == KIND_LINGER) {
                 tlskit__linger_event(w, src);
             } else {
-                tlskit__econn_event((struct tlskit__econn *)(void *)src);
+                struct tlskit__econn *ec = (struct tlskit__econn *)(void *)src;
+                ec->ev = evs[i].events;
+                if (ec->ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                    tlskit__conn_readable(ec->conn);
+                if (tlskit__econn_event(ec) == 0)
+                    ec->ev = 0;
             }
         }
         tlskit__worker_run_kicks(w);

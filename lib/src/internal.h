@@ -311,7 +311,8 @@ struct tlskit__econn *tlskit__conn_engine(const tlskit_conn *c);
 /* Free a connection the engine is done with (detaches it first). */
 void tlskit__conn_engine_free(tlskit_conn *c);
 /* While on, every send is held back (MSG_MORE) so that several writes leave as one
- * segment; tlskit__conn_push() sends what is held. */
+ * segment; tlskit__conn_push() sends what is held. Not before the connection has sent
+ * anything: its first flight goes alone. */
 void tlskit__conn_cork(tlskit_conn *c, int on);
 void tlskit__conn_push(tlskit_conn *c);
 /* End a connection cleanly without waiting: close_notify when the handshake completed
@@ -328,6 +329,11 @@ int tlskit__conn_handshake(tlskit_conn *c);
 ssize_t tlskit__conn_read(tlskit_conn *c, void *buf, size_t len);
 ssize_t tlskit__conn_write(tlskit_conn *c, const void *buf, size_t len);
 
+/* The engine saw the socket readable (EPOLLIN, RDHUP, HUP or ERR): the next read tries
+ * recv() again. Until then, after a recv() that found the socket empty, an engine
+ * connection's reads say WANT_READ without a system call: under edge-triggered epoll,
+ * anything that arrives later raises an event first (conn.c). */
+void tlskit__conn_readable(tlskit_conn *c);
 /* Send close_notify (TLS) or the FIN (plain) without waiting: 0, -1 or WANT. */
 int tlskit__conn_shutdown(tlskit_conn *c);
 /* Connections the engine makes (plain.c). A plain one (no TLS) over fd, accepted
@@ -384,5 +390,14 @@ void tlskit__engine_abort(tlskit_conn *c, const char *why);
 void tlskit__engine_hold(tlskit_conn *c, int on);
 /* Bytes queued on an engine connection and not yet taken by the socket. */
 size_t tlskit__engine_pending(const tlskit_conn *c);
+/* The worker's staging buffer, where the socket BIO gathers the records of one write
+ * call of one connection to send them with one sendmsg() (bio.c). */
+#define TK_STAGE_CAP (64 * 1024)
+struct tlskit__stage {
+    const tlskit_conn *owner;  /* whose records wait in buf (len > 0) */
+    size_t len;
+    unsigned char buf[TK_STAGE_CAP];
+};
+struct tlskit__stage *tlskit__engine_stage(const tlskit_conn *c);
 
 #endif

@@ -23,6 +23,10 @@ static int io_failed(tlskit_conn *c, int *ssl_error)
 
 static int plain_read(tlskit_conn *c, void *buf, size_t len, size_t *n, int *ssl_error)
 {
+    if (c->rd_empty) { /* engine: empty, and no readiness since (conn.h) */
+        *ssl_error = SSL_ERROR_WANT_READ;
+        return 0;
+    }
     for (;;) {
         ssize_t r = recv(c->fd, buf, len, MSG_DONTWAIT);
         if (r > 0) {
@@ -37,6 +41,7 @@ static int plain_read(tlskit_conn *c, void *buf, size_t len, size_t *n, int *ssl
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->rd_empty = c->eng != NULL;
             *ssl_error = SSL_ERROR_WANT_READ;
             return 0;
         }
@@ -88,7 +93,8 @@ int tlskit__plain_step(tlskit_conn *c, enum tlskit__op op, void *buf, size_t len
 tlskit_conn *tlskit__conn_plain_new(tlskit_config *cfg, int fd, const struct sockaddr *sa,
                                     struct tlskit__err *err)
 {
-    tlskit__socket_apply_options(cfg, fd);
+    if (sa) /* accepted; an outbound socket got them before its connect() */
+        tlskit__socket_apply_options(cfg, fd);
     tlskit_conn *c = tlskit_conn_new(cfg);
     if (!c) {
         close(fd);
