@@ -502,7 +502,7 @@ static int xmpp(struct dlg *d, const char *host)
              "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
              "xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>", to);
     static const char *const features_end[] = {"</stream:features>", "<stream:features/>"};
-    size_t stop;
+    size_t stop = 0; /* (set by xmpp_until(); zeroed for -O3's flow analysis) */
     if (send_cmd(d, open) < 0 ||
         xmpp_until(d, features_end, 2, &stop, "stream features") < 0)
         return -1;
@@ -525,7 +525,7 @@ static int xmpp(struct dlg *d, const char *host)
     /* The element's end: "/>" or its closing tag. */
     static const char *const proceed_end[] = {"/>", "</proceed>"};
     static const char *const failure_end[] = {"/>", "</failure>"};
-    size_t at = stop - strlen(answers[which]), end;
+    size_t at = stop - strlen(answers[which]), end = 0;
     consume(d, at);
     if (xmpp_until(d, which == 0 ? proceed_end : failure_end, 2, &end, "reply to starttls") < 0)
         return -1;
