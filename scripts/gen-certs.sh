@@ -6,10 +6,15 @@
 set -euo pipefail
 
 prog=gen-certs.sh
+case $0 in
+*scripts/gen-certs.sh) prog_name=scripts/gen-certs.sh ;;
+*) prog_name=${0##*/} ;; # tlskit-gen-certs, once installed
+esac
 
 usage() {
-	cat <<'EOF'
-Usage: scripts/gen-certs.sh [--out DIR] [--san SAN]... [--rsa [BITS]] [--force]
+	# (named as it was run: scripts/gen-certs.sh, or tlskit-gen-certs once installed)
+	sed "s|@PROG@|$prog_name|" <<'EOF'
+Usage: @PROG@ [--out DIR] [--san SAN]... [--rsa [BITS]] [--force]
                             [--negative] [--days N] [-q] [--help]
 
 Generate a local CA plus server and client (mTLS) certificates for tlskit.

@@ -596,7 +596,8 @@ TLSKIT_API const char *tlskit_conn_peer_addr(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_handshake_done(const tlskit_conn *conn);
 /* Milliseconds since the connection was connected or accepted (0 before). */
 TLSKIT_API int64_t tlskit_conn_age_ms(const tlskit_conn *conn);
-/* Protocol ("TLSv1.3"), cipher ("TLS_AES_...") and key-exchange group ("X25519"); NULL
+/* Protocol ("TLSv1.3"), cipher ("TLS_AES_...") and key-exchange group, by OpenSSL's name
+ * for it ("x25519", "secp256r1"; the config setter takes "X25519:P-256" too); NULL
  * when not known. Client role: also after a failed handshake once the server's
  * certificate arrived, as far as the server's messages settled them by then (TLS 1.3: all
  * three; TLS 1.2: the protocol). */
