@@ -129,6 +129,38 @@ TK_TEST(handshake, protocol_ranges_disjoint)
     tlskit_config_free(c);
 }
 
+/* A read that runs out of time says which deadline and how long it was: its own (READ)
+ * or the idle one (no byte either way). */
+TK_TEST(handshake, read_timeout_names_its_deadline)
+{
+    static const struct { int which; const char *want, *not; } cases[] = {
+        {TLSKIT_TIMEOUT_READ, "timed out after 0.200 s", "idle"},
+        {TLSKIT_TIMEOUT_IDLE, "timed out after 0.200 s idle (no byte either way)", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tlskit_config *c = tk_client_config("ca.crt");
+        cr_assert_eq(tlskit_config_set_timeout(c, cases[i].which, 200), 0);
+        tlskit_config *s = tk_server_config("server");
+        struct tk_side srv = {.cfg = s}, cli = {.cfg = c, .servername = "localhost"};
+        tk_handshake_pair(&srv, &cli);
+        cr_assert_eq(cli.rc, 0, "%s", cli.err);
+        char b;
+        int64_t t0 = tk_now_ms();
+        cr_expect_eq(tlskit_conn_read(cli.conn, &b, 1), -1);
+        cr_expect_geq(tk_now_ms() - t0, 190, "case %zu: returned early", i);
+        cr_expect_eq(tlskit_conn_error_code(cli.conn), TLSKIT_E_TIMEOUT);
+        const char *err = tlskit_conn_error(cli.conn);
+        cr_expect(tk_contains(err, "read from ") && tk_contains(err, cases[i].want),
+                  "case %zu: %s", i, err);
+        if (cases[i].not)
+            cr_expect(!tk_contains(err, cases[i].not), "case %zu: %s", i, err);
+        tk_side_free(&srv);
+        tk_side_free(&cli);
+        tlskit_config_free(s);
+        tlskit_config_free(c);
+    }
+}
+
 /* ---- verification failures (client side) ------------------------------------------- */
 
 TK_TEST(handshake, negative_server_certificates)

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 /* Longest wait to hand close_notify to a peer when no WRITE deadline is set. */
-#define TK_CLOSE_NOTIFY_MS 5000
 
 tlskit_conn *tlskit_conn_new(tlskit_config *cfg)
 {

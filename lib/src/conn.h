@@ -10,6 +10,10 @@
 
 enum tlskit__state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
 
+/* A close_notify waits at most this long for a peer that does not read (ms), when the
+ * config has no write deadline. */
+#define TK_CLOSE_NOTIFY_MS 5000
+
 struct tlskit__peer_info {
     char *subject, *issuer, *sans;
     char *alpn;                /* the protocol agreed on, NULL if none */

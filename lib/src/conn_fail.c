@@ -185,6 +185,26 @@ void tlskit__conn_fail(tlskit_conn *c, enum tlskit__op op, int ssl_error)
                     c->peer, fail_text[k].pre, d, sep, hint, fail_text[k].post);
 }
 
+/* A read, write or close_notify that ran out of time: which deadline (the operation's
+ * own, or the idle one: no byte either way), and how long it was. */
+static void timeout_text(tlskit_conn *c, enum tlskit__op op)
+{
+    const int64_t *t = c->cfg->timeouts;
+    int64_t own = op == OP_READ ? t[TLSKIT_TIMEOUT_READ] : t[TLSKIT_TIMEOUT_WRITE];
+    if (op == OP_SHUTDOWN && !own)
+        own = TK_CLOSE_NOTIFY_MS;
+    int64_t idle = t[TLSKIT_TIMEOUT_IDLE];
+    const char *what = tlskit__conn_op_text(op);
+    if (idle && tlskit__now_ms() - c->last_activity >= idle)
+        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out after %.3f s idle "
+                        "(no byte either way)", what, c->peer, (double)idle / 1000.0);
+    else if (own)
+        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out after %.3f s", what,
+                        c->peer, (double)own / 1000.0);
+    else
+        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out", what, c->peer);
+}
+
 int tlskit__conn_timeout(tlskit_conn *c, enum tlskit__op op)
 {
     /* A read that waited in vain, or an idle deadline, leaves the TLS state intact (the
@@ -204,6 +224,6 @@ int tlskit__conn_timeout(tlskit_conn *c, enum tlskit__op op)
         tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s idle for %.3f s", c->peer,
                         (double)t[TLSKIT_TIMEOUT_IDLE] / 1000.0);
     else
-        tlskit__err_set(&c->err, TLSKIT_E_TIMEOUT, "%s %s: timed out", tlskit__conn_op_text(op), c->peer);
+        timeout_text(c, op);
     return -1;
 }
