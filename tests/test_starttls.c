@@ -173,6 +173,30 @@ TK_TEST(starttls, refusals_and_breakage)
     }
 }
 
+/* A failed dialogue with --json (stderr) or --check --json (stdout): the report still
+ * comes, with the dialogue's error; the exit code is the dialogue's. */
+TK_TEST(starttls, json_report_on_a_failed_dialogue)
+{
+    for (int check = 0; check <= 1; check++) {
+        struct fake f;
+        fake_start(&f, "smtp-no-starttls");
+        struct tk_proc p;
+        const char *args[] = {"--starttls", "smtp", "--ca", tk_cert("ca.crt"), "--json",
+                              check ? "--check" : "--json", "127.0.0.1", f.port, NULL};
+        int rc = client(&p, args, "");
+        cr_expect_eq(rc, 6, "exit %d: %s", rc, p.errbuf);
+        const char *json = check ? p.outbuf : strchr(p.errbuf, '{');
+        cr_expect(tk_contains(json, "\"error\":{\"code\":\"TLSKIT_E_PROTOCOL\",\"exit\":6,"
+                              "\"message\":\"starttls smtp: 127.0.0.1:") &&
+                      tk_contains(json, "the server does not offer STARTTLS"),
+                  "check %d: %s", check, tk_str(json));
+        cr_expect(tk_contains(json, "\"peer\":\"127.0.0.1:"), "check %d: %s", check,
+                  tk_str(json));
+        tk_proc_free(&p);
+        fake_stop(&f);
+    }
+}
+
 /* After the upgrade, the certificate is verified as always: an untrusted one exits 5. */
 TK_TEST(starttls, verify_fails_after_upgrade)
 {

@@ -350,12 +350,22 @@ static void json_report(struct json *j, const struct report *r)
 
 int client_report(const struct options *o, const tlskit_conn *c, int rc)
 {
+    return client_report_failure(o, c, rc, TLSKIT_E_NONE, NULL);
+}
+
+int client_report_failure(const struct options *o, const tlskit_conn *c, int rc, int code,
+                          const char *message)
+{
     struct report *r = malloc(sizeof(*r));
     if (r == NULL) {
         cli_msg("out of memory");
         return rc == CLI_EXIT_OK ? CLI_EXIT_ERROR : rc;
     }
     gather(o, c, rc, r);
+    if (message != NULL) {
+        r->code = code;
+        r->message = message;
+    }
     rc = r->exit;
     FILE *f = o->check ? stdout : stderr;
     if (o->json) {

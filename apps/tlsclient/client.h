@@ -23,6 +23,10 @@ void client_showcerts(const tlskit_conn *c);
  * or JSON with --json); in relay mode with --json, as JSON to stderr. The exit code:
  * rc, or 8 when it was 0 and --warn-days finds a certificate expiring. */
 int client_report(const struct options *o, const tlskit_conn *c, int rc);
+/* The same for a failure the library did not see (the STARTTLS dialogue before the
+ * handshake): its error class and message instead of the connection's. */
+int client_report_failure(const struct options *o, const tlskit_conn *c, int rc, int code,
+                          const char *message);
 
 /* Relay stdin to c and c to stdout until the server closes (c is switched to
  * non-blocking), or until no byte has moved either way for idle_ms (0: no limit; exit

@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <tlskit/tlskit.h>
@@ -76,9 +77,16 @@ int client_starttls(const struct options *o, tlskit_conn *c)
                           sizeof(why));
     if (rc == 0)
         return -1;
-    cli_msg("starttls %s: %s: %s", starttls_name((enum starttls_proto)o->starttls),
-            tlskit_conn_peer_addr(c), why);
-    return rc;
+    char msg[700];
+    snprintf(msg, sizeof(msg), "starttls %s: %s: %s",
+             starttls_name((enum starttls_proto)o->starttls), tlskit_conn_peer_addr(c), why);
+    cli_msg("%s", msg);
+    if (!o->check && !o->json)
+        return rc;
+    /* The report of what was learned (the peer, the timing), with the dialogue's error. */
+    int code = rc == CLI_EXIT_TIMEOUT ? TLSKIT_E_TIMEOUT
+               : rc == CLI_EXIT_HANDSHAKE ? TLSKIT_E_PROTOCOL : TLSKIT_E_IO;
+    return client_report_failure(o, c, rc, code, msg);
 }
 
 /* A failed handshake: the library's message, and for a certificate that found no trust
