@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The engine's outbound connections: tlskit_engine_connect() opens a TLS client or a
- * plain TCP / UNIX-socket connection on the worker of a connection it already serves,
+ * plain TCP / UNIX-socket connection on the worker of a connection it already serves (or,
+ * with none beside, on the worker whose thread calls: its hook, a client-side engine),
  * without blocking that worker: a non-blocking connect() per resolved address in turn,
  * all within the CONNECT deadline, then the same progress (handshake, buffering,
  * backpressure, deadlines, callbacks) as an accepted connection. Failures arrive as the
@@ -159,26 +160,39 @@ static void dial_resolve(struct tlskit__dial *d, const char *host, const char *p
         snprintf(d->target, sizeof(d->target), "%s port %s", host, port);
 }
 
+/* A call that makes no connection: the reason goes to beside's error, or with no
+ * connection beside, to errno. */
+static tlskit_conn *no_connect(tlskit_conn *beside, int code, int eno, const char *msg)
+{
+    if (beside)
+        tlskit__conn_err(beside, code, msg);
+    else
+        errno = eno;
+    return NULL;
+}
+
 tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside, tlskit_config *cfg,
                                    const char *host, const char *port, int flags)
 {
+    static const char bad_args[] = "engine connect: needs the engine, one of its connections "
+                                   "(or its worker's thread), a config, a host and a port "
+                                   "(or unix:PATH) and known flags";
     struct tlskit__econn *near = beside ? tlskit__conn_engine(beside) : NULL;
-    if (!e || !near || near->w->e != e || !cfg || !host || !*host ||
+    /* No connection beside: the worker whose thread this is (its hook, any callback). */
+    struct tlskit__worker *w = beside ? (near ? near->w : NULL) : tlskit__worker_self();
+    if (!e || !w || w->e != e || !cfg || !host || !*host ||
         (flags & ~TLSKIT_CONNECT_PLAIN) ||
         (strncmp(host, TK_UNIX_PREFIX, strlen(TK_UNIX_PREFIX)) != 0 &&
-         (!port || !*port))) {
-        if (beside)
-            tlskit__conn_err(beside, TLSKIT_E_INVALID,
-                             "engine connect: needs the engine, one of its connections, a "
-                             "config, a host and a port (or unix:PATH) and known flags");
-        return NULL;
-    }
-    struct tlskit__worker *w = near->w;
+         (!port || !*port)))
+        return no_connect(beside, TLSKIT_E_INVALID, EINVAL, bad_args);
+    /* A client-side engine whose on_close opens the next connection must not keep itself
+     * running once stopped. Connections beside others (a proxy's backends) still open:
+     * their clients are being served to the end. */
+    if (!beside && atomic_load(&e->stopping))
+        return no_connect(NULL, TLSKIT_E_CLOSED, ECANCELED, "engine connect: stopping");
     struct tlskit__dial *d = calloc(1, sizeof(*d));
-    if (!d) {
-        tlskit__conn_err(beside, TLSKIT_E_NOMEM, "engine connect: out of memory");
-        return NULL;
-    }
+    if (!d)
+        return no_connect(beside, TLSKIT_E_NOMEM, ENOMEM, "engine connect: out of memory");
     d->timeout_ms = cfg->timeouts[TLSKIT_TIMEOUT_CONNECT];
     d->deadline = tlskit__deadline_in(d->timeout_ms);
     dial_resolve(d, host, port);
@@ -204,15 +218,13 @@ tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside, tlskit
     tlskit__err_free(&err);
     if (!c) {
         tlskit__dial_free(d);
-        tlskit__conn_err(beside, TLSKIT_E_NOMEM, "engine connect: out of memory");
-        return NULL;
+        return no_connect(beside, TLSKIT_E_NOMEM, ENOMEM, "engine connect: out of memory");
     }
     tlskit__conn_set_peer(c, fd >= 0 ? d->current : d->target);
     struct tlskit__econn *ec = tlskit__econn_add(w, c, 1);
     if (!ec) {
         tlskit__dial_free(d);
-        tlskit__conn_err(beside, TLSKIT_E_NOMEM, "engine connect: out of memory");
-        return NULL;
+        return no_connect(beside, TLSKIT_E_NOMEM, ENOMEM, "engine connect: out of memory");
     }
     ec->dial = d;
     if (fd < 0 && !ec->ended)
