@@ -34,6 +34,7 @@ struct client {
     atomic_int canceled;    /* connect refused with ECANCELED (stopping) */
     atomic_int null_errno;  /* connect returned NULL for another reason: its errno */
     atomic_int hold;        /* 1: keep connections open after their exchange */
+    atomic_int tick_opened; /* worker 1 opened one connection from a tick */
     char first_fail[256];
 };
 
@@ -75,7 +76,12 @@ static void on_worker(int worker, int event, void *arg)
         if (worker == 0)
             open_one(cl, cl->refused_port);
     } else if (event == TLSKIT_WORKER_TICK) {
-        atomic_fetch_add(&cl->ticks[worker], 1);
+        /* A connection from a tick too (a retry after a pause, in a load generator). */
+        if (atomic_fetch_add(&cl->ticks[worker], 1) == 2 && worker == 1 &&
+            !atomic_load(&cl->hold)) {
+            open_one(cl, cl->port);
+            atomic_store(&cl->tick_opened, 1);
+        }
     } else {
         atomic_store(&cl->bad_worker, 1);
     }
@@ -115,6 +121,7 @@ static int all_done(void *arg)
     struct client *cl = arg;
     /* ... and every connection opened has finished its exchange (none is in flight) */
     return atomic_load(&cl->done) >= TOTAL && atomic_load(&cl->refused) == 1 &&
+           atomic_load(&cl->tick_opened) &&
            atomic_load(&cl->done) == atomic_load(&cl->started);
 }
 
