@@ -124,11 +124,8 @@ tlsserver=${TLSSERVER:-$build/apps/tlsserver/tlsserver}
 tlsbench=$build/apps/tlsbench/tlsbench
 floor=$build/apps/tlsbench/tlsbench-floor
 for b in "$tlsserver" "$tlsbench" "$floor"; do [[ -x $b ]] || die "not built: $b"; done
-# (The help is read whole first: `--help | grep -q` under pipefail fails whenever grep
-# exits before tlsserver has written its last line, which then dies of SIGPIPE.)
-server_help=$("$tlsserver" --help 2>&1)
 for flag in --workers --mode --body-size --max-conns; do
-    grep -q -- "$flag" <<<"$server_help" || die "tlsserver has no $flag option"
+    "$tlsserver" --help 2>&1 | grep -q -- "$flag" || die "tlsserver has no $flag option"
 done
 
 if [[ -z $out ]]; then
@@ -719,7 +716,7 @@ measure_terminators() {
     stream_mod=/usr/lib/nginx/modules/ngx_stream_module.so
     cat "$cert" "$key" >"$tmp/certs/combined.pem"
     start_echo_backend
-    if grep -q -- '--forward' <<<"$server_help"; then
+    if "$tlsserver" --help 2>&1 | grep -q -- '--forward'; then
         t_servers=tlskit
     else
         note "terminators: this tlsserver has no --forward option (yet): no tlsserver column"
