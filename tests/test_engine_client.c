@@ -36,6 +36,7 @@ struct client {
     atomic_int hold;        /* 1: keep connections open after their exchange */
     atomic_int tick_opened; /* worker 1 opened one connection from a tick */
     char first_fail[256];
+    char refused_reason[256];
 };
 
 struct cconn {
@@ -106,7 +107,8 @@ static void on_close(tlskit_conn *c, int code, const char *reason, void *arg)
     struct cconn *cc = tlskit_conn_userdata(c);
     free(cc);
     if (code == TLSKIT_E_CONNECT) {
-        atomic_fetch_add(&cl->refused, 1);
+        if (atomic_fetch_add(&cl->refused, 1) == 0)
+            snprintf(cl->refused_reason, sizeof(cl->refused_reason), "%s", reason);
         return;
     }
     if (code != TLSKIT_E_NONE && atomic_fetch_add(&cl->other_fail, 1) == 0)
@@ -203,6 +205,9 @@ TK_TEST(engine_client, connections_open_from_the_worker_hook_and_from_on_close)
     cr_expect_eq(atomic_load(&cl.bad_worker), 0);
     cr_expect_eq(atomic_load(&cl.other_fail), 0, "%s", cl.first_fail);
     cr_expect_eq(atomic_load(&cl.null_errno), 0);
+    char want[96];
+    snprintf(want, sizeof(want), "connect to 127.0.0.1:%s: Connection refused", cl.refused_port);
+    cr_expect_str_eq(cl.refused_reason, want);
 
     cr_assert_eq(tlskit_engine_stop(cl.e), 0);
     struct tlskit_engine_stats st;

@@ -8,8 +8,10 @@
  * new connection's on_close, never as a return value, so a caller has one path for them. */
 #include "engine.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,9 @@ struct tlskit__dial {
     struct sockaddr_un un;        /* UNIX socket */
     socklen_t unlen;
     int is_unix;
+    struct sockaddr_storage num;  /* a numeric address and port: the one to try */
+    socklen_t numlen;
+    int is_numeric;
     int64_t deadline, timeout_ms;
     char target[TK_ADDRLEN + 300]; /* "127.0.0.1:8080", "localhost port 8080", "unix:/p" */
     char current[TK_ADDRLEN + 300]; /* the address being tried */
@@ -63,12 +68,12 @@ static int dial_next(const tlskit_config *cfg, struct tlskit__dial *d)
         const struct sockaddr *sa;
         socklen_t salen;
         int family;
-        if (d->is_unix) {
+        if (d->is_unix || d->is_numeric) {
             if (d->ntried > 0)
                 return -1;
-            sa = (const struct sockaddr *)&d->un;
-            salen = d->unlen;
-            family = AF_UNIX;
+            sa = d->is_unix ? (const struct sockaddr *)&d->un : (const struct sockaddr *)&d->num;
+            salen = d->is_unix ? d->unlen : d->numlen;
+            family = sa->sa_family;
             snprintf(d->current, sizeof(d->current), "%s", d->target);
         } else {
             struct addrinfo *ai = d->next;
@@ -115,6 +120,36 @@ static void dial_failed(struct tlskit__econn *ec)
     }
 }
 
+/* An IPv4 or IPv6 address and a port number: the one address to try, with no resolver
+ * call (getaddrinfo() costs a few thousand instructions and allocations at every connect
+ * of a backend or a load generator's target, for the same answer). 0 when host or port
+ * is anything else (a name, a scope id, a service name): getaddrinfo() then decides. */
+static int dial_numeric(struct tlskit__dial *d, const char *host, const char *port)
+{
+    unsigned long n = 0;
+    const char *p = port;
+    for (; *p >= '0' && *p <= '9' && n <= 65535; p++)
+        n = n * 10 + (unsigned long)(*p - '0');
+    if (p == port || *p || n > 65535)
+        return 0;
+    memset(&d->num, 0, sizeof(d->num));
+    struct sockaddr_in *in = (struct sockaddr_in *)(void *)&d->num;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&d->num;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)n);
+        d->numlen = sizeof(*in);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)n);
+        d->numlen = sizeof(*in6);
+    } else {
+        return 0;
+    }
+    d->is_numeric = 1;
+    return 1;
+}
+
 /* Resolve (getaddrinfo() blocks: numeric addresses, or names from /etc/hosts, do not
  * wait on the network) and fill d; on failure d->fail says why. */
 static void dial_resolve(struct tlskit__dial *d, const char *host, const char *port)
@@ -132,6 +167,11 @@ static void dial_resolve(struct tlskit__dial *d, const char *host, const char *p
         }
         memcpy(d->un.sun_path, path, strlen(path) + 1);
         d->unlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+        return;
+    }
+    if (dial_numeric(d, host, port)) {
+        snprintf(d->target, sizeof(d->target), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
+                 port);
         return;
     }
     struct addrinfo hints;
