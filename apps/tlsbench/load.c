@@ -17,7 +17,8 @@
  * What every mode does is in the callbacks; what differs is in one table, mode_ops, and
  * its functions, grouped by mode. The engine's tick (TLSKIT_WORKER_TICK, every 50 ms)
  * carries this file's timers: each step's deadline, the retry after a failure, idle's
- * paced set-up (--inflight) and its verify round, and the stop.
+ * verify round, and the stop. Idle's paced set-up (--inflight) starts the next slot as
+ * one is held or lost.
  *
  * The client reads to the server's close (after sending its own close_notify) rather
  * than dropping the socket: that consumes the TLS 1.3 tickets (needed for --resume) and
@@ -336,6 +337,7 @@ static void idle_hold(struct slot *s)
     add(&s->w->ctr.ready, 1);
     s->st = ST_IDLE;
     s->deadline = 0;
+    idle_fill(s->w); /* one more may start now, not at the next tick */
 }
 
 static void idle_after_handshake(struct slot *s)
