@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Worker threads of the load generator. Each worker owns its slots (connections) and an
- * edge-triggered epoll set; a slot is only ever touched by its worker, so nothing here
+/* The load generator's workers, over a client-side tlskit engine. The engine's worker
+ * threads do the non-blocking connect, the handshake, the reading and the buffering;
+ * each of them runs one struct worker here: its slots (one connection at a time each),
+ * opened from the engine's worker hook at start (TLSKIT_WORKER_START) and again from the
+ * callbacks as connections end. A slot is only ever touched by its worker's thread (the
+ * engine calls a connection's callbacks on the thread that owns it), so nothing here
  * takes a lock on the hot path. Counters are relaxed atomics the main thread samples.
  *
  * One slot's life, by mode:
@@ -10,9 +14,11 @@
  *   bulk       connect, handshake, then N bytes each way at once (echo) or GETs until N
  *              body bytes came (HTTP)
  *   idle       connect, handshake, [one request], then hold; on verify, one more request
- * The state machine (slot_step) is the same for all; what differs is in one table,
- * mode_ops, and its functions, grouped by mode. Idle's paced set-up (--inflight) and
- * its verify round are the worker's, in tick().
+ * What every mode does is in the callbacks; what differs is in one table, mode_ops, and
+ * its functions, grouped by mode. The engine's tick (TLSKIT_WORKER_TICK, every 50 ms)
+ * carries this file's timers: each step's deadline, the retry after a failure, idle's
+ * verify round, and the stop. Idle's paced set-up (--inflight) starts the next slot as
+ * one is held or lost.
  *
  * The client reads to the server's close (after sending its own close_notify) rather
  * than dropping the socket: that consumes the TLS 1.3 tickets (needed for --resume) and
@@ -24,41 +30,32 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
-#define TICK_MS 20          /* timeouts, retries, idle set-up */
-#define RETRY_MS 20         /* after a failed connection, before the next try */
+#define RETRY_MS 20         /* after a failed connection, before the next try (at the
+                             * engine's next tick: TLSKIT_ENGINE_TICK_MS) */
 #define DRAIN_MS 2000       /* waiting for the server's close after our close_notify */
 #define BULK_CHUNK 65536
 #define IDLE_TRIES 3        /* idle: attempts per slot before giving up on it */
-#define EVENTS_MAX 256      /* epoll events taken per wait */
 
 enum st {
     ST_FREE = 0,   /* no connection (maybe waiting for retry_at) */
-    ST_CONNECTING, /* TCP connect in progress */
-    ST_HANDSHAKE,
-    ST_SEND,       /* writing a request */
-    ST_RECV,       /* reading its response */
+    ST_CONNECTING, /* TCP connect and TLS handshake, in the engine */
+    ST_RECV,       /* request written (queued), reading its response */
     ST_BULK,       /* echo bulk: writing and reading at once */
-    ST_SHUTDOWN,   /* sending close_notify */
-    ST_DRAIN,      /* reading until the server closes */
+    ST_DRAIN,      /* close_notify queued, reading until the server closes */
     ST_IDLE,       /* idle: held */
     ST_DEAD,       /* idle: gone for good (counted) */
 };
 
 struct slot {
     struct worker *w;
-    uint32_t index;      /* in w->slots */
-    uint32_t gen;        /* bumped per connection: tells stale epoll events apart */
-    int fd;
-    tlskit_conn *tc;
+    tlskit_conn *tc;     /* NULL between connections; set until its on_close */
     enum st st;
+    int failed;          /* this connection failed (counted); it is closing */
+    int closing_ok;      /* we closed it after it did its work */
     int64_t t0_ns;       /* connect started (handshake latency) */
     int64_t treq_ns;     /* request started (request latency) */
     int64_t deadline;    /* ms, 0 none */
@@ -67,24 +64,16 @@ struct slot {
     int was_ready;       /* rr: counted in ctr.ready once */
     int verifying;       /* idle: this exchange is the verify round */
     int initial_done;    /* idle: the first exchange is over */
-    /* the current request */
-    size_t woff;
     /* the current response */
     uint64_t need;       /* echo: bytes still expected */
     struct http_response resp;
     /* bulk */
     uint64_t sent, got, body_got;
-    size_t wpend;
 };
 
 static void add(atomic_uint_fast64_t *a, uint64_t n)
 {
     atomic_fetch_add_explicit(a, n, memory_order_relaxed);
-}
-
-static int is_want(ssize_t r)
-{
-    return r == TLSKIT_WANT_READ || r == TLSKIT_WANT_WRITE;
 }
 
 static int measuring(const struct worker *w)
@@ -114,8 +103,7 @@ static void note_error(struct worker *w, const char *fmt, ...)
 
 static const char *state_name(enum st st)
 {
-    static const char *const names[] = {"free", "connect", "handshake", "request",
-                                        "response", "bulk transfer", "close_notify",
+    static const char *const names[] = {"free", "handshake", "response", "bulk transfer",
                                         "close", "idle", "dead"};
     return names[st];
 }
@@ -135,19 +123,6 @@ static const struct mode_ops *mode_of(const struct worker *w);
 
 /* ---- starting and ending connections ---- */
 
-static void slot_step(struct slot *s, uint32_t ev);
-
-static void release(struct slot *s)
-{
-    if (s->tc)
-        tlskit_conn_free(s->tc); /* wrapped: does not close our fd */
-    s->tc = NULL;
-    if (s->fd >= 0)
-        close(s->fd); /* also leaves the epoll set */
-    s->fd = -1;
-    s->deadline = 0;
-}
-
 static void keep_session(struct slot *s)
 {
     struct worker *w = s->w;
@@ -161,66 +136,47 @@ static void keep_session(struct slot *s)
 }
 
 static void slot_start(struct slot *s);
+static void idle_fill(struct worker *w);
 
-/* The connection is over (cleanly or not); what next depends on the mode. */
-static void slot_end(struct slot *s, int ok)
+/* The connection is over (cleanly or not; from its on_close, or when none could be
+ * made); what next depends on the mode. */
+static void slot_over(struct slot *s, int ok)
 {
     struct worker *w = s->w;
     const struct bench_params *p = w->p;
     if (ok && p->resume && s->tc)
         keep_session(s);
-    release(s);
+    s->tc = NULL;
+    s->deadline = 0;
     s->st = ST_FREE;
     if (stopping(w))
         return;
     const struct mode_ops *m = mode_of(w);
+    if (!ok && m->failed && m->failed(s))
+        return;
     if (m->over && m->over(s))
         return;
     if (ok)
         slot_start(s);
     else
-        s->retry_at = w->now_ms + RETRY_MS;
+        s->retry_at = cli_now_ms() + RETRY_MS;
 }
 
-static void slot_fail(struct slot *s, const char *what)
+/* This connection failed: count it (with what, or the state and the connection's error)
+ * and end it: abort (a reset, nothing more sent) or close (after what is queued). Its
+ * on_close then starts what comes next. */
+static void slot_fail(struct slot *s, const char *what, int abort)
 {
     struct worker *w = s->w;
-    if (stopping(w)) { /* the server may be going away under us: not an error */
-        release(s);
-        s->st = ST_FREE;
+    if (s->failed || !s->tc)
         return;
-    }
-    const char *why = s->tc ? tlskit_conn_error(s->tc) : "";
-    if (s->tc && !*why)
-        why = "failed";
-    if (what)
+    s->failed = 1;
+    if (!stopping(w)) /* the server may be going away under us: not an error */
         note_error(w, "%s", what);
+    if (abort)
+        tlskit_conn_abort(s->tc, what);
     else
-        note_error(w, "%s: %s", state_name(s->st), why);
-    const struct mode_ops *m = mode_of(w);
-    if (m->failed && m->failed(s))
-        return;
-    slot_end(s, 0);
-}
-
-static int begin_tls(struct slot *s)
-{
-    struct worker *w = s->w;
-    s->tc = tlskit_conn_new(w->p->cfg);
-    if (!s->tc) {
-        slot_fail(s, "out of memory");
-        return -1;
-    }
-    if (tlskit_conn_wrap_client(s->tc, s->fd, w->p->servername) != 0) {
-        slot_fail(s, NULL);
-        return -1;
-    }
-    if (w->p->resume && w->session && tlskit_conn_set_session(s->tc, w->session) != 0) {
-        slot_fail(s, NULL);
-        return -1;
-    }
-    s->st = ST_HANDSHAKE;
-    return 0;
+        tlskit_conn_close(s->tc);
 }
 
 static void slot_start(struct slot *s)
@@ -229,57 +185,56 @@ static void slot_start(struct slot *s)
     const struct bench_params *p = w->p;
     s->retry_at = 0;
     s->t0_ns = cli_now_ns();
-    s->deadline = w->now_ms + p->op_timeout_ms;
+    s->deadline = s->t0_ns / 1000000 + p->op_timeout_ms;
     s->sent = s->got = 0; /* body_got counts over reconnects (bulk from a closing server) */
-    s->wpend = 0;
-    s->tc = NULL;
+    s->failed = s->closing_ok = 0;
+    s->st = ST_CONNECTING;
     if (p->mode == MODE_IDLE)
         w->setting_up++;
-    s->fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->fd < 0) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "socket: %s", strerror(errno));
-        s->st = ST_CONNECTING;
-        slot_fail(s, msg);
+    tlskit_conn *c = tlskit_engine_connect(w->e, NULL, p->cfg, p->host, p->port, 0);
+    if (!c) {
+        if (errno != ECANCELED) /* ECANCELED: the engine stops */
+            note_error(w, "connect: %s", strerror(errno));
+        slot_over(s, 0);
         return;
     }
-    int one = 1;
-    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    s->gen++;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                             .data.u64 = (uint64_t)s->gen << 32 | s->index};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "epoll_ctl: %s", strerror(errno));
-        s->st = ST_CONNECTING;
-        slot_fail(s, msg);
-        return;
+    s->tc = c;
+    tlskit_conn_set_userdata(c, s);
+    if (tlskit_conn_fd(c) < 0)
+        return; /* it failed at once: its on_close says why */
+    if ((p->set_servername && tlskit_conn_set_servername(c, p->servername) != 0) ||
+        (p->resume && w->session && tlskit_conn_set_session(c, w->session) != 0)) {
+        char msg[BENCH_ERRLEN];
+        snprintf(msg, sizeof(msg), "handshake: %s", tlskit_conn_error(c));
+        slot_fail(s, msg, 1);
     }
-    s->st = ST_CONNECTING;
-    if (connect(s->fd, (const struct sockaddr *)&p->addr, p->addrlen) != 0) {
-        if (errno != EINPROGRESS) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "connect: %s", strerror(errno));
-            slot_fail(s, msg);
-        }
-        return; /* epoll reports the end of the connect */
-    }
-    if (begin_tls(s) == 0)
-        slot_step(s, 0);
 }
 
 /* ---- requests and responses ---- */
+
+/* Our close_notify after the queued output, then read until the server's close. */
+static void slot_shutdown(struct slot *s)
+{
+    s->st = ST_DRAIN;
+    s->deadline = cli_now_ms() + DRAIN_MS;
+    tlskit_conn_shutdown(s->tc);
+}
 
 static void begin_request(struct slot *s)
 {
     struct worker *w = s->w;
     const struct bench_params *p = w->p;
-    s->st = ST_SEND;
-    s->woff = 0;
+    s->st = ST_RECV;
     s->treq_ns = cli_now_ns();
-    s->deadline = w->now_ms + p->op_timeout_ms;
+    s->deadline = s->treq_ns / 1000000 + p->op_timeout_ms;
     s->need = p->http_req ? 0 : (p->request ? p->request : 1);
     http_response_reset(&s->resp);
+    const void *buf = p->http_req ? (const void *)p->http_req : p->reqbuf;
+    size_t len = p->http_req ? p->http_req_len : (p->request ? p->request : 1);
+    /* Queued by the engine and sent as the socket takes it; -1: the connection is
+     * ending, and its on_close says why. */
+    if (tlskit_conn_write(s->tc, buf, len) == (ssize_t)len)
+        add(&w->ctr.bytes_out, len);
 }
 
 static int has_request(const struct bench_params *p)
@@ -294,12 +249,12 @@ static void handshake_after_handshake(struct slot *s)
     if (has_request(s->w->p))
         begin_request(s);
     else
-        s->st = ST_SHUTDOWN;
+        slot_shutdown(s);
 }
 
 static void handshake_after_response(struct slot *s)
 {
-    s->st = ST_SHUTDOWN;
+    slot_shutdown(s);
 }
 
 /* ---- rr: request/response on kept connections ---- */
@@ -316,30 +271,49 @@ static void rr_after_handshake(struct slot *s)
 static void rr_after_response(struct slot *s)
 {
     if (s->resp.server_close)
-        s->st = ST_SHUTDOWN; /* then a new connection */
+        slot_shutdown(s); /* then a new connection */
     else
         begin_request(s);
 }
 
 /* ---- bulk: N bytes each way (echo), or GETs until N body bytes came (HTTP) ---- */
 
+/* Echo: write while the socket takes it all; on_drain brings the next round. */
+static void bulk_write(struct slot *s)
+{
+    struct worker *w = s->w;
+    const struct bench_params *p = w->p;
+    while (s->st == ST_BULK && s->sent < p->bulk_bytes) {
+        uint64_t left = p->bulk_bytes - s->sent;
+        size_t len = left < BULK_CHUNK ? (size_t)left : BULK_CHUNK;
+        if (tlskit_conn_write(s->tc, p->reqbuf, len) != (ssize_t)len)
+            return; /* ending: its on_close says why */
+        s->sent += len;
+        add(&w->ctr.bytes_out, len);
+        if (tlskit_conn_pending(s->tc) > 0)
+            return;
+    }
+}
+
 static void bulk_after_handshake(struct slot *s)
 {
     const struct bench_params *p = s->w->p;
-    s->deadline = s->w->now_ms + p->op_timeout_ms;
-    if (p->http_req)
+    s->deadline = cli_now_ms() + p->op_timeout_ms;
+    if (p->http_req) {
         begin_request(s);
-    else
+    } else {
         s->st = ST_BULK;
+        bulk_write(s);
+    }
 }
 
 static void bulk_after_response(struct slot *s)
 {
     if (s->body_got >= s->w->p->bulk_bytes) {
         s->got = s->body_got;
-        s->st = ST_SHUTDOWN;
+        slot_shutdown(s);
     } else if (s->resp.server_close) {
-        s->st = ST_SHUTDOWN;
+        slot_shutdown(s);
     } else {
         begin_request(s);
     }
@@ -363,6 +337,7 @@ static void idle_hold(struct slot *s)
     add(&s->w->ctr.ready, 1);
     s->st = ST_IDLE;
     s->deadline = 0;
+    idle_fill(s->w); /* one more may start now, not at the next tick */
 }
 
 static void idle_after_handshake(struct slot *s)
@@ -376,7 +351,7 @@ static void idle_after_handshake(struct slot *s)
 static void idle_after_response(struct slot *s)
 {
     if (s->resp.server_close) {
-        slot_fail(s, "idle: the server closed the connection after a response");
+        slot_fail(s, "idle: the server closed the connection after a response", 0);
         return;
     }
     if (!s->verifying) {
@@ -412,10 +387,16 @@ static int idle_failed(struct slot *s)
         add(&w->ctr.gave_up, 1);
         return 0;
     }
-    release(s);
-    s->st = ST_FREE;
-    s->retry_at = w->now_ms + RETRY_MS;
+    s->retry_at = cli_now_ms() + RETRY_MS;
     return 1;
+}
+
+/* Start slots while fewer than --inflight are being set up. */
+static void idle_fill(struct worker *w)
+{
+    const struct bench_params *p = w->p;
+    while (w->started < w->nslots && w->setting_up < p->inflight && !stopping(w))
+        slot_start(&w->slots[w->started++]);
 }
 
 static const struct mode_ops mode_ops[] = {
@@ -481,229 +462,162 @@ static int consume(struct slot *s, const unsigned char *d, size_t n)
     return r;
 }
 
-/* ---- the state machine ---- */
-
-static int step_connecting(struct slot *s, uint32_t ev)
+/* HTTP/1.0 style: the body ends with the connection. */
+static int body_until_close(const struct slot *s)
 {
-    if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-        return 0;
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "connect: %s", strerror(err));
-        slot_fail(s, msg);
-        return 0;
-    }
-    return begin_tls(s) == 0;
+    return s->st == ST_RECV && s->resp.in_body && s->resp.until_close;
 }
 
-static int step_send(struct slot *s)
+/* ---- the engine's callbacks (on the connection's worker thread) ---- */
+
+static void on_open(tlskit_conn *c, void *arg)
 {
+    (void)arg;
+    struct slot *s = tlskit_conn_userdata(c);
+    if (s && !s->failed)
+        handshake_done(s);
+}
+
+static void on_data(tlskit_conn *c, const void *data, size_t n, void *arg)
+{
+    (void)arg;
+    struct slot *s = tlskit_conn_userdata(c);
+    if (!s || s->failed)
+        return;
     struct worker *w = s->w;
     const struct bench_params *p = w->p;
-    const unsigned char *buf;
-    size_t len;
-    if (p->http_req) {
-        buf = (const unsigned char *)p->http_req;
-        len = p->http_req_len;
-    } else {
-        buf = p->reqbuf;
-        len = p->request ? p->request : 1;
-    }
-    while (s->woff < len) {
-        ssize_t n = tlskit_conn_write(s->tc, buf + s->woff, len - s->woff);
-        if (n > 0) {
-            s->woff += (size_t)n;
-            add(&w->ctr.bytes_out, (uint64_t)n);
-            continue;
-        }
-        if (!is_want(n))
-            slot_fail(s, NULL);
-        return 0;
-    }
-    s->st = ST_RECV;
-    return 1;
-}
-
-static int step_recv(struct slot *s)
-{
-    struct worker *w = s->w;
-    for (;;) {
-        ssize_t n = tlskit_conn_read(s->tc, w->rbuf, sizeof(w->rbuf));
-        if (n > 0) {
-            add(&w->ctr.bytes_in, (uint64_t)n);
-            if (w->p->mode == MODE_BULK)
-                s->deadline = w->now_ms + w->p->op_timeout_ms;
-            int r = consume(s, w->rbuf, (size_t)n);
-            if (r < 0) {
-                slot_fail(s, w->scratch);
-                return 0;
-            }
-            if (r == 1) {
-                response_done(s);
-                return 1;
-            }
-            continue;
-        }
-        if (is_want(n))
-            return 0;
-        /* HTTP/1.0 style: the body ends with the connection */
-        if (s->resp.in_body && s->resp.until_close) {
-            s->resp.server_close = 1;
+    if (s->st == ST_RECV) {
+        add(&w->ctr.bytes_in, n);
+        if (p->mode == MODE_BULK)
+            s->deadline = cli_now_ms() + p->op_timeout_ms;
+        int r = consume(s, data, n);
+        if (r < 0)
+            slot_fail(s, w->scratch, 1);
+        else if (r == 1)
             response_done(s);
-            if (s->st == ST_SHUTDOWN) /* the server already closed: nothing to say */
-                slot_end(s, 1);
-            return 0;
-        }
-        slot_fail(s, n == 0 ? "response: the server closed the connection" : NULL);
-        return 0;
-    }
-}
-
-static int step_bulk(struct slot *s)
-{
-    struct worker *w = s->w;
-    const struct bench_params *p = w->p;
-    for (;;) {
-        int progress = 0;
-        if (s->sent < p->bulk_bytes) {
-            size_t len = s->wpend;
-            if (!len) {
-                uint64_t left = p->bulk_bytes - s->sent;
-                len = left < BULK_CHUNK ? (size_t)left : BULK_CHUNK;
-            }
-            ssize_t n = tlskit_conn_write(s->tc, p->reqbuf, len);
-            if (n > 0) {
-                s->sent += (uint64_t)n;
-                add(&w->ctr.bytes_out, (uint64_t)n);
-                s->wpend = 0;
-                progress = 1;
-            } else if (is_want(n)) {
-                s->wpend = len;
-            } else {
-                slot_fail(s, NULL);
-                return 0;
-            }
-        }
-        ssize_t n = tlskit_conn_read(s->tc, w->rbuf, sizeof(w->rbuf));
-        if (n > 0) {
-            s->got += (uint64_t)n;
-            add(&w->ctr.bytes_in, (uint64_t)n);
-            progress = 1;
-        } else if (!is_want(n)) {
-            slot_fail(s, n == 0 ? "bulk: the server closed the connection early" : NULL);
-            return 0;
-        }
+    } else if (s->st == ST_BULK) {
+        s->got += n;
+        add(&w->ctr.bytes_in, n);
+        s->deadline = cli_now_ms() + p->op_timeout_ms;
         if (s->got >= p->bulk_bytes) {
             s->body_got = s->got;
-            s->st = ST_SHUTDOWN;
-            return 1;
+            slot_shutdown(s);
         }
-        if (!progress)
-            return 0;
-        s->deadline = w->now_ms + p->op_timeout_ms;
-    }
+    } /* else (draining, held): unexpected, but harmless */
 }
 
-static void slot_step(struct slot *s, uint32_t ev)
+static void on_drain(tlskit_conn *c, void *arg)
 {
-    struct worker *w = s->w;
-    for (;;) {
-        switch (s->st) {
-        case ST_FREE:
-        case ST_DEAD:
-            return;
-        case ST_CONNECTING:
-            if (!step_connecting(s, ev))
-                return;
-            break;
-        case ST_HANDSHAKE: {
-            int r = tlskit_conn_handshake(s->tc);
-            if (is_want(r))
-                return;
-            if (r != 0) {
-                slot_fail(s, NULL);
-                return;
-            }
-            handshake_done(s);
-            break;
-        }
-        case ST_SEND:
-            if (!step_send(s))
-                return;
-            break;
-        case ST_RECV:
-            if (!step_recv(s))
-                return;
-            break;
-        case ST_BULK:
-            if (!step_bulk(s))
-                return;
-            break;
-        case ST_SHUTDOWN: {
-            int r = tlskit_conn_shutdown(s->tc);
-            if (is_want(r))
-                return;
-            if (r != 0) { /* e.g. reset: the exchange itself went fine */
-                slot_end(s, 1);
-                return;
-            }
-            s->st = ST_DRAIN;
-            s->deadline = w->now_ms + DRAIN_MS;
-            break;
-        }
-        case ST_DRAIN: {
-            ssize_t n = tlskit_conn_read(s->tc, w->rbuf, sizeof(w->rbuf));
-            if (n > 0)
-                break;
-            if (is_want(n))
-                return;
-            slot_end(s, 1); /* close_notify, or the server just closed */
-            return;
-        }
-        case ST_IDLE: {
-            ssize_t n = tlskit_conn_read(s->tc, w->rbuf, sizeof(w->rbuf));
-            if (n > 0)
-                break; /* unexpected, but harmless */
-            if (is_want(n))
-                return;
-            slot_fail(s, n == 0 ? "idle: the server closed the connection" : NULL);
-            return;
-        }
-        }
+    (void)arg;
+    struct slot *s = tlskit_conn_userdata(c);
+    if (s && !s->failed && s->st == ST_BULK) {
+        s->deadline = cli_now_ms() + s->w->p->op_timeout_ms;
+        bulk_write(s);
     }
 }
 
-/* ---- the loop ---- */
+/* The server sent close_notify (or its FIN): the end we wait for when draining, and
+ * the end of an HTTP/1.0-style body; anywhere else, a failure. */
+static void on_eof(tlskit_conn *c, void *arg)
+{
+    (void)arg;
+    struct slot *s = tlskit_conn_userdata(c);
+    if (!s || s->failed) {
+        tlskit_conn_close(c);
+        return;
+    }
+    if (body_until_close(s)) {
+        s->resp.server_close = 1;
+        response_done(s); /* our close_notify goes out, then the connection ends */
+        if (s->st != ST_DRAIN && !s->failed)
+            slot_fail(s, "response: the server closed the connection", 0);
+        return;
+    }
+    switch (s->st) {
+    case ST_DRAIN:
+        tlskit_conn_close(c);
+        break;
+    case ST_BULK:
+        slot_fail(s, "bulk: the server closed the connection early", 0);
+        break;
+    case ST_IDLE:
+        slot_fail(s, "idle: the server closed the connection", 0);
+        break;
+    default:
+        slot_fail(s, "response: the server closed the connection", 0);
+        break;
+    }
+}
+
+static void on_close(tlskit_conn *c, int code, const char *reason, void *arg)
+{
+    (void)arg;
+    struct slot *s = tlskit_conn_userdata(c);
+    if (!s)
+        return;
+    struct worker *w = s->w;
+    const int idle = w->p->mode == MODE_IDLE;
+    int ok;
+    if (s->failed) {
+        ok = 0;
+    } else if (s->st == ST_DRAIN || s->closing_ok) {
+        ok = 1; /* after our close_notify, even a reset: the exchange itself went fine */
+    } else if (body_until_close(s) && !stopping(w)) {
+        s->resp.server_close = 1; /* closed without close_notify: still the body's end */
+        response_done(s);
+        ok = !s->failed;
+    } else {
+        if (!stopping(w)) {
+            if (code == TLSKIT_E_CONNECT || code == TLSKIT_E_RESOLVE)
+                note_error(w, "%s", reason); /* "connect to 127.0.0.1:9: Connection refused" */
+            else
+                note_error(w, "%s: %s", state_name(s->st), reason);
+        }
+        ok = 0;
+    }
+    slot_over(s, ok);
+    if (idle)
+        idle_fill(w);
+}
+
+/* ---- the engine's worker hook: start, timers, stop ---- */
 
 static void tick(struct worker *w)
 {
     const struct bench_params *p = w->p;
-    int64_t now = w->now_ms;
+    int64_t now = cli_now_ms();
+    if (stopping(w)) { /* leave politely but without waiting: close_notify if it fits */
+        for (int i = 0; i < w->nslots; i++) {
+            struct slot *s = &w->slots[i];
+            if (s->tc && !s->failed) {
+                s->closing_ok = 1;
+                tlskit_conn_close(s->tc);
+            }
+        }
+        return;
+    }
     if (p->mode == MODE_IDLE && atomic_load(&w->ctl->verify) && !w->verify_started) {
         w->verify_started = 1;
         for (int i = 0; i < w->nslots; i++) {
             struct slot *s = &w->slots[i];
-            if (s->st == ST_IDLE) {
+            if (s->st == ST_IDLE && s->tc) {
                 s->verifying = 1;
                 begin_request(s);
-                slot_step(s, 0);
             }
         }
     }
     for (int i = 0; i < w->nslots; i++) {
         struct slot *s = &w->slots[i];
-        if (s->deadline && now >= s->deadline && s->st != ST_FREE && s->st != ST_DEAD) {
-            if (s->st == ST_DRAIN) { /* the exchange went fine; the server is just slow to close */
-                slot_end(s, 1);
+        if (s->tc && !s->failed && s->deadline && now >= s->deadline) {
+            s->deadline = 0;
+            if (s->st == ST_DRAIN) { /* the exchange went fine; the server is slow to close */
+                s->closing_ok = 1;
+                tlskit_conn_close(s->tc);
             } else {
                 char msg[96];
                 snprintf(msg, sizeof(msg), "%s: timed out after %.1f s", state_name(s->st),
                          (double)p->op_timeout_ms / 1000.0);
-                slot_fail(s, msg);
+                slot_fail(s, msg, 1);
             }
         }
         if (s->st == ST_FREE && s->retry_at && now >= s->retry_at) {
@@ -711,48 +625,58 @@ static void tick(struct worker *w)
                 slot_start(s);
         }
     }
-    if (p->mode == MODE_IDLE) {
-        while (w->started < w->nslots && w->setting_up < p->inflight && !stopping(w))
-            slot_start(&w->slots[w->started++]);
+    if (p->mode == MODE_IDLE)
+        idle_fill(w);
+}
+
+static void on_worker(int id, int event, void *arg)
+{
+    struct worker *w = &((struct worker *)arg)[id];
+    if (event == TLSKIT_WORKER_TICK) {
+        tick(w);
+    } else if (event == TLSKIT_WORKER_START) {
+        if (w->p->mode == MODE_IDLE)
+            idle_fill(w);
+        else
+            for (int i = 0; i < w->nslots && !stopping(w); i++)
+                slot_start(&w->slots[i]);
     }
 }
 
-static void *worker_main(void *arg)
+tlskit_engine *load_engine(struct worker *w, int nw, tlskit_config *cfg)
 {
-    struct worker *w = arg;
-    struct epoll_event evs[EVENTS_MAX];
-    w->now_ms = cli_now_ms();
-    if (w->p->mode == MODE_IDLE) {
-        tick(w);
-    } else {
-        for (int i = 0; i < w->nslots; i++)
-            slot_start(&w->slots[i]);
+    struct tlskit_engine_handlers h = {.on_open = on_open, .on_data = on_data,
+                                       .on_drain = on_drain, .on_close = on_close,
+                                       .on_eof = on_eof};
+    tlskit_engine *e = tlskit_engine_new(cfg, &h);
+    if (!e) {
+        cli_msg("out of memory");
+        return NULL;
     }
-    int64_t next_tick = w->now_ms + TICK_MS;
-    while (!stopping(w)) {
-        int n = epoll_wait(w->epfd, evs, EVENTS_MAX, TICK_MS);
-        w->now_ms = cli_now_ms();
-        for (int i = 0; i < n; i++) {
-            struct slot *s = &w->slots[(uint32_t)evs[i].data.u64];
-            /* An event for a connection this slot has already closed (the batch was
-             * fetched before) must not drive the new one: e.g. pass for a finished
-             * connect. */
-            if ((uint32_t)(evs[i].data.u64 >> 32) == s->gen)
-                slot_step(s, evs[i].events);
-        }
-        if (w->now_ms >= next_tick) {
-            tick(w);
-            next_tick = w->now_ms + TICK_MS;
-        }
+    /* No drain on stop: the run is over, its connections only need closing. */
+    if (tlskit_engine_set_workers(e, nw) != 0 || tlskit_engine_set_drain_timeout(e, 0) != 0 ||
+        tlskit_engine_set_on_worker(e, on_worker, w) != 0) {
+        cli_msg("%s", tlskit_engine_error(e));
+        tlskit_engine_free(e);
+        return NULL;
     }
-    /* Leave politely but without waiting: close_notify if the socket takes it. */
-    for (int i = 0; i < w->nslots; i++) {
-        struct slot *s = &w->slots[i];
-        if (s->tc && tlskit_conn_handshake_done(s->tc))
-            (void)tlskit_conn_shutdown(s->tc);
-        release(s);
+    for (int i = 0; i < nw; i++)
+        w[i].e = e;
+    return e;
+}
+
+int load_start(tlskit_engine *e)
+{
+    if (tlskit_engine_start(e) != 0) {
+        cli_msg("%s", tlskit_engine_error(e));
+        return -1;
     }
-    return NULL;
+    return 0;
+}
+
+void load_stop(tlskit_engine *e)
+{
+    tlskit_engine_stop(e);
 }
 
 int worker_init(struct worker *w, const struct bench_params *p, struct bench_ctl *ctl, int id,
@@ -762,48 +686,20 @@ int worker_init(struct worker *w, const struct bench_params *p, struct bench_ctl
     w->ctl = ctl;
     w->id = id;
     w->nslots = nslots;
-    w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (w->epfd < 0) {
-        cli_msg("epoll_create1: %s", strerror(errno));
-        return -1;
-    }
     w->slots = calloc((size_t)nslots, sizeof(*w->slots));
     if (!w->slots) {
         cli_msg("out of memory");
         return -1;
     }
-    for (int i = 0; i < nslots; i++) {
+    for (int i = 0; i < nslots; i++)
         w->slots[i].w = w;
-        w->slots[i].index = (uint32_t)i;
-        w->slots[i].fd = -1;
-    }
     pthread_mutex_init(&w->info_mu, NULL);
     return 0;
 }
 
-int worker_start(struct worker *w)
-{
-    int err = pthread_create(&w->thread, NULL, worker_main, w);
-    if (err) {
-        cli_msg("starting a thread: %s", strerror(err));
-        return -1;
-    }
-    return 0;
-}
-
-void worker_join(struct worker *w)
-{
-    pthread_join(w->thread, NULL);
-}
-
 void worker_destroy(struct worker *w)
 {
-    if (w->slots)
-        for (int i = 0; i < w->nslots; i++)
-            release(&w->slots[i]);
     free(w->slots);
     tlskit_session_free(w->session);
-    if (w->epfd >= 0)
-        close(w->epfd);
     pthread_mutex_destroy(&w->info_mu);
 }

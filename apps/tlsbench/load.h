@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The load generator's engine: worker threads, each with its own epoll loop driving many
- * non-blocking tlskit connections through a small state machine (connect, handshake,
- * request, response, close). Public tlskit API only. */
+/* The load generator over the tlskit engine: a client-side engine (no listener) whose
+ * worker threads each run a set of slots, one connection at a time per slot, through a
+ * small state machine (connect and handshake, request, response, close). The engine
+ * does the non-blocking connect, the handshake and the buffering; this file decides what
+ * each slot does next. Public tlskit API only. */
 #ifndef TLSBENCH_LOAD_H
 #define TLSBENCH_LOAD_H
 
@@ -9,7 +11,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include <tlskit/tlskit.h>
 
@@ -20,10 +21,11 @@ enum bench_mode { MODE_HANDSHAKE, MODE_BULK, MODE_RR, MODE_IDLE };
 /* Read-only for the workers once they run. */
 struct bench_params {
     enum bench_mode mode;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    char host[64];              /* the target's numeric address (resolved once) */
+    const char *port;
     tlskit_config *cfg;
-    const char *servername;     /* SNI, or NULL */
+    const char *servername;     /* SNI and the name checked, or NULL */
+    int set_servername;         /* servername is not host: set it on each connection */
     int resume;                 /* offer the last session (tickets) on each new connection */
     size_t request;             /* echo: request size in bytes (0: none) */
     const unsigned char *reqbuf; /* request bytes (echo), at least `request` long */
@@ -49,15 +51,15 @@ struct bench_counters {
 
 #define BENCH_ERRLEN 256
 
+/* One engine worker's share of the load; only that worker's thread touches it (the
+ * counters and the info fields are also read by the main thread). */
 struct worker {
     const struct bench_params *p;
     struct bench_ctl *ctl;
+    tlskit_engine *e;
     int id;
     int nslots;
     struct slot *slots;
-    pthread_t thread;
-    int epfd;
-    int64_t now_ms;             /* cached, refreshed after each epoll_wait */
     int started;                /* idle: slots started so far */
     int setting_up;             /* idle: slots between start and held */
     int verify_started;
@@ -68,14 +70,20 @@ struct worker {
     char proto[32], cipher[64], group[32];
     char first_error[BENCH_ERRLEN];
     char scratch[BENCH_ERRLEN];     /* a protocol error being reported */
-    unsigned char rbuf[65536];
 };
 
 /* nslots connections for this worker. 0 or -1 (message on stderr). */
 int worker_init(struct worker *w, const struct bench_params *p, struct bench_ctl *ctl,
                 int id, int nslots);
-int worker_start(struct worker *w);
-void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);
+
+/* The engine that runs workers w[0..nw-1] (its worker i runs w[i]); not started. NULL
+ * on failure (message on stderr). */
+tlskit_engine *load_engine(struct worker *w, int nw, tlskit_config *cfg);
+/* Start it: every worker opens its first connections. 0 or -1 (message on stderr). */
+int load_start(tlskit_engine *e);
+/* Wind down (ctl->stop must be set first): close every connection and join the
+ * workers. */
+void load_stop(tlskit_engine *e);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Run control. The workers (load.c) count; this thread only samples their counters,
+/* Run control. The workers (load.c, on the engine's threads) count; this thread only samples their counters,
  * decides when the window starts and ends, and samples the server's CPU and memory from
  * /proc when told its pids. */
 #include "run.h"
@@ -57,6 +57,7 @@ struct run {
     struct bench_ctl ctl;
     struct worker *w;
     int nw;
+    tlskit_engine *e;           /* runs the workers */
     int ninit;                  /* workers set up (to destroy) */
     unsigned char *reqbuf;      /* owned; p points at them */
     char *http_req;
@@ -277,6 +278,8 @@ fail:
     return NULL;
 }
 
+/* The target's first address, once, as a numeric host: the engine resolves what it is
+ * given at each connect, and a name would be looked up again every time. */
 static int resolve(const struct opts *o, struct bench_params *p)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
@@ -285,9 +288,14 @@ static int resolve(const struct opts *o, struct bench_params *p)
         cli_msg("%s:%s: %s", o->host, o->port, gai_strerror(rc));
         return -1;
     }
-    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
-    p->addrlen = res->ai_addrlen;
+    rc = getnameinfo(res->ai_addr, res->ai_addrlen, p->host, sizeof(p->host), NULL, 0,
+                     NI_NUMERICHOST);
     freeaddrinfo(res);
+    if (rc != 0) {
+        cli_msg("%s:%s: %s", o->host, o->port, gai_strerror(rc));
+        return -1;
+    }
+    p->port = o->port;
     return 0;
 }
 
@@ -344,6 +352,7 @@ static int setup(struct run *r)
     p->servername = o->servername ? o->servername : o->host;
     if (resolve(o, p) != 0 || make_requests(r) != 0 || !(p->cfg = make_config(o)))
         return -1;
+    p->set_servername = strcmp(p->servername, p->host) != 0;
     raise_nofile(o->conns);
     r->nw = o->threads;
     r->w = calloc((size_t)r->nw, sizeof(*r->w));
@@ -356,13 +365,13 @@ static int setup(struct run *r)
         if (worker_init(&r->w[i], p, &r->ctl, i, n) != 0)
             return -1;
     }
-    return 0;
+    return (r->e = load_engine(r->w, r->nw, p->cfg)) ? 0 : -1;
 }
 
 /* ---- start, stop, results ---- */
 
-/* Start the workers with every signal blocked, so that signals go to this thread only.
- * Returns how many started. */
+/* Start the engine's workers (they block every signal, so that signals come to this
+ * thread). 1 when they run. */
 static int start_workers(struct run *r)
 {
     struct sigaction sa = {.sa_handler = on_signal};
@@ -370,17 +379,9 @@ static int start_workers(struct run *r)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     if (r->o->mode == MODE_IDLE && r->o->npids)
         r->res->rss_before = procstat_rss_kib(r->o->pids, r->o->npids);
-    int started = 0;
-    for (; started < r->nw; started++)
-        if (worker_start(&r->w[started]) != 0)
-            break;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return started;
+    return load_start(r->e) == 0;
 }
 
 /* The first protocol details and the first error any worker saw, and every latency. */
@@ -429,6 +430,7 @@ static void window_results(const struct run *r)
 
 static void cleanup(struct run *r)
 {
+    tlskit_engine_free(r->e); /* closes what is still open */
     for (int i = 0; i < r->ninit; i++)
         worker_destroy(&r->w[i]);
     free(r->w);
@@ -446,15 +448,13 @@ int bench_run(const struct opts *o, struct bench_results *res)
         cleanup(&r);
         return -1;
     }
-    int started = start_workers(&r);
-    res->started = started == r.nw;
+    res->started = start_workers(&r);
     if (res->started && o->mode == MODE_IDLE)
         run_idle(&r);
     else if (res->started)
         run_timed(&r);
     atomic_store(&r.ctl.stop, 1);
-    for (int i = 0; i < started; i++)
-        worker_join(&r.w[i]);
+    load_stop(r.e); /* the workers close their connections and end */
     merge_workers(&r);
     window_results(&r);
     cleanup(&r); /* closes every connection */

@@ -112,6 +112,16 @@ int tlskit_engine_set_on_quiet(tlskit_engine *e, void (*fn)(void *arg), void *ar
     return 0;
 }
 
+int tlskit_engine_set_on_worker(tlskit_engine *e, void (*fn)(int worker, int event, void *arg),
+                                void *arg)
+{
+    if (!settable(e))
+        return -1;
+    e->on_worker = fn;
+    e->worker_arg = arg;
+    return 0;
+}
+
 int tlskit_engine_set_drain_timeout(tlskit_engine *e, int64_t ms)
 {
     if (!settable(e))
@@ -192,13 +202,9 @@ int tlskit_engine_reload(tlskit_engine *e, tlskit_config *cfg)
     return 0;
 }
 
-int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port, int backlog)
+/* The workers' array (the settings end here): e->nworkers of them, none set up yet. */
+static int alloc_workers(tlskit_engine *e)
 {
-    tlskit__err_clear(&e->err);
-    if (e->workers) {
-        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "engine is already listening");
-        return -1;
-    }
     int n = e->nworkers;
     if (n <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -215,15 +221,52 @@ int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port, i
     for (int i = 0; i < n; i++)
         e->workers[i].epfd = e->workers[i].wake.fd = -1;
     e->nworkers = n;
+    return 0;
+}
+
+static void free_workers(tlskit_engine *e, int upto)
+{
+    for (int j = 0; j <= upto && j < e->nworkers; j++)
+        tlskit__worker_cleanup(&e->workers[j]);
+    free(e->workers);
+    e->workers = NULL;
+    e->nworkers = 0;
+}
+
+/* tlskit_engine_start() without listening: workers that run outbound connections only. */
+static int client_workers(tlskit_engine *e)
+{
+    if (e->cfg->dtls) {
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "engine: a DTLS engine serves peers: call "
+                        "tlskit_engine_listen() first");
+        return -1;
+    }
+    if (alloc_workers(e) != 0)
+        return -1;
+    for (int i = 0; i < e->nworkers; i++) {
+        if (tlskit__worker_init_base(e, &e->workers[i]) != 0) {
+            free_workers(e, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tlskit_engine_listen(tlskit_engine *e, const char *host, const char *port, int backlog)
+{
+    tlskit__err_clear(&e->err);
+    if (e->workers) {
+        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "engine is already listening");
+        return -1;
+    }
+    if (alloc_workers(e) != 0)
+        return -1;
+    int n = e->nworkers;
     /* Worker 0 picks the port (maybe "0"); the others join it with SO_REUSEPORT. */
     char portbuf[16];
     for (int i = 0; i < n; i++) {
         if (tlskit__worker_init(e, &e->workers[i], host, i == 0 ? port : portbuf, backlog, i == 0) != 0) {
-            for (int j = 0; j <= i; j++)
-                tlskit__worker_cleanup(&e->workers[j]);
-            free(e->workers);
-            e->workers = NULL;
-            e->nworkers = 0;
+            free_workers(e, i);
             return -1;
         }
         if (i == 0) {
@@ -262,14 +305,12 @@ int tlskit_engine_adopt_fds(tlskit_engine *e, const int *fds, size_t n)
 int tlskit_engine_start(tlskit_engine *e)
 {
     tlskit__err_clear(&e->err);
-    if (!e->workers) {
-        tlskit__err_set(&e->err, TLSKIT_E_INVALID, "engine: call tlskit_engine_listen() first");
-        return -1;
-    }
     if (e->running) {
         tlskit__err_set(&e->err, TLSKIT_E_INVALID, "engine is already running");
         return -1;
     }
+    if (!e->workers && client_workers(e) != 0) /* not listening: a client-side engine */
+        return -1;
     /* Workers block every signal, so process signals reach the application's threads. */
     sigset_t all, old;
     sigfillset(&all);

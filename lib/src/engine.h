@@ -117,6 +117,8 @@ struct tlskit_engine {
     int64_t drain_ms;
     void (*on_quiet)(void *arg);
     void *quiet_arg;
+    void (*on_worker)(int worker, int event, void *arg); /* tlskit_engine_set_on_worker() */
+    void *worker_arg;
     struct tlskit__worker *workers;
     atomic_int open;
     atomic_int accept_failing;     /* an accept error streak was reported */
@@ -144,6 +146,10 @@ static inline void tlskit__count(atomic_uint_fast64_t *a, uint64_t n)
 tlskit_config *tlskit__worker_config(struct tlskit__worker *w);
 
 /* engine_loop.c */
+/* A worker without listening sockets (a client-side engine): its epoll set and wake-up. */
+int tlskit__worker_init_base(tlskit_engine *e, struct tlskit__worker *w);
+/* The worker whose thread this is, or NULL (not an engine worker thread). */
+struct tlskit__worker *tlskit__worker_self(void);
 int tlskit__worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *host,
                         const char *port, int backlog, int first);
 void tlskit__worker_cleanup(struct tlskit__worker *w);

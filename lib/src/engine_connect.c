@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* The engine's outbound connections: tlskit_engine_connect() opens a TLS client or a
- * plain TCP / UNIX-socket connection on the worker of a connection it already serves,
+ * plain TCP / UNIX-socket connection on the worker of a connection it already serves (or,
+ * with none beside, on the worker whose thread calls: its hook, a client-side engine),
  * without blocking that worker: a non-blocking connect() per resolved address in turn,
  * all within the CONNECT deadline, then the same progress (handshake, buffering,
  * backpressure, deadlines, callbacks) as an accepted connection. Failures arrive as the
  * new connection's on_close, never as a return value, so a caller has one path for them. */
 #include "engine.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,9 @@ struct tlskit__dial {
     struct sockaddr_un un;        /* UNIX socket */
     socklen_t unlen;
     int is_unix;
+    struct sockaddr_storage num;  /* a numeric address and port: the one to try */
+    socklen_t numlen;
+    int is_numeric;
     int64_t deadline, timeout_ms;
     char target[TK_ADDRLEN + 300]; /* "127.0.0.1:8080", "localhost port 8080", "unix:/p" */
     char current[TK_ADDRLEN + 300]; /* the address being tried */
@@ -62,12 +68,12 @@ static int dial_next(const tlskit_config *cfg, struct tlskit__dial *d)
         const struct sockaddr *sa;
         socklen_t salen;
         int family;
-        if (d->is_unix) {
+        if (d->is_unix || d->is_numeric) {
             if (d->ntried > 0)
                 return -1;
-            sa = (const struct sockaddr *)&d->un;
-            salen = d->unlen;
-            family = AF_UNIX;
+            sa = d->is_unix ? (const struct sockaddr *)&d->un : (const struct sockaddr *)&d->num;
+            salen = d->is_unix ? d->unlen : d->numlen;
+            family = sa->sa_family;
             snprintf(d->current, sizeof(d->current), "%s", d->target);
         } else {
             struct addrinfo *ai = d->next;
@@ -114,6 +120,36 @@ static void dial_failed(struct tlskit__econn *ec)
     }
 }
 
+/* An IPv4 or IPv6 address and a port number: the one address to try, with no resolver
+ * call (getaddrinfo() costs a few thousand instructions and allocations at every connect
+ * of a backend or a load generator's target, for the same answer). 0 when host or port
+ * is anything else (a name, a scope id, a service name): getaddrinfo() then decides. */
+static int dial_numeric(struct tlskit__dial *d, const char *host, const char *port)
+{
+    unsigned long n = 0;
+    const char *p = port;
+    for (; *p >= '0' && *p <= '9' && n <= 65535; p++)
+        n = n * 10 + (unsigned long)(*p - '0');
+    if (p == port || *p || n > 65535)
+        return 0;
+    memset(&d->num, 0, sizeof(d->num));
+    struct sockaddr_in *in = (struct sockaddr_in *)(void *)&d->num;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&d->num;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)n);
+        d->numlen = sizeof(*in);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)n);
+        d->numlen = sizeof(*in6);
+    } else {
+        return 0;
+    }
+    d->is_numeric = 1;
+    return 1;
+}
+
 /* Resolve (getaddrinfo() blocks: numeric addresses, or names from /etc/hosts, do not
  * wait on the network) and fill d; on failure d->fail says why. */
 static void dial_resolve(struct tlskit__dial *d, const char *host, const char *port)
@@ -131,6 +167,11 @@ static void dial_resolve(struct tlskit__dial *d, const char *host, const char *p
         }
         memcpy(d->un.sun_path, path, strlen(path) + 1);
         d->unlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+        return;
+    }
+    if (dial_numeric(d, host, port)) {
+        snprintf(d->target, sizeof(d->target), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
+                 port);
         return;
     }
     struct addrinfo hints;
@@ -159,26 +200,39 @@ static void dial_resolve(struct tlskit__dial *d, const char *host, const char *p
         snprintf(d->target, sizeof(d->target), "%s port %s", host, port);
 }
 
+/* A call that makes no connection: the reason goes to beside's error, or with no
+ * connection beside, to errno. */
+static tlskit_conn *no_connect(tlskit_conn *beside, int code, int eno, const char *msg)
+{
+    if (beside)
+        tlskit__conn_err(beside, code, msg);
+    else
+        errno = eno;
+    return NULL;
+}
+
 tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside, tlskit_config *cfg,
                                    const char *host, const char *port, int flags)
 {
+    static const char bad_args[] = "engine connect: needs the engine, one of its connections "
+                                   "(or its worker's thread), a config, a host and a port "
+                                   "(or unix:PATH) and known flags";
     struct tlskit__econn *near = beside ? tlskit__conn_engine(beside) : NULL;
-    if (!e || !near || near->w->e != e || !cfg || !host || !*host ||
+    /* No connection beside: the worker whose thread this is (its hook, any callback). */
+    struct tlskit__worker *w = beside ? (near ? near->w : NULL) : tlskit__worker_self();
+    if (!e || !w || w->e != e || !cfg || !host || !*host ||
         (flags & ~TLSKIT_CONNECT_PLAIN) ||
         (strncmp(host, TK_UNIX_PREFIX, strlen(TK_UNIX_PREFIX)) != 0 &&
-         (!port || !*port))) {
-        if (beside)
-            tlskit__conn_err(beside, TLSKIT_E_INVALID,
-                             "engine connect: needs the engine, one of its connections, a "
-                             "config, a host and a port (or unix:PATH) and known flags");
-        return NULL;
-    }
-    struct tlskit__worker *w = near->w;
+         (!port || !*port)))
+        return no_connect(beside, TLSKIT_E_INVALID, EINVAL, bad_args);
+    /* A client-side engine whose on_close opens the next connection must not keep itself
+     * running once stopped. Connections beside others (a proxy's backends) still open:
+     * their clients are being served to the end. */
+    if (!beside && atomic_load(&e->stopping))
+        return no_connect(NULL, TLSKIT_E_CLOSED, ECANCELED, "engine connect: stopping");
     struct tlskit__dial *d = calloc(1, sizeof(*d));
-    if (!d) {
-        tlskit__conn_err(beside, TLSKIT_E_NOMEM, "engine connect: out of memory");
-        return NULL;
-    }
+    if (!d)
+        return no_connect(beside, TLSKIT_E_NOMEM, ENOMEM, "engine connect: out of memory");
     d->timeout_ms = cfg->timeouts[TLSKIT_TIMEOUT_CONNECT];
     d->deadline = tlskit__deadline_in(d->timeout_ms);
     dial_resolve(d, host, port);
@@ -204,15 +258,13 @@ tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside, tlskit
     tlskit__err_free(&err);
     if (!c) {
         tlskit__dial_free(d);
-        tlskit__conn_err(beside, TLSKIT_E_NOMEM, "engine connect: out of memory");
-        return NULL;
+        return no_connect(beside, TLSKIT_E_NOMEM, ENOMEM, "engine connect: out of memory");
     }
     tlskit__conn_set_peer(c, fd >= 0 ? d->current : d->target);
     struct tlskit__econn *ec = tlskit__econn_add(w, c, 1);
     if (!ec) {
         tlskit__dial_free(d);
-        tlskit__conn_err(beside, TLSKIT_E_NOMEM, "engine connect: out of memory");
-        return NULL;
+        return no_connect(beside, TLSKIT_E_NOMEM, ENOMEM, "engine connect: out of memory");
     }
     ec->dial = d;
     if (fd < 0 && !ec->ended)

@@ -66,8 +66,16 @@ static int adopt_dups(struct tlskit__worker *w)
     return rc;
 }
 
-int tlskit__worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *host,
-                        const char *port, int backlog, int first)
+/* The worker running on this thread: tlskit_engine_connect() with no connection beside
+ * finds its worker here (engine_connect.c). */
+static _Thread_local struct tlskit__worker *self;
+
+struct tlskit__worker *tlskit__worker_self(void)
+{
+    return self;
+}
+
+int tlskit__worker_init_base(tlskit_engine *e, struct tlskit__worker *w)
 {
     w->e = e;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -81,6 +89,14 @@ int tlskit__worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *
         tlskit__err_set_errno(&e->err, TLSKIT_E_IO, errno, "engine: epoll_ctl");
         return -1;
     }
+    return 0;
+}
+
+int tlskit__worker_init(tlskit_engine *e, struct tlskit__worker *w, const char *host,
+                        const char *port, int backlog, int first)
+{
+    if (tlskit__worker_init_base(e, w) != 0)
+        return -1;
     if (!(w->l = tlskit_listener_new(e->cfg))) {
         tlskit__err_set(&e->err, TLSKIT_E_NOMEM, "engine: out of memory");
         return -1;
@@ -247,13 +263,27 @@ static void stop_listening(struct tlskit__worker *w)
     w->l = NULL;
 }
 
+/* tlskit_engine_set_on_worker(): the application's turn on this worker; what it did to
+ * its connections (opened, wrote, closed) is carried out at once after it. */
+static void worker_hook(struct tlskit__worker *w, int event)
+{
+    tlskit_engine *e = w->e;
+    if (!e->on_worker)
+        return;
+    e->on_worker((int)(w - e->workers), event, e->worker_arg);
+    tlskit__worker_run_kicks(w);
+}
+
 void *tlskit__worker_main(void *arg)
 {
     struct tlskit__worker *w = arg;
     tlskit_engine *e = w->e;
     struct epoll_event evs[TK_EPOLL_EVENTS];
     int64_t next_sweep = tlskit__now_ms() + TK_SWEEP_MS;
-    listen_enable(w, 1);
+    self = w;
+    if (w->l)
+        listen_enable(w, 1);
+    worker_hook(w, TLSKIT_WORKER_START);
     for (;;) {
         int64_t now = tlskit__now_ms();
         int timeout = next_sweep > now ? (int)(next_sweep - now) : 0;
@@ -289,6 +319,7 @@ void *tlskit__worker_main(void *arg)
         if (now >= next_sweep) {
             sweep(w, now);
             tlskit__worker_run_kicks(w);
+            worker_hook(w, TLSKIT_WORKER_TICK);
             quiet_check(w, now);
             next_sweep = now + TK_SWEEP_MS;
         }
@@ -296,5 +327,6 @@ void *tlskit__worker_main(void *arg)
             break;
     }
     tlskit__linger_sweep(w, 0, 1);
+    self = NULL;
     return NULL;
 }

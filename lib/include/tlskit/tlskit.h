@@ -907,6 +907,23 @@ TLSKIT_API int tlskit_engine_set_plain(tlskit_engine *e, int on);
 #define TLSKIT_ENGINE_QUIET_CHANGES 32
 #define TLSKIT_ENGINE_QUIET_MS 200
 TLSKIT_API int tlskit_engine_set_on_quiet(tlskit_engine *e, void (*fn)(void *arg), void *arg);
+/* fn(worker, event, arg) runs on each worker thread (worker: 0 to workers - 1):
+ *   TLSKIT_WORKER_START  once, as the worker starts, before it handles any event;
+ *   TLSKIT_WORKER_TICK   then every TLSKIT_ENGINE_TICK_MS, after the engine's own
+ *                        deadline sweep (also while the engine stops).
+ * There fn may do what a callback may do with the connections of that worker, and open
+ * new ones with tlskit_engine_connect(e, NULL, ...): the way a client-side engine starts
+ * (see tlskit_engine_start()). The tick is the place for the application's own timers (a
+ * retry after a pause, a deadline of its protocol) and for work another thread asks for
+ * (a flag that thread sets and the tick reads): nothing else runs on a worker but
+ * callbacks. What fn did (a close, a write) is carried out as it returns. fn NULL: none
+ * (the default). Before tlskit_engine_listen() / _start(), like the other settings. */
+#define TLSKIT_WORKER_START 1
+#define TLSKIT_WORKER_TICK 2
+#define TLSKIT_ENGINE_TICK_MS 50
+TLSKIT_API int tlskit_engine_set_on_worker(tlskit_engine *e,
+                                           void (*fn)(int worker, int event, void *arg),
+                                           void *arg);
 
 /* Bind the listening sockets (as tlskit_listener_listen: "localhost" means both
  * families; port "0" picks one free port for all). */
@@ -920,7 +937,12 @@ TLSKIT_API int tlskit_engine_adopt_fds(tlskit_engine *e, const int *fds, size_t 
 TLSKIT_API int tlskit_engine_port(const tlskit_engine *e);
 TLSKIT_API const char *tlskit_engine_addrs(const tlskit_engine *e);
 
-/* Start the worker threads; returns at once. */
+/* Start the worker threads; returns at once. Without tlskit_engine_listen() or
+ * _adopt_fds() before it, a client-side engine: its workers accept nothing and run the
+ * connections the application opens with tlskit_engine_connect() (from the worker hook,
+ * tlskit_engine_set_on_worker(), then from callbacks), with the same callbacks, buffering
+ * and deadlines. Settings are then closed, as after listening. Not with a DTLS config
+ * (TLSKIT_E_INVALID). tlskit_engine_stop() ends them as it ends accepted ones. */
 TLSKIT_API int tlskit_engine_start(tlskit_engine *e);
 /* Graceful stop: stop accepting, let open connections go on for up to the drain timeout,
  * then flush what they were sent, send close_notify and close them; join the workers.
@@ -941,7 +963,11 @@ TLSKIT_API void tlskit_engine_read_stats(tlskit_engine *e,
 
 /* Outbound connections. From a callback of `beside` (a connection the engine serves),
  * open a new connection on the same worker thread, so that the two can be paired (a
- * proxy) with no locking: both are only ever touched by that thread.
+ * proxy) with no locking: both are only ever touched by that thread. beside NULL: on the
+ * worker whose thread calls (from the worker hook, tlskit_engine_set_on_worker(), or any
+ * callback); e.g. a load generator opening the next connection from on_close. That
+ * fails once tlskit_engine_stop() began (errno ECANCELED), so that a stopping client
+ * engine does not refill itself.
  * host: a name or address with port; or "unix:/PATH" for a UNIX-domain socket (port is
  * then ignored). flags 0: a TLS client, verified as tlskit_conn_connect() verifies (the
  * config's trust store, pins, host name = host; tlskit_conn_set_servername() and
@@ -958,8 +984,9 @@ TLSKIT_API void tlskit_engine_read_stats(tlskit_engine *e,
  * this call returns) with TLSKIT_E_RESOLVE, _CONNECT ("connect to 127.0.0.1:8080:
  * Connection refused"), _TIMEOUT ("connect to ...: timed out after 2.000 s"), or the
  * handshake's class, and counted in connect_failures. NULL only for bad arguments
- * (beside not an engine connection of e, no host or port) or no memory: then
- * tlskit_conn_error(beside) says which. */
+ * (beside not an engine connection of e, or NULL off e's worker threads, no host or
+ * port) or no memory: then tlskit_conn_error(beside) says which, or with beside NULL,
+ * errno (EINVAL, ENOMEM, ECANCELED). */
 #define TLSKIT_CONNECT_PLAIN 1
 TLSKIT_API tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside,
                                               tlskit_config *cfg, const char *host,
