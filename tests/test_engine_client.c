@@ -35,6 +35,7 @@ struct client {
     atomic_int null_errno;  /* connect returned NULL for another reason: its errno */
     atomic_int hold;        /* 1: keep connections open after their exchange */
     atomic_int tick_opened; /* worker 1 opened one connection from a tick */
+    atomic_int by_client;   /* clean ends saying "closed by client" (we closed them) */
     char first_fail[256];
     char refused_reason[256];
 };
@@ -111,6 +112,8 @@ static void on_close(tlskit_conn *c, int code, const char *reason, void *arg)
             snprintf(cl->refused_reason, sizeof(cl->refused_reason), "%s", reason);
         return;
     }
+    if (code == TLSKIT_E_NONE && strcmp(reason, "closed by client") == 0)
+        atomic_fetch_add(&cl->by_client, 1);
     if (code != TLSKIT_E_NONE && atomic_fetch_add(&cl->other_fail, 1) == 0)
         snprintf(cl->first_fail, sizeof(cl->first_fail), "%d: %s", code, reason);
     /* The next connection from on_close, with no connection beside (this one is going). */
@@ -205,6 +208,8 @@ TK_TEST(engine_client, connections_open_from_the_worker_hook_and_from_on_close)
     cr_expect_eq(atomic_load(&cl.bad_worker), 0);
     cr_expect_eq(atomic_load(&cl.other_fail), 0, "%s", cl.first_fail);
     cr_expect_eq(atomic_load(&cl.null_errno), 0);
+    /* Closed by this side, the client of these connections: the reason says so. */
+    cr_expect_geq(atomic_load(&cl.by_client), TOTAL - WORKERS, "%d", atomic_load(&cl.by_client));
     char want[96];
     snprintf(want, sizeof(want), "connect to 127.0.0.1:%s: Connection refused", cl.refused_port);
     cr_expect_str_eq(cl.refused_reason, want);

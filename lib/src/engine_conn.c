@@ -17,6 +17,13 @@ static size_t pending(const struct tlskit__econn *ec)
     return ec->out_len - ec->out_off;
 }
 
+/* The reason of a close this side asked for: it is the server of an accepted connection
+ * and the client of one it opened. */
+static const char *closed_here(const struct tlskit__econn *ec)
+{
+    return ec->outbound ? "closed by client" : "closed by server";
+}
+
 static struct tlskit__econn *econn(const tlskit_conn *c)
 {
     return tlskit__conn_engine(c);
@@ -273,7 +280,7 @@ void tlskit__engine_close(tlskit_conn *c)
     if (!ec->ended) {
         ec->closing = 1;
         if (!ec->in_callback && pending(ec) == 0)
-            tlskit__econn_end(ec, TLSKIT_E_NONE, "closed by server");
+            tlskit__econn_end(ec, TLSKIT_E_NONE, "%s", closed_here(ec));
         tlskit__econn_kick(ec);
     }
 }
@@ -418,7 +425,7 @@ static void progress_body(struct tlskit__econn *ec)
     shut_step(ec);
     if (!ec->ended && ec->closing && pending(ec) == 0)
         tlskit__econn_end(ec, TLSKIT_E_NONE, "%s",
-                          ec->close_reason ? ec->close_reason : "closed by server");
+                          ec->close_reason ? ec->close_reason : closed_here(ec));
 }
 
 /* Everything a readiness event (or a sweep) may need to do for one connection.
