@@ -533,8 +533,12 @@ void tlskit__econn_sweep(struct tlskit__econn *ec, int64_t now, int final, int s
     tlskit_conn *c = ec->conn;
     const int64_t write_ms = tlskit__conn_config(c)->timeouts[TLSKIT_TIMEOUT_WRITE];
     if (ec->dial) {
-        if (!tlskit__dial_expired(ec, now) && stopping && now >= drain_at + TK_FINAL_FLUSH_MS)
-            tlskit__econn_end(ec, TLSKIT_E_NONE, "server stopping (still connecting)");
+        /* Still connecting when the drain time is up: nothing was exchanged yet, so it
+         * ends with the final pass rather than a second later. */
+        if (!tlskit__dial_expired(ec, now) &&
+            (final || (stopping && now >= drain_at + TK_FINAL_FLUSH_MS)))
+            tlskit__econn_end(ec, TLSKIT_E_NONE, "%s stopping (still connecting)",
+                              ec->outbound && !ec->w->l ? "client" : "server");
     } else if (tlskit_conn_handshake_done(c) && pending(ec) && write_ms &&
         now - ec->stall_since >= write_ms) {
         tlskit__count(&ec->w->ctr.write_stalls, 1);
