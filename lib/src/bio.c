@@ -17,18 +17,32 @@
 static BIO_METHOD *tlskit__method;
 static pthread_once_t tlskit__method_once = PTHREAD_ONCE_INIT;
 
-/* A failed send: remember why; EAGAIN is a retry. Returns -1. */
+/* A socket call failed with errno (not EAGAIN): remember why. Returns -1. */
+static int io_failed(tlskit_conn *c)
+{
+    c->io_errno = errno;
+    if (errno == ECONNRESET) /* remembered: a later EOF is this reset, not a
+                              * truncation (EPIPE alone may follow a clean close) */
+        c->io_reset = errno;
+    return -1;
+}
+
+/* A failed send: EAGAIN is a retry. Returns -1. */
 static int send_failed(BIO *b, tlskit_conn *c)
 {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
         BIO_set_retry_write(b);
         return -1;
     }
-    c->io_errno = errno;
-    if (errno == ECONNRESET) /* remembered: a later EOF is this reset, not a
-                              * truncation (EPIPE alone may follow a clean close) */
-        c->io_reset = errno;
-    return -1;
+    return io_failed(c);
+}
+
+/* The socket took bytes, sent with more (MSG_MORE or 0). */
+static void sent(tlskit_conn *c, int more)
+{
+    c->last_activity = tlskit__now_ms();
+    c->corked = more != 0;
+    c->sent_any = 1;
 }
 
 /* Engine connections gather the records of one write call (every record but the call's
@@ -55,11 +69,8 @@ static int send_gathered(BIO *b, tlskit_conn *c, struct tlskit__stage *st, const
         n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL | more);
     } while (n < 0 && errno == EINTR);
     size_t took = n > 0 ? (size_t)n : 0;
-    if (n >= 0) {
-        c->last_activity = tlskit__now_ms();
-        c->corked = more != 0;
-        c->sent_any = 1;
-    }
+    if (n >= 0)
+        sent(c, more);
     if (took < left + staged) { /* keep what is left of the old and the gathered bytes */
         size_t keep = left + staged - took;
         unsigned char *nb = malloc(keep);
@@ -117,26 +128,14 @@ static int bio_write(BIO *b, const char *buf, int len)
     }
     if (c->wleft || (st && st->len && st->owner == c))
         return send_gathered(b, c, st, buf, len, more);
-    for (;;) {
-        ssize_t n = send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL | more);
-        if (n >= 0) {
-            c->last_activity = tlskit__now_ms();
-            c->corked = more != 0;
-            c->sent_any = 1;
-            return (int)n;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            BIO_set_retry_write(b);
-            return -1;
-        }
-        c->io_errno = errno;
-        if (errno == ECONNRESET) /* remembered: a later EOF is this reset, not a
-                                  * truncation (EPIPE alone may follow a clean close) */
-            c->io_reset = errno;
-        return -1;
-    }
+    ssize_t n;
+    do {
+        n = send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL | more);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return send_failed(b, c);
+    sent(c, more);
+    return (int)n;
 }
 
 void tlskit__bio_flush(tlskit_conn *c)
@@ -192,11 +191,7 @@ static int bio_read(BIO *b, char *buf, int len)
             BIO_set_retry_read(b);
             return -1;
         }
-        c->io_errno = errno;
-        if (errno == ECONNRESET) /* remembered: a later EOF is this reset, not a
-                                  * truncation (EPIPE alone may follow a clean close) */
-            c->io_reset = errno;
-        return -1;
+        return io_failed(c);
     }
 }
 
