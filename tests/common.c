@@ -174,6 +174,15 @@ int64_t tk_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int tk_wait_until(int (*pred)(void *), void *arg, int timeout_ms)
+{
+    int64_t end = tk_now_ms() + timeout_ms;
+    int v;
+    while (!(v = pred(arg)) && tk_now_ms() < end)
+        poll(NULL, 0, 10);
+    return v;
+}
+
 int tk_contains(const char *h, const char *n)
 {
     return h != NULL && n != NULL && strstr(h, n) != NULL;

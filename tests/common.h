@@ -60,6 +60,8 @@ int tk_leak_check(void);
 
 /* Milliseconds on a monotonic clock. */
 int64_t tk_now_ms(void);
+/* Poll pred(arg) every 10 ms until it holds or timeout_ms passed; its last value. */
+int tk_wait_until(int (*pred)(void *), void *arg, int timeout_ms);
 int tk_contains(const char *haystack, const char *needle);       /* NULL-safe */
 int tk_contains_ci(const char *haystack, const char *needle);    /* case-insensitive */
 /* Does s match the POSIX extended regular expression re? */

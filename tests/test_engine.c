@@ -64,15 +64,6 @@ static int closes_count(struct closes *cl)
     return n;
 }
 
-/* Wait until pred(arg) or the generous bound; returns the last pred value. */
-static int wait_until(int (*pred)(void *), void *arg, int timeout_ms)
-{
-    int64_t end = tk_now_ms() + timeout_ms;
-    int v;
-    while (!(v = pred(arg)) && tk_now_ms() < end)
-        poll(NULL, 0, 10);
-    return v;
-}
 
 struct eng {
     tlskit_config *cfg;
@@ -248,7 +239,7 @@ TK_TEST(engine, slowloris_and_idle_clients_cut_at_handshake_deadline_while_servi
     cr_assert_geq(st.handshake_timeouts, 2, "handshake_timeouts %llu",
                   (unsigned long long)st.handshake_timeouts);
     cr_assert_geq(st.handshake_errors[TLSKIT_E_TIMEOUT], 2);
-    cr_assert(wait_until(first_close_seen, &g.cl, 5000));
+    cr_assert(tk_wait_until(first_close_seen, &g.cl, 5000));
     pthread_mutex_lock(&g.cl.mu);
     int timeouts = 0;
     for (int k = 0; k < g.cl.n && k < 64; k++)
@@ -312,7 +303,7 @@ TK_TEST(engine, peer_that_never_reads_is_closed_with_memory_bounded)
         if (closes_count(&g.cl) >= 1 || tk_now_ms() - start > 30000)
             break;
     }
-    cr_assert(wait_until(first_close_seen, &g.cl, 20000), "server never closed the stalled peer");
+    cr_assert(tk_wait_until(first_close_seen, &g.cl, 20000), "server never closed the stalled peer");
     struct tlskit_engine_stats st;
     tlskit_engine_read_stats(g.e, &st);
     cr_assert_eq(st.write_stalls, 1, "write_stalls %llu (sent %zu)",
@@ -337,7 +328,7 @@ TK_TEST(engine, output_over_the_write_limit_closes_with_limit_error)
     tlskit_config *ccfg = tk_client_config("ca.crt");
     tlskit_conn *c = client(ccfg, g.port);
     cr_assert_eq(tlskit_conn_handshake(c), 0, "%s", tlskit_conn_error(c));
-    cr_assert(wait_until(first_close_seen, &g.cl, 20000));
+    cr_assert(tk_wait_until(first_close_seen, &g.cl, 20000));
     cr_assert_eq(g.cl.codes[0], TLSKIT_E_LIMIT, "%s", g.cl.reasons[0]);
     cr_assert(tk_contains(g.cl.reasons[0], "limit"), "%s", g.cl.reasons[0]);
     struct tlskit_engine_stats st;
@@ -724,7 +715,7 @@ TK_TEST(engine, quiet_hook_runs_once_after_a_burst)
     tlskit_conn *c = client(ccfg, g.port);
     echo_once(c, "one");
     drop(c);
-    cr_assert(wait_until(closes_reached, &q, 20000));
+    cr_assert(tk_wait_until(closes_reached, &q, 20000));
     poll(NULL, 0, TLSKIT_ENGINE_QUIET_MS * 4); /* long past a quiet spell */
     cr_expect_eq(atomic_load(&calls), 0, "called after a single connection");
     /* A burst: 12 more connections (36 changes) held, then closed. */
@@ -736,8 +727,8 @@ TK_TEST(engine, quiet_hook_runs_once_after_a_burst)
     for (int i = 0; i < 12; i++)
         drop(burst[i]);
     q.closes = 13;
-    cr_assert(wait_until(closes_reached, &q, 20000));
-    cr_expect(wait_until(quiet_reached, &q, 20000), "not called after a burst");
+    cr_assert(tk_wait_until(closes_reached, &q, 20000));
+    cr_expect(tk_wait_until(quiet_reached, &q, 20000), "not called after a burst");
     poll(NULL, 0, TLSKIT_ENGINE_QUIET_MS * 4); /* (a slow machine may split the burst) */
     int after = atomic_load(&calls);
     poll(NULL, 0, TLSKIT_ENGINE_QUIET_MS * 4);
@@ -838,7 +829,7 @@ TK_TEST(engine, connection_calls_on_engine_connections)
     tk_conn_read_exact(c, got, 5);
     cr_expect(memcmp(got, "ping!", 5) == 0, "got \"%.5s\"", got);
     /* The bytes may arrive before on_data has returned: wait for its last step. */
-    cr_expect_eq(wait_until(family_checked, &f, 20000), 1, "on_data never finished");
+    cr_expect_eq(tk_wait_until(family_checked, &f, 20000), 1, "on_data never finished");
     cr_expect_eq(atomic_load(&f.failures), 0, "%s", f.what);
     /* Outside the engine, the same calls behave as before. */
     cr_expect_eq(tlskit_conn_pending(c), 0);

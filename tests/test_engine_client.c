@@ -130,14 +130,6 @@ static int all_done(void *arg)
            atomic_load(&cl->done) == atomic_load(&cl->started);
 }
 
-static int wait_until(int (*pred)(void *), void *arg, int timeout_ms)
-{
-    int64_t end = tk_now_ms() + timeout_ms;
-    int v;
-    while (!(v = pred(arg)) && tk_now_ms() < end)
-        poll(NULL, 0, 10);
-    return v;
-}
 
 /* The server: an echo engine. */
 static void echo(tlskit_conn *c, const void *d, size_t n, void *arg)
@@ -191,7 +183,7 @@ TK_TEST(engine_client, connections_open_from_the_worker_hook_and_from_on_close)
     cr_expect_eq(tlskit_engine_set_on_worker(cl.e, NULL, NULL), -1, "set after start");
     cr_expect_eq(tlskit_engine_port(cl.e), -1, "a client engine listens nowhere");
 
-    cr_assert(wait_until(all_done, &cl, 50000), "done %d of %d, refused %d, failed %d (%s), "
+    cr_assert(tk_wait_until(all_done, &cl, 50000), "done %d of %d, refused %d, failed %d (%s), "
               "connect errno %d", atomic_load(&cl.done), TOTAL, atomic_load(&cl.refused),
               atomic_load(&cl.other_fail), cl.first_fail, atomic_load(&cl.null_errno));
     /* At least one tick after the start: wait for two more on each worker. */
@@ -256,7 +248,7 @@ TK_TEST(engine_client, a_stopping_client_engine_does_not_refill_itself)
     atomic_store(&cl.hold, 1);
     cr_assert_eq(tlskit_engine_set_drain_timeout(cl.e, 0), 0);
     cr_assert_eq(tlskit_engine_start(cl.e), 0, "%s", tlskit_engine_error(cl.e));
-    cr_assert(wait_until(held_all, &cl, 60000), "only %d connections answered",
+    cr_assert(tk_wait_until(held_all, &cl, 60000), "only %d connections answered",
               atomic_load(&cl.done));
     int64_t t = tk_now_ms();
     cr_assert_eq(tlskit_engine_stop(cl.e), 0);
