@@ -2,15 +2,13 @@
 /* --model event: the library's engine (epoll, a worker thread per core, deadlines,
  * limits, backpressure). The main thread only handles signals. */
 #include <errno.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "heap.h"
 #include "server.h"
 
 struct events {
@@ -67,15 +65,13 @@ static void on_event(int code, const char *message, void *arg)
 }
 
 /* The engine's quiet moments: give the heap's free pages back to the system. With glibc,
- * a burst of handshakes leaves OpenSSL's freed buffers between live objects, and the
- * process would keep its peak RSS for ever (scripts/bench.sh: "RSS after a burst"). Other
+ * a burst of handshakes leaves the heap at its peak, and the process would keep its peak
+ * RSS for ever (scripts/bench.sh: "RSS after a burst"; heap.c says what it takes). Other
  * allocators return memory on their own. */
 static void on_quiet(void *arg)
 {
     (void)arg;
-#if defined(__GLIBC__)
-    malloc_trim(0);
-#endif
+    heap_release();
 }
 
 static void events_free(void *impl)
