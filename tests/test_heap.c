@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* tlsserver's heap_release() (apps/tlsserver/heap.c), in-process: with glibc's malloc it
- * must hand the calling thread's tcache back to the arena, which malloc_trim(0) alone does
- * not, and so give back the pages that the scattered tcache chunks pinned after a burst.
- * The bench's "after the burst" figure is the measure; this checks the mechanism. */
+/* tlsserver's memory at quiet moments, in-process. heap_release() (apps/tlsserver/heap.c):
+ * with glibc's malloc it must hand the calling thread's tcache back to the arena, which
+ * malloc_trim(0) alone does not, and so give back the pages that the scattered tcache
+ * chunks pinned after a burst. bufpool.c: OpenSSL's large short-lived blocks in page-
+ * aligned slots of their own, given back at quiet moments. The bench's burst figures are
+ * the measure; this checks the mechanisms. */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,7 @@
 #endif
 
 #include "common.h"
+#include "bufpool.h"
 #include "heap.h"
 
 TK_SUITE(heap);
@@ -150,4 +155,148 @@ TK_TEST(heap, several_threads_at_once)
         cr_assert_eq(pthread_create(&t[i], NULL, release_many, NULL), 0);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
+}
+
+/* ---- bufpool.c: OpenSSL's large short-lived blocks in a pool of their own ---- */
+
+static size_t pool_used(void)
+{
+    struct bufpool_stats st;
+    bufpool_stats(&st);
+    return st.used;
+}
+
+static long statm_resident(void)
+{
+    long size = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert_not_null(f);
+    cr_assert_eq(fscanf(f, "%ld %ld", &size, &res), 2);
+    fclose(f);
+    return res;
+}
+
+TK_TEST(heap, bufpool_takes_only_its_sizes_and_reallocs_like_realloc)
+{
+    unsigned char *small = bufpool_malloc(100, __FILE__, __LINE__);
+    unsigned char *edge = bufpool_malloc(BUFPOOL_MIN, __FILE__, __LINE__);
+    unsigned char *big = bufpool_malloc(BUFPOOL_SLOT + 1, __FILE__, __LINE__);
+    cr_assert(small && edge && big);
+    cr_expect_eq(pool_used(), 0, "100, BUFPOOL_MIN and BUFPOOL_SLOT+1 bytes are malloc's");
+    unsigned char *rec = bufpool_malloc(16716, __FILE__, __LINE__); /* a record buffer */
+    cr_assert_not_null(rec);
+    cr_expect_eq(pool_used(), 1);
+    cr_expect_eq((uintptr_t)rec % 4096, 0, "slots are page-aligned");
+    for (size_t i = 0; i < 16716; i++)
+        rec[i] = (unsigned char)i;
+    /* Growing within the slot keeps it; past the slot moves to malloc with the bytes. */
+    cr_expect_eq(bufpool_realloc(rec, BUFPOOL_SLOT, __FILE__, __LINE__), rec);
+    unsigned char *moved = bufpool_realloc(rec, 40000, __FILE__, __LINE__);
+    cr_assert_not_null(moved);
+    cr_expect_neq(moved, rec);
+    cr_expect_eq(pool_used(), 0, "the slot went back when the block moved");
+    for (size_t i = 0; i < 16716; i++)
+        if (moved[i] != (unsigned char)i)
+            cr_assert_fail("byte %zu changed when the block moved out of the pool", i);
+    /* A heap block stays in the heap, whatever size it grows to. */
+    small[0] = 42;
+    small = bufpool_realloc(small, 16716, __FILE__, __LINE__);
+    cr_assert_not_null(small);
+    cr_expect_eq(small[0], 42);
+    cr_expect_eq(pool_used(), 0);
+    /* realloc(NULL, n) allocates, realloc(p, 0) frees, free(NULL) does nothing. */
+    void *p = bufpool_realloc(NULL, 20000, __FILE__, __LINE__);
+    cr_assert_not_null(p);
+    cr_expect_eq(pool_used(), 1);
+    cr_expect_null(bufpool_realloc(p, 0, __FILE__, __LINE__));
+    cr_expect_eq(pool_used(), 0);
+    bufpool_free(NULL, __FILE__, __LINE__);
+    bufpool_free(small, __FILE__, __LINE__);
+    bufpool_free(edge, __FILE__, __LINE__);
+    bufpool_free(big, __FILE__, __LINE__);
+    bufpool_free(moved, __FILE__, __LINE__);
+}
+
+#define BURST 256
+TK_TEST(heap, bufpool_release_gives_free_slots_back_and_reuses_them)
+{
+    void *b[BURST];
+    for (int i = 0; i < BURST; i++) {
+        cr_assert_not_null(b[i] = bufpool_malloc(16716, __FILE__, __LINE__));
+        memset(b[i], 0xa5, 16716);
+    }
+    struct bufpool_stats st;
+    bufpool_stats(&st);
+    cr_expect_eq(st.used, BURST);
+    cr_expect_eq(st.high, BURST);
+    for (int i = 0; i < BURST; i++)
+        bufpool_free(b[i], __FILE__, __LINE__);
+    long held = statm_resident();
+    bufpool_release();
+    long released = statm_resident();
+    long page = sysconf(_SC_PAGESIZE);
+    /* 256 x 16.7 KiB were resident: at least 3 MiB of it must go. */
+    cr_expect_geq((held - released) * page, 3L << 20, "resident %ld -> %ld pages", held,
+                  released);
+    bufpool_stats(&st);
+    cr_expect_eq(st.dirty, 0);
+    cr_expect_eq(st.clean, BURST);
+    /* The next burst takes the same slots (no new address space), zeroed by the kernel. */
+    for (int i = 0; i < BURST; i++) {
+        cr_assert_not_null(b[i] = bufpool_malloc(16716, __FILE__, __LINE__));
+        cr_expect_eq(((unsigned char *)b[i])[100], 0);
+    }
+    bufpool_stats(&st);
+    cr_expect_eq(st.high, BURST);
+    cr_expect_eq(st.fallbacks, 0);
+    for (int i = 0; i < BURST; i++)
+        bufpool_free(b[i], __FILE__, __LINE__);
+}
+
+/* Workers allocate and free at once while another thread releases (as on_quiet does). */
+static void *pool_worker(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    void *held[32] = {0};
+    size_t len[32] = {0};
+    for (int round = 0; round < 4000; round++) {
+        int k = (int)(rand_r(&seed) % 32);
+        if (held[k] != NULL) {
+            unsigned char *c = held[k];
+            if (c[0] != (unsigned char)k || c[len[k] - 1] != (unsigned char)k)
+                cr_expect_fail("a block was overwritten by another thread");
+            bufpool_free(held[k], __FILE__, __LINE__);
+            held[k] = NULL;
+        } else {
+            len[k] = 1 + rand_r(&seed) % (BUFPOOL_SLOT + 4096);
+            held[k] = bufpool_malloc(len[k], __FILE__, __LINE__);
+            cr_assert_not_null(held[k]);
+            memset(held[k], k, len[k]);
+        }
+    }
+    for (int k = 0; k < 32; k++)
+        bufpool_free(held[k], __FILE__, __LINE__);
+    return NULL;
+}
+
+static void *pool_releaser(void *arg)
+{
+    atomic_int *stop = arg;
+    while (!atomic_load(stop))
+        bufpool_release();
+    return NULL;
+}
+
+TK_TEST(heap, bufpool_is_safe_across_threads)
+{
+    pthread_t w[4], r;
+    atomic_int stop = 0;
+    cr_assert_eq(pthread_create(&r, NULL, pool_releaser, &stop), 0);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&w[i], NULL, pool_worker, (void *)(uintptr_t)(i + 1)), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(w[i], NULL);
+    atomic_store(&stop, 1);
+    pthread_join(r, NULL);
+    cr_expect_eq(pool_used(), 0, "every slot came back");
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bufpool.h"
 #include "cli.h"
 #include "heap.h"
 #include "server.h"
@@ -64,13 +65,14 @@ static void on_event(int code, const char *message, void *arg)
     cli_msg("%s", message);
 }
 
-/* The engine's quiet moments: give the heap's free pages back to the system. With glibc,
- * a burst of handshakes leaves the heap at its peak, and the process would keep its peak
- * RSS for ever (scripts/bench.sh: "RSS after a burst"; heap.c says what it takes). Other
- * allocators return memory on their own. */
+/* The engine's quiet moments: give free memory back to the system. With glibc, a burst
+ * of handshakes leaves the heap at its peak, and the process would keep its peak RSS for
+ * ever (scripts/bench.sh: "RSS after a burst"; bufpool.c and heap.c say what it takes).
+ * Other allocators return memory on their own. */
 static void on_quiet(void *arg)
 {
     (void)arg;
+    bufpool_release();
     heap_release();
 }
 
