@@ -47,8 +47,8 @@ static struct {
 /* Any thread, without the lock: base is written once, before the first slot exists. */
 static int in_pool(const void *p)
 {
-    const unsigned char *c = p, *base = __atomic_load_n(&pool.base, __ATOMIC_ACQUIRE);
-    return base != NULL && c >= base && c < base + RESERVE;
+    uintptr_t base = (uintptr_t)__atomic_load_n(&pool.base, __ATOMIC_ACQUIRE);
+    return base != 0 && (uintptr_t)p - base < RESERVE; /* below base wraps: not ours */
 }
 
 /* Under mu. The region and the two stacks, reserved together on first use. */
