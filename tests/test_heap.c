@@ -300,3 +300,25 @@ TK_TEST(heap, bufpool_is_safe_across_threads)
     pthread_join(r, NULL);
     cr_expect_eq(pool_used(), 0, "every slot came back");
 }
+
+/* Free slots on both sides of one in use: the runs given back must stop at it. */
+TK_TEST(heap, bufpool_release_leaves_slots_in_use_alone)
+{
+    unsigned char *s[9];
+    for (int i = 0; i < 9; i++) {
+        cr_assert_not_null(s[i] = bufpool_malloc(BUFPOOL_SLOT, __FILE__, __LINE__));
+        memset(s[i], 0x5a, BUFPOOL_SLOT);
+    }
+    for (int i = 0; i < 9; i++)
+        if (i != 4)
+            bufpool_free(s[i], __FILE__, __LINE__);
+    bufpool_release();
+    for (size_t k = 0; k < BUFPOOL_SLOT; k++)
+        if (s[4][k] != 0x5a)
+            cr_assert_fail("byte %zu of the slot in use was given back", k);
+    struct bufpool_stats st;
+    bufpool_stats(&st);
+    cr_expect_eq(st.used, 1);
+    cr_expect_eq(st.clean, 8);
+    bufpool_free(s[4], __FILE__, __LINE__);
+}

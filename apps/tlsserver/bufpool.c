@@ -149,6 +149,12 @@ void *bufpool_realloc(void *p, size_t n, const char *file, int line)
     return q;
 }
 
+static int slot_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
 void bufpool_release(void)
 {
     uint32_t *give;
@@ -163,9 +169,17 @@ void bufpool_release(void)
     pool.ndirty = 0;
     pthread_mutex_unlock(&pool.mu);
     /* Outside the lock: the other workers may be busy. These slots are on no stack
-     * meanwhile, so nobody hands them out. */
-    for (size_t k = 0; k < n; k++)
-        madvise(pool.base + (size_t)give[k] * BUFPOOL_SLOT, BUFPOOL_SLOT, MADV_DONTNEED);
+     * meanwhile, so nobody hands them out. In address order, one madvise per run of
+     * neighbours (after a burst most free slots form a few runs). The time goes mostly
+     * to the kernel freeing the pages: after 5,000 clients, ~100 MB in 5-60 ms of this
+     * worker on the busy 2-core machine, once per burst. */
+    qsort(give, n, sizeof(*give), slot_cmp);
+    for (size_t k = 0, run; k < n; k += run) {
+        for (run = 1; k + run < n && give[k + run] == give[k] + run; run++)
+            ;
+        madvise(pool.base + (size_t)give[k] * BUFPOOL_SLOT, run * BUFPOOL_SLOT,
+                MADV_DONTNEED);
+    }
     pthread_mutex_lock(&pool.mu);
     memcpy(pool.clean + pool.nclean, give, n * sizeof(*give));
     pool.nclean += n;
