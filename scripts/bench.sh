@@ -124,8 +124,8 @@ tlsserver=${TLSSERVER:-$build/apps/tlsserver/tlsserver}
 tlsbench=$build/apps/tlsbench/tlsbench
 floor=$build/apps/tlsbench/tlsbench-floor
 for b in "$tlsserver" "$tlsbench" "$floor"; do [[ -x $b ]] || die "not built: $b"; done
-# (The help is read whole first: `--help | grep -q` under pipefail fails at random when
-# grep exits before tlsserver has written everything and tlsserver dies of SIGPIPE.)
+# (the help text is read whole first: `grep -q` on a pipe would stop reading early, and
+# the SIGPIPE that tlsserver then gets would fail the pipe under pipefail)
 srv_help=$("$tlsserver" --help 2>&1 || true)
 for flag in --workers --mode --body-size --max-conns; do
     grep -q -- "$flag" <<<"$srv_help" || die "tlsserver has no $flag option"
