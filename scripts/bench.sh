@@ -442,6 +442,11 @@ measure_bulk() {
 # before the burst (what a burst leaves behind). The burst's handshakes queue on the
 # server for many seconds on a busy 2-core machine: both sides get 60 s for them
 # (nginx's own limit is 60 s; tlsserver's default of 10 s would cut the queue short).
+# Both RSS readings come after tlsserver's workers have gone quiet (200 ms without a new
+# connection, handshake or close; --settle 1 leaves time): there tlsserver gives OpenSSL's
+# free record-buffer slots back (apps/tlsserver/bufpool.c), empties the worker's glibc
+# tcache and trims the heap (heap.c), so the figures are what a burst really leaves.
+# TLSSERVER=... with another binary measures whatever that one does.
 measure_idle() {
     local rep srv kind
     progress "memory per idle connection ($idle_conns, gradual and burst)"

@@ -4,6 +4,7 @@
  * HTTP/1.1 responder, served by the event engine (default), a thread per connection, or
  * one connection at a time.
  */
+#include "bufpool.h"
 #include "cli.h"
 #include "server.h"
 
@@ -12,6 +13,9 @@ int main(int argc, char **argv)
     struct server s = {.opt = tlsserver_defaults(), .wake = {-1, -1}};
     int rc;
 
+    /* Before anything allocates through OpenSSL (bufpool.h); where it does not apply,
+     * OpenSSL keeps plain malloc. */
+    (void)bufpool_install();
     cli_init("tlsserver");
     rc = tlsserver_parse_args(argc, argv, &s.opt);
     if (rc >= 0)

@@ -2,15 +2,14 @@
 /* --model event: the library's engine (epoll, a worker thread per core, deadlines,
  * limits, backpressure). The main thread only handles signals. */
 #include <errno.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bufpool.h"
 #include "cli.h"
+#include "heap.h"
 #include "server.h"
 
 struct events {
@@ -66,16 +65,15 @@ static void on_event(int code, const char *message, void *arg)
     cli_msg("%s", message);
 }
 
-/* The engine's quiet moments: give the heap's free pages back to the system. With glibc,
- * a burst of handshakes leaves OpenSSL's freed buffers between live objects, and the
- * process would keep its peak RSS for ever (scripts/bench.sh: "RSS after a burst"). Other
- * allocators return memory on their own. */
+/* The engine's quiet moments: give free memory back to the system. With glibc, a burst
+ * of handshakes leaves the heap at its peak, and the process would keep its peak RSS for
+ * ever (scripts/bench.sh: "RSS after a burst"; bufpool.c and heap.c say what it takes).
+ * Other allocators return memory on their own. */
 static void on_quiet(void *arg)
 {
     (void)arg;
-#if defined(__GLIBC__)
-    malloc_trim(0);
-#endif
+    bufpool_release();
+    heap_release();
 }
 
 static void events_free(void *impl)

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bufpool.h"
 #include "cli.h"
 #include "server.h"
 
@@ -184,6 +185,7 @@ static void reap(struct pool *p)
     }
     pthread_mutex_unlock(&p->lock);
 
+    int reaped = finished != NULL;
     while (finished != NULL) {
         struct worker *w = finished;
         finished = w->next;
@@ -192,6 +194,10 @@ static void reap(struct pool *p)
         p->nworkers--;
         atomic_fetch_add(&p->srv->ended, 1);
     }
+    /* The last client gone: OpenSSL's free buffer slots go back to the system (the event
+     * model does it at the engine's quiet moments; bufpool.c). */
+    if (reaped && p->nworkers == 0)
+        bufpool_release();
 }
 
 static void start_worker(struct pool *p, tlskit_conn *c)
