@@ -375,6 +375,42 @@ TK_TEST(ocsp, client_checks_the_staple_in_process)
     tk_rmtree(r.dir);
 }
 
+/* Without verification (insecure) and without the CA in the trust store (OpenSSL then
+ * builds no chain), only the chain the server sent is there to find the issuer in; a
+ * server that sends its leaf alone leaves the staple uncheckable: reported with
+ * TLSKIT_OCSP_REQUEST, refused with TLSKIT_OCSP_REQUIRE. */
+TK_TEST(ocsp, client_without_the_issuer_cannot_check)
+{
+    struct responses r;
+    responses_make(&r);
+    tlskit_config *stapled = tk_server_config("server");
+    cr_assert_eq(tlskit_config_set_ocsp_staple_file(stapled, r.good), 0);
+    const int modes[] = {TLSKIT_OCSP_REQUEST, TLSKIT_OCSP_REQUIRE};
+    for (size_t m = 0; m < 2; m++) {
+        tlskit_config *ccfg = tk_client_config(NULL);
+        cr_assert_eq(tlskit_config_insecure_noverifycert(ccfg), 0);
+        cr_assert_eq(tlskit_config_set_ocsp_request(ccfg, modes[m]), 0);
+        struct tk_side srv = {.cfg = stapled}, cli = {.cfg = ccfg, .servername = "localhost"};
+        tk_handshake_pair(&srv, &cli);
+        const char *want = "cannot be checked: the issuer of the server's certificate is "
+                           "not known";
+        if (m == 0) {
+            cr_expect_eq(cli.rc, 0, "%s", cli.err);
+            cr_expect_str_eq(tk_str(tlskit_conn_ocsp_text(cli.conn)), want);
+            cr_expect_neq(tlskit_conn_ocsp_status(cli.conn), TLSKIT_OCSP_STATUS_GOOD);
+        } else {
+            cr_expect_eq(cli.rc, -1);
+            cr_expect_eq(cli.code, TLSKIT_E_VERIFY, "%s", cli.err);
+            cr_expect(tk_contains(cli.err, want), "%s", cli.err);
+        }
+        tk_side_free(&srv);
+        tk_side_free(&cli);
+        tlskit_config_free(ccfg);
+    }
+    tlskit_config_free(stapled);
+    tk_rmtree(r.dir);
+}
+
 TK_TEST(ocsp, client_request_mode_is_checked)
 {
     tlskit_config *cfg = tlskit_config_new();
