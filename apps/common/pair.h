@@ -13,7 +13,7 @@
 #include <tlskit/tlskit.h>
 
 /* Queued toward one side beyond this, the other side stops being read: about this much
- * plus one read (64 KiB) is held per direction, far under the engine's write limit (at a
+ * plus one read (256 KiB) is held per direction, far under the engine's write limit (at a
  * quarter of which the engine would pause the writer's own reading). */
 #define PAIR_MARK (256u * 1024)
 

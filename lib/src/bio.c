@@ -47,7 +47,7 @@ static void sent(tlskit_conn *c, int more)
 
 /* Engine connections gather the records of one write call (every record but the call's
  * last comes with msg_more) in the worker's stage and send them with the last one: one
- * sendmsg() per 64 KiB instead of one send() per 16 KiB record, each of which costs a
+ * sendmsg() per 256 KiB instead of one send() per 16 KiB record, each of which costs a
  * system call and, on loopback, a wake-up of the peer. To OpenSSL a gathered record is
  * written. What the socket does not take of them stays in c->wleft and goes out first
  * at the next write, before the record OpenSSL then offers again (it is told to retry

@@ -14,7 +14,7 @@
 
 #define TK_SWEEP_MS 50          /* deadline sweep period: a few hundred thousand cheap
                                  * checks a second at 10,000 connections */
-#define TK_READ_CHUNK 65536     /* one worker's read buffer: 4 full TLS records */
+#define TK_READ_CHUNK (256 * 1024) /* one worker's read buffer: 16 full TLS records */
 #define TK_ACCEPT_BATCH 64      /* accepts per readiness event, so that one busy listener
                                  * does not starve the worker's connections */
 #define TK_ACCEPT_PAUSE_MS 100  /* out of descriptors: how long accepting pauses */

@@ -392,7 +392,7 @@ void tlskit__engine_hold(tlskit_conn *c, int on);
 size_t tlskit__engine_pending(const tlskit_conn *c);
 /* The worker's staging buffer, where the socket BIO gathers the records of one write
  * call of one connection to send them with one sendmsg() (bio.c). */
-#define TK_STAGE_CAP (64 * 1024)
+#define TK_STAGE_CAP (256 * 1024)
 struct tlskit__stage {
     const tlskit_conn *owner;  /* whose records wait in buf (len > 0) */
     size_t len;

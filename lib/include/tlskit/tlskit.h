@@ -813,8 +813,8 @@ typedef struct tlskit_engine tlskit_engine;
 struct tlskit_engine_handlers {
     /* The handshake completed; connection details are available. */
     void (*on_open)(tlskit_conn *conn, void *arg);
-    /* Decrypted bytes arrived: what has come in so far, up to 64 KiB per call (several
-     * TLS records gathered; less with a write limit under 256 KiB: a quarter of it, at
+    /* Decrypted bytes arrived: what has come in so far, up to 256 KiB per call (several
+     * TLS records gathered; less with a write limit under 1 MiB: a quarter of it, at
      * least 16 KiB). The buffer is valid during the call only. */
     void (*on_data)(tlskit_conn *conn, const void *data, size_t len, void *arg);
     /* The output buffer, after holding data, is empty again. May be NULL. */
@@ -997,7 +997,7 @@ TLSKIT_API tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *bes
  *                (well under the write limit), tlskit_conn_read_stop(a);
  *   on_drain(b): tlskit_conn_read_start(a) - so a slow reader on either side stops
  *                reading on the other, and a pair holds about the mark plus one read
- *                (64 KiB) in memory per direction;
+ *                (256 KiB) in memory per direction;
  *   on_eof(a):   tlskit_conn_shutdown(b) - the half-close carried across;
  *   on_close(a): tlskit_conn_close(b) after a clean end, tlskit_conn_abort(b) after an
  *                error, and forget b (its own on_close comes later).
