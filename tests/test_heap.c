@@ -32,16 +32,6 @@ static size_t in_use(void)
     return mallinfo2().uordblks; /* every arena; tcache chunks count as in use */
 }
 
-static long resident_pages(void)
-{
-    long size = 0, res = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    cr_assert_not_null(f);
-    cr_assert_eq(fscanf(f, "%ld %ld", &size, &res), 2);
-    fclose(f);
-    return res;
-}
-
 /* Fill this thread's tcache: FILL chunks of every size, freed. */
 static size_t fill_tcache(void)
 {
@@ -77,16 +67,36 @@ static void *tcache_case(void *arg)
 }
 #endif
 
+/* Resident pages of this process (/proc/self/statm). */
+static long statm_resident(void)
+{
+    long size = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert_not_null(f);
+    cr_assert_eq(fscanf(f, "%ld %ld", &size, &res), 2);
+    fclose(f);
+    return res;
+}
+
+
+/* Run a case on a thread of its own, as on an engine worker (its own arena); skipped
+ * where the mechanism does not exist. */
+#ifdef HEAP_TESTABLE
+static void on_own_thread(void *(*fn)(void *))
+{
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fn, NULL), 0);
+    pthread_join(t, NULL);
+}
+#define ON_OWN_THREAD(fn) on_own_thread(fn)
+#else
+#define ON_OWN_THREAD(fn) cr_skip_test("glibc's malloc only (not ASan, not TLSKIT_APP_ALLOCATOR)")
+#endif
+
 /* On a thread of its own, as on an engine worker (its own arena). */
 TK_TEST(heap, the_tcache_goes_back_to_the_arena)
 {
-#ifdef HEAP_TESTABLE
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, tcache_case, NULL), 0);
-    pthread_join(t, NULL);
-#else
-    cr_skip_test("glibc's malloc only (not ASan, not TLSKIT_APP_ALLOCATOR)");
-#endif
+    ON_OWN_THREAD(tcache_case);
 }
 
 #ifdef HEAP_TESTABLE
@@ -112,9 +122,9 @@ static void *burst_case(void *arg)
     free(big);
     free(small);
     malloc_trim(0);
-    long trimmed = resident_pages();
+    long trimmed = statm_resident();
     heap_release();
-    long released = resident_pages();
+    long released = statm_resident();
     long page = sysconf(_SC_PAGESIZE);
     /* ~450 pages were pinned; ask for well over half of them back. */
     cr_expect_geq((trimmed - released) * page, 1 << 20,
@@ -126,13 +136,7 @@ static void *burst_case(void *arg)
 
 TK_TEST(heap, pages_pinned_by_a_burst_come_back)
 {
-#ifdef HEAP_TESTABLE
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, burst_case, NULL), 0);
-    pthread_join(t, NULL);
-#else
-    cr_skip_test("glibc's malloc only (not ASan, not TLSKIT_APP_ALLOCATOR)");
-#endif
+    ON_OWN_THREAD(burst_case);
 }
 
 /* Safe from several threads at once (the engine's workers go quiet together). */
@@ -164,16 +168,6 @@ static size_t pool_used(void)
     struct bufpool_stats st;
     bufpool_stats(&st);
     return st.used;
-}
-
-static long statm_resident(void)
-{
-    long size = 0, res = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    cr_assert_not_null(f);
-    cr_assert_eq(fscanf(f, "%ld %ld", &size, &res), 2);
-    fclose(f);
-    return res;
 }
 
 TK_TEST(heap, bufpool_takes_only_its_sizes_and_reallocs_like_realloc)
