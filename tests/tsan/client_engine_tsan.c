@@ -22,7 +22,6 @@
 #define PER_WORKER 8
 #define EXCHANGES 200 /* completed exchanges before the ticks are told to hold */
 
-static const char *certs;
 static char port[16];
 static tlskit_engine *client;
 static tlskit_config *ccfg;
@@ -102,15 +101,12 @@ static void echo(tlskit_conn *c, const void *d, size_t n, void *arg)
 
 int main(void)
 {
-    certs = getenv("TLSKIT_TEST_CERTS");
-    if (!certs) {
-        fprintf(stderr, "client_engine_tsan: TLSKIT_TEST_CERTS is not set\n");
+    if (tsan_certs("client_engine_tsan") != 0)
         return 1;
-    }
     char crt[512], key[512], ca[512];
-    snprintf(crt, sizeof(crt), "%s/server.crt", certs);
-    snprintf(key, sizeof(key), "%s/server.key", certs);
-    snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+    tsan_path(crt, sizeof(crt), "server.crt");
+    tsan_path(key, sizeof(key), "server.key");
+    tsan_path(ca, sizeof(ca), "ca.crt");
     tlskit_config *scfg = tlskit_config_new();
     ccfg = tlskit_config_new();
     if (tlskit_config_set_keypair_file(scfg, crt, key) != 0 ||

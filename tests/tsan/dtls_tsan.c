@@ -19,14 +19,8 @@
 #define CONNS_PER_THREAD 4
 #define ROUNDS 10
 
-static const char *certs;
 static char port[16];
 static atomic_int failures;
-
-static void path(char *buf, size_t len, const char *name)
-{
-    snprintf(buf, len, "%s/%s", certs, name);
-}
 
 static void on_data(tlskit_conn *c, const void *d, size_t n, void *arg)
 {
@@ -56,17 +50,8 @@ static void *client_thread(void *arg)
     }
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < CONNS_PER_THREAD; i++) {
-            if (!tlskit_conn_handshake_done(conns[i]))
-                continue;
-            char msg[64], got[128];
-            int len = snprintf(msg, sizeof(msg), "round %d conn %d %p", r, i, (void *)conns[i]);
-            ssize_t n = -1;
-            if (tlskit_conn_write(conns[i], msg, (size_t)len) == len)
-                n = tlskit_conn_read(conns[i], got, sizeof(got));
-            if (n != len || memcmp(msg, got, (size_t)len) != 0) {
-                fprintf(stderr, "echo mismatch: %s\n", tlskit_conn_error(conns[i]));
+            if (tlskit_conn_handshake_done(conns[i]) && tsan_echo_round(conns[i], r, i) != 0)
                 atomic_fetch_add(&failures, 1);
-            }
         }
     }
     for (int i = 0; i < CONNS_PER_THREAD; i++) {
@@ -78,15 +63,12 @@ static void *client_thread(void *arg)
 
 int main(void)
 {
-    certs = getenv("TLSKIT_TEST_CERTS");
-    if (!certs) {
-        fprintf(stderr, "dtls_tsan: TLSKIT_TEST_CERTS is not set\n");
+    if (tsan_certs("dtls_tsan") != 0)
         return 1;
-    }
     char crt[512], key[512], ca[512];
-    path(crt, sizeof(crt), "server.crt");
-    path(key, sizeof(key), "server.key");
-    path(ca, sizeof(ca), "ca.crt");
+    tsan_path(crt, sizeof(crt), "server.crt");
+    tsan_path(key, sizeof(key), "server.key");
+    tsan_path(ca, sizeof(ca), "ca.crt");
     tlskit_config *scfg = tlskit_config_new_dtls(), *ccfg = tlskit_config_new_dtls();
     if (!scfg || !ccfg || tlskit_config_set_keypair_file(scfg, crt, key) != 0 ||
         tlskit_config_add_ca_file(ccfg, ca) != 0) {

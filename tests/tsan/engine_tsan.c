@@ -23,14 +23,8 @@
 #define CONNS_PER_THREAD 8
 #define ROUNDS 20
 
-static const char *certs;
 static char port[16];
 static atomic_int failures;
-
-static void path(char *buf, size_t len, const char *name)
-{
-    snprintf(buf, len, "%s/%s", certs, name);
-}
 
 static atomic_int traced_hellos;
 
@@ -60,7 +54,7 @@ static void on_close(tlskit_conn *c, int code, const char *reason, void *arg)
 static tlskit_config *client_config(void)
 {
     char ca[512];
-    path(ca, sizeof(ca), "ca.crt");
+    tsan_path(ca, sizeof(ca), "ca.crt");
     tlskit_config *cfg = tlskit_config_new();
     if (!cfg || tlskit_config_add_ca_file(cfg, ca) != 0) {
         fprintf(stderr, "client config: %s\n", cfg ? tlskit_config_error(cfg) : "oom");
@@ -105,16 +99,13 @@ static void *client_thread(void *arg)
 
 int main(void)
 {
-    certs = getenv("TLSKIT_TEST_CERTS");
-    if (!certs) {
-        fprintf(stderr, "engine_tsan: TLSKIT_TEST_CERTS is not set\n");
+    if (tsan_certs("engine_tsan") != 0)
         return 1;
-    }
     char crt[512], key[512], other_crt[512], other_key[512];
-    path(crt, sizeof(crt), "server.crt");
-    path(key, sizeof(key), "server.key");
-    path(other_crt, sizeof(other_crt), "wronghost.crt");
-    path(other_key, sizeof(other_key), "wronghost.key");
+    tsan_path(crt, sizeof(crt), "server.crt");
+    tsan_path(key, sizeof(key), "server.key");
+    tsan_path(other_crt, sizeof(other_crt), "wronghost.crt");
+    tsan_path(other_key, sizeof(other_key), "wronghost.key");
     tlskit_config *scfg = tlskit_config_new();
     if (tlskit_config_set_keypair_file(scfg, other_crt, other_key) != 0 ||
         tlskit_config_add_keypair_file(scfg, crt, key) != 0 ||

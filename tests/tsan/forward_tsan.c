@@ -20,7 +20,6 @@
 #define ROUNDS 15
 #define MARK 65536
 
-static const char *certs;
 static char front_port[16], back_port[16];
 static tlskit_engine *front;
 static tlskit_config *bcfg;
@@ -140,15 +139,12 @@ static void *client_thread(void *arg)
 
 int main(void)
 {
-    certs = getenv("TLSKIT_TEST_CERTS");
-    if (!certs) {
-        fprintf(stderr, "forward_tsan: TLSKIT_TEST_CERTS is not set\n");
+    if (tsan_certs("forward_tsan") != 0)
         return 1;
-    }
     char crt[512], key[512], ca[512];
-    snprintf(crt, sizeof(crt), "%s/server.crt", certs);
-    snprintf(key, sizeof(key), "%s/server.key", certs);
-    snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+    tsan_path(crt, sizeof(crt), "server.crt");
+    tsan_path(key, sizeof(key), "server.key");
+    tsan_path(ca, sizeof(ca), "ca.crt");
     tlskit_config *scfg = tlskit_config_new(), *ccfg = tlskit_config_new();
     bcfg = tlskit_config_new();
     if (tlskit_config_set_keypair_file(scfg, crt, key) != 0 ||

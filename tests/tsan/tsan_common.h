@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* What the ThreadSanitizer programs (engine_tsan.c, forward_tsan.c, dtls_tsan.c) share:
- * a thread that reads an engine's counters while it serves, and one echo round trip on a
- * blocking stream connection. Each program is one file, so these are static inline. */
+ * the certificates' directory, a thread that reads an engine's counters while it serves,
+ * and one echo round trip on a blocking connection. Each program is one file, so these are static inline. */
 #ifndef TLSKIT_TSAN_COMMON_H
 #define TLSKIT_TSAN_COMMON_H
 
@@ -9,7 +9,27 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The test certificates' directory, from TLSKIT_TEST_CERTS (tsan_certs()). */
+static const char *tsan_certs_dir;
+
+/* Read TLSKIT_TEST_CERTS: 0, or -1 after a line on stderr naming prog. */
+static inline int tsan_certs(const char *prog)
+{
+    tsan_certs_dir = getenv("TLSKIT_TEST_CERTS");
+    if (tsan_certs_dir)
+        return 0;
+    fprintf(stderr, "%s: TLSKIT_TEST_CERTS is not set\n", prog);
+    return -1;
+}
+
+/* buf = the path of certificate file name. */
+static inline void tsan_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", tsan_certs_dir, name);
+}
 
 /* Set to stop tsan_stats_thread(). */
 static atomic_int tsan_stop_stats;
