@@ -367,10 +367,12 @@ static void read_loop(struct tlskit__econn *ec)
                 e->h.on_data(ec->conn, w->rbuf, got, e->h.arg);
                 ec->in_callback--;
             }
-            if (n > 0)
+            /* Read on, unless the socket is empty: an end or an error that stopped the
+             * gathering is met again by the next read, if on_data left the connection
+             * reading at all (as without gathering). */
+            if (n != TLSKIT_WANT_READ && n != TLSKIT_WANT_WRITE)
                 continue;
-            if (ec->ended) /* what stopped the gathering (EOF, an error) is moot */
-                break;
+            break;
         }
         if (n == 0 && e->h.on_eof) { /* half-close: the other direction goes on */
             ec->eof = 1;
