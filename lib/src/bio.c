@@ -52,6 +52,33 @@ static void sent(tlskit_conn *c, int more)
  * written. What the socket does not take of them stays in c->wleft and goes out first
  * at the next write, before the record OpenSSL then offers again (it is told to retry
  * the record it was writing, so it always comes back). */
+/* c->wleft becomes what the socket did not take of the old bytes (left of them in
+ * c->wleft) and of the stage (staged), took bytes having gone: in place when only old
+ * bytes remain (a retry while the socket is still full costs no copy). 0, or -1 when out
+ * of memory. */
+static int keep_unsent(tlskit_conn *c, const struct tlskit__stage *st, size_t left,
+                       size_t staged, size_t took)
+{
+    size_t keep = left + staged - took;
+    unsigned char *nb;
+    if (took < left) {
+        memmove(c->wleft, c->wleft + took, left - took);
+        c->wleft_len = left - took;
+        if (!staged)
+            return 0;
+        if (!(nb = realloc(c->wleft, keep)))
+            return -1;
+        memcpy(nb + (left - took), st->buf, staged);
+    } else {
+        if (!(nb = realloc(c->wleft, keep)))
+            return -1;
+        memcpy(nb, st->buf + (took - left), keep);
+    }
+    c->wleft = nb;
+    c->wleft_len = keep;
+    return 0;
+}
+
 static int send_gathered(BIO *b, tlskit_conn *c, struct tlskit__stage *st, const char *buf,
                          int len, int more)
 {
@@ -68,33 +95,22 @@ static int send_gathered(BIO *b, tlskit_conn *c, struct tlskit__stage *st, const
     do {
         n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL | more);
     } while (n < 0 && errno == EINTR);
+    int err = n < 0 ? errno : 0;
     size_t took = n > 0 ? (size_t)n : 0;
     if (n >= 0)
         sent(c, more);
     if (took < left + staged) { /* keep what is left of the old and the gathered bytes */
-        size_t keep = left + staged - took;
-        unsigned char *nb = malloc(keep);
-        if (!nb) {
-            if (staged)
-                st->len = 0;
+        int kept = keep_unsent(c, st, left, staged, took);
+        if (staged)
+            st->len = 0;
+        if (kept != 0) {
             c->io_errno = ENOMEM;
             return -1; /* a broken stream: the connection fails */
         }
-        size_t off = 0;
-        if (took < left) {
-            memcpy(nb, c->wleft + took, left - took);
-            off = left - took;
-            memcpy(nb + off, st->buf, staged);
-        } else {
-            memcpy(nb, st->buf + (took - left), keep);
-        }
-        free(c->wleft);
-        c->wleft = nb;
-        c->wleft_len = keep;
-        if (staged)
-            st->len = 0;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        if (err && err != EAGAIN && err != EWOULDBLOCK) {
+            errno = err;
             return send_failed(b, c);
+        }
         BIO_set_retry_write(b);
         return -1;
     }
@@ -103,8 +119,10 @@ static int send_gathered(BIO *b, tlskit_conn *c, struct tlskit__stage *st, const
     c->wleft_len = 0;
     if (staged)
         st->len = 0;
-    if (n < 0)
+    if (n < 0) { /* (nothing was waiting: not reached from bio_write) */
+        errno = err;
         return send_failed(b, c);
+    }
     size_t of_buf = took - left - staged;
     if (of_buf == 0) { /* only the old bytes went: the record next time */
         BIO_set_retry_write(b);
