@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -833,6 +835,107 @@ TK_TEST(engine, connection_calls_on_engine_connections)
     cr_expect_eq(atomic_load(&f.failures), 0, "%s", f.what);
     /* Outside the engine, the same calls behave as before. */
     cr_expect_eq(tlskit_conn_pending(c), 0);
+    drop(c);
+    tlskit_config_free(ccfg);
+    cr_assert_eq(tlskit_engine_stop(e), 0);
+    tlskit_engine_free(e);
+    tlskit_config_free(cfg);
+}
+
+/* ---- what tlskit_conn_pending() counts ---- */
+
+/* A client that never reads: the server queues 4 MiB in one write. The records the
+ * socket BIO gathered for one send() and the socket did not take are output too: the
+ * bytes not yet in the kernel (the server's send queue plus the client's receive queue,
+ * both ciphertext, so at least the plaintext they hold) must all be in pending. */
+#define PEND_BYTES (4u << 20)
+
+struct pend {
+    tlskit_conn *conn;   /* the server's connection (worker thread only) */
+    atomic_int written;  /* the 4 MiB were queued */
+    atomic_long pending; /* sampled at the last tick: -1 before */
+    atomic_long outq;    /* SIOCOUTQ of the server's socket, same tick */
+    atomic_int stable;   /* ticks in a row with the same figures */
+};
+
+static void pend_data(tlskit_conn *c, const void *d, size_t n, void *arg)
+{
+    struct pend *p = arg;
+    (void)d;
+    (void)n;
+    if (atomic_load(&p->written))
+        return;
+    unsigned char *big = malloc(PEND_BYTES);
+    if (!big)
+        return;
+    memset(big, 'p', PEND_BYTES);
+    p->conn = c;
+    if (tlskit_conn_write(c, big, PEND_BYTES) == (ssize_t)PEND_BYTES)
+        atomic_store(&p->written, 1);
+    free(big);
+}
+
+static void pend_close(tlskit_conn *c, int code, const char *reason, void *arg)
+{
+    struct pend *p = arg;
+    (void)code;
+    (void)reason;
+    if (p->conn == c)
+        p->conn = NULL;
+}
+
+static void pend_tick(int worker, int event, void *arg)
+{
+    struct pend *p = arg;
+    (void)worker;
+    if (event != TLSKIT_WORKER_TICK || !p->conn || !atomic_load(&p->written))
+        return;
+    int q = 0;
+    long pend = (long)tlskit_conn_pending(p->conn);
+    if (ioctl(tlskit_conn_fd(p->conn), SIOCOUTQ, &q) != 0)
+        q = -1;
+    if (pend == atomic_load(&p->pending) && q == atomic_load(&p->outq)) {
+        atomic_fetch_add(&p->stable, 1);
+    } else {
+        atomic_store(&p->stable, 0);
+        atomic_store(&p->pending, pend);
+        atomic_store(&p->outq, q);
+    }
+}
+
+static int pend_settled(void *arg)
+{
+    return atomic_load(&((struct pend *)arg)->stable) >= 4;
+}
+
+TK_TEST(engine, pending_counts_records_the_socket_did_not_take)
+{
+    struct pend p = {.pending = -1, .outq = -1};
+    tlskit_config *cfg = tk_server_config("server");
+    struct tlskit_engine_handlers h = {.on_data = pend_data, .on_close = pend_close, .arg = &p};
+    tlskit_engine *e = tlskit_engine_new(cfg, &h);
+    cr_assert_not_null(e);
+    cr_assert_eq(tlskit_engine_set_workers(e, 1), 0);
+    cr_assert_eq(tlskit_engine_set_write_limit(e, 8u << 20), 0, "%s", tlskit_engine_error(e));
+    cr_assert_eq(tlskit_engine_set_on_worker(e, pend_tick, &p), 0);
+    cr_assert_eq(tlskit_engine_listen(e, "127.0.0.1", "0", 0), 0, "%s", tlskit_engine_error(e));
+    cr_assert_eq(tlskit_engine_start(e), 0, "%s", tlskit_engine_error(e));
+    char port[16];
+    snprintf(port, sizeof(port), "%d", tlskit_engine_port(e));
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    tlskit_conn *c = client(ccfg, port);
+    cr_assert_eq(tlskit_conn_write_all(c, "x", 1), 0, "%s", tlskit_conn_error(c));
+    cr_assert_eq(tk_wait_until(pend_settled, &p, 30000), 1, "the server's output never settled");
+    int inq = 0;
+    cr_assert_eq(ioctl(tlskit_conn_fd(c), FIONREAD, &inq), 0);
+    long pend = atomic_load(&p.pending), outq = atomic_load(&p.outq);
+    cr_assert_geq(outq, 0, "SIOCOUTQ failed");
+    long in_kernel = outq + inq;
+    cr_expect_lt(in_kernel, (long)PEND_BYTES, "the socket took everything: nothing to check");
+    cr_expect_geq(pend, (long)PEND_BYTES - in_kernel,
+                  "pending %ld, but %ld of the %u bytes are not in the kernel (%ld queued to "
+                  "send, %d received)", pend, (long)PEND_BYTES - in_kernel, PEND_BYTES, outq,
+                  inq);
     drop(c);
     tlskit_config_free(ccfg);
     cr_assert_eq(tlskit_engine_stop(e), 0);

@@ -610,7 +610,9 @@ int tlskit_conn_close(tlskit_conn *c)
 
 size_t tlskit_conn_pending(const tlskit_conn *c)
 {
-    return c && c->eng ? tlskit__engine_pending(c) : 0;
+    /* Records gathered for one send() that the socket did not take (bio.c) are still
+     * this connection's output: a pair's backpressure must see them. */
+    return c && c->eng ? tlskit__engine_pending(c) + c->wleft_len : 0;
 }
 
 /* The deadline that applies to the connection's state now (handshake, or idle); 0: none. */

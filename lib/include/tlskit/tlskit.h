@@ -518,8 +518,9 @@ TLSKIT_API ssize_t tlskit_conn_write(tlskit_conn *conn, const void *buf, size_t 
 /* Write all len bytes, waiting as needed (also on a non-blocking connection, within the
  * WRITE deadline). 0 or -1. On an engine connection: as tlskit_conn_write(). */
 TLSKIT_API int tlskit_conn_write_all(tlskit_conn *conn, const void *buf, size_t len);
-/* Bytes written but not yet taken by the socket: those an engine connection has queued
- * (0 for other connections, whose writes return only what the socket took). */
+/* Bytes written but not yet taken by the socket: those an engine connection has queued,
+ * plus the encrypted records it has made of them that the socket has not taken yet (up to
+ * 256 KiB); 0 for other connections, whose writes return only what the socket took. */
 TLSKIT_API size_t tlskit_conn_pending(const tlskit_conn *conn);
 
 /* Send close_notify and stop writing; reading remains possible until the peer closes
