@@ -212,6 +212,23 @@ TK_TEST(tlsbench, failures_and_usage_errors)
     cr_expect_eq(rc, 1, "connection refused: exit %d: %s", rc, p.errbuf);
     cr_expect(tk_contains_ci(p.errbuf, "refused"), "%s", p.errbuf);
     tk_proc_free(&p);
+
+    /* Ended by a count, not a time (--count without --duration, bulk): a run in which
+     * only errors happen stops after 10 s instead of retrying for ever (RUN_MS bounds
+     * the wait: a hang fails the test). */
+    const char *const counted[][12] = {
+        {"handshake", "-k", "-q", "-n", "3", "-c", "1", target, NULL},
+        {"bulk", "-k", "-q", "--bytes", "64K", target, NULL},
+    };
+    for (size_t i = 0; i < sizeof counted / sizeof counted[0]; i++) {
+        rc = bench(&p, NULL, counted[i]);
+        cr_expect_eq(rc, 1, "%s against a refusing port: exit %d: %s", counted[i][0], rc,
+                     p.errbuf);
+        cr_expect(strstr(p.errbuf, "stopping: no ") && strstr(p.errbuf, "only errors"),
+                  "%s: no 'stopping' line: %s", counted[i][0], p.errbuf);
+        cr_expect(tk_contains_ci(p.errbuf, "refused"), "%s", p.errbuf);
+        tk_proc_free(&p);
+    }
     close(fd);
 
     const char *const usage[][8] = {

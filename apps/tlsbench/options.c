@@ -109,6 +109,8 @@ static void usage(void)
 "The progress line and messages go to stderr. In idle mode the line\n"
 "'tlsbench: idle: N connections open' is always printed once all are set up;\n"
 "SIGUSR1 ends the hold early, SIGINT/SIGTERM end any run (results so far are printed).\n"
+"A run in which only errors happen for 10 s stops there (e.g. --count or bulk\n"
+"mode against a port that refuses).\n"
 "Exit status: 0 done, 1 failure (nothing completed; idle: not every connection\n"
 "opened or verified), 2 usage error.\n");
 }

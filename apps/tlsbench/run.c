@@ -23,6 +23,10 @@
 #define POLL_MS 10               /* how often the main thread looks at the counters */
 #define FAST_POLL_MS 1           /* bulk and --count: the end is a count, not a time */
 #define PROGRESS_NS 1000000000LL /* one progress line a second */
+/* A window in which only errors happen ends after this long: a run with --count or bulk
+ * mode (ended by a count, not a time) against a port that refuses, or that does not
+ * speak TLS, would otherwise retry for ever. */
+#define NO_PROGRESS_S 10
 /* rr and idle: how long opening the connections may go on without one more opening */
 #define READY_WAIT_MS 60000
 #define VERIFY_SLACK_MS 5000     /* idle --verify: on top of --timeout */
@@ -139,7 +143,7 @@ static void measure(struct run *r)
     const struct opts *o = r->o;
     take_snap(r, &r->a);
     atomic_store(&r->ctl.measuring, 1);
-    struct snap prev = r->a, cur;
+    struct snap prev = r->a, cur, moved = r->a; /* moved: when a unit was last done */
     int64_t next_progress = r->a.t_ns + PROGRESS_NS;
     for (;;) {
         sleep_ms(o->mode == MODE_BULK || o->count ? FAST_POLL_MS : POLL_MS);
@@ -151,6 +155,16 @@ static void measure(struct run *r)
             progress_line(r, &prev, &cur, (double)(t - r->a.t_ns) / 1e9);
             prev = cur;
             next_progress += PROGRESS_NS;
+            if (primary(o->mode, &cur) != primary(o->mode, &moved)) {
+                moved = cur;
+            } else if (cur.errors > moved.errors &&
+                       cur.t_ns - moved.t_ns >= NO_PROGRESS_S * 1000000000LL) {
+                cli_msg("stopping: no %s%s for %d s, only errors (%llu)",
+                        o->mode == MODE_BULK ? "bytes came back" : bench_mode_unit(o->mode),
+                        o->mode == MODE_BULK ? "" : " completed", NO_PROGRESS_S,
+                        (unsigned long long)(cur.errors - moved.errors));
+                break;
+            }
         }
     }
     take_snap(r, &r->b);

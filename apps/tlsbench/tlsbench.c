@@ -34,8 +34,9 @@ static void explain_nothing(const struct opts *o, const struct bench_results *r)
 {
     if (!r->started || o->mode == MODE_IDLE || r->ops)
         return;
-    cli_msg("no %s completed in %.1f s (%llu error%s)%s%s",
-            o->mode == MODE_BULK ? "bytes came back" : bench_mode_unit(o->mode), r->elapsed_s,
+    cli_msg("no %s%s in %.1f s (%llu error%s)%s%s",
+            o->mode == MODE_BULK ? "bytes came back" : bench_mode_unit(o->mode),
+            o->mode == MODE_BULK ? "" : " completed", r->elapsed_s,
             (unsigned long long)r->errors, r->errors == 1 ? "" : "s",
             r->first_error[0] ? "; first error: " : "", r->first_error);
     if (url_without_http(o) && r->proto[0]) /* handshakes worked */
