@@ -37,8 +37,10 @@
 #                  loopback, one worker each: tlsserver --forward (skipped with a note
 #                  when the binary has no --forward), stunnel4, HAProxy (mode tcp) and
 #                  nginx stream: new connections (handshake + 1 KiB each way) and bulk
-#                  bytes per server CPU-s, RSS per idle forwarded pair; terminators.txt
-#                  and terminators.json in --out
+#                  bytes per server CPU-s, RSS per idle forwarded pair, each server's
+#                  user and kernel CPU per connection, and tlsbench-floor's in-memory
+#                  OpenSSL cost of a full handshake (tlskit's settings and OpenSSL's
+#                  defaults) for scale; terminators.txt and terminators.json in --out
 #   --no-install   accepted and ignored: bench.sh installs nothing
 # Needs python3 and the openssl command; nginx, gnuplot, h2load and valgrind (for
 # --callgrind) come from `scripts/setup.sh --bench`, and figures needing a missing one
@@ -720,7 +722,8 @@ start_terminator() { # NAME
 }
 
 measure_terminators() {
-    local rep srv t_servers="" term_conns=$((quick ? 200 : 1000))
+    local rep srv t_servers="" term_conns=$((quick ? 200 : 1000)) term_floor_n=$((quick ? 200 : 1000))
+    local tlskit_suites=TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
     stream_mod=/usr/lib/nginx/modules/ngx_stream_module.so
     cat "$cert" "$key" >"$tmp/certs/combined.pem"
     start_echo_backend
@@ -757,6 +760,13 @@ measure_terminators() {
                 --settle 1
             stop_pid "$SRV_PID"
         done
+        # What OpenSSL alone costs the server per full handshake, in memory (no sockets,
+        # no kernel): with tlskit's settings and with OpenSSL's defaults (the others').
+        "$floor" --cert "$cert" --key "$key" -n "$term_floor_n" --only full --json \
+            --tickets 1 --suites "$tlskit_suites" >"$out/raw/term_floor.tlskit.$rep.json" ||
+            note "tlsbench-floor failed (tlskit settings)"
+        "$floor" --cert "$cert" --key "$key" -n "$term_floor_n" --only full --json \
+            >"$out/raw/term_floor.openssl.$rep.json" || note "tlsbench-floor failed"
     done
 }
 

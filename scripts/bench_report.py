@@ -508,6 +508,52 @@ def report_terminators(args):
         figs.append(row)
         lines.append("%-62s" % label + "".join("%14s" % c for c in cells) + "  " +
                      ("%.2fx" % row["ratio_vs_best"] if row["ratio_vs_best"] is not None else "-"))
+    # Where each server's CPU per new connection goes: user space and kernel (stime, in
+    # clock ticks), beside OpenSSL's own cost of the handshake measured in memory.
+    def per_conn(d, part):
+        rate, cpu, sys_s = (first(d, k, (int, float)) for k in
+                            ("per_server_cpu_s", "server_cpu_s", "server_sys_s"))
+        if not rate or not cpu or sys_s is None:
+            return None
+        total = 1e6 / rate
+        kernel = total * sys_s / cpu
+        return {"total": total, "kernel": kernel, "user": total - kernel}[part]
+    split = {}
+    for part, label in (("total", "server CPU per new connection (us)"),
+                        ("user", "  of which user space (us)"),
+                        ("kernel", "  of which kernel (us)")):
+        row = {"name": "term_conn.%s_us" % part, "label": label.strip(), "better": "lower"}
+        for srv in TERM_SERVERS:
+            row[srv] = median_of(per_conn(d, part) for d in runs["term_conn"].get(srv, []))
+        split[part] = row
+        figs.append(row)
+        lines.append("%-62s" % label + "".join("%14s" % fmt(row[s]) for s in TERM_SERVERS))
+    floors = runs_of(raw, "term_floor")
+    floor_us = {}
+    for kind in ("tlskit", "openssl"):
+        rate = median_of(first(d, "full_handshakes_per_cpu_s", (int, float))
+                         for d in floors.get(kind, []))
+        floor_us[kind] = 1e6 / rate if rate else None
+    if floor_us["tlskit"] and floor_us["openssl"]:
+        lines.append("OpenSSL alone (tlsbench-floor: in memory, no socket, server side of one "
+                     "full handshake): %.0f us with tlskit's settings (1 ticket, AES-128-GCM "
+                     "first), %.0f us with OpenSSL's defaults (2 tickets, the client's "
+                     "AES-256-GCM), which the others run"
+                     % (floor_us["tlskit"], floor_us["openssl"]))
+        best = figs[0]
+        others = [best[s] for s in TERM_SERVERS[1:] if best[s]]
+        kern = split["kernel"]["tlskit"]
+        if others and kern is not None and split["user"]["tlskit"] is not None:
+            need = 1e6 / (1.25 * max(others))
+            room = need - kern - floor_us["tlskit"]
+            lines.append("1.25x the best (%.0f new connections per CPU-s) allows %.0f us per "
+                         "connection; less tlsserver's %.0f us in the kernel, that leaves %.0f "
+                         "us of user space, %.0f us %s OpenSSL alone needs in memory; "
+                         "tlsserver's user space takes %.0f us, %.0f above it"
+                         % (max(others), need, kern, need - kern, abs(room),
+                            "more than" if room >= 0 else "less than",
+                            split["user"]["tlskit"],
+                            split["user"]["tlskit"] - floor_us["tlskit"]))
     for srv, why in skipped.items():
         lines.append("%s: skipped: %s" % (srv, why))
     lines.append("goal (#12): tlskit >= 1.25x the best on both per-CPU figures, RSS per pair "
@@ -519,7 +565,8 @@ def report_terminators(args):
     with open(os.path.join(args.out, "terminators.json"), "w") as f:
         json.dump({"tool": "scripts/bench.sh --terminators", "repeat": args.repeat,
                    "quick": args.quick, "load_at_start": float(args.load),
-                   "skipped": skipped, "figures": figs}, f, separators=(",", ":"))
+                   "skipped": skipped, "figures": figs,
+                   "openssl_floor_us_per_full_handshake": floor_us}, f, separators=(",", ":"))
         f.write("\n")
 
 

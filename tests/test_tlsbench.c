@@ -58,11 +58,17 @@ TK_TEST(tlsbench, handshake_mode_counts_and_reports_json)
     struct tk_server s;
     server(&s, "http");
     struct tk_proc p;
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)s.p.pid);
     const char *args[] = {"handshake", "-k", "--json", "-q", "-n", "60", "-c", "4", "-t", "2",
-                          "--http=/x", NULL};
+                          "--http=/x", "--server-pid", pid, NULL};
     int rc = bench(&p, &s, args);
     cr_expect_eq(rc, 0, "exit %d: %s", rc, p.errbuf);
     cr_expect_geq(jnum(p.outbuf, "handshakes"), 60, "%s", p.outbuf);
+    /* The server's CPU, and the kernel's part of it (whole seconds: "0.xx" reads as 0). */
+    cr_expect(tk_contains(p.outbuf, "\"server_cpu_s\":"), "%s", p.outbuf);
+    cr_expect(tk_contains(p.outbuf, "\"server_sys_s\":"), "%s", p.outbuf);
+    cr_expect_geq(jnum(p.outbuf, "server_sys_s"), 0, "%s", p.outbuf);
     /* -n counts handshakes: requests of the last connections may still be in flight. */
     cr_expect_geq(jnum(p.outbuf, "requests"), 60 - 4, "%s", p.outbuf);
     cr_expect_eq(jnum(p.outbuf, "errors"), 0, "%s", p.outbuf);
@@ -245,6 +251,38 @@ TK_TEST(tlsbench, failures_and_usage_errors)
         cr_expect_str_empty(p.outbuf, "a usage error wrote to stdout");
         tk_proc_free(&p);
     }
+}
+
+/* tlsbench-floor, bench.sh's in-memory OpenSSL reference: OpenSSL's defaults (two
+ * tickets, the client's AES-256-GCM), or tlskit's settings given as options. */
+TK_TEST(tlsbench, floor_with_openssl_defaults_and_with_given_settings)
+{
+    const char *bin = getenv("TLSKIT_FLOOR_BIN");
+    cr_assert(bin && *bin, "TLSKIT_FLOOR_BIN is not set");
+    char cert[512], key[512];
+    snprintf(cert, sizeof cert, "%s/server.crt", tk_certs_dir());
+    snprintf(key, sizeof key, "%s/server.key", tk_certs_dir());
+    struct tk_proc p;
+    const char *dflt[] = {bin, "--cert", cert, "--key", key, "-n", "20", "--only", "full",
+                          "--json", NULL};
+    int rc = tk_run(&p, dflt, NULL, 0, RUN_MS);
+    cr_expect_eq(rc, 0, "exit %d: %s", rc, p.errbuf);
+    cr_expect(tk_contains(p.outbuf, "\"tickets\":2"), "%s", p.outbuf);
+    cr_expect(tk_contains(p.outbuf, "TLS_AES_256_GCM_SHA384"), "%s", p.outbuf);
+    cr_expect_gt(jnum(p.outbuf, "full_handshakes_per_cpu_s"), 0, "%s", p.outbuf);
+    tk_proc_free(&p);
+    const char *given[] = {bin, "--cert", cert, "--key", key, "-n", "20", "--only", "full",
+                           "--json", "--tickets", "1", "--suites",
+                           "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384", NULL};
+    rc = tk_run(&p, given, NULL, 0, RUN_MS);
+    cr_expect_eq(rc, 0, "exit %d: %s", rc, p.errbuf);
+    cr_expect(tk_contains(p.outbuf, "\"tickets\":1"), "%s", p.outbuf);
+    cr_expect(tk_contains(p.outbuf, "TLS_AES_128_GCM_SHA256"), "%s", p.outbuf);
+    tk_proc_free(&p);
+    const char *bad[] = {bin, "--cert", cert, "--key", key, "--tickets", "17", NULL};
+    rc = tk_run(&p, bad, NULL, 0, RUN_MS);
+    cr_expect_eq(rc, 2, "--tickets 17: exit %d: %s", rc, p.errbuf);
+    tk_proc_free(&p);
 }
 
 /* --help and --version end the program from main, with status 0 and stdout only. */

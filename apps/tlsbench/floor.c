@@ -72,12 +72,19 @@ static void die_ssl(const char *what)
     exit(1);
 }
 
-static SSL_CTX *server_ctx(const char *cert, const char *key)
+static SSL_CTX *server_ctx(const char *cert, const char *key, long tickets, const char *suites)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         die_ssl("SSL_CTX_new");
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (tickets >= 0 && SSL_CTX_set_num_tickets(ctx, (size_t)tickets) != 1)
+        die_ssl("--tickets");
+    if (suites) { /* the server's order, as tlskit's configs do */
+        if (SSL_CTX_set_ciphersuites(ctx, suites) != 1)
+            die_ssl("--suites");
+        SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    }
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
         die_ssl(cert);
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
@@ -322,6 +329,9 @@ static void usage(void)
            "  --bytes N        bytes to encrypt and to decrypt, in MiB (default 1024)\n"
            "  --record BYTES   record size (default 16384)\n"
            "  --tls12          TLS 1.2 instead of 1.3\n"
+           "  --tickets N      TLS 1.3 tickets per full handshake (default: OpenSSL's 2)\n"
+           "  --suites LIST    TLS 1.3 suites, in the server's order of preference\n"
+           "                   (default: OpenSSL's, the client's order)\n"
            "  --only KIND      only 'full', 'resumed' or 'bulk' (e.g. for an instruction\n"
            "                   profile of the server side: valgrind --tool=callgrind\n"
            "                   --toggle-collect='server_*' %s --only full)\n"
@@ -336,13 +346,15 @@ int main(int argc, char **argv)
     unsigned long long mib = 1024;
     size_t record = 16384;
     int json = 0, tls12 = 0;
-    const char *only = "";
+    long tickets = -1;
+    const char *only = "", *suites = NULL;
     static const struct option lo[] = {
         {"cert", required_argument, NULL, 'C'}, {"key", required_argument, NULL, 'K'},
         {"count", required_argument, NULL, 'n'}, {"bytes", required_argument, NULL, 'b'},
         {"record", required_argument, NULL, 'r'}, {"tls12", no_argument, NULL, '2'},
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
-        {"only", required_argument, NULL, 'o'},
+        {"only", required_argument, NULL, 'o'}, {"tickets", required_argument, NULL, 't'},
+        {"suites", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "n:h", lo, NULL)) != -1) {
@@ -355,6 +367,8 @@ int main(int argc, char **argv)
         case '2': tls12 = 1; break;
         case 'j': json = 1; break;
         case 'o': only = optarg; break;
+        case 't': tickets = strtol(optarg, NULL, 10); break;
+        case 's': suites = optarg; break;
         case 'h': usage(); return 0;
         default: fprintf(stderr, "Try '%s --help'.\n", prog); return 2;
         }
@@ -362,12 +376,12 @@ int main(int argc, char **argv)
     int do_full = !*only || !strcmp(only, "full"), do_res = !*only || !strcmp(only, "resumed");
     int do_bulk = !*only || !strcmp(only, "bulk");
     if (optind != argc || count < 1 || mib < 1 || record < 1 || record > 16384 ||
-        !(do_full || do_res || do_bulk)) {
-        fprintf(stderr, "%s: bad arguments (count >= 1, bytes >= 1 MiB, record 1..16384)\n",
-                prog);
+        !(do_full || do_res || do_bulk) || tickets < -1 || tickets > 16) {
+        fprintf(stderr, "%s: bad arguments (count >= 1, bytes >= 1 MiB, record 1..16384, "
+                "tickets 0..16)\n", prog);
         return 2;
     }
-    SSL_CTX *sctx = server_ctx(cert, key), *cctx = client_ctx(tls12);
+    SSL_CTX *sctx = server_ctx(cert, key, tickets, suites), *cctx = client_ctx(tls12);
     int64_t cc = clock_cost();
     char desc[128] = "";
     long resumed_full = 0, resumed = count;
@@ -397,9 +411,9 @@ int main(int argc, char **argv)
                "\"full_handshakes_per_cpu_s\":%.1f,\"resumed_handshakes_per_cpu_s\":%.1f,"
                "\"resumed\":%ld,\"record_bytes\":%zu,\"bytes\":%llu,"
                "\"encrypt_bytes_per_cpu_s\":%.0f,\"decrypt_bytes_per_cpu_s\":%.0f,"
-               "\"clock_cost_ns\":%lld}\n",
+               "\"clock_cost_ns\":%lld,\"tickets\":%zu}\n",
                desc, count, full, res, resumed, record, (unsigned long long)bytes, enc, dec,
-               (long long)cc);
+               (long long)cc, SSL_CTX_get_num_tickets(sctx));
     } else {
         printf("%s: raw OpenSSL %s, server side only, one thread (%s)\n", prog,
                OpenSSL_version(OPENSSL_VERSION), desc);

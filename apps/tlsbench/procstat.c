@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* utime + stime from /proc/PID/stat (fields 14 and 15, after the parenthesised name,
- * which may itself hold spaces and parentheses). */
-static int64_t stat_cpu_ns(pid_t pid)
+/* utime + stime (or stime alone) from /proc/PID/stat (fields 14 and 15, after the
+ * parenthesised name, which may itself hold spaces and parentheses). */
+static int64_t stat_ns(pid_t pid, int sys_only)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -31,7 +31,12 @@ static int64_t stat_cpu_ns(pid_t pid)
     long hz = sysconf(_SC_CLK_TCK);
     if (hz <= 0)
         hz = 100;
-    return (int64_t)((ut + st) * (1000000000ULL / (unsigned long long)hz));
+    return (int64_t)(((sys_only ? 0 : ut) + st) * (1000000000ULL / (unsigned long long)hz));
+}
+
+static int64_t stat_cpu_ns(pid_t pid)
+{
+    return stat_ns(pid, 0);
 }
 
 static int64_t schedstat_cpu_ns(pid_t pid)
@@ -82,6 +87,18 @@ int64_t procstat_cpu_ns(const pid_t *pids, size_t n)
             v = schedstat_cpu_ns(pids[i]);
         if (v < 0)
             v = stat_cpu_ns(pids[i]);
+        if (v < 0)
+            return -1;
+        total += v;
+    }
+    return total;
+}
+
+int64_t procstat_sys_ns(const pid_t *pids, size_t n)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = stat_ns(pids[i], 1);
         if (v < 0)
             return -1;
         total += v;

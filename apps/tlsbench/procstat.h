@@ -13,6 +13,9 @@
  * sum of /proc/PID/task/TID/schedstat, else /proc/PID/stat (clock ticks). -1 when a
  * process cannot be read. */
 int64_t procstat_cpu_ns(const pid_t *pids, size_t n);
+/* Of that, the time spent in the kernel (/proc/PID/stat's stime, in clock ticks of
+ * usually 10 ms: read it over seconds); -1 when a process cannot be read. */
+int64_t procstat_sys_ns(const pid_t *pids, size_t n);
 /* Sum of VmRSS over the processes, in KiB; -1 when one cannot be read. */
 int64_t procstat_rss_kib(const pid_t *pids, size_t n);
 /* This process's CPU time (user + system) in nanoseconds. */

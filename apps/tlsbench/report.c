@@ -83,6 +83,8 @@ static void json_counts(const struct opts *o, const struct bench_results *r)
         printf("\"client_cpu_us_per_op\":%.3f,", r->client_cpu_s * 1e6 / (double)r->ops);
     if (r->have_server_cpu) {
         printf("\"server_cpu_s\":%.6f,", r->server_cpu_s);
+        if (r->have_server_sys)
+            printf("\"server_sys_s\":%.3f,", r->server_sys_s);
         if (r->per_server_cpu > 0)
             printf("\"per_server_cpu_s\":%.3f,", r->per_server_cpu);
     }
@@ -181,6 +183,9 @@ static void table_cpu(const struct opts *o, const struct bench_results *r)
                    bench_mode_unit(o->mode));
     }
     printf("\n");
+    if (r->have_server_sys && r->server_cpu_s > 0)
+        printf("  of which kernel   %.2f s  (%.0f%%)\n", r->server_sys_s,
+               100.0 * r->server_sys_s / r->server_cpu_s);
 }
 
 void report_table(const struct opts *o, const struct bench_results *r)

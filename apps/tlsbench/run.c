@@ -52,7 +52,7 @@ static void sleep_ms(int ms)
 struct snap {
     int64_t t_ns;
     uint64_t handshakes, resumed, requests, bytes_in, bytes_out, errors;
-    int64_t client_cpu, server_cpu;
+    int64_t client_cpu, server_cpu, server_sys;
 };
 
 struct run {
@@ -93,6 +93,7 @@ static void take_snap(struct run *r, struct snap *s)
     s->errors = SUM(r, errors);
     s->client_cpu = procstat_self_cpu_ns();
     s->server_cpu = r->o->npids ? procstat_cpu_ns(r->o->pids, r->o->npids) : -1;
+    s->server_sys = r->o->npids ? procstat_sys_ns(r->o->pids, r->o->npids) : -1;
 }
 
 /* What the mode counts (bench_mode_unit()). */
@@ -436,6 +437,8 @@ static void window_results(const struct run *r)
     res->client_cpu_s = (double)(b->client_cpu - a->client_cpu) / 1e9;
     res->have_server_cpu = a->server_cpu >= 0 && b->server_cpu >= 0;
     res->server_cpu_s = (double)(b->server_cpu - a->server_cpu) / 1e9;
+    res->have_server_sys = a->server_sys >= 0 && b->server_sys >= 0;
+    res->server_sys_s = (double)(b->server_sys - a->server_sys) / 1e9;
     if (a->server_cpu >= 0 && b->server_cpu > a->server_cpu)
         res->per_server_cpu = (double)res->ops / res->server_cpu_s;
     res->idle_ok = res->ready == (uint64_t)o->conns &&

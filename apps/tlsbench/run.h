@@ -22,6 +22,8 @@ struct bench_results {
     double client_cpu_s;
     int have_server_cpu;    /* --server-pid given and readable at both ends */
     double server_cpu_s;
+    int have_server_sys;    /* the kernel's share of it could be read too */
+    double server_sys_s;    /* (clock ticks: coarse over a short window) */
     double per_server_cpu;  /* ops per server CPU-second; 0 when unknown */
     struct hist lat;        /* handshake or request latency */
     /* idle */
