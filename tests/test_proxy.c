@@ -512,6 +512,7 @@ struct seen {
     char peer[128];       /* at on_open */
     int code;             /* at on_close */
     char reason[512];
+    int local, check;     /* tlskit_conn_proxy_local/health_check() at on_close */
 };
 
 static void eng_open(tlskit_conn *c, void *arg)
@@ -540,6 +541,8 @@ static void eng_close(tlskit_conn *c, int code, const char *reason, void *arg)
     }
     if (!s->opens)
         snprintf(s->peer, sizeof(s->peer), "%s", tlskit_conn_peer_addr(c));
+    s->local = tlskit_conn_proxy_local(c);
+    s->check = tlskit_conn_health_check(c);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -606,6 +609,9 @@ static void engine_case(const unsigned char *hdr, size_t hlen, enum send_way way
     wait_closes(&g.s, 1);
     cr_expect_str_eq(g.s.peer, want_peer ? want_peer : local);
     cr_expect_eq(g.s.opens, 1);
+    /* LOCAL is said (v2 command 0), but a connection that went on to TLS is no check. */
+    cr_expect_eq(g.s.local, hlen >= 13 && hdr[0] == 0x0D && hdr[12] == 0x20);
+    cr_expect_eq(g.s.check, 0);
     peng_free(&g, NULL);
 }
 
@@ -714,6 +720,56 @@ TK_TEST(proxy, engine_eof_inside_header)
     engine_refusal(NULL, 0, "PROXY TCP4 1.2.3.4", 18, 1, TLSKIT_E_CLOSED,
                    "in the middle of the header");
     engine_refusal(NULL, 0, NULL, 0, 1, TLSKIT_E_CLOSED, "before sending a header");
+}
+
+/* A health check: a LOCAL header, then a close (FIN) or a reset before any TLS byte. Its
+ * on_close says so (the error class is the usual one), and the engine counts it in
+ * health_checks, not as a failed handshake. A LOCAL header followed by garbage is no
+ * health check: a failed handshake. */
+static void engine_health_check(int reset)
+{
+    struct peng g;
+    peng_start(&g, NULL, 0);
+    unsigned char b[64];
+    size_t n = v2(b, 0x20, 0x00, NULL, 0, NULL, 0, 0);
+    int fd = tk_tcp_connect("127.0.0.1", g.port);
+    cr_assert_eq(send(fd, b, n, MSG_NOSIGNAL), (ssize_t)n);
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    }
+    close(fd);
+    wait_closes(&g.s, 1);
+    cr_expect_eq(g.s.opens, 0);
+    cr_expect_eq(g.s.local, 1);
+    cr_expect_eq(g.s.check, 1, "not a health check: %s: %s", tlskit_error_name(g.s.code),
+                 g.s.reason);
+    cr_expect_eq(g.s.code, reset ? TLSKIT_E_IO : TLSKIT_E_CLOSED, "%s: %s",
+                 tlskit_error_name(g.s.code), g.s.reason);
+    struct tlskit_engine_stats st;
+    peng_free(&g, &st);
+    cr_expect_eq(st.health_checks, 1);
+    cr_expect_eq(st.handshakes_failed, 0);
+}
+
+TK_TEST(proxy, engine_local_then_close_is_a_health_check)
+{
+    engine_health_check(0);
+    engine_health_check(1);
+
+    struct peng g;
+    peng_start(&g, NULL, 0);
+    unsigned char b[64];
+    size_t n = v2(b, 0x20, 0x00, NULL, 0, NULL, 0, 0);
+    memcpy(b + n, "GET / HTTP/1.0\r\n\r\n", 18);
+    raw_client(g.port, b, n + 18, 1);
+    wait_closes(&g.s, 1);
+    cr_expect_eq(g.s.local, 1);
+    cr_expect_eq(g.s.check, 0, "garbage after LOCAL taken for a health check");
+    struct tlskit_engine_stats st;
+    peng_free(&g, &st);
+    cr_expect_eq(st.health_checks, 0);
+    cr_expect_eq(st.handshakes_failed, 1);
 }
 
 /* ---- real sockets: the blocking accept path ---- */
@@ -934,6 +990,27 @@ static void server_stop_keep(struct tk_server *s)
     cr_assert_eq(tk_proc_wait(&s->p, 30000), 0, "%s", tk_str(s->p.errbuf));
 }
 
+/* tlsserver, both models: a LOCAL header then a close is counted in health_checks (the
+ * counters line at exit) and, without -v, not logged. */
+TK_TEST(proxy, tlsserver_counts_health_checks_in_both_models)
+{
+    const char *models[] = {"event", "thread"};
+    for (size_t i = 0; i < 2; i++) {
+        struct tk_server s;
+        const char *extra[] = {"--proxy-protocol", "--model", models[i], NULL};
+        tk_server_start(&s, "server", "127.0.0.1", extra);
+        unsigned char b[64];
+        size_t n = v2(b, 0x20, 0x00, NULL, 0, NULL, 0, 0);
+        raw_client(s.port, b, n, 1);
+        server_stop_keep(&s);
+        cr_expect(tk_matches(s.p.errbuf, "health_checks=1 "), "--model %s: %s", models[i],
+                  s.p.errbuf);
+        cr_expect(!tk_contains(s.p.errbuf, "health-check"), "--model %s: %s", models[i],
+                  s.p.errbuf);
+        tk_proc_free(&s.p);
+    }
+}
+
 /* tlsclient through HAProxy: "ping" back? */
 static int ping_via(const char *host, int port, int expect_ok)
 {
@@ -996,11 +1073,12 @@ TK_TEST(proxy, haproxy_checks_local_and_untrusted)
     if (access(HAPROXY_BIN, X_OK) != 0)
         cr_skip_test("haproxy is not installed (scripts/setup.sh installs it)");
     struct tk_server s;
-    const char *extra[] = {"--proxy-protocol", NULL};
+    /* -v: health checks are logged (as "health-check" lines) only then. */
+    const char *extra[] = {"--proxy-protocol", "-v", NULL};
     tk_server_start(&s, "server", "127.0.0.1", extra);
     struct hap h;
     hap_start(&h, s.port, "send-proxy-v2 check inter 100ms check-send-proxy");
-    cr_expect(tk_proc_wait_for_n(&s.p, 2, "conn 127.0.0.3:", 3, 20000), "%s",
+    cr_expect(tk_proc_wait_for_n(&s.p, 2, "health-check 127.0.0.3:", 3, 20000), "%s",
               tk_str(s.p.errbuf));
     cr_expect(ping_via("127.0.0.1", h.port4, 1));
     hap_stop(&h);
@@ -1008,6 +1086,22 @@ TK_TEST(proxy, haproxy_checks_local_and_untrusted)
     cr_expect(!tk_contains(s.p.errbuf, "PROXY header from"), "%s", s.p.errbuf);
     cr_expect(tk_matches(s.p.errbuf, "conn 127\\.0\\.0\\.1:[0-9]+ proto=TLSv1\\.3 .* ok"), "%s",
               s.p.errbuf);
+    cr_expect(!tk_matches(s.p.errbuf, "127\\.0\\.0\\.3:[0-9]+ .*error="),
+              "a health check logged as an error: %s", s.p.errbuf);
+    /* (handshakes_failed counts the readiness probes of hap_start(): plain closes.) */
+    cr_expect(tk_matches(s.p.errbuf, "health_checks=[1-9]"), "%s", s.p.errbuf);
+    tk_proc_free(&s.p);
+
+    /* Without -v, not a line for them (only the client's). */
+    const char *quiet[] = {"--proxy-protocol", NULL};
+    tk_server_start(&s, "server", "127.0.0.1", quiet);
+    hap_start(&h, s.port, "send-proxy-v2 check inter 100ms check-send-proxy");
+    cr_expect(ping_via("127.0.0.1", h.port4, 1));
+    cr_expect(tk_proc_wait_for(&s.p, 2, "conn 127.0.0.1:", 20000), "%s", tk_str(s.p.errbuf));
+    hap_stop(&h);
+    server_stop_keep(&s);
+    cr_expect(!tk_contains(s.p.errbuf, "127.0.0.3:"), "%s", s.p.errbuf);
+    cr_expect(tk_matches(s.p.errbuf, "health_checks=[1-9]"), "%s", s.p.errbuf);
     tk_proc_free(&s.p);
 
     const char *untrusting[] = {"--proxy-protocol", "--proxy-from", "10.0.0.0/8",

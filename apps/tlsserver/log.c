@@ -258,8 +258,13 @@ void server_log_end_fwd(const struct server *s, tlskit_conn *c, int code, const 
                         const struct backend_log *b)
 {
     struct log_record r;
-    if (s->opt.verbosity < 1)
+    /* A load balancer's health check (PROXY LOCAL, then closed before TLS) is no error
+     * and would be a line every few seconds: -v shows it, as a "health-check" line. */
+    int check = tlskit_conn_health_check(c);
+    if (s->opt.verbosity < (check ? 2 : 1))
         return;
-    end_record(c, code, why, b, &r);
+    end_record(c, check ? TLSKIT_E_NONE : code, why, b, &r);
+    if (check)
+        r.event = "health-check";
     log_record(s, &r);
 }

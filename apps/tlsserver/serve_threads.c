@@ -46,7 +46,7 @@ struct worker {
 
 /* The event model has the engine's counters; these are the thread models' own. */
 struct counters {
-    atomic_ullong accepted, handshakes_ok, handshakes_failed, bytes_in, bytes_out,
+    atomic_ullong accepted, handshakes_ok, handshakes_failed, health_checks, bytes_in, bytes_out,
         rejected, accept_errors;
 };
 
@@ -133,6 +133,8 @@ static void *serve(void *arg)
         atomic_fetch_add(&p->ctr.handshakes_ok, 1);
         server_log_handshake(s, c);
         ok = converse(w);
+    } else if (tlskit_conn_health_check(c)) {
+        atomic_fetch_add(&p->ctr.health_checks, 1);
     } else {
         atomic_fetch_add(&p->ctr.handshakes_failed, 1);
     }
@@ -422,6 +424,7 @@ static void threads_stats(void *impl, struct tlskit_engine_stats *st)
     st->accepted = atomic_load(&p->ctr.accepted);
     st->handshakes_ok = atomic_load(&p->ctr.handshakes_ok);
     st->handshakes_failed = atomic_load(&p->ctr.handshakes_failed);
+    st->health_checks = atomic_load(&p->ctr.health_checks);
     st->bytes_in = atomic_load(&p->ctr.bytes_in);
     st->bytes_out = atomic_load(&p->ctr.bytes_out);
     st->limit_rejections = atomic_load(&p->ctr.rejected);

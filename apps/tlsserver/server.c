@@ -244,6 +244,8 @@ static void print_counters(const struct server *s, const struct serve_model *m, 
         add(&l, "write_stalls", st.write_stalls);
         add(&l, "buffer_limit_closes", st.buffer_limit_closes);
     }
+    if (s->opt.proxy_protocol)
+        add(&l, "health_checks", st.health_checks);
     add(&l, "limit_rejections", st.limit_rejections);
     add(&l, "accept_errors", st.accept_errors);
     if (s->opt.forward != NULL) {

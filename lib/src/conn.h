@@ -92,6 +92,7 @@ struct tlskit_conn {
     void *userdata;
     struct tlskit__econn *eng; /* engine state, NULL outside the engine */
     struct tlskit__proxy_rx *prx; /* a PROXY header still to read (proxy_recv.c) */
+    int proxy_local;              /* the header read was LOCAL (a health check) */
     struct tlskit__dgram *dg;  /* DTLS: the datagram transport (dtls.c), NULL for TLS */
     struct tlskit__err err;
 };

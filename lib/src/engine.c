@@ -393,6 +393,7 @@ void tlskit_engine_read_stats(tlskit_engine *e, struct tlskit_engine_stats *out)
         out->dtls_cookie_failures += TK_LOAD(dtls_cookie_bad);
         out->dtls_retransmissions += TK_LOAD(dtls_retx);
         out->dtls_drops += TK_LOAD(dtls_drops);
+        out->health_checks += TK_LOAD(health_checks);
 #undef TK_LOAD
     }
 }

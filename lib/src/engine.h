@@ -38,7 +38,7 @@ struct tlskit__counters {
     atomic_uint_fast64_t accepted, hs_ok, hs_err[TLSKIT_E__COUNT], bytes_in, bytes_out,
         hs_timeouts, idle_timeouts, write_stalls, buffer_closes, limit_rejections,
         accept_errors, connects, connect_failures, dtls_cookies, dtls_cookie_bad, dtls_retx,
-        dtls_drops;
+        dtls_drops, health_checks;
 };
 
 struct tlskit__udp;   /* a worker's datagram state (engine_udp.c) */

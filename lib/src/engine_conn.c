@@ -141,6 +141,8 @@ static void fail_conn(struct tlskit__econn *ec)
     if (ec->outbound) {
         if (!tlskit_conn_handshake_done(c))
             tlskit__count(&ec->w->ctr.connect_failures, 1);
+    } else if (tlskit_conn_health_check(c)) {
+        tlskit__count(&ec->w->ctr.health_checks, 1);
     } else if (!tlskit_conn_handshake_done(c)) {
         tlskit__count(&ec->w->ctr.hs_err[code > 0 && code < TLSKIT_E__COUNT ? code : 0], 1);
         /* The deadline may be seen here (a byte arrived after it) or by the sweep. */

@@ -176,6 +176,18 @@ int tlskit_conn_handshake_done(const tlskit_conn *c)
     return c->hs_done;
 }
 
+int tlskit_conn_proxy_local(const tlskit_conn *c)
+{
+    return c && c->proxy_local;
+}
+
+int tlskit_conn_health_check(const tlskit_conn *c)
+{
+    if (!c || !c->proxy_local || c->hs_done)
+        return 0;
+    return c->err.code == TLSKIT_E_CLOSED || c->err.code == TLSKIT_E_IO;
+}
+
 int64_t tlskit_conn_age_ms(const tlskit_conn *c)
 {
     return c->created_ms ? tlskit__now_ms() - c->created_ms : 0;

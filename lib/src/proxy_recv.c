@@ -204,6 +204,7 @@ static int fail(tlskit_conn *c, int code, const char *why)
  * UNSPEC/UNKNOWN keep the socket's own (spec 2.1, 2.2). */
 static void done(tlskit_conn *c, const struct tlskit_proxy_header *h)
 {
+    c->proxy_local = h->command == TLSKIT_PROXY_CMD_LOCAL;
     if (h->command == TLSKIT_PROXY_CMD_PROXY && h->family != TLSKIT_PROXY_AF_UNSPEC) {
         size_t n = strnlen(h->src, sizeof(c->peer) - 1); /* a long UNIX path is cut */
         memcpy(c->peer, h->src, n);

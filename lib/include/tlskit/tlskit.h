@@ -595,6 +595,14 @@ TLSKIT_API int tlskit_conn_session_wait(tlskit_conn *conn, int timeout_ms);
  * header is read (the handshake's first step). */
 TLSKIT_API const char *tlskit_conn_peer_addr(const tlskit_conn *conn);
 TLSKIT_API int tlskit_conn_handshake_done(const tlskit_conn *conn);
+/* 1 when the connection began with a PROXY v2 LOCAL header: the sender's own connection,
+ * no client behind it (a load balancer's health check); 0 otherwise. */
+TLSKIT_API int tlskit_conn_proxy_local(const tlskit_conn *conn);
+/* 1 when it was a health check that ended as one: a LOCAL header, then the sender closed
+ * or reset the connection before the handshake was done (HAProxy's check-send-proxy
+ * does that); its error is then TLSKIT_E_CLOSED or TLSKIT_E_IO as usual. The engine
+ * counts these in health_checks, not in handshakes_failed. */
+TLSKIT_API int tlskit_conn_health_check(const tlskit_conn *conn);
 /* Milliseconds since the connection was connected or accepted (0 before). */
 TLSKIT_API int64_t tlskit_conn_age_ms(const tlskit_conn *conn);
 /* Protocol ("TLSv1.3"), cipher ("TLS_AES_...") and key-exchange group, by OpenSSL's name
@@ -862,6 +870,9 @@ struct tlskit_engine_stats {
      * (from unknown peers and not a ClientHello, malformed, over the half-open cap, or
      * not taken by a full socket buffer). */
     uint64_t dtls_cookies_sent, dtls_cookie_failures, dtls_retransmissions, dtls_drops;
+    /* PROXY protocol: connections that sent a LOCAL header and were closed before their
+     * handshake (a load balancer's health checks; tlskit_conn_health_check()). */
+    uint64_t health_checks;
 };
 
 /* A new engine serving with cfg (a reference is taken). NULL only when out of memory. */
