@@ -410,6 +410,9 @@ void tlskit_engine_free(tlskit_engine *e)
         tlskit__worker_cleanup(w);
     }
     free(e->workers);
+    /* Every lookup was cancelled with its connection above; one still blocked in
+     * getaddrinfo() keeps its thread, not this call (resolve.c). */
+    tlskit__resolver_release(e->resolver);
     tlskit_config_free(e->cfg);
     tlskit__err_free(&e->err);
     pthread_mutex_destroy(&e->mu);

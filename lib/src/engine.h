@@ -11,6 +11,7 @@
 #define TLSKIT_ENGINE_H
 
 #include "internal.h"
+#include "resolve.h"
 
 #define TK_SWEEP_MS 50          /* deadline sweep period: a few hundred thousand cheap
                                  * checks a second at 10,000 connections */
@@ -71,6 +72,8 @@ struct tlskit__worker {
     uint64_t quiet_seen;       /* on_quiet: accepted + hs_ok + ended at the last look, */
     uint64_t quiet_base;       /* ... and at the last call */
     int64_t quiet_since;       /* when quiet_seen last changed */
+    struct tlskit__resolver *resolver; /* the engine's, once this worker asked it */
+    struct tlskit__inbox inbox;    /* its answers (engine_connect.c, resolve.c) */
 };
 
 /* The engine's state of one connection (the connection itself knows only a pointer). */
@@ -106,7 +109,7 @@ struct tlskit__econn {
 };
 
 struct tlskit_engine {
-    pthread_mutex_t mu;        /* guards cfg */
+    pthread_mutex_t mu;        /* guards cfg (and the resolver's creation) */
     tlskit_config *cfg;
     atomic_uint_fast64_t cfg_gen; /* bumped (under mu) by each reload */
     struct tlskit_engine_handlers h;
@@ -131,6 +134,8 @@ struct tlskit_engine {
     int port;
     char addrs[TK_MAX_LISTEN * (TK_ADDRLEN + 2)];
     struct tlskit__proxy_policy proxy; /* set before listening, read-only after */
+    struct tlskit__resolver *resolver; /* names for outbound connections: made (under mu)
+                                        * by the first that needs one, released by free */
     const int *adopt_fds;      /* during tlskit_engine_adopt_fds(): the sockets given */
     size_t nadopt;
     struct tlskit__err err;
@@ -186,6 +191,8 @@ void tlskit__econn_end(struct tlskit__econn *ec, int code, const char *fmt, ...)
 /* An outbound connection's socket became ready while connecting: 1 connected (go on
  * with the handshake), 0 still connecting (the next address), -1 ended. */
 int tlskit__dial_event(struct tlskit__econn *ec);
+/* The wake-up eventfd fired: continue the dials whose names were resolved. */
+void tlskit__dial_answers(struct tlskit__worker *w);
 /* The CONNECT deadline at now: 1 when it passed (the connection then ended). */
 int tlskit__dial_expired(struct tlskit__econn *ec, int64_t now);
 void tlskit__dial_free(struct tlskit__dial *d);

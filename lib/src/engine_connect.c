@@ -2,10 +2,12 @@
 /* The engine's outbound connections: tlskit_engine_connect() opens a TLS client or a
  * plain TCP / UNIX-socket connection on the worker of a connection it already serves (or,
  * with none beside, on the worker whose thread calls: its hook, a client-side engine),
- * without blocking that worker: a non-blocking connect() per resolved address in turn,
- * all within the CONNECT deadline, then the same progress (handshake, buffering,
- * backpressure, deadlines, callbacks) as an accepted connection. Failures arrive as the
- * new connection's on_close, never as a return value, so a caller has one path for them. */
+ * without blocking that worker: a name is handed to the engine's resolver threads
+ * (resolve.c) and the connection waits for the answer; then a non-blocking connect() per
+ * resolved address in turn, all within the CONNECT deadline, then the same progress
+ * (handshake, buffering, backpressure, deadlines, callbacks) as an accepted connection.
+ * Numeric addresses and unix:PATH go straight to connect(). Failures arrive as the new
+ * connection's on_close, never as a return value, so a caller has one path for them. */
 #include "engine.h"
 
 #include <arpa/inet.h>
@@ -23,6 +25,8 @@
 #define TK_UNIX_PREFIX "unix:"
 
 struct tlskit__dial {
+    struct tlskit__lookup *lookup; /* a name being resolved (resolve.c) */
+    char name[TK_ADDRLEN + 300];  /* ... "backend.example port 8080", for its messages */
     struct addrinfo *res, *next;  /* TCP: the addresses left to try */
     struct sockaddr_un un;        /* UNIX socket */
     socklen_t unlen;
@@ -44,6 +48,7 @@ void tlskit__dial_free(struct tlskit__dial *d)
 {
     if (!d)
         return;
+    tlskit__lookup_cancel(d->lookup);
     if (d->res)
         freeaddrinfo(d->res);
     free(d);
@@ -150,9 +155,10 @@ static int dial_numeric(struct tlskit__dial *d, const char *host, const char *po
     return 1;
 }
 
-/* Resolve (getaddrinfo() blocks: numeric addresses, or names from /etc/hosts, do not
- * wait on the network) and fill d; on failure d->fail says why. */
-static void dial_resolve(struct tlskit__dial *d, const char *host, const char *port)
+/* Fill d for host and port: a UNIX socket, a numeric address (connect at once), or a
+ * name, for which d->name is set and 1 returned (the resolver threads answer later); on
+ * failure d->fail says why. */
+static int dial_prepare(struct tlskit__dial *d, const char *host, const char *port)
 {
     if (strncmp(host, TK_UNIX_PREFIX, strlen(TK_UNIX_PREFIX)) == 0) {
         const char *path = host + strlen(TK_UNIX_PREFIX);
@@ -163,41 +169,109 @@ static void dial_resolve(struct tlskit__dial *d, const char *host, const char *p
             d->fail_code = TLSKIT_E_INVALID;
             snprintf(d->fail, sizeof(d->fail), "connect to %s: the path is empty or longer "
                      "than %zu bytes", host, sizeof(d->un.sun_path) - 1);
-            return;
+            return 0;
         }
         memcpy(d->un.sun_path, path, strlen(path) + 1);
         d->unlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
-        return;
+        return 0;
     }
-    if (dial_numeric(d, host, port)) {
-        snprintf(d->target, sizeof(d->target), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
-                 port);
-        return;
+    snprintf(d->target, sizeof(d->target), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
+             port);
+    if (dial_numeric(d, host, port))
+        return 0;
+    snprintf(d->name, sizeof(d->name), "%s port %s", host, port);
+    return 1;
+}
+
+/* The engine's resolver, made by the first worker that needs it; each worker keeps its
+ * own pointer, so that its loop reads no shared field. */
+static struct tlskit__resolver *worker_resolver(struct tlskit__worker *w)
+{
+    if (!w->resolver) {
+        tlskit_engine *e = w->e;
+        pthread_mutex_lock(&e->mu);
+        if (!e->resolver)
+            e->resolver = tlskit__resolver_new();
+        w->resolver = e->resolver;
+        pthread_mutex_unlock(&e->mu);
     }
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    int g = getaddrinfo(host, port, &hints, &d->res);
-    if (g == EAI_NONAME || g == EAI_SERVICE) {
-        hints.ai_flags = 0; /* a service name such as "https" */
-        g = getaddrinfo(host, port, &hints, &d->res);
-    }
-    if (strchr(host, ':'))
-        snprintf(d->target, sizeof(d->target), "[%s]:%s", host, port);
-    else
-        snprintf(d->target, sizeof(d->target), "%s:%s", host, port);
-    if (g != 0) {
-        d->res = NULL;
+    return w->resolver;
+}
+
+/* Hand the name to the resolver; ec waits in its dialing state (no socket yet). */
+static void dial_ask(struct tlskit__econn *ec, const char *host, const char *port)
+{
+    struct tlskit__dial *d = ec->dial;
+    struct tlskit__resolver *r = worker_resolver(ec->w);
+    errno = ENOMEM;
+    if (!r || !(d->lookup = tlskit__lookup_start(r, host, port, &ec->w->inbox, ec))) {
         d->fail_code = TLSKIT_E_RESOLVE;
-        snprintf(d->fail, sizeof(d->fail), "resolve %s port %s: %s", host, port,
-                 g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+        snprintf(d->fail, sizeof(d->fail), "resolve %s: cannot start a lookup: %s", d->name,
+                 strerror(errno));
+        dial_failed(ec);
+    }
+}
+
+/* Watch a new socket of ec (connecting): 0, or -1 when epoll refused it (ended). */
+static int dial_watch(struct tlskit__econn *ec, int fd)
+{
+    struct tlskit__dial *d = ec->dial;
+    tlskit_conn *c = ec->conn;
+    tlskit__conn_set_fd(c, fd);
+    ec->src.fd = fd;
+    tlskit__conn_set_peer(c, d->current);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.ptr = &ec->src};
+    if (epoll_ctl(ec->w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        tlskit__count(&ec->w->ctr.connect_failures, 1);
+        tlskit__econn_end(ec, TLSKIT_E_IO, "epoll_ctl for %s: %s", d->current, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The resolver answered ec's lookup (lk, taken): connect to the addresses in turn, as a
+ * numeric address would have been at once. */
+static void dial_answered(struct tlskit__econn *ec, struct tlskit__lookup *lk)
+{
+    struct tlskit__dial *d = ec->dial;
+    struct addrinfo *res;
+    int eno;
+    int g = tlskit__lookup_answer(lk, &res, &eno);
+    tlskit__lookup_free(lk);
+    d->lookup = NULL;
+    if (g != 0) {
+        char ebuf[96];
+        d->fail_code = TLSKIT_E_RESOLVE;
+        snprintf(d->fail, sizeof(d->fail), "resolve %s: %s", d->name,
+                 g == EAI_SYSTEM ? strerror_r(eno, ebuf, sizeof(ebuf)) : gai_strerror(g));
+        dial_failed(ec);
         return;
     }
-    d->next = d->res;
-    if (d->res->ai_next) /* several: the message names the host, then each address */
-        snprintf(d->target, sizeof(d->target), "%s port %s", host, port);
+    d->res = d->next = res;
+    if (res->ai_next) /* several: the message names the host, then each address */
+        snprintf(d->target, sizeof(d->target), "%s", d->name);
+    int fd = dial_next(tlskit__conn_config(ec->conn), d);
+    if (fd < 0) {
+        tlskit__conn_set_peer(ec->conn, d->target);
+        dial_failed(ec);
+        return;
+    }
+    dial_watch(ec, fd);
+}
+
+void tlskit__dial_answers(struct tlskit__worker *w)
+{
+    struct tlskit__lookup *lk;
+    while ((lk = tlskit__inbox_pop(w->resolver, &w->inbox)) != NULL) {
+        struct tlskit__econn *ec = tlskit__lookup_owner(lk);
+        if (!ec->ended) {
+            dial_answered(ec, lk);
+        } else { /* ended, not yet reaped: its dial_free has no lookup to cancel now */
+            ec->dial->lookup = NULL;
+            tlskit__lookup_free(lk);
+        }
+    }
 }
 
 /* A call that makes no connection: the reason goes to beside's error, or with no
@@ -235,8 +309,8 @@ tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside, tlskit
         return no_connect(beside, TLSKIT_E_NOMEM, ENOMEM, "engine connect: out of memory");
     d->timeout_ms = cfg->timeouts[TLSKIT_TIMEOUT_CONNECT];
     d->deadline = tlskit__deadline_in(d->timeout_ms);
-    dial_resolve(d, host, port);
-    int fd = d->fail_code ? -1 : dial_next(cfg, d);
+    int ask = dial_prepare(d, host, port); /* a name: no socket until it is resolved */
+    int fd = d->fail_code || ask ? -1 : dial_next(cfg, d);
 
     struct tlskit__err err = {0};
     tlskit_conn *c;
@@ -267,7 +341,11 @@ tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside, tlskit
         return no_connect(beside, TLSKIT_E_NOMEM, ENOMEM, "engine connect: out of memory");
     }
     ec->dial = d;
-    if (fd < 0 && !ec->ended)
+    if (ec->ended)
+        return c;
+    if (ask && !d->fail_code)
+        dial_ask(ec, host, port); /* the worker's inbox gets the answer */
+    else if (fd < 0)
         dial_failed(ec); /* on_close after this round of events, as for any failure */
     return c;
 }
@@ -280,7 +358,7 @@ int tlskit__dial_event(struct tlskit__econn *ec)
     /* epoll says when the connect ended: writable (connected), or an error or hang-up
      * (SO_ERROR says which). Anything else (a kick from another connection's callback)
      * comes while it is still connecting. */
-    if (!(ec->ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+    if (d->lookup || !(ec->ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         return 0;
     if (ec->ev & (EPOLLERR | EPOLLHUP)) {
         socklen_t sl = sizeof(soerr);
@@ -298,21 +376,13 @@ int tlskit__dial_event(struct tlskit__econn *ec)
     note_failure(d, soerr);
     close(fd); /* also leaves the epoll set */
     int next = dial_next(tlskit__conn_config(c), d);
-    tlskit__conn_set_fd(c, next);
-    ec->src.fd = next;
     if (next < 0) {
+        tlskit__conn_set_fd(c, next);
+        ec->src.fd = next;
         dial_failed(ec);
         return -1;
     }
-    tlskit__conn_set_peer(c, d->current);
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                             .data.ptr = &ec->src};
-    if (epoll_ctl(ec->w->epfd, EPOLL_CTL_ADD, next, &ev) != 0) {
-        tlskit__count(&ec->w->ctr.connect_failures, 1);
-        tlskit__econn_end(ec, TLSKIT_E_IO, "epoll_ctl for %s: %s", d->current, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return dial_watch(ec, next);
 }
 
 int tlskit__dial_expired(struct tlskit__econn *ec, int64_t now)
@@ -321,7 +391,11 @@ int tlskit__dial_expired(struct tlskit__econn *ec, int64_t now)
     if (!d->deadline || now < d->deadline)
         return 0;
     tlskit__count(&ec->w->ctr.connect_failures, 1);
-    tlskit__econn_end(ec, TLSKIT_E_TIMEOUT, "connect to %s: timed out after %.3f s",
-                      d->target, (double)d->timeout_ms / 1000.0);
+    if (d->lookup) /* the resolver has not answered: the lookup is dropped with d */
+        tlskit__econn_end(ec, TLSKIT_E_TIMEOUT, "resolve %s: timed out after %.3f s",
+                          d->name, (double)d->timeout_ms / 1000.0);
+    else
+        tlskit__econn_end(ec, TLSKIT_E_TIMEOUT, "connect to %s: timed out after %.3f s",
+                          d->target, (double)d->timeout_ms / 1000.0);
     return 1;
 }

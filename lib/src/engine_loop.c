@@ -81,6 +81,7 @@ int tlskit__worker_init_base(tlskit_engine *e, struct tlskit__worker *w)
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->wake.kind = KIND_WAKE;
     w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->inbox.wake_fd = w->wake.fd;
     if (w->epfd < 0 || w->wake.fd < 0) {
         tlskit__err_set_errno(&e->err, TLSKIT_E_IO, errno, "engine: epoll/eventfd");
         return -1;
@@ -296,6 +297,8 @@ void *tlskit__worker_main(void *arg)
                 uint64_t v;
                 while (read(w->wake.fd, &v, sizeof(v)) > 0) {
                 }
+                if (w->resolver)
+                    tlskit__dial_answers(w);
                 if (atomic_load(&e->stopping) && w->l)
                     stop_listening(w);
             } else if (src->kind == KIND_LISTEN) {

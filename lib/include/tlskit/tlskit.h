@@ -985,10 +985,15 @@ TLSKIT_API void tlskit_engine_read_stats(tlskit_engine *e,
  * config's trust store, pins, host name = host; tlskit_conn_set_servername() and
  * tlskit_conn_set_session() work on it until the callback returns). flags
  * TLSKIT_CONNECT_PLAIN: plain TCP / UNIX socket, no TLS (see tlskit_engine_set_plain()).
- * cfg (a reference is taken) gives the deadlines: CONNECT (every resolved address in
- * turn, all together), then HANDSHAKE, IDLE and WRITE as for accepted connections, and
- * the socket options. The host is resolved now, with getaddrinfo() (which blocks: use
- * addresses or names from /etc/hosts); the connect itself never blocks.
+ * cfg (a reference is taken) gives the deadlines: CONNECT (resolving the name, then
+ * every resolved address in turn, all together), then HANDSHAKE, IDLE and WRITE as for
+ * accepted connections, and the socket options. Nothing here blocks the worker: an IP
+ * address (or unix:PATH) is connected to at once; a name is handed to the engine's
+ * resolver (getaddrinfo() on at most two threads of its own, started at the first name
+ * and detached) and the connection waits for the answer within the CONNECT deadline
+ * ("resolve NAME port P: timed out after 2.000 s", TLSKIT_E_TIMEOUT); closing it, or
+ * freeing the engine, meanwhile never waits for the lookup. connect() itself never
+ * blocks.
  * Returns the new connection at once, connecting: write to it now (the bytes are sent
  * once it is open), set its userdata. It gets the engine's callbacks like any other:
  * on_open when connected (and the TLS handshake done), then on_data, on_drain, on_eof,
