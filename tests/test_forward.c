@@ -720,7 +720,7 @@ static struct outbound_check {
     tlskit_config *ccfg;
     char port[16];
     int started;
-    int bad_args_null, bad_args_said;
+    int bad_args_null, bad_args_said, bad_port_null, bad_port_said;
     char tls_proto[32], tls_got[8];
     int tls_close_code, resolve_close_code, done;
     char resolve_reason[256];
@@ -748,6 +748,10 @@ static void oc_open(tlskit_conn *c, void *arg)
     tlskit_conn *bad = tlskit_engine_connect(oc.e, c, NULL, "127.0.0.1", oc.port, 0);
     int said = tk_contains(tlskit_conn_error(c), "engine connect") &&
                tlskit_conn_error_code(c) == TLSKIT_E_INVALID;
+    /* A port getaddrinfo() would cut to 16 bits (99999 -> 34463), with a name too. */
+    tlskit_conn *bad_port = tlskit_engine_connect(oc.e, c, oc.ccfg, "localhost", "99999", 0);
+    int port_said = tk_contains(tlskit_conn_error(c), "port 99999 is out of range") &&
+                    tlskit_conn_error_code(c) == TLSKIT_E_INVALID;
     tlskit_conn *r = tlskit_engine_connect(oc.e, c, oc.ccfg, "no-such-host.invalid", "443", 0);
     if (r)
         tlskit_conn_set_userdata(r, &tag_resolve);
@@ -759,6 +763,8 @@ static void oc_open(tlskit_conn *c, void *arg)
     pthread_mutex_lock(&oc.mu);
     oc.bad_args_null = bad == NULL;
     oc.bad_args_said = said;
+    oc.bad_port_null = bad_port == NULL;
+    oc.bad_port_said = port_said;
     pthread_mutex_unlock(&oc.mu);
 }
 
@@ -821,6 +827,7 @@ TK_TEST(forward, engine_connect_tls_and_failures)
         poll(NULL, 0, 10);
     cr_assert(oc_finished(), "the outbound connections did not both end");
     cr_expect(oc.bad_args_null && oc.bad_args_said, "bad arguments: not NULL or not said");
+    cr_expect(oc.bad_port_null && oc.bad_port_said, "port 99999: not NULL or not said");
     cr_expect_str_eq(oc.tls_proto, "TLSv1.3");
     cr_expect_str_eq(oc.tls_got, "ping");
     cr_expect_eq(oc.tls_close_code, TLSKIT_E_NONE);

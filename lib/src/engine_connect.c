@@ -304,6 +304,16 @@ tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside, tlskit
      * their clients are being served to the end. */
     if (!beside && atomic_load(&e->stopping))
         return no_connect(NULL, TLSKIT_E_CLOSED, ECANCELED, "engine connect: stopping");
+    /* As tlskit_conn_connect(): getaddrinfo() would cut 99999 to 16 bits. */
+    if (strncmp(host, TK_UNIX_PREFIX, strlen(TK_UNIX_PREFIX)) != 0) {
+        struct tlskit__err perr = {0};
+        if (tlskit__check_port(&perr, "engine connect", port) != 0) {
+            tlskit_conn *none = no_connect(beside, TLSKIT_E_INVALID, EINVAL,
+                                           tlskit__err_text(&perr));
+            tlskit__err_free(&perr);
+            return none;
+        }
+    }
     struct tlskit__dial *d = calloc(1, sizeof(*d));
     if (!d)
         return no_connect(beside, TLSKIT_E_NOMEM, ENOMEM, "engine connect: out of memory");

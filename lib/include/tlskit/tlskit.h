@@ -1002,7 +1002,8 @@ TLSKIT_API void tlskit_engine_read_stats(tlskit_engine *e,
  * Connection refused"), _TIMEOUT ("connect to ...: timed out after 2.000 s"), or the
  * handshake's class, and counted in connect_failures. NULL only for bad arguments
  * (beside not an engine connection of e, or NULL off e's worker threads, no host or
- * port) or no memory: then tlskit_conn_error(beside) says which, or with beside NULL,
+ * port, a port out of range: "engine connect: port 99999 is out of range (0 to 65535)")
+ * or no memory: then tlskit_conn_error(beside) says which, or with beside NULL,
  * errno (EINVAL, ENOMEM, ECANCELED). */
 #define TLSKIT_CONNECT_PLAIN 1
 TLSKIT_API tlskit_conn *tlskit_engine_connect(tlskit_engine *e, tlskit_conn *beside,
