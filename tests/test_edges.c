@@ -449,9 +449,9 @@ TK_TEST(edges, fatal_alert_reaches_a_client_still_sending)
 
 /* ---- a full server refuses with an alert, and says so once a second ---------------- */
 
-TK_TEST(edges, full_server_refuses_with_an_alert)
+static void full_server_refuses(const char *model)
 {
-    static const char *const extra[] = {"--max-conns", "1", NULL};
+    const char *const extra[] = {"--max-conns", "1", "--model", model, NULL};
     struct tk_server s;
     tk_server_start(&s, "server", "127.0.0.1", extra);
     struct tk_proc hold;
@@ -462,15 +462,25 @@ TK_TEST(edges, full_server_refuses_with_an_alert)
         struct tk_proc p;
         const char *const args[] = {"--ca", tk_cert("ca.crt"), "localhost", s.portstr, NULL};
         int code = tk_run_app(&p, tk_client_bin(), args, "x\n", 2, RUN_MS);
-        cr_expect_eq(code, 6, "refused client %d: exit %d: %s", i, code, p.errbuf);
-        cr_expect(tk_contains(p.errbuf, "alert internal error"), "client %d: %s", i, p.errbuf);
-        cr_expect(!tk_contains_ci(p.errbuf, "reset"), "client %d: %s", i, p.errbuf);
+        cr_expect_eq(code, 6, "%s: refused client %d: exit %d: %s", model, i, code, p.errbuf);
+        cr_expect(tk_contains(p.errbuf, "alert internal error"), "%s: client %d: %s", model, i,
+                  p.errbuf);
+        cr_expect(!tk_contains_ci(p.errbuf, "reset"), "%s: client %d: %s", model, i, p.errbuf);
         tk_proc_free(&p);
     }
-    cr_expect(tk_proc_wait_for(&s.p, 2, "refused: too many connections (max_conns 1", 30000),
-              "server log: %s", s.p.errbuf);
+    cr_expect(tk_proc_wait_for(&s.p, 2, "refused: too many connections (", 30000),
+              "%s: server log: %s", model, s.p.errbuf);
+    cr_expect(tk_contains(s.p.errbuf, "max_conns 1") || tk_contains(s.p.errbuf, "--max-conns 1"),
+              "%s: server log: %s", model, s.p.errbuf);
     tk_proc_feed(&hold, NULL, 0, 1);
     cr_expect_eq(tk_proc_wait(&hold, RUN_MS), 0, "%s", hold.errbuf);
     tk_proc_free(&hold);
     tk_server_stop(&s);
+}
+
+/* Both models: the thread model refuses through tlskit_conn_refuse(). */
+TK_TEST(edges, full_server_refuses_with_an_alert)
+{
+    full_server_refuses("event");
+    full_server_refuses("thread");
 }

@@ -173,6 +173,75 @@ TK_TEST(socket, accept_nonblocking_wants_read)
     tlskit_config_free(cfg);
 }
 
+/* tlskit_conn_refuse(): the alert, what the client sent dropped (so a FIN, not a reset),
+ * and only for an accepted connection before its handshake. */
+static int raw_client(int port, const void *data, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "%s", strerror(errno));
+    if (len)
+        cr_assert_eq(send(fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
+    return fd;
+}
+
+static tlskit_conn *accept_one(tlskit_listener *l)
+{
+    tlskit_conn *conn = NULL;
+    cr_assert_eq(tlskit_listener_accept(l, &conn, 20000), 0, "%s", tlskit_listener_error(l));
+    return conn;
+}
+
+TK_TEST(socket, refuse_sends_an_alert_before_the_handshake_only)
+{
+    tlskit_config *cfg = tk_server_config("server");
+    tlskit_listener *l = tk_listen(cfg, "127.0.0.1", "0");
+    int port = tlskit_listener_port(l);
+    /* The start of a ClientHello, already in the server's socket when it refuses. */
+    static const unsigned char hello[] = {0x16, 0x03, 0x01, 0x00, 0xf4, 0x01, 0x00};
+    int fd = raw_client(port, hello, sizeof(hello));
+    tlskit_conn *conn = accept_one(l);
+    struct pollfd pf = {.fd = tlskit_conn_fd(conn), .events = POLLIN};
+    cr_assert_eq(poll(&pf, 1, 20000), 1, "the client's bytes never arrived");
+    cr_assert_eq(tlskit_conn_refuse(conn), 0, "%s", tlskit_conn_error(conn));
+    tlskit_conn_free(conn);
+    unsigned char got[64];
+    size_t have = 0;
+    ssize_t n;
+    while ((n = recv(fd, got + have, sizeof(got) - have, 0)) > 0)
+        have += (size_t)n;
+    static const unsigned char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50};
+    cr_expect_eq(have, sizeof(alert), "%zu bytes", have);
+    cr_expect(have == sizeof(alert) && memcmp(got, alert, sizeof(alert)) == 0,
+              "not a fatal internal_error alert");
+    cr_expect_eq(n, 0, "the close was not a FIN: %s", strerror(errno));
+    close(fd);
+
+    /* After a handshake step: refused, nothing sent. */
+    fd = raw_client(port, NULL, 0);
+    conn = accept_one(l);
+    cr_assert_eq(tlskit_conn_set_nonblocking(conn, 1), 0);
+    cr_expect_eq(tlskit_conn_handshake(conn), TLSKIT_WANT_READ, "%s", tlskit_conn_error(conn));
+    cr_expect_eq(tlskit_conn_refuse(conn), -1);
+    cr_expect_eq(tlskit_conn_error_code(conn), TLSKIT_E_INVALID);
+    cr_expect(tk_contains(tlskit_conn_error(conn), "before its handshake"), "%s",
+              tlskit_conn_error(conn));
+    tlskit_conn_free(conn);
+    close(fd);
+
+    /* A client connection: refused. */
+    tlskit_config *ccfg = tk_client_config("ca.crt");
+    conn = tlskit_conn_new(ccfg);
+    cr_expect_eq(tlskit_conn_refuse(conn), -1);
+    cr_expect_eq(tlskit_conn_error_code(conn), TLSKIT_E_INVALID);
+    tlskit_conn_free(conn);
+    cr_expect_eq(tlskit_conn_refuse(NULL), -1);
+    tlskit_config_free(ccfg);
+    tlskit_listener_free(l);
+    tlskit_config_free(cfg);
+}
+
 TK_TEST(socket, accept_deadline)
 {
     tlskit_config *cfg = tk_server_config("server");

@@ -213,8 +213,8 @@ static void start_worker(struct pool *p, tlskit_conn *c)
     if (p->nworkers >= s->opt.max_conns) {
         atomic_fetch_add(&p->ctr.rejected, 1);
         if (s->opt.verbosity > 0)
-            cli_msg("conn %s rejected: too many connections (--max-conns %lu)", peer,
-                    s->opt.max_conns);
+            cli_msg("conn %s refused: too many connections (--max-conns %lu; an "
+                    "internal_error alert was sent)", peer, s->opt.max_conns);
         goto reject;
     }
     w = calloc(1, sizeof(*w));
@@ -249,6 +249,7 @@ static void start_worker(struct pool *p, tlskit_conn *c)
     return;
 
 reject:
+    (void)tlskit_conn_refuse(c); /* an alert, then closed: never waits */
     tlskit_conn_free(c);
     atomic_fetch_add(&s->ended, 1);
 }

@@ -608,6 +608,35 @@ int tlskit_conn_close(tlskit_conn *c)
     return rc;
 }
 
+int tlskit_conn_refuse(tlskit_conn *c)
+{
+    if (!c)
+        return -1;
+    if (c->eng || !c->is_server || c->dg || c->plain || c->state != TK_READY || c->fd < 0 ||
+        c->times.hs_start) {
+        tlskit__err_set(&c->err, TLSKIT_E_INVALID, "refuse %s: only a TLS connection "
+                        "accepted from a listener, before its handshake", c->peer);
+        return -1;
+    }
+    tlskit__send_refusal(c->fd);
+    shutdown(c->fd, SHUT_WR);
+    /* What the client has sent so far (its ClientHello) is dropped, without waiting, so
+     * that our close is a FIN the client reads after the alert, not a reset. */
+    char buf[4096];
+    for (size_t got = 0; got < TK_REFUSE_DRAIN;) {
+        ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (c->own_fd) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->state = TK_CLOSED;
+    return 0;
+}
+
 size_t tlskit_conn_pending(const tlskit_conn *c)
 {
     /* Records gathered for one send() that the socket did not take (bio.c) are still

@@ -13,6 +13,8 @@ enum tlskit__state { TK_NEW = 0, TK_READY, TK_OPEN, TK_CLOSED };
 /* A close_notify waits at most this long for a peer that does not read (ms), when the
  * config has no write deadline. */
 #define TK_CLOSE_NOTIFY_MS 5000
+/* tlskit_conn_refuse() drops at most this much of what the client already sent. */
+#define TK_REFUSE_DRAIN (64 * 1024)
 
 struct tlskit__peer_info {
     char *subject, *issuer, *sans;

@@ -142,18 +142,14 @@ static void accept_pause(struct tlskit__worker *w, int why)
     }
 }
 
-/* A client over max_conns: a fatal internal_error alert (RFC 8446 section 6.2: a
- * resource we lack, nothing the client did) in a plaintext record, which a client reads
- * where it expects the ServerHello, then a lingering close, so that the ClientHello it
- * sent does not turn our close into a reset. Reported at most once a second, with the
- * count of the refusals in between. */
+/* A client over max_conns: a fatal internal_error alert (tlskit__send_refusal()), then a
+ * lingering close, so that the ClientHello it sent does not turn our close into a reset.
+ * Reported at most once a second, with the count of the refusals in between. */
 static void refuse_full(struct tlskit__worker *w, int fd, const struct sockaddr_storage *ss)
 {
-    static const unsigned char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50};
     tlskit_engine *e = w->e;
     tlskit__count(&w->ctr.limit_rejections, 1);
-    ssize_t n = send(fd, alert, sizeof(alert), MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)n; /* a fresh socket takes 7 bytes; if not, the close is all the client gets */
+    tlskit__send_refusal(fd);
     tlskit__linger_start(w, fd);
 
     uint64_t missed = atomic_fetch_add(&e->refused_unreported, 1) + 1;

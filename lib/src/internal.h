@@ -222,6 +222,11 @@ void tlskit__socket_apply_options(const tlskit_config *cfg, int fd);
 void tlskit__format_addr(const struct sockaddr *sa, char *buf, size_t len);
 /* A port is a decimal 0..65535 or a service name; errors name the operation. */
 int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port);
+/* A client we will not serve (too many, no resources): a fatal internal_error alert
+ * (RFC 8446 section 6.2: a resource we lack, nothing the client did) in a plaintext
+ * record, which a client reads where it expects the ServerHello; sent without waiting (a
+ * fresh socket takes 7 bytes; if not, the close is all the client gets) (socket.c). */
+void tlskit__send_refusal(int fd);
 /* Resolve host and connect to each address in turn within the CONNECT deadline.
  * *resolved_us gets tlskit__now_us() when resolving ended (also when it failed). */
 int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host,

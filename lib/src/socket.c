@@ -172,6 +172,13 @@ int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *hos
     return -1;
 }
 
+void tlskit__send_refusal(int fd)
+{
+    static const unsigned char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50};
+    ssize_t n = send(fd, alert, sizeof(alert), MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)n;
+}
+
 int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port)
 {
     if (!port || !*port) {

@@ -796,6 +796,15 @@ TLSKIT_API const int *tlskit_listener_fds(const tlskit_listener *l, size_t *coun
  * Errors: TLSKIT_E_TIMEOUT, TLSKIT_E_IO (e.g. EMFILE: out of file descriptors; the
  * pending client stays queued), TLSKIT_E_CLOSED. */
 TLSKIT_API int tlskit_listener_accept(tlskit_listener *l, tlskit_conn **out, int timeout_ms);
+/* Turn away a client accepted with tlskit_listener_accept(), before its handshake (too
+ * many clients, no thread or memory to serve it): a fatal internal_error alert (RFC 8446
+ * section 6.2: a resource the server lacks, nothing the client did) where the client
+ * expects the ServerHello, then the connection is closed. Never waits: what the client
+ * has already sent is dropped so that the close is not a reset (what comes later may
+ * still get one, after the alert). The engine does this itself beyond max_conns. 0, or
+ * -1 with TLSKIT_E_INVALID for any other connection (nothing sent). tlskit_conn_free()
+ * it afterwards as usual. */
+TLSKIT_API int tlskit_conn_refuse(tlskit_conn *conn);
 /* Serve connections accepted from now on with cfg (a reference is taken); connections
  * already accepted keep theirs. For certificate reload. Call from the accepting thread.
  * Fails with TLSKIT_E_CONFIG (keeping the old config) when cfg has no certificate. */
