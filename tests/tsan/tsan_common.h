@@ -44,6 +44,17 @@ static inline void *tsan_stats_thread(void *engine)
     return NULL;
 }
 
+/* Bytes d[0..n) of the "ping" echo come in after *got of it: 1 when the echo is whole,
+ * 0 when more is to come, -1 when they are not what was sent. */
+static inline int tsan_ping_step(size_t *got, const void *d, size_t n)
+{
+    static const char ping[] = "ping";
+    if (*got + n > 4 || memcmp(d, ping + *got, n) != 0)
+        return -1;
+    *got += n;
+    return *got == 4;
+}
+
 /* Write one message naming round r and connection i, read it all back: 0 when the echo
  * matched, -1 (after a line on stderr) when it did not. */
 static inline int tsan_echo_round(tlskit_conn *c, int r, int i)
