@@ -222,6 +222,11 @@ void tlskit__socket_apply_options(const tlskit_config *cfg, int fd);
 void tlskit__format_addr(const struct sockaddr *sa, char *buf, size_t len);
 /* A port is a decimal 0..65535 or a service name; errors name the operation. */
 int tlskit__check_port(struct tlskit__err *err, const char *op, const char *port);
+/* getaddrinfo() for a TCP connection to host and port (a number, or a service name):
+ * 0 with *res (the caller's, for freeaddrinfo()), or getaddrinfo()'s error (*res NULL;
+ * with EAI_SYSTEM, errno says why) (socket.c). */
+struct addrinfo;
+int tlskit__lookup_tcp(const char *host, const char *port, struct addrinfo **res);
 /* A client we will not serve (too many, no resources): a fatal internal_error alert
  * (RFC 8446 section 6.2: a resource we lack, nothing the client did) in a plaintext
  * record, which a client reads where it expects the ServerHello; sent without waiting (a

@@ -14,6 +14,8 @@
  * side that moves it last (cancel, or the thread finding it cancelled) frees it. */
 #include "resolve.h"
 
+#include "internal.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -95,25 +97,12 @@ void tlskit__resolver_release(struct tlskit__resolver *r)
         resolver_destroy(r);
 }
 
-/* The lookup as the dial did it on the worker before: a numeric port first (no
- * services database); a port that is not a number is a service name ("https"). */
+/* The lookup tlskit_conn_connect() makes (socket.c). */
 static void run_lookup(struct tlskit__lookup *lk)
 {
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
     errno = 0;
-    int g = getaddrinfo(lk->host, lk->port, &hints, &lk->res);
-    if ((g == EAI_NONAME || g == EAI_SERVICE) && lk->port[strspn(lk->port, "0123456789")]) {
-        hints.ai_flags = 0;
-        g = getaddrinfo(lk->host, lk->port, &hints, &lk->res);
-    }
+    lk->gai = tlskit__lookup_tcp(lk->host, lk->port, &lk->res);
     lk->eno = errno;
-    lk->gai = g;
-    if (g != 0)
-        lk->res = NULL;
 }
 
 static void lookup_destroy(struct tlskit__lookup *lk)

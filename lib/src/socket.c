@@ -28,6 +28,22 @@ static struct addrinfo tcp_hints(int flags)
     return hints;
 }
 
+int tlskit__lookup_tcp(const char *host, const char *port, struct addrinfo **res)
+{
+    struct addrinfo hints = tcp_hints(AI_NUMERICSERV);
+    *res = NULL;
+    int g = getaddrinfo(host, port, &hints, res);
+    /* A port that is not a number is a service name ("https"): looked up again with the
+     * services database. A numeric one is not: the same name would not be found twice. */
+    if ((g == EAI_NONAME || g == EAI_SERVICE) && port[strspn(port, "0123456789")]) {
+        hints.ai_flags = 0;
+        g = getaddrinfo(host, port, &hints, res);
+    }
+    if (g != 0)
+        *res = NULL;
+    return g;
+}
+
 void tlskit__socket_apply_options(const tlskit_config *cfg, int fd)
 {
     /* Best effort: a refused option must not fail a connection (e.g. TCP_NODELAY on a
@@ -113,13 +129,8 @@ static int connect_one(const tlskit_config *cfg, const struct addrinfo *ai, int6
 int tlskit__connect(tlskit_config *cfg, struct tlskit__err *err, const char *host, const char *port,
                char *peer, size_t peerlen, int64_t *resolved_us)
 {
-    struct addrinfo hints = tcp_hints(AI_NUMERICSERV), *res = NULL;
-    int g = getaddrinfo(host, port, &hints, &res);
-    if (g == EAI_NONAME || g == EAI_SERVICE) {
-        /* a service name such as "https" */
-        hints.ai_flags = 0;
-        g = getaddrinfo(host, port, &hints, &res);
-    }
+    struct addrinfo *res;
+    int g = tlskit__lookup_tcp(host, port, &res);
     *resolved_us = tlskit__now_us();
     if (g != 0) {
         if (g == EAI_SYSTEM)
