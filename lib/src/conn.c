@@ -629,12 +629,7 @@ int tlskit_conn_refuse(tlskit_conn *c)
             break;
         got += (size_t)n;
     }
-    if (c->own_fd) {
-        close(c->fd);
-        c->fd = -1;
-    }
-    c->state = TK_CLOSED;
-    return 0;
+    return tlskit_conn_close(c); /* before its handshake: no close_notify, only the close */
 }
 
 size_t tlskit_conn_pending(const tlskit_conn *c)
